@@ -1,0 +1,3 @@
+module github.com/v6xlat/xlat
+
+go 1.22

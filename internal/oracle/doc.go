@@ -1,0 +1,11 @@
+// Package oracle holds differential tests and comparison benchmarks that need
+// heavyweight third-party code: gVisor's checksum and header packages as an
+// independent oracle and speed peer, and gopacket as the decode/serialise
+// baseline a typical Go translator pays.
+//
+// It is a separate module (its own go.mod, with a replace pointing at the
+// root) so that users of xlat never download gVisor or gopacket. Run it from
+// the repository root with:
+//
+//	(cd internal/oracle && go test ./...)
+package oracle
