@@ -1,0 +1,14 @@
+// Package header provides views of IPv4, IPv6, IPv6 Fragment, TCP, UDP,
+// ICMPv4 and ICMPv6 headers over byte slices.
+//
+// A view is a []byte that starts at the header; its methods read and write
+// fields in place in network byte order. Views do no bounds checking of their
+// own beyond what Go does: the caller checks the length once, at the door,
+// against the Min*Size constants (or a parser such as [IPv4.Valid]), and the
+// accessors are then branch-free loads and stores, in the style of gVisor's
+// pkg/tcpip/header. Nothing here allocates.
+//
+// Field layouts follow RFC 791 (IPv4), RFC 8200 (IPv6 and its Fragment
+// header), RFC 9293 (TCP), RFC 768 (UDP), RFC 792 (ICMPv4), RFC 4443
+// (ICMPv6) and RFC 4884 (the length attribute of ICMP errors).
+package header

@@ -1,0 +1,115 @@
+package header
+
+import (
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/v6xlat/xlat/checksum"
+)
+
+// IPv4 is a view of an IPv4 header (RFC 791 §3.1).
+type IPv4 []byte
+
+const (
+	// IPv4MinSize is the size of an IPv4 header without options.
+	IPv4MinSize = 20
+	// IPv4MaxSize is the largest IPv4 header (IHL 15).
+	IPv4MaxSize = 60
+
+	IPv4FlagDF  = 0x4000 // Don't Fragment, in the flags/offset word
+	IPv4FlagMF  = 0x2000 // More Fragments
+	ipv4OffMask = 0x1fff
+
+	IPv4Version = 4
+)
+
+// Protocol numbers used by translators (IANA "Assigned Internet Protocol
+// Numbers"); IPv6 Next Header uses the same registry.
+const (
+	ProtoHopByHop = 0
+	ProtoICMPv4   = 1
+	ProtoTCP      = 6
+	ProtoUDP      = 17
+	ProtoRouting  = 43
+	ProtoFragment = 44
+	ProtoESP      = 50
+	ProtoAH       = 51
+	ProtoICMPv6   = 58
+	ProtoNone     = 59
+	ProtoDstOpts  = 60
+)
+
+func (h IPv4) Version() uint8      { return h[0] >> 4 }
+func (h IPv4) HeaderLen() int      { return int(h[0]&0xf) * 4 }
+func (h IPv4) TOS() uint8          { return h[1] }
+func (h IPv4) TotalLen() uint16    { return binary.BigEndian.Uint16(h[2:]) }
+func (h IPv4) ID() uint16          { return binary.BigEndian.Uint16(h[4:]) }
+func (h IPv4) FlagsOffset() uint16 { return binary.BigEndian.Uint16(h[6:]) }
+func (h IPv4) DF() bool            { return h.FlagsOffset()&IPv4FlagDF != 0 }
+func (h IPv4) MF() bool            { return h.FlagsOffset()&IPv4FlagMF != 0 }
+
+// FragOffset is the fragment offset in 8-byte units.
+func (h IPv4) FragOffset() uint16 { return h.FlagsOffset() & ipv4OffMask }
+
+// IsFragment reports whether the packet is a fragment (MF set or a non-zero
+// offset).
+func (h IPv4) IsFragment() bool { return h.FlagsOffset()&(IPv4FlagMF|ipv4OffMask) != 0 }
+
+func (h IPv4) TTL() uint8       { return h[8] }
+func (h IPv4) Protocol() uint8  { return h[9] }
+func (h IPv4) Checksum() uint16 { return binary.BigEndian.Uint16(h[10:]) }
+func (h IPv4) Src() netip.Addr  { return netip.AddrFrom4([4]byte(h[12:16])) }
+func (h IPv4) Dst() netip.Addr  { return netip.AddrFrom4([4]byte(h[16:20])) }
+
+// Options returns the options area (empty without options).
+func (h IPv4) Options() []byte { return h[IPv4MinSize:h.HeaderLen()] }
+
+// Payload returns the bytes after the header up to Total Length.
+func (h IPv4) Payload() []byte { return h[h.HeaderLen():h.TotalLen()] }
+
+func (h IPv4) SetVersionIHL(ihl int)   { h[0] = IPv4Version<<4 | uint8(ihl/4) }
+func (h IPv4) SetTOS(v uint8)          { h[1] = v }
+func (h IPv4) SetTotalLen(v uint16)    { binary.BigEndian.PutUint16(h[2:], v) }
+func (h IPv4) SetID(v uint16)          { binary.BigEndian.PutUint16(h[4:], v) }
+func (h IPv4) SetFlagsOffset(v uint16) { binary.BigEndian.PutUint16(h[6:], v) }
+func (h IPv4) SetTTL(v uint8)          { h[8] = v }
+func (h IPv4) SetProtocol(v uint8)     { h[9] = v }
+func (h IPv4) SetChecksum(v uint16)    { binary.BigEndian.PutUint16(h[10:], v) }
+func (h IPv4) SetSrc(a netip.Addr)     { a4 := a.As4(); copy(h[12:16], a4[:]) }
+func (h IPv4) SetDst(a netip.Addr)     { a4 := a.As4(); copy(h[16:20], a4[:]) }
+
+// SrcBytes and DstBytes return the address fields themselves.
+func (h IPv4) SrcBytes() []byte { return h[12:16] }
+func (h IPv4) DstBytes() []byte { return h[16:20] }
+
+// CalculateChecksum returns the header checksum field value for the header
+// as it stands, with its checksum field taken as zero.
+func (h IPv4) CalculateChecksum() uint16 {
+	hl := h.HeaderLen()
+	s := checksum.Checksum(h[:10], 0)
+	return ^checksum.Checksum(h[12:hl], s)
+}
+
+// SetChecksumFromHeader fills the checksum field.
+func (h IPv4) SetChecksumFromHeader() { h.SetChecksum(h.CalculateChecksum()) }
+
+// ValidChecksum reports whether the header checksum verifies.
+func (h IPv4) ValidChecksum() bool { return checksum.Verify(h[:h.HeaderLen()], 0) }
+
+// Valid reports whether b starts with a well-formed IPv4 header whose
+// Total Length fits in b: version 4, IHL at least 5, Total Length at least
+// the header length. It is the one bounds check at the door.
+func (h IPv4) Valid() bool {
+	if len(h) < IPv4MinSize || h.Version() != 4 {
+		return false
+	}
+	hl := h.HeaderLen()
+	tl := int(h.TotalLen())
+	return hl >= IPv4MinSize && tl >= hl && tl <= len(h)
+}
+
+// PseudoHeaderSum returns the sum of the IPv4 pseudo-header for transport
+// protocol proto carrying length bytes.
+func (h IPv4) PseudoHeaderSum(proto uint8, length int) uint16 {
+	return checksum.PseudoHeaderBytes(h[12:16], h[16:20], proto, uint32(length))
+}

@@ -1,0 +1,90 @@
+package header
+
+import (
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/v6xlat/xlat/checksum"
+)
+
+// IPv6 is a view of an IPv6 fixed header (RFC 8200 §3).
+type IPv6 []byte
+
+const (
+	// IPv6Size is the size of the IPv6 fixed header.
+	IPv6Size    = 40
+	IPv6Version = 6
+	// IPv6MinMTU is the minimum link MTU of IPv6 (RFC 8200 §5).
+	IPv6MinMTU = 1280
+)
+
+func (h IPv6) Version() uint8         { return h[0] >> 4 }
+func (h IPv6) TrafficClass() uint8    { return h[0]<<4 | h[1]>>4 }
+func (h IPv6) FlowLabel() uint32      { return binary.BigEndian.Uint32(h[0:]) & 0xfffff }
+func (h IPv6) PayloadLen() uint16     { return binary.BigEndian.Uint16(h[4:]) }
+func (h IPv6) NextHeader() uint8      { return h[6] }
+func (h IPv6) HopLimit() uint8        { return h[7] }
+func (h IPv6) Src() netip.Addr        { return netip.AddrFrom16([16]byte(h[8:24])) }
+func (h IPv6) Dst() netip.Addr        { return netip.AddrFrom16([16]byte(h[24:40])) }
+func (h IPv6) SrcBytes() []byte       { return h[8:24] }
+func (h IPv6) DstBytes() []byte       { return h[24:40] }
+func (h IPv6) SetPayloadLen(v uint16) { binary.BigEndian.PutUint16(h[4:], v) }
+func (h IPv6) SetNextHeader(v uint8)  { h[6] = v }
+func (h IPv6) SetHopLimit(v uint8)    { h[7] = v }
+func (h IPv6) SetSrc(a netip.Addr)    { a16 := a.As16(); copy(h[8:24], a16[:]) }
+func (h IPv6) SetDst(a netip.Addr)    { a16 := a.As16(); copy(h[24:40], a16[:]) }
+
+// SetVersionClassFlow writes the first word: version 6, traffic class and
+// flow label.
+func (h IPv6) SetVersionClassFlow(tc uint8, flow uint32) {
+	binary.BigEndian.PutUint32(h[0:], 6<<28|uint32(tc)<<20|flow&0xfffff)
+}
+
+// Valid reports whether h starts with an IPv6 header whose payload fits in
+// h.
+func (h IPv6) Valid() bool {
+	return len(h) >= IPv6Size && h.Version() == 6 && IPv6Size+int(h.PayloadLen()) <= len(h)
+}
+
+// PseudoHeaderSum returns the sum of the IPv6 pseudo-header (RFC 8200 §8.1)
+// for upper-layer protocol nh carrying length bytes.
+func (h IPv6) PseudoHeaderSum(nh uint8, length int) uint16 {
+	return checksum.PseudoHeaderBytes(h[8:24], h[24:40], nh, uint32(length))
+}
+
+// IPv6Fragment is a view of an IPv6 Fragment extension header (RFC 8200
+// §4.5).
+type IPv6Fragment []byte
+
+// IPv6FragmentSize is the size of the Fragment header.
+const IPv6FragmentSize = 8
+
+func (h IPv6Fragment) NextHeader() uint8 { return h[0] }
+
+// Offset is the fragment offset in 8-byte units.
+func (h IPv6Fragment) Offset() uint16 { return binary.BigEndian.Uint16(h[2:]) >> 3 }
+func (h IPv6Fragment) More() bool     { return h[3]&1 != 0 }
+func (h IPv6Fragment) ID() uint32     { return binary.BigEndian.Uint32(h[4:]) }
+
+// Set writes the whole header.
+func (h IPv6Fragment) Set(next uint8, offset uint16, more bool, id uint32) {
+	h[0] = next
+	h[1] = 0
+	w := offset << 3
+	if more {
+		w |= 1
+	}
+	binary.BigEndian.PutUint16(h[2:], w)
+	binary.BigEndian.PutUint32(h[4:], id)
+}
+
+// IsExtension reports whether nh names an IPv6 extension header that
+// RFC 7915 §5.1 walks over or rejects: Hop-by-Hop, Routing, Fragment,
+// Destination Options, and AH (RFC 7915 §5.1.1 counts AH as an extension).
+func IsExtension(nh uint8) bool {
+	switch nh {
+	case ProtoHopByHop, ProtoRouting, ProtoFragment, ProtoDstOpts, ProtoAH:
+		return true
+	}
+	return false
+}

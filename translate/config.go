@@ -1,0 +1,120 @@
+package translate
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Config holds the translation options. Field names follow Jool's global
+// options where one exists (in the JSON tags), so a Jool configuration
+// carries over. The zero value of each field means its default.
+type Config struct {
+	// LowestIPv6MTU is the smallest MTU of any IPv6 link packets may cross
+	// (Jool lowest-ipv6-mtu, default 1280, RFC 7915 §4: configurable
+	// upwards). IPv4 packets with DF clear whose translation would exceed it
+	// are fragmented.
+	LowestIPv6MTU int `json:"lowest-ipv6-mtu,omitempty"`
+
+	// MTUPlateaus estimate a path MTU when an ICMPv4 Fragmentation Needed
+	// carries MTU 0 (Jool mtu-plateaus; RFC 1191 §7 table by default).
+	MTUPlateaus []uint16 `json:"mtu-plateaus,omitempty"`
+
+	// AmendUDPChecksumZero computes a checksum for unfragmented IPv4 UDP
+	// datagrams that carry none, instead of dropping them (Jool
+	// amend-udp-checksum-zero, RFC 7915 §4.5).
+	AmendUDPChecksumZero bool `json:"amend-udp-checksum-zero,omitempty"`
+
+	// ZeroizeTrafficClass sets the IPv6 Traffic Class to 0 instead of
+	// copying the IPv4 TOS (Jool zeroize-traffic-class, RFC 7915 §4.1).
+	ZeroizeTrafficClass bool `json:"zeroize-traffic-class,omitempty"`
+
+	// OverrideTOS writes TOS instead of copying the Traffic Class into the
+	// IPv4 TOS (Jool override-tos and tos, RFC 7915 §5.1).
+	OverrideTOS bool  `json:"override-tos,omitempty"`
+	TOS         uint8 `json:"tos,omitempty"`
+
+	// IPv4MTU and IPv6MTU are the MTUs of the links the translator sends
+	// IPv4 and IPv6 packets on (default 1500). They decide Packet Too Big,
+	// Fragmentation Needed and fragmentation.
+	IPv4MTU int `json:"ipv4-mtu,omitempty"`
+	IPv6MTU int `json:"ipv6-mtu,omitempty"`
+
+	// Addr4 and Addr6 are the translator's own addresses, the sources of the
+	// ICMP errors it generates. Without them it drops instead of replying.
+	Addr4 netip.Addr `json:"ipv4-address,omitzero"`
+	Addr6 netip.Addr `json:"ipv6-address,omitzero"`
+
+	// ICMPErrorRate and ICMPErrorBurst bound generated ICMP errors with a
+	// token bucket (RFC 4443 §2.4(f), RFC 1812 §4.3.2.8). Default 1000/s,
+	// burst 100. A negative rate disables generated errors.
+	ICMPErrorRate  int `json:"icmp-error-rate,omitempty"`
+	ICMPErrorBurst int `json:"icmp-error-burst,omitempty"`
+
+	// Now is the clock for the rate limiter; time.Now if nil.
+	Now func() time.Time `json:"-"`
+}
+
+// DefaultMTUPlateaus is the RFC 1191 §7 plateau table, Jool's default.
+var DefaultMTUPlateaus = []uint16{65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68}
+
+// compiled is a validated Config with defaults applied; the datapath reads
+// it through an atomic pointer and never sees a half-updated value.
+type compiled struct {
+	Config
+	plateaus []uint16 // descending
+}
+
+func (c Config) compile() (*compiled, error) {
+	if c.LowestIPv6MTU == 0 {
+		c.LowestIPv6MTU = 1280
+	}
+	if c.LowestIPv6MTU < 1280 || c.LowestIPv6MTU > 65535 {
+		return nil, fmt.Errorf("lowest-ipv6-mtu: %d is outside 1280..65535 (RFC 8200 §5 minimum)", c.LowestIPv6MTU)
+	}
+	if c.IPv4MTU == 0 {
+		c.IPv4MTU = 1500
+	}
+	if c.IPv4MTU < 68 || c.IPv4MTU > 65535 {
+		return nil, fmt.Errorf("ipv4-mtu: %d is outside 68..65535 (RFC 791)", c.IPv4MTU)
+	}
+	if c.IPv6MTU == 0 {
+		c.IPv6MTU = 1500
+	}
+	if c.IPv6MTU < 1280 || c.IPv6MTU > 65535 {
+		return nil, fmt.Errorf("ipv6-mtu: %d is outside 1280..65535 (RFC 8200 §5)", c.IPv6MTU)
+	}
+	if c.Addr4.IsValid() && !c.Addr4.Is4() {
+		return nil, fmt.Errorf("ipv4-address: %v is not an IPv4 address", c.Addr4)
+	}
+	if c.Addr6.IsValid() && (!c.Addr6.Is6() || c.Addr6.Is4In6()) {
+		return nil, fmt.Errorf("ipv6-address: %v is not an IPv6 address", c.Addr6)
+	}
+	if c.ICMPErrorRate == 0 {
+		c.ICMPErrorRate = 1000
+	}
+	if c.ICMPErrorBurst == 0 {
+		c.ICMPErrorBurst = 100
+	}
+	if c.ICMPErrorBurst < 0 {
+		return nil, fmt.Errorf("icmp-error-burst: %d is negative", c.ICMPErrorBurst)
+	}
+	pl := c.MTUPlateaus
+	if len(pl) == 0 {
+		pl = DefaultMTUPlateaus
+	}
+	for i, p := range pl {
+		if p == 0 {
+			return nil, fmt.Errorf("mtu-plateaus[%d]: 0 is not a valid MTU", i)
+		}
+	}
+	plateaus := slices.Clone(pl)
+	slices.Sort(plateaus)
+	slices.Reverse(plateaus)
+	plateaus = slices.Compact(plateaus)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &compiled{Config: c, plateaus: plateaus}, nil
+}

@@ -1,0 +1,211 @@
+package translate
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/v6xlat/xlat/checksum"
+)
+
+// Prefix is an RFC 6052 translation prefix: an IPv6 prefix of length 32,
+// 40, 48, 56, 64 or 96 that IPv4 addresses are embedded in. The zero Prefix
+// is invalid. Prefix is comparable and can be a map key.
+type Prefix struct {
+	base [16]byte // prefix bits, zeros after
+	bits uint8
+}
+
+// WellKnownPrefix is 64:ff9b::/96 (RFC 6052 §2.1).
+var WellKnownPrefix = MustParsePrefix("64:ff9b::/96")
+
+// LocalUsePrefix is the RFC 8215 local-use block 64:ff9b:1::/48. It is a
+// block to carve translation prefixes from, not one itself: RFC 8215 §5
+// forbids assuming where (or whether) an IPv4 address is embedded in it.
+var LocalUsePrefix = netip.MustParsePrefix("64:ff9b:1::/48")
+
+var wkp = netip.MustParsePrefix("64:ff9b::/96")
+
+// NewPrefix validates p as an RFC 6052 prefix.
+func NewPrefix(p netip.Prefix) (Prefix, error) {
+	if !p.IsValid() || !p.Addr().Is6() || p.Addr().Is4In6() && p.Bits() < 96 {
+		return Prefix{}, fmt.Errorf("translation prefix %v: must be an IPv6 prefix", p)
+	}
+	switch p.Bits() {
+	case 32, 40, 48, 56, 64, 96:
+	default:
+		// RFC 6052 §2.2: only these six lengths have a defined layout.
+		return Prefix{}, fmt.Errorf("translation prefix %v: length /%d is not one of /32 /40 /48 /56 /64 /96 (RFC 6052 §2.2)", p, p.Bits())
+	}
+	if p.Masked() != p {
+		return Prefix{}, fmt.Errorf("translation prefix %v: host bits are set (did you mean %v?)", p, p.Masked())
+	}
+	b := p.Addr().As16()
+	if p.Bits() == 96 && b[8] != 0 {
+		// RFC 6052 §2.2: bits 64-71 (the u octet) must be zero.
+		return Prefix{}, fmt.Errorf("translation prefix %v: bits 64-71 (the u octet) must be zero (RFC 6052 §2.2)", p)
+	}
+	return Prefix{base: b, bits: uint8(p.Bits())}, nil
+}
+
+// ParsePrefix parses s (such as "64:ff9b::/96") as an RFC 6052 prefix.
+func ParsePrefix(s string) (Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return Prefix{}, err
+	}
+	return NewPrefix(p)
+}
+
+// MustParsePrefix is ParsePrefix that panics on error, for constants.
+func MustParsePrefix(s string) Prefix {
+	p, err := ParsePrefix(s)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// IsValid reports whether p is a valid prefix (not the zero value).
+func (p Prefix) IsValid() bool { return p.bits != 0 }
+
+// Prefix returns p as a netip.Prefix.
+func (p Prefix) Prefix() netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom16(p.base), int(p.bits))
+}
+
+// Bits returns the prefix length.
+func (p Prefix) Bits() int { return int(p.bits) }
+
+func (p Prefix) String() string { return p.Prefix().String() }
+
+// MarshalText implements encoding.TextMarshaler.
+func (p Prefix) MarshalText() ([]byte, error) {
+	if !p.IsValid() {
+		return []byte{}, nil
+	}
+	return []byte(p.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (p *Prefix) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*p = Prefix{}
+		return nil
+	}
+	q, err := ParsePrefix(string(b))
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
+}
+
+// IsWellKnown reports whether p is 64:ff9b::/96.
+func (p Prefix) IsWellKnown() bool { return p == WellKnownPrefix }
+
+// ChecksumNeutral reports whether the words of p sum to a neutral value, so
+// that embedding an address changes no checksum (RFC 6052 §4.1, RFC 8215
+// §6).
+func (p Prefix) ChecksumNeutral() bool {
+	return checksum.IsNeutral(checksum.Checksum(p.base[:], 0))
+}
+
+// Contains reports whether a is inside p.
+func (p Prefix) Contains(a netip.Addr) bool {
+	if !a.Is6() || p.bits == 0 || a.Zone() != "" {
+		return false
+	}
+	b := a.As16()
+	n := p.bits / 8
+	return string(b[:n]) == string(p.base[:n])
+}
+
+// Embed returns the IPv4-embedded IPv6 address of v4 under p (RFC 6052
+// §2.2, §2.3), with a zero u octet and suffix. It applies the layout only;
+// [Prefix.Permits] is the §3.1 policy check. v4 must be an IPv4 address.
+func (p Prefix) Embed(v4 netip.Addr) netip.Addr {
+	b := p.base
+	a := v4.As4()
+	switch p.bits {
+	case 32:
+		b[4], b[5], b[6], b[7] = a[0], a[1], a[2], a[3]
+	case 40:
+		b[5], b[6], b[7], b[9] = a[0], a[1], a[2], a[3]
+	case 48:
+		b[6], b[7], b[9], b[10] = a[0], a[1], a[2], a[3]
+	case 56:
+		b[7], b[9], b[10], b[11] = a[0], a[1], a[2], a[3]
+	case 64:
+		b[9], b[10], b[11], b[12] = a[0], a[1], a[2], a[3]
+	default: // 96
+		b[12], b[13], b[14], b[15] = a[0], a[1], a[2], a[3]
+	}
+	return netip.AddrFrom16(b)
+}
+
+// Extract returns the IPv4 address embedded in v6 and true, or false if v6
+// is not inside p. A non-zero suffix is ignored, as RFC 6052 §2.2 says a
+// receiver should; so is a non-zero u octet (§2.3 deletes it).
+func (p Prefix) Extract(v6 netip.Addr) (netip.Addr, bool) {
+	if !p.Contains(v6) {
+		return netip.Addr{}, false
+	}
+	return p.extract(v6.As16()), true
+}
+
+// extract gathers the embedded IPv4 address without checking containment.
+func (p Prefix) extract(b [16]byte) netip.Addr {
+	switch p.bits {
+	case 32:
+		return netip.AddrFrom4([4]byte{b[4], b[5], b[6], b[7]})
+	case 40:
+		return netip.AddrFrom4([4]byte{b[5], b[6], b[7], b[9]})
+	case 48:
+		return netip.AddrFrom4([4]byte{b[6], b[7], b[9], b[10]})
+	case 56:
+		return netip.AddrFrom4([4]byte{b[7], b[9], b[10], b[11]})
+	case 64:
+		return netip.AddrFrom4([4]byte{b[9], b[10], b[11], b[12]})
+	default:
+		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	}
+}
+
+// Permits reports whether RFC 6052 §3.1 allows v4 to be represented under
+// p: the well-known prefix must not carry non-global IPv4 addresses
+// (translators must drop such packets). Every other prefix, the RFC 8215
+// local-use block included, permits every address.
+func (p Prefix) Permits(v4 netip.Addr) bool {
+	return !p.IsWellKnown() || IsGlobal4(v4)
+}
+
+// nonGlobal4 are the IPv4 blocks RFC 6052 §3.1 treats as non-global: RFC
+// 1918 and RFC 5735 §3 (now RFC 6890), plus RFC 6598 shared address space.
+var nonGlobal4 = [...]netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("192.88.99.0/24"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("224.0.0.0/4"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+}
+
+// IsGlobal4 reports whether v4 is outside every non-global block of RFC
+// 6052 §3.1.
+func IsGlobal4(v4 netip.Addr) bool {
+	for _, p := range nonGlobal4 {
+		if p.Contains(v4) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,128 @@
+package translate
+
+import (
+	"encoding/binary"
+
+	"github.com/v6xlat/xlat/checksum"
+	"github.com/v6xlat/xlat/header"
+)
+
+// ICMP errors the translator originates itself (RFC 7915 §4.4, §5.4): they
+// quote the offending packet as it arrived, come from the translator's own
+// address, and are rate limited. None is sent about an ICMP error, to a
+// source that cannot receive one, or without a configured own address.
+
+// replyTTL is the TTL / Hop Limit of generated errors (Linux and Jool use
+// 64).
+const replyTTL = 64
+
+// reply6 replaces the IPv6 packet buf[off:off+n] with an ICMPv6 error
+// addressed to its source. reason is what gets counted.
+func (x *Translator) reply6(c *compiled, buf []byte, off, n int, typ, code uint8, rest uint32, reason Reason) Result {
+	ip := header.IPv6(buf[off : off+n])
+	src := ip.Src()
+	if !c.Addr6.IsValid() || src.IsUnspecified() || src.IsMulticast() || src.IsLoopback() {
+		return Result{Reason: reason}
+	}
+	if !x.allowError(c) {
+		return Result{Reason: reason}
+	}
+	off = makeRoom(buf, off, n, GrowReply6)
+	if off < 0 {
+		return Result{Reason: reason}
+	}
+	// RFC 4443 §2.4(c): as much of the invoking packet as fits in the
+	// minimum MTU.
+	qn := min(n, header.IPv6MinMTU-GrowReply6)
+	start := off - GrowReply6
+	h := header.IPv6(buf[start : start+header.IPv6Size])
+	h.SetVersionClassFlow(0, 0)
+	h.SetPayloadLen(uint16(header.ICMPHeaderSize + qn))
+	h.SetNextHeader(header.ProtoICMPv6)
+	h.SetHopLimit(replyTTL)
+	h.SetSrc(c.Addr6)
+	h.SetDst(src) // read above, before this header could overlap it
+	m := header.ICMPv6(buf[start+header.IPv6Size : off+qn])
+	m.SetTypeCode(typ, code)
+	m.SetRest(rest)
+	m.SetChecksum(0)
+	m.SetChecksum(^checksum.Checksum(m, h.PseudoHeaderSum(header.ProtoICMPv6, len(m))))
+	return Result{Verdict: Reply, Reason: reason, Start: start, End: off + qn}
+}
+
+// reply4 replaces the IPv4 packet buf[off:off+n] with an ICMPv4 error
+// addressed to its source.
+func (x *Translator) reply4(c *compiled, buf []byte, off, n int, typ, code uint8, rest uint32, reason Reason) Result {
+	ip := header.IPv4(buf[off : off+n])
+	src := ip.Src()
+	if !c.Addr4.IsValid() || src.IsUnspecified() || src.IsMulticast() || src.IsLoopback() || src.As4() == broadcast4 {
+		return Result{Reason: reason}
+	}
+	if ip.IsFragment() && ip.FragOffset() != 0 {
+		// RFC 1812 §4.3.2.7: only about the first fragment.
+		return Result{Reason: reason}
+	}
+	if !x.allowError(c) {
+		return Result{Reason: reason}
+	}
+	off = makeRoom(buf, off, n, GrowReply4)
+	if off < 0 {
+		return Result{Reason: reason}
+	}
+	// RFC 1812 §4.3.2.3: at most 576 bytes in all.
+	qn := min(n, 576-GrowReply4)
+	start := off - GrowReply4
+	h := header.IPv4(buf[start : start+header.IPv4MinSize])
+	h.SetVersionIHL(header.IPv4MinSize)
+	h.SetTOS(0)
+	h.SetTotalLen(uint16(GrowReply4 + qn))
+	h.SetID(x.nextID())
+	h.SetFlagsOffset(0)
+	h.SetTTL(replyTTL)
+	h.SetProtocol(header.ProtoICMPv4)
+	h.SetSrc(c.Addr4)
+	h.SetDst(src)
+	h.SetChecksum(0)
+	h.SetChecksumFromHeader()
+	m := header.ICMPv4(buf[start+header.IPv4MinSize : off+qn])
+	m.SetTypeCode(typ, code)
+	m.SetRest(rest)
+	m.SetChecksum(0)
+	m.SetChecksum(^checksum.Checksum(m, 0))
+	return Result{Verdict: Reply, Reason: reason, Start: start, End: off + qn}
+}
+
+var broadcast4 = [4]byte{255, 255, 255, 255}
+
+// refuse6 handles a policy refusal of an IPv6 packet: RFC 7915 §5.4 sends
+// Destination Unreachable, administratively prohibited, unless the packet
+// is an ICMPv6 message; RFC 6146 §3.5.1.1 uses Address Unreachable when
+// the pool is exhausted. Untranslatable addresses are not ours to answer.
+func (x *Translator) refuse6(c *compiled, buf []byte, off, n int, r Reason, isICMP bool) Result {
+	if isICMP {
+		return Result{Reason: r}
+	}
+	switch r {
+	case ReasonPolicyProhibited:
+		return x.reply6(c, buf, off, n, header.ICMPv6DstUnreachable, header.ICMPv6CodeAdminProhib, 0, r)
+	case ReasonPolicyNoResources:
+		return x.reply6(c, buf, off, n, header.ICMPv6DstUnreachable, header.ICMPv6CodeAddrUnreach, 0, r)
+	}
+	return Result{Reason: r}
+}
+
+// refuse4 is refuse6 for IPv4 (RFC 7915 §4.4: type 3 code 13 by default;
+// RFC 6146 §3.5.2.2 uses it too). ICMP errors are never answered; queries
+// may be.
+func (x *Translator) refuse4(c *compiled, buf []byte, off, n int, r Reason, isICMPError bool) Result {
+	if isICMPError {
+		return Result{Reason: r}
+	}
+	switch r {
+	case ReasonPolicyProhibited, ReasonPolicyNoResources:
+		return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeAdminProhib, 0, r)
+	}
+	return Result{Reason: r}
+}
+
+func put16(b []byte, v uint16) { binary.BigEndian.PutUint16(b, v) }

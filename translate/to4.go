@@ -1,0 +1,481 @@
+package translate
+
+import (
+	"encoding/binary"
+
+	"github.com/v6xlat/xlat/checksum"
+	"github.com/v6xlat/xlat/header"
+)
+
+// info6 is what the engine learns walking an IPv6 packet's headers.
+type info6 struct {
+	l4off   int    // offset of the upper-layer header
+	proto   uint8  // upper-layer protocol
+	frag    bool   // a Fragment header is present
+	more    bool   // its M flag
+	fragOff uint16 // its offset, 8-byte units
+	fragID  uint32
+	pointer int // ReasonRoutingHeader: offset of Segments Left
+}
+
+// first reports whether the packet carries the upper-layer header.
+func (in *info6) first() bool { return in.fragOff == 0 }
+
+// fragmented reports whether the packet is a real fragment, not an atomic
+// one.
+func (in *info6) fragmented() bool { return in.frag && (in.fragOff != 0 || in.more) }
+
+// parse6 walks the extension headers of the IPv6 packet p (which may be a
+// truncated quoted packet). RFC 7915 §5.1: Hop-by-Hop, Destination Options
+// and Routing headers with Segments Left 0 are skipped; §5.1.1: the
+// Fragment header is consumed, and an extension header after it refused.
+func parse6(p []byte, in *info6) Reason {
+	nh := p[6]
+	off := header.IPv6Size
+	for {
+		switch nh {
+		case header.ProtoHopByHop, header.ProtoDstOpts, header.ProtoRouting:
+			if in.frag {
+				return ReasonExtAfterFragment
+			}
+			if off+8 > len(p) {
+				return ReasonTruncated
+			}
+			if nh == header.ProtoRouting && p[off+3] != 0 {
+				// RFC 7915 §5.1: Segments Left != 0 is not translated; the
+				// Parameter Problem points at that field.
+				in.pointer = off + 3
+				return ReasonRoutingHeader
+			}
+			nh, off = p[off], off+(int(p[off+1])+1)*8
+		case header.ProtoFragment:
+			if in.frag {
+				return ReasonExtAfterFragment
+			}
+			if off+header.IPv6FragmentSize > len(p) {
+				return ReasonTruncated
+			}
+			fh := header.IPv6Fragment(p[off:])
+			in.frag, in.more, in.fragOff, in.fragID = true, fh.More(), fh.Offset(), fh.ID()
+			nh, off = fh.NextHeader(), off+header.IPv6FragmentSize
+		case header.ProtoAH:
+			// §5.1.1 counts AH as an extension header after a Fragment
+			// header; otherwise it is copied as the protocol (§5.1).
+			if in.frag {
+				return ReasonExtAfterFragment
+			}
+			in.l4off, in.proto = off, nh
+			return ReasonNone
+		default:
+			in.l4off, in.proto = off, nh
+			if off > len(p) {
+				return ReasonTruncated
+			}
+			return ReasonNone
+		}
+		if off > len(p) {
+			return ReasonTruncated
+		}
+	}
+}
+
+// flow6 reads the flow of the IPv6 packet p. quoted relaxes the length
+// requirements for a packet inside an ICMP error, of which only the first
+// bytes are present.
+func flow6(p []byte, in *info6, fl FlowFlags, quoted bool) (Flow, Reason) {
+	ip := header.IPv6(p)
+	f := Flow{Src: ip.Src(), Dst: ip.Dst(), Proto: in.proto, Flags: fl}
+	l4 := p[in.l4off:]
+	if !in.first() {
+		if in.proto == header.ProtoICMPv6 {
+			return f, ReasonFragmentedICMP
+		}
+		f.Flags |= FlowNoPorts
+		if in.proto == header.ProtoICMPv6 {
+			f.Proto = header.ProtoICMPv4
+		}
+		return f, ReasonNone
+	}
+	switch in.proto {
+	case header.ProtoTCP:
+		if len(l4) < header.TCPMinSize && !(quoted && len(l4) >= 4) {
+			return f, ReasonTruncated
+		}
+		f.SrcPort, f.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+		if len(l4) > 13 {
+			f.TCPFlags = l4[13]
+		}
+	case header.ProtoUDP:
+		if len(l4) < header.UDPSize && !(quoted && len(l4) >= 4) {
+			return f, ReasonTruncated
+		}
+		f.SrcPort, f.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+	case header.ProtoICMPv6:
+		f.Proto = header.ProtoICMPv4
+		if in.fragmented() {
+			// RFC 7915 §1.2: fragmented ICMP is not translated.
+			return f, ReasonFragmentedICMP
+		}
+		if len(l4) < header.ICMPHeaderSize {
+			return f, ReasonTruncated
+		}
+		switch t := l4[0]; {
+		case t == header.ICMPv6EchoRequest || t == header.ICMPv6EchoReply:
+			id := binary.BigEndian.Uint16(l4[4:])
+			f.SrcPort, f.DstPort = id, id
+			f.Flags |= FlowICMPQuery
+		case header.ICMPv6IsError(t):
+			if quoted {
+				return f, ReasonNestedICMPError
+			}
+			f.Flags |= FlowICMPError
+		default:
+			return f, ReasonICMPType
+		}
+	}
+	return f, ReasonNone
+}
+
+// to4 is the RFC 7915 §5 algorithm for an outer packet.
+func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Result {
+	if !inBounds(buf, off, n) || n < header.IPv6Size {
+		return Result{Reason: ReasonTruncated}
+	}
+	p := buf[off : off+n]
+	ip := header.IPv6(p)
+	if ip.Version() != header.IPv6Version {
+		return Result{Reason: ReasonMalformed}
+	}
+	if total := header.IPv6Size + int(ip.PayloadLen()); total > n {
+		return Result{Reason: ReasonTruncated}
+	} else {
+		n, p = total, p[:total] // ignore link-layer padding
+	}
+	var in info6
+	if r := parse6(p, &in); r != ReasonNone {
+		switch r {
+		case ReasonRoutingHeader:
+			return x.reply6(c, buf, off, n, header.ICMPv6ParamProblem, header.ICMPv6CodeErroneous, uint32(in.pointer), r)
+		case ReasonExtAfterFragment:
+			// RFC 7915 §5.1.1 says drop; §5.4's default error is 1/1.
+			return x.reply6(c, buf, off, n, header.ICMPv6DstUnreachable, header.ICMPv6CodeAdminProhib, 0, r)
+		}
+		return Result{Reason: r}
+	}
+	f, r := flow6(p, &in, fl, false)
+	if r != ReasonNone {
+		return Result{Reason: r}
+	}
+	isErr := f.Flags&FlowICMPError != 0
+	// The translator is a router (RFC 7915 §1.4): Hop Limit 1 expires here.
+	if fl&FlowHairpin == 0 && ip.HopLimit() <= 1 {
+		if isErr {
+			return Result{Reason: ReasonHopLimit}
+		}
+		return x.reply6(c, buf, off, n, header.ICMPv6TimeExceeded, 0, 0, ReasonHopLimit)
+	}
+	out, r := x.policy.To4(f)
+	if r != ReasonNone {
+		return x.refuse6(c, buf, off, n, r, in.proto == header.ProtoICMPv6)
+	}
+	if isErr {
+		return x.icmpError6to4(c, buf, off, n, &in, out)
+	}
+
+	size := header.IPv4MinSize + n - in.l4off
+	df := !in.frag && size > 1260
+	if size > c.IPv4MTU {
+		if df || in.frag {
+			// RFC 7915 §5.1 and §1.4: too big for the IPv4 link and may
+			// not be fragmented (DF) -> Packet Too Big with the MTU an IPv6
+			// packet needs to fit.
+			mtu := c.IPv4MTU + header.IPv6Size - header.IPv4MinSize
+			if in.frag {
+				mtu += header.IPv6FragmentSize
+			}
+			return x.reply6(c, buf, off, n, header.ICMPv6PacketTooBig, 0, uint32(mtu), ReasonPacketTooBig)
+		}
+	}
+	start := x.rewrite6to4(c, buf, off, n, &in, f, out, false)
+	res := Result{Verdict: Forward, Start: start, End: off + n}
+	if size > c.IPv4MTU {
+		res.Verdict, res.MTU = Fragment, c.IPv4MTU
+	}
+	return res
+}
+
+// rewrite6to4 turns the IPv6 packet buf[off:off+n] into an IPv4 packet that
+// ends where it ended, and returns where it starts. The same code serves
+// outer and quoted packets (RFC 7915 §5.3); quoted packets keep their Hop
+// Limit and may be truncated, so lengths come from their headers.
+func (x *Translator) rewrite6to4(c *compiled, buf []byte, off, n int, in *info6, f, out Flow, quoted bool) int {
+	p := buf[off : off+n]
+	ip := header.IPv6(p)
+	ulen := int(ip.PayloadLen()) + header.IPv6Size - in.l4off // upper-layer length
+	if ulen < 0 {
+		ulen = 0
+	}
+	tc, hop := ip.TrafficClass(), ip.HopLimit()
+	if !quoted {
+		hop--
+	}
+	if c.OverrideTOS {
+		tc = c.TOS
+	}
+
+	// Transport checksum: the pseudo-header addresses change from IPv6 to
+	// IPv4 (RFC 7915 §5.5); read the old ones before the IPv4 header
+	// overwrites them.
+	oldAddr := checksum.Combine(checksum.Checksum(p[8:40], 0), 0)
+	newAddr := checksum.Combine(checksum.AddrSum(out.Src), checksum.AddrSum(out.Dst))
+	if in.first() {
+		l4 := p[in.l4off:]
+		// The ICMP identifier belongs to the IPv6 node: the source of an
+		// outer packet, the destination of a quoted one.
+		id := out.SrcPort
+		if quoted {
+			id = out.DstPort
+		}
+		l4To4(l4, in.proto, ulen, oldAddr, newAddr, f, out, id)
+	}
+
+	start := off + in.l4off - header.IPv4MinSize
+	h := header.IPv4(buf[start : start+header.IPv4MinSize])
+	h.SetVersionIHL(header.IPv4MinSize)
+	h.SetTOS(tc)
+	total := header.IPv4MinSize + ulen
+	h.SetTotalLen(uint16(total))
+	switch {
+	case in.frag:
+		// §5.1.1: Identification from the low 16 bits, DF clear, MF and
+		// offset copied.
+		fo := in.fragOff
+		if in.more {
+			fo |= header.IPv4FlagMF
+		}
+		h.SetID(uint16(in.fragID))
+		h.SetFlagsOffset(fo)
+	case total > 1260:
+		// §5.1: packets over 1260 bytes get DF so that PMTUD works
+		// towards the IPv6 node; smaller ones may be fragmented on the way
+		// to respect IPv6's 1280 minimum.
+		h.SetID(0)
+		h.SetFlagsOffset(header.IPv4FlagDF)
+	default:
+		if quoted {
+			h.SetID(0)
+		} else {
+			h.SetID(x.nextID())
+		}
+		h.SetFlagsOffset(0)
+	}
+	h.SetTTL(hop)
+	proto := in.proto
+	if proto == header.ProtoICMPv6 {
+		proto = header.ProtoICMPv4
+	}
+	h.SetProtocol(proto)
+	a4, b4 := out.Src.As4(), out.Dst.As4()
+	copy(h[12:16], a4[:])
+	copy(h[16:20], b4[:])
+	h.SetChecksum(0)
+	h.SetChecksumFromHeader()
+	return start
+}
+
+// l4To4 updates a transport header for 6->4: ports or identifier from the
+// policy and the checksum, incrementally (RFC 1624) so a wrong checksum
+// stays wrong. l4 may be truncated (a quoted packet); fields beyond it are
+// left alone.
+func l4To4(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out Flow, id uint16) {
+	switch proto {
+	case header.ProtoTCP:
+		ports(l4, f, out)
+		if len(l4) >= header.TCPChecksumOffset+2 {
+			cs := binary.BigEndian.Uint16(l4[16:])
+			cs = checksum.Adjust(cs, oldAddr, newAddr)
+			cs = portsDelta(cs, f, out)
+			binary.BigEndian.PutUint16(l4[16:], cs)
+		}
+	case header.ProtoUDP:
+		ports(l4, f, out)
+		if len(l4) >= header.UDPSize {
+			// A zero UDP checksum is invalid in IPv6; leave it as "none".
+			if cs := binary.BigEndian.Uint16(l4[6:]); cs != 0 {
+				cs = checksum.Adjust(cs, oldAddr, newAddr)
+				cs = portsDelta(cs, f, out)
+				binary.BigEndian.PutUint16(l4[6:], checksum.UDPField(cs))
+			}
+		}
+	case header.ProtoICMPv6:
+		if len(l4) < header.ICMPHeaderSize {
+			return
+		}
+		// Echo: type 128/129 -> 8/0, code kept; ICMPv4 has no
+		// pseudo-header, so its sum leaves the checksum (RFC 7915 §5.2).
+		oldTC := binary.BigEndian.Uint16(l4[0:])
+		t4 := uint8(header.ICMPv4EchoRequest)
+		if l4[0] == header.ICMPv6EchoReply {
+			t4 = header.ICMPv4EchoReply
+		}
+		l4[0] = t4
+		newTC := binary.BigEndian.Uint16(l4[0:])
+		oldID := binary.BigEndian.Uint16(l4[4:])
+		binary.BigEndian.PutUint16(l4[4:], id)
+		cs := binary.BigEndian.Uint16(l4[2:])
+		pseudo := checksum.Combine(oldAddr, checksum.Combine(header.ProtoICMPv6, checksum.Combine(uint16(ulen>>16), uint16(ulen))))
+		cs = checksum.Adjust(cs, checksum.Combine(pseudo, checksum.Combine(oldTC, oldID)), checksum.Combine(newTC, id))
+		binary.BigEndian.PutUint16(l4[2:], cs)
+	}
+}
+
+// ports writes the policy's ports into a TCP or UDP header.
+func ports(l4 []byte, f, out Flow) {
+	if f.Flags&FlowNoPorts != 0 || len(l4) < 4 {
+		return
+	}
+	binary.BigEndian.PutUint16(l4[0:], out.SrcPort)
+	binary.BigEndian.PutUint16(l4[2:], out.DstPort)
+}
+
+// portsDelta accounts for port changes in a transport checksum.
+func portsDelta(cs uint16, f, out Flow) uint16 {
+	if f.SrcPort != out.SrcPort {
+		cs = checksum.Update16(cs, f.SrcPort, out.SrcPort)
+	}
+	if f.DstPort != out.DstPort {
+		cs = checksum.Update16(cs, f.DstPort, out.DstPort)
+	}
+	return cs
+}
+
+// icmpError6to4 translates an ICMPv6 error and the packet it quotes (RFC
+// 7915 §5.2, §5.3).
+func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info6, out Flow) Result {
+	p := buf[off : off+n]
+	ip := header.IPv6(p)
+	icmpOff := off + in.l4off
+	icmp := buf[icmpOff : off+n]
+	// The checksum is recomputed below (the body changes), so check it
+	// first rather than turn a corrupt error into a valid one.
+	if !checksum.Verify(icmp, ip.PseudoHeaderSum(header.ProtoICMPv6, len(icmp))) {
+		return Result{Reason: ReasonBadChecksum}
+	}
+	t4, c4, ok := icmp6to4(icmp[0], icmp[1])
+	if !ok {
+		return Result{Reason: ReasonICMPType}
+	}
+	var rest uint32
+	switch icmp[0] {
+	case header.ICMPv6PacketTooBig:
+		rest = uint32(c.mtu6to4(be32(icmp[4:])))
+	case header.ICMPv6ParamProblem:
+		if c4 == 0 { // erroneous header field: map the pointer (§5.2 Figure 6)
+			ptr := be32(icmp[4:])
+			if ptr >= uint32(len(pointer6to4)) || pointer6to4[ptr] < 0 {
+				return Result{Reason: ReasonICMPPointer}
+			}
+			rest = uint32(pointer6to4[ptr]) << 24
+		}
+	}
+	// RFC 4884: a length attribute splits the quoted datagram from the
+	// extension structure.
+	qoff := icmpOff + header.ICMPHeaderSize
+	qend := off + n
+	hasExt := false
+	if icmp6HasLength(icmp[0]) && icmp[4] != 0 {
+		if l := int(icmp[4]) * 8; qoff+l <= qend {
+			qend, hasExt = qoff+l, true
+		}
+	}
+	qs, r := x.quoted6to4(c, buf, qoff, qend-qoff)
+	if r != ReasonNone {
+		return Result{Reason: r}
+	}
+	// RFC 1812 §4.3.2.3: an ICMPv4 error carries at most 576 bytes.
+	end, lenAttr := fitError(buf, qs, qend, off+n, hasExt, 4, 576-header.IPv4MinSize-header.ICMPHeaderSize)
+	ih := header.ICMPv4(buf[qs-header.ICMPHeaderSize : qs])
+	ih.SetTypeCode(t4, c4)
+	ih.SetRest(rest)
+	if icmp4HasLength(t4) && lenAttr != 0 {
+		ih[5] = lenAttr
+	}
+	ih.SetChecksum(0)
+	ih.SetChecksum(^checksum.Checksum(buf[qs-header.ICMPHeaderSize:end], 0))
+
+	// The outer header: the IPv6 header is still intact before the quoted
+	// packet, and rewrite6to4 only reads it and the ICMP header position.
+	start := qs - header.ICMPHeaderSize - header.IPv4MinSize
+	h := header.IPv4(buf[start:qs])
+	tc := ip.TrafficClass()
+	if c.OverrideTOS {
+		tc = c.TOS
+	}
+	hop := ip.HopLimit() - 1
+	h.SetVersionIHL(header.IPv4MinSize)
+	h.SetTOS(tc)
+	h.SetTotalLen(uint16(end - start))
+	h.SetID(x.nextID())
+	h.SetFlagsOffset(0)
+	h.SetTTL(hop)
+	h.SetProtocol(header.ProtoICMPv4)
+	h.SetSrc(out.Src)
+	h.SetDst(out.Dst)
+	h.SetChecksum(0)
+	h.SetChecksumFromHeader()
+	return Result{Verdict: Forward, Start: start, End: end}
+}
+
+// quoted6to4 translates the packet quoted in an ICMPv6 error,
+// buf[off:off+n], in place, and returns where its IPv4 form starts.
+func (x *Translator) quoted6to4(c *compiled, buf []byte, off, n int) (int, Reason) {
+	if n < header.IPv6Size {
+		return 0, ReasonTruncated
+	}
+	p := buf[off : off+n]
+	if header.IPv6(p).Version() != header.IPv6Version {
+		return 0, ReasonMalformed
+	}
+	var in info6
+	if r := parse6(p, &in); r != ReasonNone {
+		return 0, r
+	}
+	f, r := flow6(p, &in, FlowInner, true)
+	if r != ReasonNone {
+		return 0, r
+	}
+	out, r := x.policy.To4(f)
+	if r != ReasonNone {
+		return 0, r
+	}
+	return x.rewrite6to4(c, buf, off, n, &in, f, out, true), ReasonNone
+}
+
+// fitError lays out an ICMP error body: the translated quoted packet
+// buf[qs:qe] followed by an RFC 4884 extension buf[qe:ee] (when hasExt), in
+// at most max bytes. It returns the body's end and the length attribute in
+// units of unit bytes (0 without an extension). RFC 4884 §5: the quoted
+// packet is zero-padded to 128 bytes and to the unit; when space runs
+// short it is truncated first, and an extension that still does not fit is
+// dropped.
+func fitError(buf []byte, qs, qe, ee int, hasExt bool, unit, max int) (int, uint8) {
+	qlen := qe - qs
+	if hasExt {
+		elen := ee - qe
+		want := qlen &^ (unit - 1)
+		if want < 128 {
+			want = 128
+		}
+		if want+elen > max {
+			want = (max - elen) &^ (unit - 1)
+		}
+		if want >= 128 && qs+want+elen <= len(buf) && want/unit <= 255 {
+			copy(buf[qs+want:], buf[qe:ee])
+			if want > qlen {
+				clear(buf[qe : qs+want])
+			}
+			return qs + want + elen, uint8(want / unit)
+		}
+	}
+	return qs + min(qlen, max), 0
+}

@@ -1,0 +1,387 @@
+package translate
+
+import (
+	"encoding/binary"
+
+	"github.com/v6xlat/xlat/checksum"
+	"github.com/v6xlat/xlat/header"
+)
+
+// flow4 reads the flow of the IPv4 packet p (header length hl). quoted
+// relaxes the length requirements for a packet inside an ICMP error.
+func flow4(p []byte, hl int, fl FlowFlags, quoted bool) (Flow, Reason) {
+	ip := header.IPv4(p)
+	f := Flow{Src: ip.Src(), Dst: ip.Dst(), Proto: ip.Protocol(), Flags: fl}
+	if ip.FragOffset() != 0 {
+		if f.Proto == header.ProtoICMPv4 {
+			return f, ReasonFragmentedICMP
+		}
+		f.Flags |= FlowNoPorts
+		return f, ReasonNone
+	}
+	l4 := p[hl:]
+	switch f.Proto {
+	case header.ProtoTCP:
+		if len(l4) < header.TCPMinSize && !(quoted && len(l4) >= 4) {
+			return f, ReasonTruncated
+		}
+		f.SrcPort, f.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+		if len(l4) > 13 {
+			f.TCPFlags = l4[13]
+		}
+	case header.ProtoUDP:
+		if len(l4) < header.UDPSize && !(quoted && len(l4) >= 4) {
+			return f, ReasonTruncated
+		}
+		f.SrcPort, f.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+	case header.ProtoICMPv4:
+		if ip.MF() {
+			return f, ReasonFragmentedICMP // RFC 7915 §1.2
+		}
+		if len(l4) < header.ICMPHeaderSize {
+			return f, ReasonTruncated
+		}
+		switch t := l4[0]; {
+		case t == header.ICMPv4EchoRequest || t == header.ICMPv4EchoReply:
+			id := binary.BigEndian.Uint16(l4[4:])
+			f.SrcPort, f.DstPort = id, id
+			f.Flags |= FlowICMPQuery
+		case header.ICMPv4IsError(t):
+			if quoted {
+				return f, ReasonNestedICMPError
+			}
+			f.Flags |= FlowICMPError
+		default:
+			return f, ReasonICMPType
+		}
+	}
+	return f, ReasonNone
+}
+
+// sourceRoute reports whether IPv4 options opts hold an unexpired Loose or
+// Strict Source Route (RFC 7915 §4.1, RFC 791 §3.1).
+func sourceRoute(opts []byte) bool {
+	for len(opts) > 0 {
+		switch t := opts[0]; t {
+		case 0: // end of option list
+			return false
+		case 1: // no operation
+			opts = opts[1:]
+			continue
+		case 131, 137: // LSRR, SSRR
+			if len(opts) >= 3 {
+				l, ptr := int(opts[1]), int(opts[2])
+				if ptr <= l {
+					return true
+				}
+			}
+		}
+		if len(opts) < 2 || opts[1] < 2 || int(opts[1]) > len(opts) {
+			return false
+		}
+		opts = opts[opts[1]:]
+	}
+	return false
+}
+
+// to6 is the RFC 7915 §4 algorithm for an outer packet.
+func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Result {
+	if !inBounds(buf, off, n) || n < header.IPv4MinSize {
+		return Result{Reason: ReasonTruncated}
+	}
+	p := buf[off : off+n]
+	ip := header.IPv4(p)
+	if ip.Version() != header.IPv4Version {
+		return Result{Reason: ReasonMalformed}
+	}
+	hl := ip.HeaderLen()
+	total := int(ip.TotalLen())
+	if hl < header.IPv4MinSize || total < hl {
+		return Result{Reason: ReasonMalformed}
+	}
+	if total > n || hl > n {
+		return Result{Reason: ReasonTruncated}
+	}
+	n, p = total, p[:total]
+	if !ip.ValidChecksum() {
+		return Result{Reason: ReasonBadChecksum}
+	}
+	f, r := flow4(p, hl, fl, false)
+	if r != ReasonNone {
+		return Result{Reason: r}
+	}
+	isErr := f.Flags&FlowICMPError != 0
+	if hl > header.IPv4MinSize && sourceRoute(p[header.IPv4MinSize:hl]) {
+		// RFC 7915 §4.1: unexpired source route -> Source Route Failed.
+		if isErr {
+			return Result{Reason: ReasonSourceRoute}
+		}
+		return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeSourceRoute, 0, ReasonSourceRoute)
+	}
+	if fl&FlowHairpin == 0 && ip.TTL() <= 1 {
+		if isErr {
+			return Result{Reason: ReasonHopLimit}
+		}
+		return x.reply4(c, buf, off, n, header.ICMPv4TimeExceeded, 0, 0, ReasonHopLimit)
+	}
+	first := ip.FragOffset() == 0
+	if f.Proto == header.ProtoUDP && first && binary.BigEndian.Uint16(p[hl+6:]) == 0 {
+		// RFC 7915 §4.5: a zero UDP checksum must become a real one in
+		// IPv6. Only an unfragmented datagram can be summed; the first
+		// fragment of a fragmented one is refused, later ones pass (they
+		// cannot be told apart).
+		if ip.MF() || !c.AmendUDPChecksumZero {
+			return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeAdminProhib, 0, ReasonUDPChecksumZero)
+		}
+	}
+	out, r := x.policy.To6(f)
+	if r != ReasonNone {
+		return x.refuse4(c, buf, off, n, r, isErr)
+	}
+	if isErr {
+		return x.icmpError4to6(c, buf, off, n, hl, out)
+	}
+
+	isFrag := ip.IsFragment()
+	size := header.IPv6Size + n - hl
+	if isFrag {
+		size += header.IPv6FragmentSize
+	}
+	res := Result{Verdict: Forward}
+	if ip.DF() {
+		if size > c.IPv6MTU {
+			// RFC 7915 §4.1: Fragmentation Needed with the MTU an IPv4
+			// packet needs to fit after translation.
+			mtu := c.IPv6MTU - (header.IPv6Size - header.IPv4MinSize)
+			return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeFragNeeded, uint32(mtu), ReasonPacketTooBig)
+		}
+	} else if limit := min(c.LowestIPv6MTU, c.IPv6MTU); size > limit {
+		// RFC 7915 §4: DF clear and too big for the lowest IPv6 MTU (or
+		// the link): fragment, with a Fragment header carrying the IPv4
+		// Identification.
+		if !isFrag {
+			isFrag = true
+			size += header.IPv6FragmentSize
+		}
+		res.Verdict, res.MTU = Fragment, limit
+	}
+	grow := size - n
+	off = makeRoom(buf, off, n, grow)
+	if off < 0 {
+		return Result{Reason: ReasonNoHeadroom}
+	}
+	res.Start = x.rewrite4to6(c, buf, off, n, hl, isFrag, f, out, false)
+	res.End = off + n
+	return res
+}
+
+// rewrite4to6 turns the IPv4 packet buf[off:off+n] (header length hl) into
+// an IPv6 packet that ends where it ended, with a Fragment header when
+// withFH, and returns where it starts. Outer and quoted packets share it
+// (RFC 7915 §4.3); quoted packets keep their TTL and may be truncated, so
+// lengths come from their headers. The caller has made room in front.
+func (x *Translator) rewrite4to6(c *compiled, buf []byte, off, n, hl int, withFH bool, f, out Flow, quoted bool) int {
+	ip := header.IPv4(buf[off : off+n])
+	ulen := int(ip.TotalLen()) - hl
+	if ulen < 0 {
+		ulen = 0
+	}
+	tos, ttl, proto := ip.TOS(), ip.TTL(), ip.Protocol()
+	id, fo := ip.ID(), ip.FlagsOffset()
+	if !quoted {
+		ttl--
+	}
+	if c.ZeroizeTrafficClass {
+		tos = 0
+	}
+	l4off := off + hl
+	if fo&0x1fff == 0 {
+		oldAddr := checksum.Checksum(buf[off+12:off+20], 0)
+		newAddr := checksum.Combine(checksum.AddrSum(out.Src), checksum.AddrSum(out.Dst))
+		// The identifier belongs to the IPv6 node: the destination of an
+		// outer packet, the source of a quoted one.
+		icmpID := out.DstPort
+		if quoted {
+			icmpID = out.SrcPort
+		}
+		l4To6(buf[l4off:off+n], proto, ulen, oldAddr, newAddr, f, out, icmpID, quoted, c.AmendUDPChecksumZero)
+	}
+	if proto == header.ProtoICMPv4 {
+		proto = header.ProtoICMPv6
+	}
+
+	start := l4off - header.IPv6Size
+	plen := ulen
+	if withFH {
+		start -= header.IPv6FragmentSize
+		plen += header.IPv6FragmentSize
+		fh := header.IPv6Fragment(buf[l4off-header.IPv6FragmentSize : l4off])
+		// RFC 7915 §4.1: offset and M copied, Identification widened.
+		fh.Set(proto, fo&0x1fff, fo&header.IPv4FlagMF != 0, uint32(id))
+	}
+	h := header.IPv6(buf[start : start+header.IPv6Size])
+	h.SetVersionClassFlow(tos, 0)
+	h.SetPayloadLen(uint16(plen))
+	if withFH {
+		h.SetNextHeader(header.ProtoFragment)
+	} else {
+		h.SetNextHeader(proto)
+	}
+	h.SetHopLimit(ttl)
+	a, b := out.Src.As16(), out.Dst.As16()
+	copy(h[8:24], a[:])
+	copy(h[24:40], b[:])
+	return start
+}
+
+// l4To6 updates a transport header for 4->6 (RFC 7915 §4.5).
+func l4To6(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out Flow, id uint16, quoted, amend bool) {
+	switch proto {
+	case header.ProtoTCP:
+		ports(l4, f, out)
+		if len(l4) >= header.TCPChecksumOffset+2 {
+			cs := binary.BigEndian.Uint16(l4[16:])
+			cs = checksum.Adjust(cs, oldAddr, newAddr)
+			binary.BigEndian.PutUint16(l4[16:], portsDelta(cs, f, out))
+		}
+	case header.ProtoUDP:
+		ports(l4, f, out)
+		if len(l4) < header.UDPSize {
+			return
+		}
+		cs := binary.BigEndian.Uint16(l4[6:])
+		if cs == 0 {
+			if quoted || !amend || len(l4) < ulen {
+				return
+			}
+			// Amend: sum the whole datagram under the new pseudo-header.
+			ps := checksum.Combine(newAddr, checksum.Combine(header.ProtoUDP, checksum.Combine(uint16(ulen>>16), uint16(ulen))))
+			binary.BigEndian.PutUint16(l4[6:], checksum.UDPField(^checksum.Checksum(l4[:ulen], ps)))
+			return
+		}
+		cs = checksum.Adjust(cs, oldAddr, newAddr)
+		binary.BigEndian.PutUint16(l4[6:], checksum.UDPField(portsDelta(cs, f, out)))
+	case header.ProtoICMPv4:
+		if len(l4) < header.ICMPHeaderSize {
+			return
+		}
+		oldTC := binary.BigEndian.Uint16(l4[0:])
+		t6 := uint8(header.ICMPv6EchoRequest)
+		if l4[0] == header.ICMPv4EchoReply {
+			t6 = header.ICMPv6EchoReply
+		}
+		l4[0] = t6
+		newTC := binary.BigEndian.Uint16(l4[0:])
+		oldID := binary.BigEndian.Uint16(l4[4:])
+		binary.BigEndian.PutUint16(l4[4:], id)
+		cs := binary.BigEndian.Uint16(l4[2:])
+		// ICMPv6 adds the pseudo-header (RFC 7915 §4.2).
+		pseudo := checksum.Combine(newAddr, checksum.Combine(header.ProtoICMPv6, checksum.Combine(uint16(ulen>>16), uint16(ulen))))
+		cs = checksum.Adjust(cs, checksum.Combine(oldTC, oldID), checksum.Combine(pseudo, checksum.Combine(newTC, id)))
+		binary.BigEndian.PutUint16(l4[2:], cs)
+	}
+}
+
+// icmpError4to6 translates an ICMPv4 error and the packet it quotes (RFC
+// 7915 §4.2, §4.3).
+func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out Flow) Result {
+	ip := header.IPv4(buf[off : off+n])
+	icmpOff := off + hl
+	icmp := buf[icmpOff : off+n]
+	if !checksum.Verify(icmp, 0) {
+		return Result{Reason: ReasonBadChecksum}
+	}
+	t6, c6, ok := icmp4to6(icmp[0], icmp[1])
+	if !ok {
+		return Result{Reason: ReasonICMPType}
+	}
+	qoff := icmpOff + header.ICMPHeaderSize
+	qend := off + n
+	var rest uint32
+	switch {
+	case t6 == header.ICMPv6PacketTooBig:
+		var innerTL uint16
+		if qend-qoff >= 4 {
+			innerTL = binary.BigEndian.Uint16(buf[qoff+2:])
+		}
+		rest = c.mtu4to6(binary.BigEndian.Uint16(icmp[6:]), innerTL)
+	case t6 == header.ICMPv6ParamProblem && c6 == header.ICMPv6CodeUnknownNH:
+		rest = 6 // Protocol Unreachable: points at Next Header (§4.2)
+	case t6 == header.ICMPv6ParamProblem:
+		ptr := icmp[4]
+		if int(ptr) >= len(pointer4to6) || pointer4to6[ptr] < 0 {
+			return Result{Reason: ReasonICMPPointer}
+		}
+		rest = uint32(pointer4to6[ptr])
+	}
+	hasExt := false
+	// Packet Too Big and Parameter Problem have no length attribute in
+	// ICMPv6; their extensions, if any, travel as quoted bytes.
+	if icmp4HasLength(icmp[0]) && icmp6HasLength(t6) && icmp[5] != 0 {
+		if l := int(icmp[5]) * 4; qoff+l <= qend {
+			qend, hasExt = qoff+l, true
+		}
+	}
+	ttl := ip.TTL() - 1
+	tos := ip.TOS()
+	if c.ZeroizeTrafficClass {
+		tos = 0
+	}
+	// Translate the quoted packet in place; its header grows by 20 (28
+	// with a Fragment header), the outer one by 20.
+	qn := qend - qoff
+	if qn < header.IPv4MinSize {
+		return Result{Reason: ReasonTruncated}
+	}
+	q := header.IPv4(buf[qoff:qend])
+	qhl := q.HeaderLen()
+	if q.Version() != header.IPv4Version || qhl < header.IPv4MinSize {
+		return Result{Reason: ReasonMalformed}
+	}
+	if qhl > qn {
+		return Result{Reason: ReasonTruncated}
+	}
+	qf, r := flow4(buf[qoff:qend], qhl, FlowInner, true)
+	if r != ReasonNone {
+		return Result{Reason: r}
+	}
+	qout, r := x.policy.To6(qf)
+	if r != ReasonNone {
+		return Result{Reason: r}
+	}
+	qFH := q.IsFragment()
+	grow := header.IPv6Size - qhl + header.IPv6Size - hl
+	if qFH {
+		grow += header.IPv6FragmentSize
+	}
+	if grow > off {
+		// Shift the whole packet right, then continue with new offsets.
+		noff := makeRoom(buf, off, n, grow)
+		if noff < 0 {
+			return Result{Reason: ReasonNoHeadroom}
+		}
+		d := noff - off
+		off, icmpOff, qoff, qend = noff, icmpOff+d, qoff+d, qend+d
+		icmp = buf[icmpOff : off+n]
+	}
+	qs := x.rewrite4to6(c, buf, qoff, qend-qoff, qhl, qFH, qf, qout, true)
+	// RFC 4443 §2.4(c): the ICMPv6 error fits in 1280 bytes.
+	end, lenAttr := fitError(buf, qs, qend, off+n, hasExt, 8, header.IPv6MinMTU-header.IPv6Size-header.ICMPHeaderSize)
+	m := header.ICMPv6(buf[qs-header.ICMPHeaderSize : end])
+	m.SetTypeCode(t6, c6)
+	m.SetRest(rest)
+	if icmp6HasLength(t6) {
+		m[4] = lenAttr
+	}
+	start := qs - header.ICMPHeaderSize - header.IPv6Size
+	h := header.IPv6(buf[start : start+header.IPv6Size])
+	h.SetVersionClassFlow(tos, 0)
+	h.SetPayloadLen(uint16(end - start - header.IPv6Size))
+	h.SetNextHeader(header.ProtoICMPv6)
+	h.SetHopLimit(ttl)
+	h.SetSrc(out.Src)
+	h.SetDst(out.Dst)
+	m.SetChecksum(0)
+	m.SetChecksum(^checksum.Checksum(m, h.PseudoHeaderSum(header.ProtoICMPv6, len(m))))
+	return Result{Verdict: Forward, Start: start, End: end}
+}

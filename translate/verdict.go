@@ -1,0 +1,145 @@
+package translate
+
+import (
+	"sync/atomic"
+)
+
+// Verdict says what to do with the result of a translation.
+type Verdict uint8
+
+const (
+	// Drop: discard the packet; Result.Reason says why.
+	Drop Verdict = iota
+	// Forward: send Result's packet out of the other family's side.
+	Forward
+	// Fragment: the translated packet in Result is larger than the path
+	// allows and may be fragmented; split it with SplitIPv6 or SplitIPv4
+	// into pieces of at most Result.MTU bytes and forward them.
+	Fragment
+	// Reply: Result's packet is an ICMP error the translator itself
+	// generated; send it back out of the side the input came from.
+	// Result.Reason says why the input was refused.
+	Reply
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Drop:
+		return "drop"
+	case Forward:
+		return "forward"
+	case Fragment:
+		return "fragment"
+	case Reply:
+		return "reply"
+	}
+	return "verdict?"
+}
+
+// Result is the outcome of translating one packet. The output packet, when
+// there is one, is buf[Start:End] of the buffer the caller passed.
+type Result struct {
+	Verdict    Verdict
+	Reason     Reason
+	Start, End int
+	// MTU is the largest packet size allowed on the way out, for Fragment.
+	MTU int
+}
+
+// Packet returns the output packet within buf.
+func (r Result) Packet(buf []byte) []byte { return buf[r.Start:r.End] }
+
+// Reason names why a packet was dropped or refused. Reasons are counted in
+// Stats.
+type Reason uint8
+
+const (
+	ReasonNone               Reason = iota
+	ReasonTruncated                 // shorter than its headers or length fields say
+	ReasonMalformed                 // a header field is invalid (version, IHL, lengths)
+	ReasonBadChecksum               // IPv4 header or ICMP error checksum does not verify
+	ReasonHopLimit                  // TTL / Hop Limit exhausted (Time Exceeded sent)
+	ReasonSourceRoute               // unexpired IPv4 source route option (RFC 7915 §4.1)
+	ReasonRoutingHeader             // IPv6 Routing header with Segments Left != 0 (§5.1)
+	ReasonExtAfterFragment          // extension header after the Fragment header (§5.1.1)
+	ReasonFragmentedICMP            // fragmented ICMP is not translated (§1.2)
+	ReasonICMPType                  // ICMP type or code with no translation (§4.2, §5.2)
+	ReasonICMPPointer               // Parameter Problem pointer with no translation
+	ReasonNestedICMPError           // ICMP error inside an ICMP error (§4.3, §5.3)
+	ReasonUDPChecksumZero           // IPv4 UDP with checksum 0 that cannot be amended (§4.5)
+	ReasonPacketTooBig              // exceeds the next-hop MTU with DF set
+	ReasonNoHeadroom                // the caller's buffer has no room for the growth
+	ReasonUntranslatableSrc         // the policy has no mapping for the source
+	ReasonUntranslatableDst         // the policy has no mapping for the destination
+	ReasonPolicyProhibited          // the policy refused the packet (filtering, denylist)
+	ReasonPolicyNoResources         // the policy is out of ports, sessions or memory
+	ReasonIllegalSource             // unspecified, loopback or multicast source
+	ReasonICMPErrorRateLimit        // an ICMP error was due but the rate limit held it
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	ReasonNone:               "none",
+	ReasonTruncated:          "truncated",
+	ReasonMalformed:          "malformed",
+	ReasonBadChecksum:        "bad-checksum",
+	ReasonHopLimit:           "hop-limit-exceeded",
+	ReasonSourceRoute:        "source-route",
+	ReasonRoutingHeader:      "routing-header",
+	ReasonExtAfterFragment:   "extension-after-fragment",
+	ReasonFragmentedICMP:     "fragmented-icmp",
+	ReasonICMPType:           "untranslatable-icmp",
+	ReasonICMPPointer:        "untranslatable-icmp-pointer",
+	ReasonNestedICMPError:    "nested-icmp-error",
+	ReasonUDPChecksumZero:    "udp-checksum-zero",
+	ReasonPacketTooBig:       "packet-too-big",
+	ReasonNoHeadroom:         "no-headroom",
+	ReasonUntranslatableSrc:  "untranslatable-source",
+	ReasonUntranslatableDst:  "untranslatable-destination",
+	ReasonPolicyProhibited:   "prohibited",
+	ReasonPolicyNoResources:  "no-resources",
+	ReasonIllegalSource:      "illegal-source",
+	ReasonICMPErrorRateLimit: "icmp-error-rate-limited",
+}
+
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "reason?"
+}
+
+// Reasons returns every reason, for exporting counters.
+func Reasons() []Reason {
+	rs := make([]Reason, 0, numReasons-1)
+	for r := Reason(1); r < numReasons; r++ {
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// Stats counts packets per verdict and drop reason. All fields are read and
+// written atomically, so a metrics exporter can read them without locks
+// while packets flow.
+type Stats struct {
+	verdicts [4]atomic.Uint64
+	reasons  [numReasons]atomic.Uint64
+}
+
+// Verdicts returns how many packets got verdict v.
+func (s *Stats) Verdicts(v Verdict) uint64 { return s.verdicts[v&3].Load() }
+
+// Reason returns how many packets were dropped or refused for r.
+func (s *Stats) Reason(r Reason) uint64 {
+	if r >= numReasons {
+		return 0
+	}
+	return s.reasons[r].Load()
+}
+
+func (s *Stats) count(r Result) {
+	s.verdicts[r.Verdict&3].Add(1)
+	if r.Reason != ReasonNone {
+		s.reasons[r.Reason].Add(1)
+	}
+}
