@@ -189,10 +189,9 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 			// RFC 7915 §5.1 and §1.4: too big for the IPv4 link and may
 			// not be fragmented (DF) -> Packet Too Big with the MTU an IPv6
 			// packet needs to fit.
+			// Jool (graybox cg-2) announces IPv4 MTU + 20 for fragments
+			// too, although their Fragment header adds 8 more.
 			mtu := c.IPv4MTU + header.IPv6Size - header.IPv4MinSize
-			if in.frag {
-				mtu += header.IPv6FragmentSize
-			}
 			return x.reply6(c, buf, off, n, header.ICMPv6PacketTooBig, 0, uint32(mtu), ReasonPacketTooBig)
 		}
 	}
@@ -415,7 +414,13 @@ func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info
 	h.SetVersionIHL(header.IPv4MinSize)
 	h.SetTOS(tc)
 	h.SetTotalLen(uint16(end - start))
-	h.SetID(x.nextID())
+	if in.frag {
+		// An atomic fragment (fragmented ICMP was refused in flow6): the
+		// Identification comes from its Fragment header (§5.1.1).
+		h.SetID(uint16(in.fragID))
+	} else {
+		h.SetID(x.nextID())
+	}
 	h.SetFlagsOffset(0)
 	h.SetTTL(hop)
 	h.SetProtocol(header.ProtoICMPv4)

@@ -188,8 +188,8 @@ func (x *Translator) rewrite4to6(c *compiled, buf []byte, off, n, hl int, withFH
 	}
 	tos, ttl, proto := ip.TOS(), ip.TTL(), ip.Protocol()
 	id, fo := ip.ID(), ip.FlagsOffset()
-	if !quoted {
-		ttl--
+	if !quoted && f.Flags&FlowHairpin == 0 {
+		ttl-- // RFC 7757 §4.2.2: a hairpinned packet is decremented once
 	}
 	if c.ZeroizeTrafficClass {
 		tos = 0

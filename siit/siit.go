@@ -1,0 +1,271 @@
+package siit
+
+import (
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/v6xlat/xlat/translate"
+)
+
+// state is one immutable configuration; the datapath loads it once per
+// packet.
+type state struct {
+	cfg  Config
+	eamt *EAMT
+}
+
+// Translator is an SIIT instance: the translate engine with the stateless
+// policy of RFC 7915 §6 (RFC 6052 pool6, RFC 7757 EAMT, RFC 6791).
+type Translator struct {
+	st     atomic.Pointer[state]
+	engine *translate.Translator
+}
+
+// New validates cfg and returns a ready Translator.
+func New(cfg Config) (*Translator, error) {
+	st, err := newState(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t := &Translator{}
+	t.st.Store(st)
+	t.engine, err = translate.New(st.cfg.Config, (*policy)(t))
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func newState(cfg Config) (*state, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	eamt, err := NewEAMT(cfg.EAMT)
+	if err != nil {
+		return nil, err
+	}
+	return &state{cfg: cfg, eamt: eamt}, nil
+}
+
+// Update replaces the whole configuration (EAMT included) atomically,
+// without stopping traffic. On error nothing changes.
+func (t *Translator) Update(cfg Config) error {
+	st, err := newState(cfg)
+	if err != nil {
+		return err
+	}
+	if err := t.engine.SetConfig(st.cfg.Config); err != nil {
+		return err
+	}
+	t.st.Store(st)
+	return nil
+}
+
+// Config returns the configuration in force.
+func (t *Translator) Config() Config { return t.st.Load().cfg }
+
+// EAMT returns the table in force.
+func (t *Translator) EAMT() *EAMT { return t.st.Load().eamt }
+
+// Engine returns the underlying translate engine (for its Stats).
+func (t *Translator) Engine() *translate.Translator { return t.engine }
+
+// To4 translates the IPv6 packet buf[off:off+n] (see translate.Translator.To4).
+// With intrinsic hairpinning, a packet whose IPv4 form is addressed back into
+// the EAMT is translated to IPv6 again (RFC 7757 §4.2.2) and returned with
+// verdict Forward toward the IPv6 side: check the version of the result.
+func (t *Translator) To4(buf []byte, off, n int) translate.Result {
+	r := t.engine.To4(buf, off, n)
+	if r.Verdict != translate.Forward || t.st.Load().cfg.HairpinMode != HairpinIntrinsic {
+		return r
+	}
+	if !t.hairpinned(buf[r.Start:r.End]) {
+		return r
+	}
+	return t.engine.Hairpin6(buf, r.Start, r.End-r.Start)
+}
+
+// To6 translates the IPv4 packet buf[off:off+n] (see translate.Translator.To6).
+func (t *Translator) To6(buf []byte, off, n int) translate.Result {
+	return t.engine.To6(buf, off, n)
+}
+
+// hairpinned reports whether an IPv4 packet produced by To4 goes back to the
+// IPv6 side: RFC 7757 §4.2.2 set A (its destination is in the EAMT) or set B
+// (an ICMP error whose quoted source is).
+func (t *Translator) hairpinned(p []byte) bool {
+	st := t.st.Load()
+	if len(p) < 20 {
+		return false
+	}
+	hl := int(p[0]&0xf) * 4
+	if p[9] == 1 && len(p) >= hl+8+20 && isICMPv4Error(p[hl]) {
+		q := p[hl+8:]
+		_, ok := st.eamt.Lookup4(netip.AddrFrom4([4]byte(q[12:16])))
+		return ok
+	}
+	_, ok := st.eamt.Lookup4(netip.AddrFrom4([4]byte(p[16:20])))
+	return ok
+}
+
+func isICMPv4Error(t uint8) bool { return t == 3 || t == 4 || t == 5 || t == 11 || t == 12 }
+
+// policy is the Translator seen as a translate.Policy.
+type policy Translator
+
+// To4 maps an IPv6 flow's addresses (RFC 7757 §3.3.2, then RFC 6052).
+func (p *policy) To4(f translate.Flow) (translate.Flow, translate.Reason) {
+	st := p.st.Load()
+	src, ok := st.addr4(f.Src)
+	if !ok {
+		if f.Flags&translate.FlowICMPError == 0 || f.Flags&translate.FlowInner != 0 {
+			return f, translate.ReasonUntranslatableSrc
+		}
+		// RFC 6791: an ICMPv6 error from an untranslatable router gets a
+		// source from the pool, or the translator's own address.
+		src, ok = st.rfc6791v4(f.Src)
+		if !ok {
+			return f, translate.ReasonUntranslatableSrc
+		}
+	}
+	dst, ok := st.addr4(f.Dst)
+	if !ok {
+		return f, translate.ReasonUntranslatableDst
+	}
+	f.Src, f.Dst = src, dst
+	return f, translate.ReasonNone
+}
+
+// To6 maps an IPv4 flow's addresses, applying the hairpinning rules of RFC
+// 7757 §4.2.1 (simple mode, and the second pass of intrinsic mode).
+func (p *policy) To6(f translate.Flow) (translate.Flow, translate.Reason) {
+	st := p.st.Load()
+	hairpin := st.cfg.HairpinMode == HairpinSimple ||
+		st.cfg.HairpinMode == HairpinIntrinsic && f.Flags&translate.FlowHairpin != 0
+	inner := f.Flags&translate.FlowInner != 0
+	isErr := f.Flags&translate.FlowICMPError != 0
+	// §4.2.1 rule 1: no EAM for the outer source of a non-error; rule 2: no
+	// EAM for the quoted destination of an error; rule 3 (outer source of an
+	// error equal to its quoted destination) needs the quoted packet, which
+	// only the engine has; Jool applies pool6 there too when hairpinning.
+	srcNoEAM := hairpin && !inner
+	dstNoEAM := hairpin && inner
+	src, ok := st.addr6(f.Src, srcNoEAM, !(isErr || inner))
+	if !ok {
+		if !(isErr || inner) {
+			return f, translate.ReasonUntranslatableSrc
+		}
+		// RFC 7915 §4.1: the sources of ICMPv4 errors (and of the packets
+		// they quote) are translated even when illegal; RFC 6791's IPv6 pool
+		// or the translator's own address stands in when there is no form.
+		src, ok = st.rfc6791v6(f.Src)
+		if !ok {
+			return f, translate.ReasonUntranslatableSrc
+		}
+	}
+	dst, ok := st.addr6(f.Dst, dstNoEAM, !inner)
+	if !ok {
+		return f, translate.ReasonUntranslatableDst
+	}
+	f.Src, f.Dst = src, dst
+	return f, translate.ReasonNone
+}
+
+// addr4 maps one IPv6 address to IPv4: EAMT first, then pool6.
+func (st *state) addr4(a netip.Addr) (netip.Addr, bool) {
+	if v4, ok := st.eamt.To4(a); ok {
+		return v4, true
+	}
+	if !st.cfg.Pool6.IsValid() {
+		return netip.Addr{}, false
+	}
+	v4, ok := st.cfg.Pool6.Extract(a)
+	if !ok || !st.pool6Allows(v4, true) {
+		return netip.Addr{}, false
+	}
+	return v4, true
+}
+
+// addr6 maps one IPv4 address to IPv6: EAMT first (unless noEAM), then
+// pool6.
+//
+// strict refuses the illegal addresses of RFC 7915 §4.1; the sources of
+// ICMPv4 errors and the addresses of quoted packets are exempt, "for
+// troubleshooting".
+func (st *state) addr6(a netip.Addr, noEAM, strict bool) (netip.Addr, bool) {
+	if !noEAM {
+		if v6, ok := st.eamt.To6(a); ok {
+			return v6, true
+		}
+	}
+	if !st.cfg.Pool6.IsValid() || !st.pool6Allows(a, strict) {
+		return netip.Addr{}, false
+	}
+	return st.cfg.Pool6.Embed(a), true
+}
+
+// pool6Allows applies the denylist, the ranges that never go through
+// pool6 (RFC 7915 §4.1 and §5.1 illegal addresses: 0/8, 127/8, multicast,
+// broadcast) and the RFC 6052 §3.1 restriction.
+func (st *state) pool6Allows(v4 netip.Addr, strict bool) bool {
+	b := v4.As4()
+	if strict && (b[0] == 0 || b[0] == 127 || b[0] >= 224) {
+		return false
+	}
+	for _, p := range st.cfg.Denylist4 {
+		if p.Contains(v4) {
+			return false
+		}
+	}
+	return st.cfg.AllowNonGlobalWKP || st.cfg.Pool6.Permits(v4)
+}
+
+// rfc6791v4 picks the IPv4 source for an ICMPv6 error from src (RFC 6791
+// §4: any address of the pool; hashing src keeps one router on one address).
+func (st *state) rfc6791v4(src netip.Addr) (netip.Addr, bool) {
+	p := st.cfg.RFC6791v4
+	if !p.IsValid() {
+		a := st.cfg.Addr4
+		return a, a.IsValid()
+	}
+	return pick(p, src), true
+}
+
+func (st *state) rfc6791v6(src netip.Addr) (netip.Addr, bool) {
+	p := st.cfg.RFC6791v6
+	if !p.IsValid() {
+		a := st.cfg.Addr6
+		return a, a.IsValid()
+	}
+	return pick(p, src), true
+}
+
+// pick returns an address of p chosen by a hash of key.
+func pick(p netip.Prefix, key netip.Addr) netip.Addr {
+	host := p.Addr().BitLen() - p.Bits()
+	if host == 0 {
+		return p.Addr()
+	}
+	b := key.As16()
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	if host < 64 {
+		h &= 1<<host - 1
+	}
+	if p.Addr().Is4() {
+		a := p.Addr().As4()
+		for i := 3; i >= 0 && h != 0; i-- {
+			a[i] |= byte(h)
+			h >>= 8
+		}
+		return netip.AddrFrom4(a)
+	}
+	a := p.Addr().As16()
+	for i := 15; i >= 0 && h != 0; i-- {
+		a[i] |= byte(h)
+		h >>= 8
+	}
+	return netip.AddrFrom16(a)
+}
