@@ -34,6 +34,8 @@ while read -r mod pkg target; do
 	fuzz "$mod" "$pkg" "$target"
 done <<'LIST'
 . ./checksum FuzzChecksum
+. ./translate FuzzTo4
+. ./translate FuzzTo6
 internal/oracle . FuzzChecksumVsGVisor
 LIST
 echo "== all checks passed"
