@@ -1,0 +1,153 @@
+package siit
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/v6xlat/xlat/translate"
+)
+
+func eam(v4, v6 string) EAM {
+	p4, err := netip.ParsePrefix(v4)
+	if err != nil {
+		p4 = netip.PrefixFrom(netip.MustParseAddr(v4), 32)
+	}
+	p6, err := netip.ParsePrefix(v6)
+	if err != nil {
+		p6 = netip.PrefixFrom(netip.MustParseAddr(v6), 128)
+	}
+	return EAM{IPv4: p4, IPv6: p6}
+}
+
+// RFC 7757 Figure 1.
+var figure1 = []EAM{
+	eam("192.0.2.1", "2001:db8:aaaa::"),
+	eam("192.0.2.2/32", "2001:db8:bbbb::b/128"),
+	eam("192.0.2.16/28", "2001:db8:cccc::/124"),
+	eam("192.0.2.128/26", "2001:db8:dddd::/64"),
+	eam("192.0.2.192/29", "2001:db8:eeee:8::/62"),
+	eam("192.0.2.224/31", "64:ff9b::/127"),
+}
+
+func TestRFC7757Vectors(t *testing.T) {
+	st, err := newState(Config{Pool6: translate.WellKnownPrefix, EAMT: figure1, AllowNonGlobalWKP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ id, v4, v6 string }{
+		{"7757-1", "192.0.2.1", "2001:db8:aaaa::"},
+		{"7757-2", "192.0.2.2", "2001:db8:bbbb::b"},
+		{"7757-3", "192.0.2.16", "2001:db8:cccc::"},
+		{"7757-4", "192.0.2.24", "2001:db8:cccc::8"},
+		{"7757-5", "192.0.2.31", "2001:db8:cccc::f"},
+		{"7757-6", "192.0.2.128", "2001:db8:dddd::"},
+		{"7757-7", "192.0.2.152", "2001:db8:dddd:0:6000::"},
+		{"7757-8", "192.0.2.183", "2001:db8:dddd:0:dc00::"},
+		{"7757-9", "192.0.2.191", "2001:db8:dddd:0:fc00::"},
+		{"7757-10", "192.0.2.195", "2001:db8:eeee:9:8000::"},
+		{"7757-11", "192.0.2.225", "64:ff9b::1"},
+		{"7757-12", "192.0.2.248", "64:ff9b::c000:2f8"},
+	} {
+		a4, a6 := netip.MustParseAddr(tc.v4), netip.MustParseAddr(tc.v6)
+		if got, ok := st.addr6(a4, false, true); !ok || got != a6 {
+			t.Errorf("%s: %v -> %v %v, want %v", tc.id, a4, got, ok, a6)
+		}
+		if got, ok := st.addr4(a6); !ok || got != a4 {
+			t.Errorf("%s: %v -> %v %v, want %v", tc.id, a6, got, ok, a4)
+		}
+	}
+}
+
+func TestRFC7757Overlap(t *testing.T) {
+	st, err := newState(Config{EAMT: []EAM{eam("0.0.0.0/0", "2001:db8:ff00::/40"), eam("198.51.100.64/32", "2001:db8::abcd/128")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.addr4(netip.MustParseAddr("2001:db8:ffc6:3364:4000::")); got != netip.MustParseAddr("198.51.100.64") {
+		t.Errorf("7757-O1: %v", got)
+	}
+	if got, _ := st.addr6(netip.MustParseAddr("198.51.100.64"), false, true); got != netip.MustParseAddr("2001:db8::abcd") {
+		t.Errorf("7757-O2: %v", got)
+	}
+	if got, _ := st.addr6(netip.MustParseAddr("198.51.100.65"), false, true); got != netip.MustParseAddr("2001:db8:ffc6:3364:4100::") {
+		t.Errorf("7757-O3: %v", got)
+	}
+	// Figure 3: two IPv4 prefixes on one IPv6 prefix are refused, naming both.
+	_, err = NewEAMT([]EAM{eam("198.51.100.8", "2001:db8::1"), eam("198.51.100.9", "2001:db8::1")})
+	if err == nil || !strings.Contains(err.Error(), "eamt[1]") || !strings.Contains(err.Error(), "eamt[0]") {
+		t.Errorf("duplicate IPv6 prefix: %v", err)
+	}
+}
+
+func TestEAMTValidation(t *testing.T) {
+	for _, bad := range [][]EAM{
+		{eam("192.0.2.0/24", "2001:db8::/124")}, // IPv4 suffix longer than IPv6's
+		{eam("192.0.2.1/24", "2001:db8::/120")}, // host bits
+		{{IPv4: netip.MustParsePrefix("2001:db8::/120"), IPv6: netip.MustParsePrefix("2001:db8::/120")}},
+	} {
+		if _, err := NewEAMT(bad); err == nil || !strings.Contains(err.Error(), "eamt[0]") {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+	if _, err := New(Config{}); err == nil || !strings.Contains(err.Error(), "pool6") {
+		t.Errorf("empty config: %v", err)
+	}
+	if _, err := ParseConfig([]byte(`{"pool6": "64:ff9b::/96", "pool7": 1}`)); err == nil || !strings.Contains(err.Error(), "pool7") {
+		t.Errorf("unknown field: %v", err)
+	}
+	if _, err := ParseConfig([]byte(`{"pool6": "64:ff9b::/97"}`)); err == nil {
+		t.Error("bad pool6 accepted")
+	}
+}
+
+// BenchmarkEAMTLookup: longest-prefix lookups at 10, 10k and 1M entries.
+func BenchmarkEAMTLookup(b *testing.B) {
+	for _, n := range []int{10, 10_000, 1_000_000} {
+		entries := make([]EAM, n)
+		for i := range entries {
+			v4 := netip.AddrFrom4([4]byte{10 + byte(i>>24), byte(i >> 16), byte(i >> 8), byte(i)})
+			a16 := [16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+			entries[i] = EAM{IPv4: netip.PrefixFrom(v4, 32), IPv6: netip.PrefixFrom(netip.AddrFrom16(a16), 128)}
+		}
+		// A few shorter prefixes so lookups probe more than one length.
+		entries = append(entries, eam("192.0.2.0/24", "2001:db8:1::/120"), eam("198.51.100.0/24", "2001:db8:2::/112"))
+		var before, after runtimeMem
+		before.read()
+		t, err := NewEAMT(entries)
+		if err != nil {
+			b.Fatal(err)
+		}
+		after.read()
+		perEntry := float64(after.heap-before.heap) / float64(len(entries))
+		probe4 := entries[n/2].IPv4.Addr()
+		probe6 := entries[n/2].IPv6.Addr()
+		b.Run(fmt.Sprintf("entries=%d/dir=4to6", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.ReportMetric(perEntry, "B/entry")
+			for i := 0; i < b.N; i++ {
+				if _, ok := t.To6(probe4); !ok {
+					b.Fatal("miss")
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("entries=%d/dir=6to4", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.ReportMetric(perEntry, "B/entry")
+			for i := 0; i < b.N; i++ {
+				if _, ok := t.To4(probe6); !ok {
+					b.Fatal("miss")
+				}
+			}
+		})
+	}
+}
+
+func TestEAMTLookupAllocs(t *testing.T) {
+	tab, _ := NewEAMT(figure1)
+	a4, a6 := netip.MustParseAddr("192.0.2.195"), netip.MustParseAddr("2001:db8:eeee:9:8000::")
+	if n := testing.AllocsPerRun(100, func() { tab.To6(a4); tab.To4(a6) }); n != 0 {
+		t.Errorf("%v allocs per lookup", n)
+	}
+}
