@@ -1,6 +1,11 @@
 package translate
 
-import "net/netip"
+import (
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/v6xlat/xlat/header"
+)
 
 // Flow is what a policy sees of a packet: its addresses and transport
 // endpoints. Ports are TCP/UDP ports; for ICMP queries (echo) both SrcPort
@@ -88,4 +93,38 @@ func (p PrefixPolicy) To6(f Flow) (Flow, Reason) {
 
 func (p PrefixPolicy) permits(a netip.Addr) bool {
 	return p.AllowNonGlobal || p.Prefix.Permits(a)
+}
+
+// readPorts fills f's ports (and TCP flags) from the TCP or UDP header l4.
+// A quoted packet needs only its ports: RFC 792 quotes just 8 bytes.
+func readPorts(f *Flow, l4 []byte, min int, quoted bool) Reason {
+	if len(l4) < min && !(quoted && len(l4) >= 4) {
+		return ReasonTruncated
+	}
+	f.SrcPort, f.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+	if f.Proto == header.ProtoTCP && len(l4) > 13 {
+		f.TCPFlags = l4[13]
+	}
+	return ReasonNone
+}
+
+// readICMP classifies an ICMP message of either family whose type t is an
+// echo (isEcho) or an error (isErr): echoes carry their identifier as the
+// flow's ports; an error inside a quoted packet is refused (RFC 7915 §4.3,
+// §5.3); anything else has no translation.
+func readICMP(f *Flow, l4 []byte, isEcho, isErr, quoted bool) Reason {
+	switch {
+	case isEcho:
+		id := binary.BigEndian.Uint16(l4[4:])
+		f.SrcPort, f.DstPort = id, id
+		f.Flags |= FlowICMPQuery
+	case isErr:
+		if quoted {
+			return ReasonNestedICMPError
+		}
+		f.Flags |= FlowICMPError
+	default:
+		return ReasonICMPType
+	}
+	return ReasonNone
 }

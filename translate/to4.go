@@ -98,18 +98,11 @@ func flow6(p []byte, in *info6, fl FlowFlags, quoted bool) (Flow, Reason) {
 	}
 	switch in.proto {
 	case header.ProtoTCP:
-		if len(l4) < header.TCPMinSize && !(quoted && len(l4) >= 4) {
-			return f, ReasonTruncated
-		}
-		f.SrcPort, f.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
-		if len(l4) > 13 {
-			f.TCPFlags = l4[13]
-		}
+		r := readPorts(&f, l4, header.TCPMinSize, quoted)
+		return f, r
 	case header.ProtoUDP:
-		if len(l4) < header.UDPSize && !(quoted && len(l4) >= 4) {
-			return f, ReasonTruncated
-		}
-		f.SrcPort, f.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+		r := readPorts(&f, l4, header.UDPSize, quoted)
+		return f, r
 	case header.ProtoICMPv6:
 		f.Proto = header.ProtoICMPv4
 		if in.fragmented() {
@@ -119,19 +112,9 @@ func flow6(p []byte, in *info6, fl FlowFlags, quoted bool) (Flow, Reason) {
 		if len(l4) < header.ICMPHeaderSize {
 			return f, ReasonTruncated
 		}
-		switch t := l4[0]; {
-		case t == header.ICMPv6EchoRequest || t == header.ICMPv6EchoReply:
-			id := binary.BigEndian.Uint16(l4[4:])
-			f.SrcPort, f.DstPort = id, id
-			f.Flags |= FlowICMPQuery
-		case header.ICMPv6IsError(t):
-			if quoted {
-				return f, ReasonNestedICMPError
-			}
-			f.Flags |= FlowICMPError
-		default:
-			return f, ReasonICMPType
-		}
+		t := l4[0]
+		r := readICMP(&f, l4, t == header.ICMPv6EchoRequest || t == header.ICMPv6EchoReply, header.ICMPv6IsError(t), quoted)
+		return f, r
 	}
 	return f, ReasonNone
 }

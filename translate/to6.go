@@ -22,18 +22,11 @@ func flow4(p []byte, hl int, fl FlowFlags, quoted bool) (Flow, Reason) {
 	l4 := p[hl:]
 	switch f.Proto {
 	case header.ProtoTCP:
-		if len(l4) < header.TCPMinSize && !(quoted && len(l4) >= 4) {
-			return f, ReasonTruncated
-		}
-		f.SrcPort, f.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
-		if len(l4) > 13 {
-			f.TCPFlags = l4[13]
-		}
+		r := readPorts(&f, l4, header.TCPMinSize, quoted)
+		return f, r
 	case header.ProtoUDP:
-		if len(l4) < header.UDPSize && !(quoted && len(l4) >= 4) {
-			return f, ReasonTruncated
-		}
-		f.SrcPort, f.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+		r := readPorts(&f, l4, header.UDPSize, quoted)
+		return f, r
 	case header.ProtoICMPv4:
 		if ip.MF() {
 			return f, ReasonFragmentedICMP // RFC 7915 §1.2
@@ -41,19 +34,9 @@ func flow4(p []byte, hl int, fl FlowFlags, quoted bool) (Flow, Reason) {
 		if len(l4) < header.ICMPHeaderSize {
 			return f, ReasonTruncated
 		}
-		switch t := l4[0]; {
-		case t == header.ICMPv4EchoRequest || t == header.ICMPv4EchoReply:
-			id := binary.BigEndian.Uint16(l4[4:])
-			f.SrcPort, f.DstPort = id, id
-			f.Flags |= FlowICMPQuery
-		case header.ICMPv4IsError(t):
-			if quoted {
-				return f, ReasonNestedICMPError
-			}
-			f.Flags |= FlowICMPError
-		default:
-			return f, ReasonICMPType
-		}
+		t := l4[0]
+		r := readICMP(&f, l4, t == header.ICMPv4EchoRequest || t == header.ICMPv4EchoReply, header.ICMPv4IsError(t), quoted)
+		return f, r
 	}
 	return f, ReasonNone
 }
