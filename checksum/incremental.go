@@ -1,6 +1,12 @@
 package checksum
 
-import "net/netip"
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+
+	"github.com/v6xlat/xlat/internal/ipword"
+)
 
 // Combine returns the one's-complement sum of a and b.
 func Combine(a, b uint16) uint16 {
@@ -60,11 +66,16 @@ func UpdateAddr(field uint16, old, new netip.Addr) uint16 {
 func AddrSum(a netip.Addr) uint16 {
 	if a.Is4() {
 		b := a.As4()
-		return Checksum(b[:], 0)
+		v := binary.BigEndian.Uint32(b[:])
+		return Combine(uint16(v>>16), uint16(v))
 	}
 	if a.Is6() {
-		b := a.As16()
-		return Checksum(b[:], 0)
+		hi, lo := ipword.Words(a)
+		s, c := bits.Add64(hi, lo, 0)
+		s += c // cannot carry again: the sum of two words is below 2^65-1
+		s32, c32 := bits.Add32(uint32(s>>32), uint32(s), 0)
+		s32 += c32
+		return Combine(uint16(s32>>16), uint16(s32))
 	}
 	return 0
 }

@@ -6,8 +6,7 @@ import "net/netip"
 // (RFC 793 §3.1, RFC 768): source, destination, a zero byte, the protocol
 // and the upper-layer length. src and dst must be IPv4 addresses.
 func PseudoHeader4(src, dst netip.Addr, proto uint8, length uint16) uint16 {
-	s, d := src.As4(), dst.As4()
-	return pseudo(Combine(Checksum(s[:], 0), Checksum(d[:], 0)), proto, uint32(length))
+	return pseudo(Combine(AddrSum(src), AddrSum(dst)), proto, uint32(length))
 }
 
 // PseudoHeader6 returns the sum of the IPv6 pseudo-header (RFC 8200 §8.1):
@@ -15,8 +14,7 @@ func PseudoHeader4(src, dst netip.Addr, proto uint8, length uint16) uint16 {
 // the next header. TCP, UDP and ICMPv6 (RFC 4443 §2.3, next header 58) use
 // it. src and dst must be IPv6 addresses.
 func PseudoHeader6(src, dst netip.Addr, nextHeader uint8, length uint32) uint16 {
-	s, d := src.As16(), dst.As16()
-	return pseudo(Combine(Checksum(s[:], 0), Checksum(d[:], 0)), nextHeader, length)
+	return pseudo(Combine(AddrSum(src), AddrSum(dst)), nextHeader, length)
 }
 
 // PseudoHeaderBytes is PseudoHeader4 or PseudoHeader6 on addresses that are

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/v6xlat/xlat/checksum"
+	"github.com/v6xlat/xlat/internal/ipword"
 )
 
 // IPv6 is a view of an IPv6 fixed header (RFC 8200 §3).
@@ -24,15 +25,15 @@ func (h IPv6) FlowLabel() uint32      { return binary.BigEndian.Uint32(h[0:]) & 
 func (h IPv6) PayloadLen() uint16     { return binary.BigEndian.Uint16(h[4:]) }
 func (h IPv6) NextHeader() uint8      { return h[6] }
 func (h IPv6) HopLimit() uint8        { return h[7] }
-func (h IPv6) Src() netip.Addr        { return netip.AddrFrom16([16]byte(h[8:24])) }
-func (h IPv6) Dst() netip.Addr        { return netip.AddrFrom16([16]byte(h[24:40])) }
+func (h IPv6) Src() netip.Addr        { return ipword.Get6(h[8:24]) }
+func (h IPv6) Dst() netip.Addr        { return ipword.Get6(h[24:40]) }
 func (h IPv6) SrcBytes() []byte       { return h[8:24] }
 func (h IPv6) DstBytes() []byte       { return h[24:40] }
 func (h IPv6) SetPayloadLen(v uint16) { binary.BigEndian.PutUint16(h[4:], v) }
 func (h IPv6) SetNextHeader(v uint8)  { h[6] = v }
 func (h IPv6) SetHopLimit(v uint8)    { h[7] = v }
-func (h IPv6) SetSrc(a netip.Addr)    { a16 := a.As16(); copy(h[8:24], a16[:]) }
-func (h IPv6) SetDst(a netip.Addr)    { a16 := a.As16(); copy(h[24:40], a16[:]) }
+func (h IPv6) SetSrc(a netip.Addr)    { ipword.Put6(h[8:24], a) }
+func (h IPv6) SetDst(a netip.Addr)    { ipword.Put6(h[24:40], a) }
 
 // SetVersionClassFlow writes the first word: version 6, traffic class and
 // flow label.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/v6xlat/xlat/internal/ipword"
 )
 
 // EAM is one Explicit Address Mapping (RFC 7757 §3.1): an IPv4 prefix and
@@ -114,8 +116,8 @@ func v4key(a netip.Addr) uint32 {
 }
 
 func v6key(a netip.Addr) key6 {
-	b := a.As16()
-	return key6{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+	hi, lo := ipword.Words(a)
+	return key6{hi, lo}
 }
 
 func mask4(k uint32, bits int) uint32 {
@@ -192,10 +194,7 @@ func (t *EAMT) To6(a netip.Addr) (netip.Addr, bool) {
 		add.lo = host << shift
 		add.hi = host >> (64 - shift)
 	}
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], p.hi|add.hi)
-	binary.BigEndian.PutUint64(b[8:], p.lo|add.lo)
-	return netip.AddrFrom16(b), true
+	return ipword.From6(p.hi|add.hi, p.lo|add.lo), true
 }
 
 // To4 translates a by the EAMT (RFC 7757 §3.3.2): the first 32-len4 bits of
@@ -221,7 +220,5 @@ func (t *EAMT) To4(a netip.Addr) (netip.Addr, bool) {
 		}
 		host = uint32(v) & (1<<s4 - 1)
 	}
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], v4key(e.IPv4.Addr())|host)
-	return netip.AddrFrom4(b), true
+	return ipword.From4(v4key(e.IPv4.Addr()) | host), true
 }

@@ -1,18 +1,22 @@
 package translate
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 
 	"github.com/v6xlat/xlat/checksum"
+	"github.com/v6xlat/xlat/internal/ipword"
 )
 
 // Prefix is an RFC 6052 translation prefix: an IPv6 prefix of length 32,
 // 40, 48, 56, 64 or 96 that IPv4 addresses are embedded in. The zero Prefix
 // is invalid. Prefix is comparable and can be a map key.
 type Prefix struct {
-	base [16]byte // prefix bits, zeros after
-	bits uint8
+	hi, lo   uint64 // the prefix bits, zeros after
+	mhi, mlo uint64 // the prefix mask
+	bits     uint8
+	wkp      bool // 64:ff9b::/96, precomputed for the §3.1 check
 }
 
 // WellKnownPrefix is 64:ff9b::/96 (RFC 6052 §2.1).
@@ -44,7 +48,13 @@ func NewPrefix(p netip.Prefix) (Prefix, error) {
 		// RFC 6052 §2.2: bits 64-71 (the u octet) must be zero.
 		return Prefix{}, fmt.Errorf("translation prefix %v: bits 64-71 (the u octet) must be zero (RFC 6052 §2.2)", p)
 	}
-	return Prefix{base: b, bits: uint8(p.Bits())}, nil
+	q := Prefix{hi: be64(b[:8]), lo: be64(b[8:]), bits: uint8(p.Bits()), wkp: p == wkp}
+	if q.bits >= 64 {
+		q.mhi, q.mlo = ^uint64(0), ^uint64(0)<<(128-q.bits)
+	} else {
+		q.mhi = ^uint64(0) << (64 - q.bits)
+	}
+	return q, nil
 }
 
 // ParsePrefix parses s (such as "64:ff9b::/96") as an RFC 6052 prefix.
@@ -70,8 +80,14 @@ func (p Prefix) IsValid() bool { return p.bits != 0 }
 
 // Prefix returns p as a netip.Prefix.
 func (p Prefix) Prefix() netip.Prefix {
-	return netip.PrefixFrom(netip.AddrFrom16(p.base), int(p.bits))
+	return netip.PrefixFrom(addr16(p.hi, p.lo), int(p.bits))
 }
+
+func be64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+func addr16(hi, lo uint64) netip.Addr { return ipword.From6(hi, lo) }
+
+func addr4(v uint32) netip.Addr { return ipword.From4(v) }
 
 // Bits returns the prefix length.
 func (p Prefix) Bits() int { return int(p.bits) }
@@ -101,74 +117,79 @@ func (p *Prefix) UnmarshalText(b []byte) error {
 }
 
 // IsWellKnown reports whether p is 64:ff9b::/96.
-func (p Prefix) IsWellKnown() bool { return p == WellKnownPrefix }
+func (p Prefix) IsWellKnown() bool { return p.wkp }
 
 // ChecksumNeutral reports whether the words of p sum to a neutral value, so
 // that embedding an address changes no checksum (RFC 6052 §4.1, RFC 8215
 // §6).
 func (p Prefix) ChecksumNeutral() bool {
-	return checksum.IsNeutral(checksum.Checksum(p.base[:], 0))
+	return checksum.IsNeutral(checksum.AddrSum(addr16(p.hi, p.lo)))
 }
 
-// Contains reports whether a is inside p.
+// Contains reports whether a is inside p. Zones are not looked at.
 func (p Prefix) Contains(a netip.Addr) bool {
-	if !a.Is6() || p.bits == 0 || a.Zone() != "" {
+	if !a.Is6() {
 		return false
 	}
-	b := a.As16()
-	n := p.bits / 8
-	return string(b[:n]) == string(p.base[:n])
+	hi, lo := ipword.Words(a)
+	return hi&p.mhi == p.hi && lo&p.mlo == p.lo && p.bits != 0
 }
 
 // Embed returns the IPv4-embedded IPv6 address of v4 under p (RFC 6052
 // §2.2, §2.3), with a zero u octet and suffix. It applies the layout only;
 // [Prefix.Permits] is the §3.1 policy check. v4 must be an IPv4 address.
 func (p Prefix) Embed(v4 netip.Addr) netip.Addr {
-	b := p.base
 	a := v4.As4()
+	v := uint64(binary.BigEndian.Uint32(a[:]))
+	hi, lo := p.hi, p.lo
+	// Bits 64-71 (the u octet) stay zero: the address skips them.
 	switch p.bits {
 	case 32:
-		b[4], b[5], b[6], b[7] = a[0], a[1], a[2], a[3]
+		hi |= v
 	case 40:
-		b[5], b[6], b[7], b[9] = a[0], a[1], a[2], a[3]
+		hi |= v >> 8
+		lo |= (v & 0xff) << 48
 	case 48:
-		b[6], b[7], b[9], b[10] = a[0], a[1], a[2], a[3]
+		hi |= v >> 16
+		lo |= (v & 0xffff) << 40
 	case 56:
-		b[7], b[9], b[10], b[11] = a[0], a[1], a[2], a[3]
+		hi |= v >> 24
+		lo |= (v & 0xffffff) << 32
 	case 64:
-		b[9], b[10], b[11], b[12] = a[0], a[1], a[2], a[3]
+		lo |= v << 24
 	default: // 96
-		b[12], b[13], b[14], b[15] = a[0], a[1], a[2], a[3]
+		lo |= v
 	}
-	return netip.AddrFrom16(b)
+	return addr16(hi, lo)
 }
 
 // Extract returns the IPv4 address embedded in v6 and true, or false if v6
 // is not inside p. A non-zero suffix is ignored, as RFC 6052 §2.2 says a
 // receiver should; so is a non-zero u octet (§2.3 deletes it).
 func (p Prefix) Extract(v6 netip.Addr) (netip.Addr, bool) {
-	if !p.Contains(v6) {
+	if !v6.Is6() {
 		return netip.Addr{}, false
 	}
-	return p.extract(v6.As16()), true
-}
-
-// extract gathers the embedded IPv4 address without checking containment.
-func (p Prefix) extract(b [16]byte) netip.Addr {
+	hi, lo := ipword.Words(v6)
+	if hi&p.mhi != p.hi || lo&p.mlo != p.lo || p.bits == 0 {
+		return netip.Addr{}, false
+	}
+	var v uint32
 	switch p.bits {
 	case 32:
-		return netip.AddrFrom4([4]byte{b[4], b[5], b[6], b[7]})
+		v = uint32(hi)
 	case 40:
-		return netip.AddrFrom4([4]byte{b[5], b[6], b[7], b[9]})
+		v = uint32(hi)<<8 | uint32(lo>>48)&0xff
 	case 48:
-		return netip.AddrFrom4([4]byte{b[6], b[7], b[9], b[10]})
+		v = uint32(hi)<<16 | uint32(lo>>40)&0xffff
 	case 56:
-		return netip.AddrFrom4([4]byte{b[7], b[9], b[10], b[11]})
+		v = uint32(hi)<<24 | uint32(lo>>32)&0xffffff
 	case 64:
-		return netip.AddrFrom4([4]byte{b[9], b[10], b[11], b[12]})
+		v = uint32(lo >> 24)
 	default:
-		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+		v = uint32(lo)
 	}
+	return addr4(v), true
 }
 
 // Permits reports whether RFC 6052 §3.1 allows v4 to be represented under
@@ -176,7 +197,7 @@ func (p Prefix) extract(b [16]byte) netip.Addr {
 // (translators must drop such packets). Every other prefix, the RFC 8215
 // local-use block included, permits every address.
 func (p Prefix) Permits(v4 netip.Addr) bool {
-	return !p.IsWellKnown() || IsGlobal4(v4)
+	return !p.wkp || IsGlobal4(v4)
 }
 
 // nonGlobal4 are the IPv4 blocks RFC 6052 §3.1 treats as non-global: RFC

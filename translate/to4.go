@@ -82,41 +82,38 @@ func parse6(p []byte, in *info6) Reason {
 // flow6 reads the flow of the IPv6 packet p. quoted relaxes the length
 // requirements for a packet inside an ICMP error, of which only the first
 // bytes are present.
-func flow6(p []byte, in *info6, fl FlowFlags, quoted bool) (Flow, Reason) {
+func flow6(f *Flow, p []byte, in *info6, fl FlowFlags, quoted bool) Reason {
 	ip := header.IPv6(p)
-	f := Flow{Src: ip.Src(), Dst: ip.Dst(), Proto: in.proto, Flags: fl}
+	f.Src, f.Dst, f.Proto, f.Flags = ip.Src(), ip.Dst(), in.proto, fl
 	l4 := p[in.l4off:]
 	if !in.first() {
 		if in.proto == header.ProtoICMPv6 {
-			return f, ReasonFragmentedICMP
+			return ReasonFragmentedICMP
 		}
 		f.Flags |= FlowNoPorts
 		if in.proto == header.ProtoICMPv6 {
 			f.Proto = header.ProtoICMPv4
 		}
-		return f, ReasonNone
+		return ReasonNone
 	}
 	switch in.proto {
 	case header.ProtoTCP:
-		r := readPorts(&f, l4, header.TCPMinSize, quoted)
-		return f, r
+		return readPorts(f, l4, header.TCPMinSize, quoted)
 	case header.ProtoUDP:
-		r := readPorts(&f, l4, header.UDPSize, quoted)
-		return f, r
+		return readPorts(f, l4, header.UDPSize, quoted)
 	case header.ProtoICMPv6:
 		f.Proto = header.ProtoICMPv4
 		if in.fragmented() {
 			// RFC 7915 §1.2: fragmented ICMP is not translated.
-			return f, ReasonFragmentedICMP
+			return ReasonFragmentedICMP
 		}
 		if len(l4) < header.ICMPHeaderSize {
-			return f, ReasonTruncated
+			return ReasonTruncated
 		}
 		t := l4[0]
-		r := readICMP(&f, l4, t == header.ICMPv6EchoRequest || t == header.ICMPv6EchoReply, header.ICMPv6IsError(t), quoted)
-		return f, r
+		return readICMP(f, l4, t == header.ICMPv6EchoRequest || t == header.ICMPv6EchoReply, header.ICMPv6IsError(t), quoted)
 	}
-	return f, ReasonNone
+	return ReasonNone
 }
 
 // to4 is the RFC 7915 §5 algorithm for an outer packet.
@@ -145,7 +142,8 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 		}
 		return Result{Reason: r}
 	}
-	f, r := flow6(p, &in, fl, false)
+	var f Flow
+	r := flow6(&f, p, &in, fl, false)
 	if r != ReasonNone {
 		return Result{Reason: r}
 	}
@@ -162,7 +160,7 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 		return x.refuse6(c, buf, off, n, r, in.proto == header.ProtoICMPv6)
 	}
 	if isErr {
-		return x.icmpError6to4(c, buf, off, n, &in, out)
+		return x.icmpError6to4(c, buf, off, n, &in, &out)
 	}
 
 	size := header.IPv4MinSize + n - in.l4off
@@ -178,7 +176,7 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 			return x.reply6(c, buf, off, n, header.ICMPv6PacketTooBig, 0, uint32(mtu), ReasonPacketTooBig)
 		}
 	}
-	start := x.rewrite6to4(c, buf, off, n, &in, f, out, false)
+	start := x.rewrite6to4(c, buf, off, n, &in, &f, &out, false)
 	res := Result{Verdict: Forward, Start: start, End: off + n}
 	if size > c.IPv4MTU {
 		res.Verdict, res.MTU = Fragment, c.IPv4MTU
@@ -190,7 +188,7 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 // ends where it ended, and returns where it starts. The same code serves
 // outer and quoted packets (RFC 7915 §5.3); quoted packets keep their Hop
 // Limit and may be truncated, so lengths come from their headers.
-func (x *Translator) rewrite6to4(c *compiled, buf []byte, off, n int, in *info6, f, out Flow, quoted bool) int {
+func (x *Translator) rewrite6to4(c *compiled, buf []byte, off, n int, in *info6, f, out *Flow, quoted bool) int {
 	p := buf[off : off+n]
 	ip := header.IPv6(p)
 	ulen := int(ip.PayloadLen()) + header.IPv6Size - in.l4off // upper-layer length
@@ -269,7 +267,7 @@ func (x *Translator) rewrite6to4(c *compiled, buf []byte, off, n int, in *info6,
 // policy and the checksum, incrementally (RFC 1624) so a wrong checksum
 // stays wrong. l4 may be truncated (a quoted packet); fields beyond it are
 // left alone.
-func l4To4(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out Flow, id uint16) {
+func l4To4(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out *Flow, id uint16) {
 	switch proto {
 	case header.ProtoTCP:
 		ports(l4, f, out)
@@ -312,7 +310,7 @@ func l4To4(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out Flo
 }
 
 // ports writes the policy's ports into a TCP or UDP header.
-func ports(l4 []byte, f, out Flow) {
+func ports(l4 []byte, f, out *Flow) {
 	if f.Flags&FlowNoPorts != 0 || len(l4) < 4 {
 		return
 	}
@@ -321,7 +319,7 @@ func ports(l4 []byte, f, out Flow) {
 }
 
 // portsDelta accounts for port changes in a transport checksum.
-func portsDelta(cs uint16, f, out Flow) uint16 {
+func portsDelta(cs uint16, f, out *Flow) uint16 {
 	if f.SrcPort != out.SrcPort {
 		cs = checksum.Update16(cs, f.SrcPort, out.SrcPort)
 	}
@@ -333,7 +331,7 @@ func portsDelta(cs uint16, f, out Flow) uint16 {
 
 // icmpError6to4 translates an ICMPv6 error and the packet it quotes (RFC
 // 7915 §5.2, §5.3).
-func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info6, out Flow) Result {
+func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info6, out *Flow) Result {
 	p := buf[off : off+n]
 	ip := header.IPv6(p)
 	icmpOff := off + in.l4off
@@ -428,7 +426,8 @@ func (x *Translator) quoted6to4(c *compiled, buf []byte, off, n int) (int, Reaso
 	if r := parse6(p, &in); r != ReasonNone {
 		return 0, r
 	}
-	f, r := flow6(p, &in, FlowInner, true)
+	var f Flow
+	r := flow6(&f, p, &in, FlowInner, true)
 	if r != ReasonNone {
 		return 0, r
 	}
@@ -436,7 +435,7 @@ func (x *Translator) quoted6to4(c *compiled, buf []byte, off, n int) (int, Reaso
 	if r != ReasonNone {
 		return 0, r
 	}
-	return x.rewrite6to4(c, buf, off, n, &in, f, out, true), ReasonNone
+	return x.rewrite6to4(c, buf, off, n, &in, &f, &out, true), ReasonNone
 }
 
 // fitError lays out an ICMP error body: the translated quoted packet

@@ -9,36 +9,33 @@ import (
 
 // flow4 reads the flow of the IPv4 packet p (header length hl). quoted
 // relaxes the length requirements for a packet inside an ICMP error.
-func flow4(p []byte, hl int, fl FlowFlags, quoted bool) (Flow, Reason) {
+func flow4(f *Flow, p []byte, hl int, fl FlowFlags, quoted bool) Reason {
 	ip := header.IPv4(p)
-	f := Flow{Src: ip.Src(), Dst: ip.Dst(), Proto: ip.Protocol(), Flags: fl}
+	f.Src, f.Dst, f.Proto, f.Flags = ip.Src(), ip.Dst(), ip.Protocol(), fl
 	if ip.FragOffset() != 0 {
 		if f.Proto == header.ProtoICMPv4 {
-			return f, ReasonFragmentedICMP
+			return ReasonFragmentedICMP
 		}
 		f.Flags |= FlowNoPorts
-		return f, ReasonNone
+		return ReasonNone
 	}
 	l4 := p[hl:]
 	switch f.Proto {
 	case header.ProtoTCP:
-		r := readPorts(&f, l4, header.TCPMinSize, quoted)
-		return f, r
+		return readPorts(f, l4, header.TCPMinSize, quoted)
 	case header.ProtoUDP:
-		r := readPorts(&f, l4, header.UDPSize, quoted)
-		return f, r
+		return readPorts(f, l4, header.UDPSize, quoted)
 	case header.ProtoICMPv4:
 		if ip.MF() {
-			return f, ReasonFragmentedICMP // RFC 7915 §1.2
+			return ReasonFragmentedICMP // RFC 7915 §1.2
 		}
 		if len(l4) < header.ICMPHeaderSize {
-			return f, ReasonTruncated
+			return ReasonTruncated
 		}
 		t := l4[0]
-		r := readICMP(&f, l4, t == header.ICMPv4EchoRequest || t == header.ICMPv4EchoReply, header.ICMPv4IsError(t), quoted)
-		return f, r
+		return readICMP(f, l4, t == header.ICMPv4EchoRequest || t == header.ICMPv4EchoReply, header.ICMPv4IsError(t), quoted)
 	}
-	return f, ReasonNone
+	return ReasonNone
 }
 
 // sourceRoute reports whether IPv4 options opts hold an unexpired Loose or
@@ -89,7 +86,8 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 	if !ip.ValidChecksum() {
 		return Result{Reason: ReasonBadChecksum}
 	}
-	f, r := flow4(p, hl, fl, false)
+	var f Flow
+	r := flow4(&f, p, hl, fl, false)
 	if r != ReasonNone {
 		return Result{Reason: r}
 	}
@@ -122,7 +120,7 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 		return x.refuse4(c, buf, off, n, r, isErr)
 	}
 	if isErr {
-		return x.icmpError4to6(c, buf, off, n, hl, out)
+		return x.icmpError4to6(c, buf, off, n, hl, &out)
 	}
 
 	isFrag := ip.IsFragment()
@@ -153,7 +151,7 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 	if off < 0 {
 		return Result{Reason: ReasonNoHeadroom}
 	}
-	res.Start = x.rewrite4to6(c, buf, off, n, hl, isFrag, f, out, false)
+	res.Start = x.rewrite4to6(c, buf, off, n, hl, isFrag, &f, &out, false)
 	res.End = off + n
 	return res
 }
@@ -163,7 +161,7 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 // withFH, and returns where it starts. Outer and quoted packets share it
 // (RFC 7915 §4.3); quoted packets keep their TTL and may be truncated, so
 // lengths come from their headers. The caller has made room in front.
-func (x *Translator) rewrite4to6(c *compiled, buf []byte, off, n, hl int, withFH bool, f, out Flow, quoted bool) int {
+func (x *Translator) rewrite4to6(c *compiled, buf []byte, off, n, hl int, withFH bool, f, out *Flow, quoted bool) int {
 	ip := header.IPv4(buf[off : off+n])
 	ulen := int(ip.TotalLen()) - hl
 	if ulen < 0 {
@@ -211,14 +209,13 @@ func (x *Translator) rewrite4to6(c *compiled, buf []byte, off, n, hl int, withFH
 		h.SetNextHeader(proto)
 	}
 	h.SetHopLimit(ttl)
-	a, b := out.Src.As16(), out.Dst.As16()
-	copy(h[8:24], a[:])
-	copy(h[24:40], b[:])
+	h.SetSrc(out.Src)
+	h.SetDst(out.Dst)
 	return start
 }
 
 // l4To6 updates a transport header for 4->6 (RFC 7915 §4.5).
-func l4To6(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out Flow, id uint16, quoted, amend bool) {
+func l4To6(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out *Flow, id uint16, quoted, amend bool) {
 	switch proto {
 	case header.ProtoTCP:
 		ports(l4, f, out)
@@ -267,7 +264,7 @@ func l4To6(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out Flo
 
 // icmpError4to6 translates an ICMPv4 error and the packet it quotes (RFC
 // 7915 §4.2, §4.3).
-func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out Flow) Result {
+func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out *Flow) Result {
 	ip := header.IPv4(buf[off : off+n])
 	icmpOff := off + hl
 	icmp := buf[icmpOff : off+n]
@@ -324,7 +321,8 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out 
 	if qhl > qn {
 		return Result{Reason: ReasonTruncated}
 	}
-	qf, r := flow4(buf[qoff:qend], qhl, FlowInner, true)
+	var qf Flow
+	r := flow4(&qf, buf[qoff:qend], qhl, FlowInner, true)
 	if r != ReasonNone {
 		return Result{Reason: r}
 	}
@@ -347,7 +345,7 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out 
 		off, icmpOff, qoff, qend = noff, icmpOff+d, qoff+d, qend+d
 		icmp = buf[icmpOff : off+n]
 	}
-	qs := x.rewrite4to6(c, buf, qoff, qend-qoff, qhl, qFH, qf, qout, true)
+	qs := x.rewrite4to6(c, buf, qoff, qend-qoff, qhl, qFH, &qf, &qout, true)
 	// RFC 4443 §2.4(c): the ICMPv6 error fits in 1280 bytes.
 	end, lenAttr := fitError(buf, qs, qend, off+n, hasExt, 8, header.IPv6MinMTU-header.IPv6Size-header.ICMPHeaderSize)
 	m := header.ICMPv6(buf[qs-header.ICMPHeaderSize : end])
