@@ -37,5 +37,6 @@ done <<'LIST'
 . ./translate FuzzTo4
 . ./translate FuzzTo6
 internal/oracle . FuzzChecksumVsGVisor
+internal/oracle . FuzzTranslateGopacket
 LIST
 echo "== all checks passed"

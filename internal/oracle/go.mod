@@ -6,4 +6,6 @@ require github.com/v6xlat/xlat v0.0.0
 
 require gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237
 
+require github.com/gopacket/gopacket v1.7.7
+
 replace github.com/v6xlat/xlat => ../..
