@@ -63,7 +63,9 @@ func transportOK(pkt gopacket.Packet) (ok, judged bool) {
 	default:
 		return true, false
 	}
-	full := func(l gopacket.Layer) []byte { return append(append([]byte{}, l.LayerContents()...), l.LayerPayload()...) }
+	full := func(l gopacket.Layer) []byte {
+		return append(append([]byte{}, l.LayerContents()...), l.LayerPayload()...)
+	}
 	switch {
 	case pkt.Layer(layers.LayerTypeTCP) != nil:
 		b := full(pkt.Layer(layers.LayerTypeTCP))
