@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/v6xlat/xlat/translate"
 )
@@ -45,16 +46,36 @@ type Config struct {
 	translate.Config
 }
 
-// ParseConfig reads a JSON configuration strictly: an unknown field is an
-// error that names it.
+// ParseConfig reads a JSON configuration strictly: an unknown field, or a
+// value of the wrong form, is an error that names the field.
 func ParseConfig(data []byte) (Config, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return Config{}, fmt.Errorf("siit config: %w", err)
+	}
+	// Decode field by field first, so that an error can say which one.
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
+		if err := strictDecode(one, new(Config)); err != nil {
+			return Config{}, fmt.Errorf("siit config: field %q: %w", k, err)
+		}
+	}
 	var c Config
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&c); err != nil {
+	if err := strictDecode(data, &c); err != nil {
 		return Config{}, fmt.Errorf("siit config: %w", err)
 	}
 	return c, nil
+}
+
+func strictDecode(data []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
 }
 
 // validate checks the fields translate does not.

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 
+	"github.com/v6xlat/xlat/internal/ipword"
 	"github.com/v6xlat/xlat/translate"
 )
 
@@ -75,14 +76,34 @@ func (t *Translator) Engine() *translate.Translator { return t.engine }
 // the EAMT is translated to IPv6 again (RFC 7757 §4.2.2) and returned with
 // verdict Forward toward the IPv6 side: check the version of the result.
 func (t *Translator) To4(buf []byte, off, n int) translate.Result {
+	st := t.st.Load()
+	// RFC 7757 §4.2.2 asks how the address was translated (RFC 6052, not
+	// EAM), which the IPv4 result no longer says: note it first.
+	via6052 := st.cfg.HairpinMode == HairpinIntrinsic && st.via6052(buf, off, n)
 	r := t.engine.To4(buf, off, n)
-	if r.Verdict != translate.Forward || t.st.Load().cfg.HairpinMode != HairpinIntrinsic {
-		return r
-	}
-	if !t.hairpinned(buf[r.Start:r.End]) {
+	if r.Verdict != translate.Forward || !via6052 || !st.hairpinned(buf[r.Start:r.End]) {
 		return r
 	}
 	return t.engine.Hairpin6(buf, r.Start, r.End-r.Start)
+}
+
+// via6052 reports whether the IPv6 packet buf[off:off+n] is one whose
+// hairpinning RFC 7757 §4.2.2 considers: its destination (set A) or, for an
+// ICMPv6 error, its quoted source (set B) is an RFC 6052 address, not an
+// EAM one.
+func (st *state) via6052(buf []byte, off, n int) bool {
+	if n < 40 || off < 0 || off+n > len(buf) {
+		return false
+	}
+	p := buf[off : off+n]
+	a := ipword.Get6(p[24:40])
+	if p[6] == 58 && n >= 48+40 && p[40] < 128 {
+		a = ipword.Get6(p[48+8 : 48+24]) // set B: the quoted source
+	}
+	if _, ok := st.eamt.Lookup6(a); ok {
+		return false
+	}
+	return st.cfg.Pool6.IsValid() && st.cfg.Pool6.Contains(a)
 }
 
 // To6 translates the IPv4 packet buf[off:off+n] (see translate.Translator.To6).
@@ -93,8 +114,7 @@ func (t *Translator) To6(buf []byte, off, n int) translate.Result {
 // hairpinned reports whether an IPv4 packet produced by To4 goes back to the
 // IPv6 side: RFC 7757 §4.2.2 set A (its destination is in the EAMT) or set B
 // (an ICMP error whose quoted source is).
-func (t *Translator) hairpinned(p []byte) bool {
-	st := t.st.Load()
+func (st *state) hairpinned(p []byte) bool {
 	if len(p) < 20 {
 		return false
 	}
@@ -145,10 +165,9 @@ func (p *policy) To6(f translate.Flow) (translate.Flow, translate.Reason) {
 	inner := f.Flags&translate.FlowInner != 0
 	isErr := f.Flags&translate.FlowICMPError != 0
 	// §4.2.1 rule 1: no EAM for the outer source of a non-error; rule 2: no
-	// EAM for the quoted destination of an error; rule 3 (outer source of an
-	// error equal to its quoted destination) needs the quoted packet, which
-	// only the engine has; Jool applies pool6 there too when hairpinning.
-	srcNoEAM := hairpin && !inner
+	// EAM for the quoted destination of an error; rule 3: nor for the outer
+	// source of an error that comes from that quoted destination.
+	srcNoEAM := hairpin && !inner && (!isErr || f.Flags&translate.FlowFromQuotedDst != 0)
 	dstNoEAM := hairpin && inner
 	src, ok := st.addr6(f.Src, srcNoEAM, !(isErr || inner))
 	if !ok {

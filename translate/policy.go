@@ -39,6 +39,10 @@ const (
 	FlowHairpin
 	// FlowICMPQuery: an ICMP echo request or reply.
 	FlowICMPQuery
+	// FlowFromQuotedDst: an ICMP error whose source is the destination of
+	// the packet it quotes, i.e. the host itself answered (RFC 7757 §4.2.1
+	// rule 3 needs to know).
+	FlowFromQuotedDst
 )
 
 // Policy supplies addresses and ports. It is all the engine asks of siit

@@ -148,6 +148,9 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 		return Result{Reason: r}
 	}
 	isErr := f.Flags&FlowICMPError != 0
+	if q := in.l4off + header.ICMPHeaderSize; isErr && n >= q+header.IPv6Size && string(p[8:24]) == string(p[q+24:q+40]) {
+		f.Flags |= FlowFromQuotedDst
+	}
 	// The translator is a router (RFC 7915 §1.4): Hop Limit 1 expires here.
 	if fl&FlowHairpin == 0 && ip.HopLimit() <= 1 {
 		if isErr {

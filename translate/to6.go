@@ -92,6 +92,10 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 		return Result{Reason: r}
 	}
 	isErr := f.Flags&FlowICMPError != 0
+	if isErr && n >= hl+header.ICMPHeaderSize+header.IPv4MinSize &&
+		string(p[12:16]) == string(p[hl+header.ICMPHeaderSize+16:hl+header.ICMPHeaderSize+20]) {
+		f.Flags |= FlowFromQuotedDst
+	}
 	if hl > header.IPv4MinSize && sourceRoute(p[header.IPv4MinSize:hl]) {
 		// RFC 7915 §4.1: unexpired source route -> Source Route Failed.
 		if isErr {
@@ -322,7 +326,7 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out 
 		return Result{Reason: ReasonTruncated}
 	}
 	var qf Flow
-	r := flow4(&qf, buf[qoff:qend], qhl, FlowInner, true)
+	r := flow4(&qf, buf[qoff:qend], qhl, FlowInner|out.Flags&FlowHairpin, true)
 	if r != ReasonNone {
 		return Result{Reason: r}
 	}
