@@ -86,6 +86,16 @@ func (h IPv4) DstBytes() []byte { return h[16:20] }
 // as it stands, with its checksum field taken as zero.
 func (h IPv4) CalculateChecksum() uint16 {
 	hl := h.HeaderLen()
+	if hl == IPv4MinSize && len(h) >= IPv4MinSize {
+		// The common case, summed as 32-bit words in one expression.
+		s := uint64(binary.BigEndian.Uint32(h[0:])) + uint64(binary.BigEndian.Uint32(h[4:])) +
+			uint64(binary.BigEndian.Uint16(h[8:]))<<16 +
+			uint64(binary.BigEndian.Uint32(h[12:])) + uint64(binary.BigEndian.Uint32(h[16:]))
+		s = s>>32 + s&0xffffffff
+		s = s>>16 + s&0xffff
+		s = s>>16 + s&0xffff
+		return ^uint16(s + s>>16)
+	}
 	s := checksum.Checksum(h[:10], 0)
 	return ^checksum.Checksum(h[12:hl], s)
 }

@@ -134,60 +134,58 @@ func isICMPv4Error(t uint8) bool { return t == 3 || t == 4 || t == 5 || t == 11 
 type policy Translator
 
 // To4 maps an IPv6 flow's addresses (RFC 7757 §3.3.2, then RFC 6052).
-func (p *policy) To4(f translate.Flow) (translate.Flow, translate.Reason) {
+func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Meta) (netip.Addr, netip.Addr, translate.Ports, translate.Reason) {
 	st := p.st.Load()
-	src, ok := st.addr4(f.Src)
+	s4, ok := st.addr4(src)
 	if !ok {
-		if f.Flags&translate.FlowICMPError == 0 || f.Flags&translate.FlowInner != 0 {
-			return f, translate.ReasonUntranslatableSrc
+		if !m.Has(translate.FlowICMPError) || m.Has(translate.FlowInner) {
+			return src, dst, ports, translate.ReasonUntranslatableSrc
 		}
 		// RFC 6791: an ICMPv6 error from an untranslatable router gets a
 		// source from the pool, or the translator's own address.
-		src, ok = st.rfc6791v4(f.Src)
+		s4, ok = st.rfc6791v4(src)
 		if !ok {
-			return f, translate.ReasonUntranslatableSrc
+			return src, dst, ports, translate.ReasonUntranslatableSrc
 		}
 	}
-	dst, ok := st.addr4(f.Dst)
+	d4, ok := st.addr4(dst)
 	if !ok {
-		return f, translate.ReasonUntranslatableDst
+		return src, dst, ports, translate.ReasonUntranslatableDst
 	}
-	f.Src, f.Dst = src, dst
-	return f, translate.ReasonNone
+	return s4, d4, ports, translate.ReasonNone
 }
 
 // To6 maps an IPv4 flow's addresses, applying the hairpinning rules of RFC
 // 7757 §4.2.1 (simple mode, and the second pass of intrinsic mode).
-func (p *policy) To6(f translate.Flow) (translate.Flow, translate.Reason) {
+func (p *policy) To6(src, dst netip.Addr, ports translate.Ports, m translate.Meta) (netip.Addr, netip.Addr, translate.Ports, translate.Reason) {
 	st := p.st.Load()
 	hairpin := st.cfg.HairpinMode == HairpinSimple ||
-		st.cfg.HairpinMode == HairpinIntrinsic && f.Flags&translate.FlowHairpin != 0
-	inner := f.Flags&translate.FlowInner != 0
-	isErr := f.Flags&translate.FlowICMPError != 0
+		st.cfg.HairpinMode == HairpinIntrinsic && m.Has(translate.FlowHairpin)
+	inner := m.Has(translate.FlowInner)
+	isErr := m.Has(translate.FlowICMPError)
 	// §4.2.1 rule 1: no EAM for the outer source of a non-error; rule 2: no
 	// EAM for the quoted destination of an error; rule 3: nor for the outer
 	// source of an error that comes from that quoted destination.
-	srcNoEAM := hairpin && !inner && (!isErr || f.Flags&translate.FlowFromQuotedDst != 0)
+	srcNoEAM := hairpin && !inner && (!isErr || m.Has(translate.FlowFromQuotedDst))
 	dstNoEAM := hairpin && inner
-	src, ok := st.addr6(f.Src, srcNoEAM, !(isErr || inner))
+	s6, ok := st.addr6(src, srcNoEAM, !(isErr || inner))
 	if !ok {
 		if !(isErr || inner) {
-			return f, translate.ReasonUntranslatableSrc
+			return src, dst, ports, translate.ReasonUntranslatableSrc
 		}
 		// RFC 7915 §4.1: the sources of ICMPv4 errors (and of the packets
 		// they quote) are translated even when illegal; RFC 6791's IPv6 pool
 		// or the translator's own address stands in when there is no form.
-		src, ok = st.rfc6791v6(f.Src)
+		s6, ok = st.rfc6791v6(src)
 		if !ok {
-			return f, translate.ReasonUntranslatableSrc
+			return src, dst, ports, translate.ReasonUntranslatableSrc
 		}
 	}
-	dst, ok := st.addr6(f.Dst, dstNoEAM, !inner)
+	d6, ok := st.addr6(dst, dstNoEAM, !inner)
 	if !ok {
-		return f, translate.ReasonUntranslatableDst
+		return src, dst, ports, translate.ReasonUntranslatableDst
 	}
-	f.Src, f.Dst = src, dst
-	return f, translate.ReasonNone
+	return s6, d6, ports, translate.ReasonNone
 }
 
 // addr4 maps one IPv6 address to IPv4: EAMT first, then pool6.

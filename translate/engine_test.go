@@ -27,7 +27,7 @@ var (
 
 func newTestTranslator(t testing.TB, cfg Config) *Translator {
 	t.Helper()
-	x, err := New(cfg, PrefixPolicy{Prefix: nsp})
+	x, err := New(cfg, &PrefixPolicy{Prefix: nsp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +416,7 @@ func TestConfigValidation(t *testing.T) {
 		{Addr6: xlat4},
 		{MTUPlateaus: []uint16{1500, 0}},
 	} {
-		if _, err := New(c, PrefixPolicy{Prefix: nsp}); err == nil {
+		if _, err := New(c, &PrefixPolicy{Prefix: nsp}); err == nil {
 			t.Errorf("config %+v accepted", c)
 		}
 	}

@@ -20,7 +20,7 @@ func ExamplePrefix() {
 // Translate one IPv6 packet to IPv4 in place.
 func ExampleTranslator_To4() {
 	pool6 := translate.MustParsePrefix("64:ff9b::/96")
-	x, err := translate.New(translate.Config{}, translate.PrefixPolicy{Prefix: pool6, AllowNonGlobal: true})
+	x, err := translate.New(translate.Config{}, &translate.PrefixPolicy{Prefix: pool6, AllowNonGlobal: true})
 	if err != nil {
 		panic(err)
 	}

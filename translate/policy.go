@@ -7,22 +7,57 @@ import (
 	"github.com/v6xlat/xlat/header"
 )
 
-// Flow is what a policy sees of a packet: its addresses and transport
-// endpoints. Ports are TCP/UDP ports; for ICMP queries (echo) both SrcPort
-// and DstPort hold the identifier, which stands for the port of the IPv6
-// node's side (RFC 6146 §3.5.3). Proto uses IPv4 numbering: ICMPv4 and
-// ICMPv6 both appear as 1.
-type Flow struct {
+// Ports holds a packet's transport endpoints: the source port in the high
+// 16 bits and the destination port in the low 16 bits. For ICMP queries
+// (echo) both halves hold the identifier, which stands for the port of the
+// IPv6 node's side (RFC 6146 §3.5.3). Non-first fragments have no ports.
+type Ports uint32
+
+// MakePorts returns the Ports of src and dst.
+func MakePorts(src, dst uint16) Ports { return Ports(src)<<16 | Ports(dst) }
+
+// Src returns the source port.
+func (p Ports) Src() uint16 { return uint16(p >> 16) }
+
+// Dst returns the destination port.
+func (p Ports) Dst() uint16 { return uint16(p) }
+
+// Meta describes the packet a flow came from: its transport protocol in
+// IPv4 numbering (ICMPv4 and ICMPv6 both appear as 1), its TCP flags, and
+// FlowFlags.
+type Meta uint32
+
+// MakeMeta packs a Meta.
+func MakeMeta(proto, tcpFlags uint8, flags FlowFlags) Meta {
+	return Meta(proto) | Meta(tcpFlags)<<8 | Meta(flags)<<16
+}
+
+// Proto returns the transport protocol (IPv4 numbering).
+func (m Meta) Proto() uint8 { return uint8(m) }
+
+// TCPFlags returns the flags of a TCP segment (0 otherwise), for a stateful
+// policy's state machine.
+func (m Meta) TCPFlags() uint8 { return uint8(m >> 8) }
+
+// Flags returns the FlowFlags.
+func (m Meta) Flags() FlowFlags { return FlowFlags(m >> 16) }
+
+// Has reports whether all of flags are set.
+func (m Meta) Has(flags FlowFlags) bool { return m.Flags()&flags == flags }
+
+// flow is the engine's own view of a packet's flow.
+type flow struct {
 	Src, Dst         netip.Addr
 	SrcPort, DstPort uint16
 	Proto            uint8
-	// TCPFlags are the flags of a TCP segment (0 otherwise), for a stateful
-	// policy's state machine.
-	TCPFlags uint8
-	Flags    FlowFlags
+	TCPFlags         uint8
+	Flags            FlowFlags
 }
 
-// FlowFlags describe the packet a Flow came from.
+func (f *flow) ports() Ports { return MakePorts(f.SrcPort, f.DstPort) }
+func (f *flow) meta() Meta   { return MakeMeta(f.Proto, f.TCPFlags, f.Flags) }
+
+// FlowFlags describe the packet a flow came from.
 type FlowFlags uint8
 
 const (
@@ -48,13 +83,18 @@ const (
 // Policy supplies addresses and ports. It is all the engine asks of siit
 // and nat64: the mechanics of headers and checksums stay in the engine.
 //
-// To4 maps an IPv6 flow to its IPv4 form and To6 an IPv4 flow to its IPv6
-// form. They return the mapped flow (only addresses and ports are read
-// back) or a reason to refuse it. They run on the datapath: no allocation,
-// and safe for concurrent use.
+// To4 maps an IPv6 flow (source, destination, ports) to its IPv4 form and
+// To6 an IPv4 flow to its IPv6 form, or return a reason to refuse it. For a
+// packet quoted inside an ICMP error (FlowInner), src and dst are as written
+// in the quoted packet, so they run opposite to the error itself. They run
+// on the datapath: no allocation, and safe for concurrent use.
+//
+// The flow travels as separate values rather than one struct on purpose:
+// Go passes these in registers, while a struct of two netip.Addr (over 32
+// bytes) goes through memory, which costs ten times more per call.
 type Policy interface {
-	To4(f Flow) (Flow, Reason)
-	To6(f Flow) (Flow, Reason)
+	To4(src, dst netip.Addr, ports Ports, m Meta) (netip.Addr, netip.Addr, Ports, Reason)
+	To6(src, dst netip.Addr, ports Ports, m Meta) (netip.Addr, netip.Addr, Ports, Reason)
 }
 
 // PrefixPolicy is the plain RFC 6052 policy: every IPv6 address is an
@@ -70,38 +110,36 @@ type PrefixPolicy struct {
 }
 
 // To4 implements Policy.
-func (p PrefixPolicy) To4(f Flow) (Flow, Reason) {
-	src, ok := p.Prefix.Extract(f.Src)
-	if !ok || !p.permits(src) {
-		return f, ReasonUntranslatableSrc
+func (p *PrefixPolicy) To4(src, dst netip.Addr, ports Ports, _ Meta) (netip.Addr, netip.Addr, Ports, Reason) {
+	s4, ok := p.Prefix.Extract(src)
+	if !ok || !p.permits(s4) {
+		return src, dst, ports, ReasonUntranslatableSrc
 	}
-	dst, ok := p.Prefix.Extract(f.Dst)
-	if !ok || !p.permits(dst) {
-		return f, ReasonUntranslatableDst
+	d4, ok := p.Prefix.Extract(dst)
+	if !ok || !p.permits(d4) {
+		return src, dst, ports, ReasonUntranslatableDst
 	}
-	f.Src, f.Dst = src, dst
-	return f, ReasonNone
+	return s4, d4, ports, ReasonNone
 }
 
 // To6 implements Policy.
-func (p PrefixPolicy) To6(f Flow) (Flow, Reason) {
-	if !p.permits(f.Src) {
-		return f, ReasonUntranslatableSrc
+func (p *PrefixPolicy) To6(src, dst netip.Addr, ports Ports, _ Meta) (netip.Addr, netip.Addr, Ports, Reason) {
+	if !p.permits(src) {
+		return src, dst, ports, ReasonUntranslatableSrc
 	}
-	if !p.permits(f.Dst) {
-		return f, ReasonUntranslatableDst
+	if !p.permits(dst) {
+		return src, dst, ports, ReasonUntranslatableDst
 	}
-	f.Src, f.Dst = p.Prefix.Embed(f.Src), p.Prefix.Embed(f.Dst)
-	return f, ReasonNone
+	return p.Prefix.Embed(src), p.Prefix.Embed(dst), ports, ReasonNone
 }
 
-func (p PrefixPolicy) permits(a netip.Addr) bool {
+func (p *PrefixPolicy) permits(a netip.Addr) bool {
 	return p.AllowNonGlobal || p.Prefix.Permits(a)
 }
 
 // readPorts fills f's ports (and TCP flags) from the TCP or UDP header l4.
 // A quoted packet needs only its ports: RFC 792 quotes just 8 bytes.
-func readPorts(f *Flow, l4 []byte, min int, quoted bool) Reason {
+func readPorts(f *flow, l4 []byte, min int, quoted bool) Reason {
 	if len(l4) < min && !(quoted && len(l4) >= 4) {
 		return ReasonTruncated
 	}
@@ -116,7 +154,7 @@ func readPorts(f *Flow, l4 []byte, min int, quoted bool) Reason {
 // echo (isEcho) or an error (isErr): echoes carry their identifier as the
 // flow's ports; an error inside a quoted packet is refused (RFC 7915 §4.3,
 // §5.3); anything else has no translation.
-func readICMP(f *Flow, l4 []byte, isEcho, isErr, quoted bool) Reason {
+func readICMP(f *flow, l4 []byte, isEcho, isErr, quoted bool) Reason {
 	switch {
 	case isEcho:
 		id := binary.BigEndian.Uint16(l4[4:])

@@ -86,8 +86,8 @@ func TestWellKnownRestriction(t *testing.T) {
 	if got := WellKnownPrefix.Embed(netip.MustParseAddr("192.0.2.33")); got != netip.MustParseAddr("64:ff9b::c000:221") {
 		t.Errorf("WKP embed = %v", got)
 	}
-	pol := PrefixPolicy{Prefix: WellKnownPrefix}
-	if _, r := pol.To6(Flow{Src: netip.MustParseAddr("8.8.8.8"), Dst: netip.MustParseAddr("10.0.0.1")}); r != ReasonUntranslatableDst {
+	pol := &PrefixPolicy{Prefix: WellKnownPrefix}
+	if _, _, _, r := pol.To6(netip.MustParseAddr("8.8.8.8"), netip.MustParseAddr("10.0.0.1"), 0, 0); r != ReasonUntranslatableDst {
 		t.Errorf("policy let a private destination through the WKP: %v", r)
 	}
 }

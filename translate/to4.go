@@ -82,7 +82,7 @@ func parse6(p []byte, in *info6) Reason {
 // flow6 reads the flow of the IPv6 packet p. quoted relaxes the length
 // requirements for a packet inside an ICMP error, of which only the first
 // bytes are present.
-func flow6(f *Flow, p []byte, in *info6, fl FlowFlags, quoted bool) Reason {
+func flow6(f *flow, p []byte, in *info6, fl FlowFlags, quoted bool) Reason {
 	ip := header.IPv6(p)
 	f.Src, f.Dst, f.Proto, f.Flags = ip.Src(), ip.Dst(), in.proto, fl
 	l4 := p[in.l4off:]
@@ -142,7 +142,7 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 		}
 		return Result{Reason: r}
 	}
-	var f Flow
+	var f flow
 	r := flow6(&f, p, &in, fl, false)
 	if r != ReasonNone {
 		return Result{Reason: r}
@@ -158,7 +158,11 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 		}
 		return x.reply6(c, buf, off, n, header.ICMPv6TimeExceeded, 0, 0, ReasonHopLimit)
 	}
-	out, r := x.policy.To4(f)
+	var out flow // not out := f: copying a freshly written struct stalls
+	out.Flags = f.Flags
+	var ps Ports
+	out.Src, out.Dst, ps, r = x.policy.To4(f.Src, f.Dst, f.ports(), f.meta())
+	out.SrcPort, out.DstPort = ps.Src(), ps.Dst()
 	if r != ReasonNone {
 		return x.refuse6(c, buf, off, n, r, in.proto == header.ProtoICMPv6)
 	}
@@ -191,7 +195,7 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 // ends where it ended, and returns where it starts. The same code serves
 // outer and quoted packets (RFC 7915 §5.3); quoted packets keep their Hop
 // Limit and may be truncated, so lengths come from their headers.
-func (x *Translator) rewrite6to4(c *compiled, buf []byte, off, n int, in *info6, f, out *Flow, quoted bool) int {
+func (x *Translator) rewrite6to4(c *compiled, buf []byte, off, n int, in *info6, f, out *flow, quoted bool) int {
 	p := buf[off : off+n]
 	ip := header.IPv6(p)
 	ulen := int(ip.PayloadLen()) + header.IPv6Size - in.l4off // upper-layer length
@@ -209,7 +213,7 @@ func (x *Translator) rewrite6to4(c *compiled, buf []byte, off, n int, in *info6,
 	// Transport checksum: the pseudo-header addresses change from IPv6 to
 	// IPv4 (RFC 7915 §5.5); read the old ones before the IPv4 header
 	// overwrites them.
-	oldAddr := checksum.Combine(checksum.Checksum(p[8:40], 0), 0)
+	oldAddr := checksum.Combine(checksum.AddrSum(f.Src), checksum.AddrSum(f.Dst))
 	newAddr := checksum.Combine(checksum.AddrSum(out.Src), checksum.AddrSum(out.Dst))
 	if in.first() {
 		l4 := p[in.l4off:]
@@ -270,7 +274,7 @@ func (x *Translator) rewrite6to4(c *compiled, buf []byte, off, n int, in *info6,
 // policy and the checksum, incrementally (RFC 1624) so a wrong checksum
 // stays wrong. l4 may be truncated (a quoted packet); fields beyond it are
 // left alone.
-func l4To4(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out *Flow, id uint16) {
+func l4To4(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out *flow, id uint16) {
 	switch proto {
 	case header.ProtoTCP:
 		ports(l4, f, out)
@@ -313,7 +317,7 @@ func l4To4(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out *Fl
 }
 
 // ports writes the policy's ports into a TCP or UDP header.
-func ports(l4 []byte, f, out *Flow) {
+func ports(l4 []byte, f, out *flow) {
 	if f.Flags&FlowNoPorts != 0 || len(l4) < 4 {
 		return
 	}
@@ -322,7 +326,7 @@ func ports(l4 []byte, f, out *Flow) {
 }
 
 // portsDelta accounts for port changes in a transport checksum.
-func portsDelta(cs uint16, f, out *Flow) uint16 {
+func portsDelta(cs uint16, f, out *flow) uint16 {
 	if f.SrcPort != out.SrcPort {
 		cs = checksum.Update16(cs, f.SrcPort, out.SrcPort)
 	}
@@ -334,7 +338,7 @@ func portsDelta(cs uint16, f, out *Flow) uint16 {
 
 // icmpError6to4 translates an ICMPv6 error and the packet it quotes (RFC
 // 7915 §5.2, §5.3).
-func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info6, out *Flow) Result {
+func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info6, out *flow) Result {
 	p := buf[off : off+n]
 	ip := header.IPv6(p)
 	icmpOff := off + in.l4off
@@ -429,12 +433,16 @@ func (x *Translator) quoted6to4(c *compiled, buf []byte, off, n int) (int, Reaso
 	if r := parse6(p, &in); r != ReasonNone {
 		return 0, r
 	}
-	var f Flow
+	var f flow
 	r := flow6(&f, p, &in, FlowInner, true)
 	if r != ReasonNone {
 		return 0, r
 	}
-	out, r := x.policy.To4(f)
+	var out flow // not out := f: copying a freshly written struct stalls
+	out.Flags = f.Flags
+	var ps Ports
+	out.Src, out.Dst, ps, r = x.policy.To4(f.Src, f.Dst, f.ports(), f.meta())
+	out.SrcPort, out.DstPort = ps.Src(), ps.Dst()
 	if r != ReasonNone {
 		return 0, r
 	}

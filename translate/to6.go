@@ -9,7 +9,7 @@ import (
 
 // flow4 reads the flow of the IPv4 packet p (header length hl). quoted
 // relaxes the length requirements for a packet inside an ICMP error.
-func flow4(f *Flow, p []byte, hl int, fl FlowFlags, quoted bool) Reason {
+func flow4(f *flow, p []byte, hl int, fl FlowFlags, quoted bool) Reason {
 	ip := header.IPv4(p)
 	f.Src, f.Dst, f.Proto, f.Flags = ip.Src(), ip.Dst(), ip.Protocol(), fl
 	if ip.FragOffset() != 0 {
@@ -86,7 +86,7 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 	if !ip.ValidChecksum() {
 		return Result{Reason: ReasonBadChecksum}
 	}
-	var f Flow
+	var f flow
 	r := flow4(&f, p, hl, fl, false)
 	if r != ReasonNone {
 		return Result{Reason: r}
@@ -119,7 +119,11 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 			return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeAdminProhib, 0, ReasonUDPChecksumZero)
 		}
 	}
-	out, r := x.policy.To6(f)
+	var out flow // not out := f: copying a freshly written struct stalls
+	out.Flags = f.Flags
+	var ps Ports
+	out.Src, out.Dst, ps, r = x.policy.To6(f.Src, f.Dst, f.ports(), f.meta())
+	out.SrcPort, out.DstPort = ps.Src(), ps.Dst()
 	if r != ReasonNone {
 		return x.refuse4(c, buf, off, n, r, isErr)
 	}
@@ -165,7 +169,7 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 // withFH, and returns where it starts. Outer and quoted packets share it
 // (RFC 7915 §4.3); quoted packets keep their TTL and may be truncated, so
 // lengths come from their headers. The caller has made room in front.
-func (x *Translator) rewrite4to6(c *compiled, buf []byte, off, n, hl int, withFH bool, f, out *Flow, quoted bool) int {
+func (x *Translator) rewrite4to6(c *compiled, buf []byte, off, n, hl int, withFH bool, f, out *flow, quoted bool) int {
 	ip := header.IPv4(buf[off : off+n])
 	ulen := int(ip.TotalLen()) - hl
 	if ulen < 0 {
@@ -181,7 +185,7 @@ func (x *Translator) rewrite4to6(c *compiled, buf []byte, off, n, hl int, withFH
 	}
 	l4off := off + hl
 	if fo&0x1fff == 0 {
-		oldAddr := checksum.Checksum(buf[off+12:off+20], 0)
+		oldAddr := checksum.Combine(checksum.AddrSum(f.Src), checksum.AddrSum(f.Dst))
 		newAddr := checksum.Combine(checksum.AddrSum(out.Src), checksum.AddrSum(out.Dst))
 		// The identifier belongs to the IPv6 node: the destination of an
 		// outer packet, the source of a quoted one.
@@ -219,7 +223,7 @@ func (x *Translator) rewrite4to6(c *compiled, buf []byte, off, n, hl int, withFH
 }
 
 // l4To6 updates a transport header for 4->6 (RFC 7915 §4.5).
-func l4To6(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out *Flow, id uint16, quoted, amend bool) {
+func l4To6(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out *flow, id uint16, quoted, amend bool) {
 	switch proto {
 	case header.ProtoTCP:
 		ports(l4, f, out)
@@ -268,7 +272,7 @@ func l4To6(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out *Fl
 
 // icmpError4to6 translates an ICMPv4 error and the packet it quotes (RFC
 // 7915 §4.2, §4.3).
-func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out *Flow) Result {
+func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out *flow) Result {
 	ip := header.IPv4(buf[off : off+n])
 	icmpOff := off + hl
 	icmp := buf[icmpOff : off+n]
@@ -325,12 +329,16 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out 
 	if qhl > qn {
 		return Result{Reason: ReasonTruncated}
 	}
-	var qf Flow
+	var qf flow
 	r := flow4(&qf, buf[qoff:qend], qhl, FlowInner|out.Flags&FlowHairpin, true)
 	if r != ReasonNone {
 		return Result{Reason: r}
 	}
-	qout, r := x.policy.To6(qf)
+	var qout flow
+	qout.Flags = qf.Flags
+	var qps Ports
+	qout.Src, qout.Dst, qps, r = x.policy.To6(qf.Src, qf.Dst, qf.ports(), qf.meta())
+	qout.SrcPort, qout.DstPort = qps.Src(), qps.Dst()
 	if r != ReasonNone {
 		return Result{Reason: r}
 	}

@@ -26,7 +26,7 @@ func newTranslator(tb testing.TB) *translate.Translator {
 	x, err := translate.New(translate.Config{
 		Addr4: netip.MustParseAddr("198.51.100.1"), Addr6: netip.MustParseAddr("2001:db8:1c0:2:1::"),
 		IPv4MTU: 9000, IPv6MTU: 9000, LowestIPv6MTU: 9000,
-	}, translate.PrefixPolicy{Prefix: nsp})
+	}, &translate.PrefixPolicy{Prefix: nsp})
 	if err != nil {
 		tb.Fatal(err)
 	}
