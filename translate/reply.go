@@ -22,14 +22,14 @@ func (x *Translator) reply6(c *compiled, buf []byte, off, n int, typ, code uint8
 	ip := header.IPv6(buf[off : off+n])
 	src := ip.Src()
 	if !c.Addr6.IsValid() || src.IsUnspecified() || src.IsMulticast() || src.IsLoopback() {
-		return Result{Reason: reason}
+		return drop(reason)
 	}
 	if !x.allowError(c) {
-		return Result{Reason: reason}
+		return drop(reason)
 	}
 	off = makeRoom(buf, off, n, GrowReply6)
 	if off < 0 {
-		return Result{Reason: reason}
+		return drop(reason)
 	}
 	// RFC 4443 §2.4(c): as much of the invoking packet as fits in the
 	// minimum MTU.
@@ -47,7 +47,7 @@ func (x *Translator) reply6(c *compiled, buf []byte, off, n int, typ, code uint8
 	m.SetRest(rest)
 	m.SetChecksum(0)
 	m.SetChecksum(^checksum.Checksum(m, h.PseudoHeaderSum(header.ProtoICMPv6, len(m))))
-	return Result{Verdict: Reply, Reason: reason, Start: start, End: off + qn}
+	return Result{Outcome: Outcome{Reply, reason}, Start: start, End: off + qn}
 }
 
 // reply4 replaces the IPv4 packet buf[off:off+n] with an ICMPv4 error
@@ -56,18 +56,18 @@ func (x *Translator) reply4(c *compiled, buf []byte, off, n int, typ, code uint8
 	ip := header.IPv4(buf[off : off+n])
 	src := ip.Src()
 	if !c.Addr4.IsValid() || src.IsUnspecified() || src.IsMulticast() || src.IsLoopback() || src.As4() == broadcast4 {
-		return Result{Reason: reason}
+		return drop(reason)
 	}
 	if ip.IsFragment() && ip.FragOffset() != 0 {
 		// RFC 1812 §4.3.2.7: only about the first fragment.
-		return Result{Reason: reason}
+		return drop(reason)
 	}
 	if !x.allowError(c) {
-		return Result{Reason: reason}
+		return drop(reason)
 	}
 	off = makeRoom(buf, off, n, GrowReply4)
 	if off < 0 {
-		return Result{Reason: reason}
+		return drop(reason)
 	}
 	// RFC 1812 §4.3.2.3: at most 576 bytes in all.
 	qn := min(n, 576-GrowReply4)
@@ -89,7 +89,7 @@ func (x *Translator) reply4(c *compiled, buf []byte, off, n int, typ, code uint8
 	m.SetRest(rest)
 	m.SetChecksum(0)
 	m.SetChecksum(^checksum.Checksum(m, 0))
-	return Result{Verdict: Reply, Reason: reason, Start: start, End: off + qn}
+	return Result{Outcome: Outcome{Reply, reason}, Start: start, End: off + qn}
 }
 
 var broadcast4 = [4]byte{255, 255, 255, 255}
@@ -100,7 +100,7 @@ var broadcast4 = [4]byte{255, 255, 255, 255}
 // the pool is exhausted. Untranslatable addresses are not ours to answer.
 func (x *Translator) refuse6(c *compiled, buf []byte, off, n int, r Reason, isICMP bool) Result {
 	if isICMP {
-		return Result{Reason: r}
+		return drop(r)
 	}
 	switch r {
 	case ReasonPolicyProhibited:
@@ -108,7 +108,7 @@ func (x *Translator) refuse6(c *compiled, buf []byte, off, n int, r Reason, isIC
 	case ReasonPolicyNoResources:
 		return x.reply6(c, buf, off, n, header.ICMPv6DstUnreachable, header.ICMPv6CodeAddrUnreach, 0, r)
 	}
-	return Result{Reason: r}
+	return drop(r)
 }
 
 // refuse4 is refuse6 for IPv4 (RFC 7915 §4.4: type 3 code 13 by default;
@@ -116,13 +116,13 @@ func (x *Translator) refuse6(c *compiled, buf []byte, off, n int, r Reason, isIC
 // may be.
 func (x *Translator) refuse4(c *compiled, buf []byte, off, n int, r Reason, isICMPError bool) Result {
 	if isICMPError {
-		return Result{Reason: r}
+		return drop(r)
 	}
 	switch r {
 	case ReasonPolicyProhibited, ReasonPolicyNoResources:
 		return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeAdminProhib, 0, r)
 	}
-	return Result{Reason: r}
+	return drop(r)
 }
 
 func put16(b []byte, v uint16) { binary.BigEndian.PutUint16(b, v) }

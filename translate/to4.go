@@ -119,15 +119,15 @@ func flow6(f *flow, p []byte, in *info6, fl FlowFlags, quoted bool) Reason {
 // to4 is the RFC 7915 §5 algorithm for an outer packet.
 func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Result {
 	if !inBounds(buf, off, n) || n < header.IPv6Size {
-		return Result{Reason: ReasonTruncated}
+		return drop(ReasonTruncated)
 	}
 	p := buf[off : off+n]
 	ip := header.IPv6(p)
 	if ip.Version() != header.IPv6Version {
-		return Result{Reason: ReasonMalformed}
+		return drop(ReasonMalformed)
 	}
 	if total := header.IPv6Size + int(ip.PayloadLen()); total > n {
-		return Result{Reason: ReasonTruncated}
+		return drop(ReasonTruncated)
 	} else {
 		n, p = total, p[:total] // ignore link-layer padding
 	}
@@ -140,12 +140,12 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 			// RFC 7915 §5.1.1 says drop; §5.4's default error is 1/1.
 			return x.reply6(c, buf, off, n, header.ICMPv6DstUnreachable, header.ICMPv6CodeAdminProhib, 0, r)
 		}
-		return Result{Reason: r}
+		return drop(r)
 	}
 	var f flow
 	r := flow6(&f, p, &in, fl, false)
 	if r != ReasonNone {
-		return Result{Reason: r}
+		return drop(r)
 	}
 	isErr := f.Flags&FlowICMPError != 0
 	if q := in.l4off + header.ICMPHeaderSize; isErr && n >= q+header.IPv6Size && string(p[8:24]) == string(p[q+24:q+40]) {
@@ -154,7 +154,7 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 	// The translator is a router (RFC 7915 §1.4): Hop Limit 1 expires here.
 	if fl&FlowHairpin == 0 && ip.HopLimit() <= 1 {
 		if isErr {
-			return Result{Reason: ReasonHopLimit}
+			return drop(ReasonHopLimit)
 		}
 		return x.reply6(c, buf, off, n, header.ICMPv6TimeExceeded, 0, 0, ReasonHopLimit)
 	}
@@ -184,7 +184,7 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 		}
 	}
 	start := x.rewrite6to4(c, buf, off, n, &in, &f, &out, false)
-	res := Result{Verdict: Forward, Start: start, End: off + n}
+	res := Result{Outcome: Outcome{Verdict: Forward}, Start: start, End: off + n}
 	if size > c.IPv4MTU {
 		res.Verdict, res.MTU = Fragment, c.IPv4MTU
 	}
@@ -346,11 +346,11 @@ func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info
 	// The checksum is recomputed below (the body changes), so check it
 	// first rather than turn a corrupt error into a valid one.
 	if !checksum.Verify(icmp, ip.PseudoHeaderSum(header.ProtoICMPv6, len(icmp))) {
-		return Result{Reason: ReasonBadChecksum}
+		return drop(ReasonBadChecksum)
 	}
 	t4, c4, ok := icmp6to4(icmp[0], icmp[1])
 	if !ok {
-		return Result{Reason: ReasonICMPType}
+		return drop(ReasonICMPType)
 	}
 	var rest uint32
 	switch icmp[0] {
@@ -360,7 +360,7 @@ func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info
 		if c4 == 0 { // erroneous header field: map the pointer (§5.2 Figure 6)
 			ptr := be32(icmp[4:])
 			if ptr >= uint32(len(pointer6to4)) || pointer6to4[ptr] < 0 {
-				return Result{Reason: ReasonICMPPointer}
+				return drop(ReasonICMPPointer)
 			}
 			rest = uint32(pointer6to4[ptr]) << 24
 		}
@@ -377,7 +377,7 @@ func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info
 	}
 	qs, r := x.quoted6to4(c, buf, qoff, qend-qoff)
 	if r != ReasonNone {
-		return Result{Reason: r}
+		return drop(r)
 	}
 	// RFC 1812 §4.3.2.3: an ICMPv4 error carries at most 576 bytes.
 	end, lenAttr := fitError(buf, qs, qend, off+n, hasExt, 4, 576-header.IPv4MinSize-header.ICMPHeaderSize)
@@ -416,7 +416,7 @@ func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info
 	h.SetDst(out.Dst)
 	h.SetChecksum(0)
 	h.SetChecksumFromHeader()
-	return Result{Verdict: Forward, Start: start, End: end}
+	return Result{Outcome: Outcome{Verdict: Forward}, Start: start, End: end}
 }
 
 // quoted6to4 translates the packet quoted in an ICMPv6 error,

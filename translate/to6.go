@@ -67,29 +67,29 @@ func sourceRoute(opts []byte) bool {
 // to6 is the RFC 7915 §4 algorithm for an outer packet.
 func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Result {
 	if !inBounds(buf, off, n) || n < header.IPv4MinSize {
-		return Result{Reason: ReasonTruncated}
+		return drop(ReasonTruncated)
 	}
 	p := buf[off : off+n]
 	ip := header.IPv4(p)
 	if ip.Version() != header.IPv4Version {
-		return Result{Reason: ReasonMalformed}
+		return drop(ReasonMalformed)
 	}
 	hl := ip.HeaderLen()
 	total := int(ip.TotalLen())
 	if hl < header.IPv4MinSize || total < hl {
-		return Result{Reason: ReasonMalformed}
+		return drop(ReasonMalformed)
 	}
 	if total > n || hl > n {
-		return Result{Reason: ReasonTruncated}
+		return drop(ReasonTruncated)
 	}
 	n, p = total, p[:total]
 	if !ip.ValidChecksum() {
-		return Result{Reason: ReasonBadChecksum}
+		return drop(ReasonBadChecksum)
 	}
 	var f flow
 	r := flow4(&f, p, hl, fl, false)
 	if r != ReasonNone {
-		return Result{Reason: r}
+		return drop(r)
 	}
 	isErr := f.Flags&FlowICMPError != 0
 	if isErr && n >= hl+header.ICMPHeaderSize+header.IPv4MinSize &&
@@ -99,13 +99,13 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 	if hl > header.IPv4MinSize && sourceRoute(p[header.IPv4MinSize:hl]) {
 		// RFC 7915 §4.1: unexpired source route -> Source Route Failed.
 		if isErr {
-			return Result{Reason: ReasonSourceRoute}
+			return drop(ReasonSourceRoute)
 		}
 		return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeSourceRoute, 0, ReasonSourceRoute)
 	}
 	if fl&FlowHairpin == 0 && ip.TTL() <= 1 {
 		if isErr {
-			return Result{Reason: ReasonHopLimit}
+			return drop(ReasonHopLimit)
 		}
 		return x.reply4(c, buf, off, n, header.ICMPv4TimeExceeded, 0, 0, ReasonHopLimit)
 	}
@@ -136,7 +136,7 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 	if isFrag {
 		size += header.IPv6FragmentSize
 	}
-	res := Result{Verdict: Forward}
+	res := Result{Outcome: Outcome{Verdict: Forward}}
 	if ip.DF() {
 		if size > c.IPv6MTU {
 			// RFC 7915 §4.1: Fragmentation Needed with the MTU an IPv4
@@ -157,7 +157,7 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 	grow := size - n
 	off = makeRoom(buf, off, n, grow)
 	if off < 0 {
-		return Result{Reason: ReasonNoHeadroom}
+		return drop(ReasonNoHeadroom)
 	}
 	res.Start = x.rewrite4to6(c, buf, off, n, hl, isFrag, &f, &out, false)
 	res.End = off + n
@@ -277,11 +277,11 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out 
 	icmpOff := off + hl
 	icmp := buf[icmpOff : off+n]
 	if !checksum.Verify(icmp, 0) {
-		return Result{Reason: ReasonBadChecksum}
+		return drop(ReasonBadChecksum)
 	}
 	t6, c6, ok := icmp4to6(icmp[0], icmp[1])
 	if !ok {
-		return Result{Reason: ReasonICMPType}
+		return drop(ReasonICMPType)
 	}
 	qoff := icmpOff + header.ICMPHeaderSize
 	qend := off + n
@@ -298,7 +298,7 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out 
 	case t6 == header.ICMPv6ParamProblem:
 		ptr := icmp[4]
 		if int(ptr) >= len(pointer4to6) || pointer4to6[ptr] < 0 {
-			return Result{Reason: ReasonICMPPointer}
+			return drop(ReasonICMPPointer)
 		}
 		rest = uint32(pointer4to6[ptr])
 	}
@@ -319,20 +319,20 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out 
 	// with a Fragment header), the outer one by 20.
 	qn := qend - qoff
 	if qn < header.IPv4MinSize {
-		return Result{Reason: ReasonTruncated}
+		return drop(ReasonTruncated)
 	}
 	q := header.IPv4(buf[qoff:qend])
 	qhl := q.HeaderLen()
 	if q.Version() != header.IPv4Version || qhl < header.IPv4MinSize {
-		return Result{Reason: ReasonMalformed}
+		return drop(ReasonMalformed)
 	}
 	if qhl > qn {
-		return Result{Reason: ReasonTruncated}
+		return drop(ReasonTruncated)
 	}
 	var qf flow
 	r := flow4(&qf, buf[qoff:qend], qhl, FlowInner|out.Flags&FlowHairpin, true)
 	if r != ReasonNone {
-		return Result{Reason: r}
+		return drop(r)
 	}
 	var qout flow
 	qout.Flags = qf.Flags
@@ -340,7 +340,7 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out 
 	qout.Src, qout.Dst, qps, r = x.policy.To6(qf.Src, qf.Dst, qf.ports(), qf.meta())
 	qout.SrcPort, qout.DstPort = qps.Src(), qps.Dst()
 	if r != ReasonNone {
-		return Result{Reason: r}
+		return drop(r)
 	}
 	qFH := q.IsFragment()
 	grow := header.IPv6Size - qhl + header.IPv6Size - hl
@@ -351,7 +351,7 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out 
 		// Shift the whole packet right, then continue with new offsets.
 		noff := makeRoom(buf, off, n, grow)
 		if noff < 0 {
-			return Result{Reason: ReasonNoHeadroom}
+			return drop(ReasonNoHeadroom)
 		}
 		d := noff - off
 		off, icmpOff, qoff, qend = noff, icmpOff+d, qoff+d, qend+d
@@ -376,5 +376,5 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out 
 	h.SetDst(out.Dst)
 	m.SetChecksum(0)
 	m.SetChecksum(^checksum.Checksum(m, h.PseudoHeaderSum(header.ProtoICMPv6, len(m))))
-	return Result{Verdict: Forward, Start: start, End: end}
+	return Result{Outcome: Outcome{Verdict: Forward}, Start: start, End: end}
 }

@@ -36,15 +36,27 @@ func (v Verdict) String() string {
 	return "verdict?"
 }
 
+// Outcome is a verdict and the reason for it.
+type Outcome struct {
+	Verdict Verdict
+	Reason  Reason
+}
+
 // Result is the outcome of translating one packet. The output packet, when
 // there is one, is buf[Start:End] of the buffer the caller passed.
+//
+// Result has four fields (Outcome embedded, so r.Verdict and r.Reason read
+// as usual) because Go keeps structs of at most four fields and 32 bytes in
+// registers; a fifth field would send every return through memory.
 type Result struct {
-	Verdict    Verdict
-	Reason     Reason
+	Outcome
 	Start, End int
 	// MTU is the largest packet size allowed on the way out, for Fragment.
 	MTU int
 }
+
+// drop is the result of refusing a packet silently.
+func drop(r Reason) Result { return Result{Outcome: Outcome{Reason: r}} }
 
 // Packet returns the output packet within buf.
 func (r Result) Packet(buf []byte) []byte { return buf[r.Start:r.End] }
