@@ -123,3 +123,38 @@ func (h IPv4) Valid() bool {
 func (h IPv4) PseudoHeaderSum(proto uint8, length int) uint16 {
 	return checksum.PseudoHeaderBytes(h[12:16], h[16:20], proto, uint32(length))
 }
+
+// IPv4Fields are the values of an IPv4 header without options, for Encode.
+type IPv4Fields struct {
+	TOS         uint8
+	TotalLength uint16
+	ID          uint16
+	FlagsOffset uint16 // IPv4FlagDF, IPv4FlagMF and the offset in 8-byte units
+	TTL         uint8
+	Protocol    uint8
+	// Src and Dst are byte arrays rather than netip.Addr: copying an Addr
+	// out of memory it was just stored to stalls too.
+	Src, Dst [4]byte
+}
+
+// Encode writes a 20-byte header from f into h, checksum included. The
+// checksum is summed from the values, not read back from h: reading back
+// fields just written a byte or two at a time would stall the CPU's store
+// forwarding, which costs more than the whole sum.
+func (h IPv4) Encode(f *IPv4Fields) {
+	src, dst := binary.BigEndian.Uint32(f.Src[:]), binary.BigEndian.Uint32(f.Dst[:])
+	w0 := uint32(IPv4Version<<4|IPv4MinSize/4)<<24 | uint32(f.TOS)<<16 | uint32(f.TotalLength)
+	w1 := uint32(f.ID)<<16 | uint32(f.FlagsOffset)
+	w2 := uint32(f.TTL)<<24 | uint32(f.Protocol)<<16
+	s := uint64(w0) + uint64(w1) + uint64(w2) + uint64(src) + uint64(dst)
+	s = s>>32 + s&0xffffffff
+	s = s>>16 + s&0xffff
+	s = s>>16 + s&0xffff
+	w2 |= uint32(^uint16(s + s>>16))
+	_ = h[19]
+	binary.BigEndian.PutUint32(h[0:], w0)
+	binary.BigEndian.PutUint32(h[4:], w1)
+	binary.BigEndian.PutUint32(h[8:], w2)
+	binary.BigEndian.PutUint32(h[12:], src)
+	binary.BigEndian.PutUint32(h[16:], dst)
+}

@@ -72,18 +72,10 @@ func (x *Translator) reply4(c *compiled, buf []byte, off, n int, typ, code uint8
 	// RFC 1812 §4.3.2.3: at most 576 bytes in all.
 	qn := min(n, 576-GrowReply4)
 	start := off - GrowReply4
-	h := header.IPv4(buf[start : start+header.IPv4MinSize])
-	h.SetVersionIHL(header.IPv4MinSize)
-	h.SetTOS(0)
-	h.SetTotalLen(uint16(GrowReply4 + qn))
-	h.SetID(x.nextID())
-	h.SetFlagsOffset(0)
-	h.SetTTL(replyTTL)
-	h.SetProtocol(header.ProtoICMPv4)
-	h.SetSrc(c.Addr4)
-	h.SetDst(src)
-	h.SetChecksum(0)
-	h.SetChecksumFromHeader()
+	header.IPv4(buf[start : start+header.IPv4MinSize]).Encode(&header.IPv4Fields{
+		TotalLength: uint16(GrowReply4 + qn), ID: x.nextID(), TTL: replyTTL,
+		Protocol: header.ProtoICMPv4, Src: c.Addr4.As4(), Dst: src.As4(),
+	})
 	m := header.ICMPv4(buf[start+header.IPv4MinSize : off+qn])
 	m.SetTypeCode(typ, code)
 	m.SetRest(rest)

@@ -226,47 +226,29 @@ func (x *Translator) rewrite6to4(c *compiled, buf []byte, off, n int, in *info6,
 		l4To4(l4, in.proto, ulen, oldAddr, newAddr, f, out, id)
 	}
 
-	start := off + in.l4off - header.IPv4MinSize
-	h := header.IPv4(buf[start : start+header.IPv4MinSize])
-	h.SetVersionIHL(header.IPv4MinSize)
-	h.SetTOS(tc)
 	total := header.IPv4MinSize + ulen
-	h.SetTotalLen(uint16(total))
+	hf := header.IPv4Fields{TOS: tc, TotalLength: uint16(total), TTL: hop, Protocol: in.proto, Src: out.Src.As4(), Dst: out.Dst.As4()}
+	if hf.Protocol == header.ProtoICMPv6 {
+		hf.Protocol = header.ProtoICMPv4
+	}
 	switch {
 	case in.frag:
 		// §5.1.1: Identification from the low 16 bits, DF clear, MF and
 		// offset copied.
-		fo := in.fragOff
+		hf.ID, hf.FlagsOffset = uint16(in.fragID), in.fragOff
 		if in.more {
-			fo |= header.IPv4FlagMF
+			hf.FlagsOffset |= header.IPv4FlagMF
 		}
-		h.SetID(uint16(in.fragID))
-		h.SetFlagsOffset(fo)
 	case total > 1260:
 		// §5.1: packets over 1260 bytes get DF so that PMTUD works
 		// towards the IPv6 node; smaller ones may be fragmented on the way
 		// to respect IPv6's 1280 minimum.
-		h.SetID(0)
-		h.SetFlagsOffset(header.IPv4FlagDF)
-	default:
-		if quoted {
-			h.SetID(0)
-		} else {
-			h.SetID(x.nextID())
-		}
-		h.SetFlagsOffset(0)
+		hf.FlagsOffset = header.IPv4FlagDF
+	case !quoted:
+		hf.ID = x.nextID()
 	}
-	h.SetTTL(hop)
-	proto := in.proto
-	if proto == header.ProtoICMPv6 {
-		proto = header.ProtoICMPv4
-	}
-	h.SetProtocol(proto)
-	a4, b4 := out.Src.As4(), out.Dst.As4()
-	copy(h[12:16], a4[:])
-	copy(h[16:20], b4[:])
-	h.SetChecksum(0)
-	h.SetChecksumFromHeader()
+	start := off + in.l4off - header.IPv4MinSize
+	header.IPv4(buf[start : start+header.IPv4MinSize]).Encode(&hf)
 	return start
 }
 
@@ -393,29 +375,19 @@ func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info
 	// The outer header: the IPv6 header is still intact before the quoted
 	// packet, and rewrite6to4 only reads it and the ICMP header position.
 	start := qs - header.ICMPHeaderSize - header.IPv4MinSize
-	h := header.IPv4(buf[start:qs])
-	tc := ip.TrafficClass()
+	hf := header.IPv4Fields{TOS: ip.TrafficClass(), TotalLength: uint16(end - start), TTL: ip.HopLimit() - 1,
+		Protocol: header.ProtoICMPv4, Src: out.Src.As4(), Dst: out.Dst.As4()}
 	if c.OverrideTOS {
-		tc = c.TOS
+		hf.TOS = c.TOS
 	}
-	hop := ip.HopLimit() - 1
-	h.SetVersionIHL(header.IPv4MinSize)
-	h.SetTOS(tc)
-	h.SetTotalLen(uint16(end - start))
 	if in.frag {
 		// An atomic fragment (fragmented ICMP was refused in flow6): the
 		// Identification comes from its Fragment header (§5.1.1).
-		h.SetID(uint16(in.fragID))
+		hf.ID = uint16(in.fragID)
 	} else {
-		h.SetID(x.nextID())
+		hf.ID = x.nextID()
 	}
-	h.SetFlagsOffset(0)
-	h.SetTTL(hop)
-	h.SetProtocol(header.ProtoICMPv4)
-	h.SetSrc(out.Src)
-	h.SetDst(out.Dst)
-	h.SetChecksum(0)
-	h.SetChecksumFromHeader()
+	header.IPv4(buf[start:qs]).Encode(&hf)
 	return Result{Outcome: Outcome{Verdict: Forward}, Start: start, End: end}
 }
 
