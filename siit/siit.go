@@ -286,3 +286,17 @@ func pick(p netip.Prefix, key netip.Addr) netip.Addr {
 	}
 	return netip.AddrFrom16(a)
 }
+
+// Error4 maps the outer addresses of an ICMPv6 error: the same rules as any
+// outer packet, with RFC 6791 for sources that have no IPv4 form.
+func (p *policy) Error4(src, dst, _, _ netip.Addr, m translate.Meta) (netip.Addr, netip.Addr, translate.Reason) {
+	s, d, _, r := p.To4(src, dst, 0, m)
+	return s, d, r
+}
+
+// Error6 maps the outer addresses of an ICMPv4 error (RFC 7757 §4.2.1
+// rules 1 and 3 decide whether EAM applies to its source).
+func (p *policy) Error6(src, dst, _, _ netip.Addr, m translate.Meta) (netip.Addr, netip.Addr, translate.Reason) {
+	s, d, _, r := p.To6(src, dst, 0, m)
+	return s, d, r
+}

@@ -92,9 +92,16 @@ const (
 // The flow travels as separate values rather than one struct on purpose:
 // Go passes these in registers, while a struct of two netip.Addr (over 32
 // bytes) goes through memory, which costs ten times more per call.
+//
+// Error4 and Error6 map the outer addresses of an ICMP error after its
+// quoted packet has been mapped to qsrc -> qdst (in the output family):
+// stateful NAT64 takes them from the quoted packet's session (RFC 6146
+// §3.6), a stateless translator from the addresses themselves.
 type Policy interface {
 	To4(src, dst netip.Addr, ports Ports, m Meta) (netip.Addr, netip.Addr, Ports, Reason)
 	To6(src, dst netip.Addr, ports Ports, m Meta) (netip.Addr, netip.Addr, Ports, Reason)
+	Error4(src, dst, qsrc, qdst netip.Addr, m Meta) (netip.Addr, netip.Addr, Reason)
+	Error6(src, dst, qsrc, qdst netip.Addr, m Meta) (netip.Addr, netip.Addr, Reason)
 }
 
 // PrefixPolicy is the plain RFC 6052 policy: every IPv6 address is an
@@ -131,6 +138,18 @@ func (p *PrefixPolicy) To6(src, dst netip.Addr, ports Ports, _ Meta) (netip.Addr
 		return src, dst, ports, ReasonUntranslatableDst
 	}
 	return p.Prefix.Embed(src), p.Prefix.Embed(dst), ports, ReasonNone
+}
+
+// Error4 implements Policy: the error's own addresses, by RFC 6052.
+func (p *PrefixPolicy) Error4(src, dst, _, _ netip.Addr, m Meta) (netip.Addr, netip.Addr, Reason) {
+	s, d, _, r := p.To4(src, dst, 0, m)
+	return s, d, r
+}
+
+// Error6 implements Policy.
+func (p *PrefixPolicy) Error6(src, dst, _, _ netip.Addr, m Meta) (netip.Addr, netip.Addr, Reason) {
+	s, d, _, r := p.To6(src, dst, 0, m)
+	return s, d, r
 }
 
 func (p *PrefixPolicy) permits(a netip.Addr) bool {

@@ -104,15 +104,21 @@ func (x *Translator) refuse6(c *compiled, buf []byte, off, n int, r Reason, isIC
 }
 
 // refuse4 is refuse6 for IPv4 (RFC 7915 §4.4: type 3 code 13 by default;
-// RFC 6146 §3.5.2.2 uses it too). ICMP errors are never answered; queries
-// may be.
-func (x *Translator) refuse4(c *compiled, buf []byte, off, n int, r Reason, isICMPError bool) Result {
-	if isICMPError {
-		return drop(r)
-	}
+// RFC 6146 §3.5.2.2 uses it too). A packet with no binding is answered as
+// RFC 6146 §3.5 allows: UDP with Port Unreachable, ICMP queries with Host
+// Unreachable, TCP not at all. Policy refusals of ICMP errors never get
+// here (they are dropped where the error is translated).
+func (x *Translator) refuse4(c *compiled, buf []byte, off, n int, r Reason, proto uint8) Result {
 	switch r {
 	case ReasonPolicyProhibited, ReasonPolicyNoResources:
 		return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeAdminProhib, 0, r)
+	case ReasonNoBinding:
+		switch proto {
+		case header.ProtoUDP:
+			return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodePortUnreach, 0, r)
+		case header.ProtoICMPv4:
+			return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeHostUnreach, 0, r)
+		}
 	}
 	return drop(r)
 }

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/v6xlat/xlat/checksum"
 	"github.com/v6xlat/xlat/header"
@@ -158,6 +159,11 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 		}
 		return x.reply6(c, buf, off, n, header.ICMPv6TimeExceeded, 0, 0, ReasonHopLimit)
 	}
+	if isErr {
+		// The outer addresses of an error may depend on its quoted packet
+		// (RFC 6146 §3.6), so that goes first.
+		return x.icmpError6to4(c, buf, off, n, &in, &f)
+	}
 	var out flow // not out := f: copying a freshly written struct stalls
 	out.Flags = f.Flags
 	var ps Ports
@@ -165,9 +171,6 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 	out.SrcPort, out.DstPort = ps.Src(), ps.Dst()
 	if r != ReasonNone {
 		return x.refuse6(c, buf, off, n, r, in.proto == header.ProtoICMPv6)
-	}
-	if isErr {
-		return x.icmpError6to4(c, buf, off, n, &in, &out)
 	}
 
 	size := header.IPv4MinSize + n - in.l4off
@@ -320,7 +323,7 @@ func portsDelta(cs uint16, f, out *flow) uint16 {
 
 // icmpError6to4 translates an ICMPv6 error and the packet it quotes (RFC
 // 7915 §5.2, §5.3).
-func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info6, out *flow) Result {
+func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info6, f *flow) Result {
 	p := buf[off : off+n]
 	ip := header.IPv6(p)
 	icmpOff := off + in.l4off
@@ -357,7 +360,11 @@ func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info
 			qend, hasExt = qoff+l, true
 		}
 	}
-	qs, r := x.quoted6to4(c, buf, qoff, qend-qoff)
+	qs, qsrc, qdst, r := x.quoted6to4(c, buf, qoff, qend-qoff, f.Flags&FlowHairpin)
+	if r != ReasonNone {
+		return drop(r)
+	}
+	src4, dst4, r := x.policy.Error4(f.Src, f.Dst, qsrc, qdst, f.meta())
 	if r != ReasonNone {
 		return drop(r)
 	}
@@ -376,7 +383,7 @@ func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info
 	// packet, and rewrite6to4 only reads it and the ICMP header position.
 	start := qs - header.ICMPHeaderSize - header.IPv4MinSize
 	hf := header.IPv4Fields{TOS: ip.TrafficClass(), TotalLength: uint16(end - start), TTL: ip.HopLimit() - 1,
-		Protocol: header.ProtoICMPv4, Src: out.Src.As4(), Dst: out.Dst.As4()}
+		Protocol: header.ProtoICMPv4, Src: src4.As4(), Dst: dst4.As4()}
 	if c.OverrideTOS {
 		hf.TOS = c.TOS
 	}
@@ -392,33 +399,34 @@ func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info
 }
 
 // quoted6to4 translates the packet quoted in an ICMPv6 error,
-// buf[off:off+n], in place, and returns where its IPv4 form starts.
-func (x *Translator) quoted6to4(c *compiled, buf []byte, off, n int) (int, Reason) {
+// buf[off:off+n], in place, and returns where its IPv4 form starts and the
+// addresses it was given.
+func (x *Translator) quoted6to4(c *compiled, buf []byte, off, n int, fl FlowFlags) (int, netip.Addr, netip.Addr, Reason) {
 	if n < header.IPv6Size {
-		return 0, ReasonTruncated
+		return 0, netip.Addr{}, netip.Addr{}, ReasonTruncated
 	}
 	p := buf[off : off+n]
 	if header.IPv6(p).Version() != header.IPv6Version {
-		return 0, ReasonMalformed
+		return 0, netip.Addr{}, netip.Addr{}, ReasonMalformed
 	}
 	var in info6
 	if r := parse6(p, &in); r != ReasonNone {
-		return 0, r
+		return 0, netip.Addr{}, netip.Addr{}, r
 	}
 	var f flow
-	r := flow6(&f, p, &in, FlowInner, true)
-	if r != ReasonNone {
-		return 0, r
+	if r := flow6(&f, p, &in, FlowInner|fl, true); r != ReasonNone {
+		return 0, netip.Addr{}, netip.Addr{}, r
 	}
-	var out flow // not out := f: copying a freshly written struct stalls
+	var out flow
 	out.Flags = f.Flags
 	var ps Ports
+	var r Reason
 	out.Src, out.Dst, ps, r = x.policy.To4(f.Src, f.Dst, f.ports(), f.meta())
-	out.SrcPort, out.DstPort = ps.Src(), ps.Dst()
 	if r != ReasonNone {
-		return 0, r
+		return 0, netip.Addr{}, netip.Addr{}, r
 	}
-	return x.rewrite6to4(c, buf, off, n, &in, &f, &out, true), ReasonNone
+	out.SrcPort, out.DstPort = ps.Src(), ps.Dst()
+	return x.rewrite6to4(c, buf, off, n, &in, &f, &out, true), out.Src, out.Dst, ReasonNone
 }
 
 // fitError lays out an ICMP error body: the translated quoted packet

@@ -119,16 +119,17 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 			return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeAdminProhib, 0, ReasonUDPChecksumZero)
 		}
 	}
+	if isErr {
+		// The quoted packet first: the outer addresses may depend on it.
+		return x.icmpError4to6(c, buf, off, n, hl, &f)
+	}
 	var out flow // not out := f: copying a freshly written struct stalls
 	out.Flags = f.Flags
 	var ps Ports
 	out.Src, out.Dst, ps, r = x.policy.To6(f.Src, f.Dst, f.ports(), f.meta())
 	out.SrcPort, out.DstPort = ps.Src(), ps.Dst()
 	if r != ReasonNone {
-		return x.refuse4(c, buf, off, n, r, isErr)
-	}
-	if isErr {
-		return x.icmpError4to6(c, buf, off, n, hl, &out)
+		return x.refuse4(c, buf, off, n, r, f.Proto)
 	}
 
 	isFrag := ip.IsFragment()
@@ -272,7 +273,7 @@ func l4To6(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out *fl
 
 // icmpError4to6 translates an ICMPv4 error and the packet it quotes (RFC
 // 7915 §4.2, §4.3).
-func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out *flow) Result {
+func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, f *flow) Result {
 	ip := header.IPv4(buf[off : off+n])
 	icmpOff := off + hl
 	icmp := buf[icmpOff : off+n]
@@ -330,7 +331,7 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out 
 		return drop(ReasonTruncated)
 	}
 	var qf flow
-	r := flow4(&qf, buf[qoff:qend], qhl, FlowInner|out.Flags&FlowHairpin, true)
+	r := flow4(&qf, buf[qoff:qend], qhl, FlowInner|f.Flags&FlowHairpin, true)
 	if r != ReasonNone {
 		return drop(r)
 	}
@@ -357,6 +358,10 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out 
 		off, icmpOff, qoff, qend = noff, icmpOff+d, qoff+d, qend+d
 		icmp = buf[icmpOff : off+n]
 	}
+	src6, dst6, r := x.policy.Error6(f.Src, f.Dst, qout.Src, qout.Dst, f.meta())
+	if r != ReasonNone {
+		return drop(r)
+	}
 	qs := x.rewrite4to6(c, buf, qoff, qend-qoff, qhl, qFH, &qf, &qout, true)
 	// RFC 4443 §2.4(c): the ICMPv6 error fits in 1280 bytes.
 	end, lenAttr := fitError(buf, qs, qend, off+n, hasExt, 8, header.IPv6MinMTU-header.IPv6Size-header.ICMPHeaderSize)
@@ -372,8 +377,8 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, out 
 	h.SetPayloadLen(uint16(end - start - header.IPv6Size))
 	h.SetNextHeader(header.ProtoICMPv6)
 	h.SetHopLimit(ttl)
-	h.SetSrc(out.Src)
-	h.SetDst(out.Dst)
+	h.SetSrc(src6)
+	h.SetDst(dst6)
 	m.SetChecksum(0)
 	m.SetChecksum(^checksum.Checksum(m, h.PseudoHeaderSum(header.ProtoICMPv6, len(m))))
 	return Result{Outcome: Outcome{Verdict: Forward}, Start: start, End: end}

@@ -87,6 +87,10 @@ const (
 	ReasonPolicyNoResources         // the policy is out of ports, sessions or memory
 	ReasonIllegalSource             // unspecified, loopback or multicast source
 	ReasonICMPErrorRateLimit        // an ICMP error was due but the rate limit held it
+	ReasonNoBinding                 // no BIB entry or session for an inbound packet (RFC 6146 §3.5)
+	ReasonHeld                      // kept by the policy (an unsolicited SYN held for simultaneous open)
+	ReasonLimit                     // a session limit (overall, per source, per /64) was reached
+	ReasonUnsupported               // a transport the policy does not handle (RFC 6146 §3.4)
 	numReasons
 )
 
@@ -112,6 +116,10 @@ var reasonNames = [numReasons]string{
 	ReasonPolicyNoResources:  "no-resources",
 	ReasonIllegalSource:      "illegal-source",
 	ReasonICMPErrorRateLimit: "icmp-error-rate-limited",
+	ReasonNoBinding:          "no-binding",
+	ReasonHeld:               "held",
+	ReasonLimit:              "session-limit",
+	ReasonUnsupported:        "unsupported-protocol",
 }
 
 func (r Reason) String() string {
