@@ -97,8 +97,11 @@ func (x *Translator) refuse6(c *compiled, buf []byte, off, n int, r Reason, isIC
 	switch r {
 	case ReasonPolicyProhibited:
 		return x.reply6(c, buf, off, n, header.ICMPv6DstUnreachable, header.ICMPv6CodeAdminProhib, 0, r)
-	case ReasonPolicyNoResources:
+	case ReasonPolicyNoResources, ReasonLimit:
 		return x.reply6(c, buf, off, n, header.ICMPv6DstUnreachable, header.ICMPv6CodeAddrUnreach, 0, r)
+	case ReasonUnsupported:
+		// RFC 6146 §3.4: a transport the NAT64 does not handle.
+		return x.reply6(c, buf, off, n, header.ICMPv6DstUnreachable, header.ICMPv6CodePortUnreach, 0, r)
 	}
 	return drop(r)
 }
@@ -112,6 +115,8 @@ func (x *Translator) refuse4(c *compiled, buf []byte, off, n int, r Reason, prot
 	switch r {
 	case ReasonPolicyProhibited, ReasonPolicyNoResources:
 		return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeAdminProhib, 0, r)
+	case ReasonUnsupported:
+		return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeProtoUnreach, 0, r)
 	case ReasonNoBinding:
 		switch proto {
 		case header.ProtoUDP:
@@ -124,3 +129,27 @@ func (x *Translator) refuse4(c *compiled, buf []byte, off, n int, r Reason, prot
 }
 
 func put16(b []byte, v uint16) { binary.BigEndian.PutUint16(b, v) }
+
+// Reply4 replaces the IPv4 packet buf[off:off+n] with an ICMPv4 error
+// about it, from the translator's own address, as the engine does for the
+// packets it refuses. Policies that answer later use it: a NAT64 answers an
+// unsolicited SYN it held for six seconds (RFC 6146 §3.5.2.2). It needs
+// GrowReply4 bytes of headroom or as much room after the packet.
+func (x *Translator) Reply4(buf []byte, off, n int, typ, code uint8, rest uint32) Result {
+	if !inBounds(buf, off, n) || n < header.IPv4MinSize {
+		return drop(ReasonTruncated)
+	}
+	r := x.reply4(x.cfg.Load(), buf, off, n, typ, code, rest, ReasonNone)
+	x.stats.count(r)
+	return r
+}
+
+// Reply6 is Reply4 for an IPv6 packet (GrowReply6 bytes of room).
+func (x *Translator) Reply6(buf []byte, off, n int, typ, code uint8, rest uint32) Result {
+	if !inBounds(buf, off, n) || n < header.IPv6Size {
+		return drop(ReasonTruncated)
+	}
+	r := x.reply6(x.cfg.Load(), buf, off, n, typ, code, rest, ReasonNone)
+	x.stats.count(r)
+	return r
+}

@@ -182,7 +182,8 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 			// packet needs to fit.
 			// Jool (graybox cg-2) announces IPv4 MTU + 20 for fragments
 			// too, although their Fragment header adds 8 more.
-			mtu := c.IPv4MTU + header.IPv6Size - header.IPv4MinSize
+			// Never below the IPv6 minimum (RFC 8200 §5; graybox ptb64).
+			mtu := max(c.IPv4MTU+header.IPv6Size-header.IPv4MinSize, header.IPv6MinMTU)
 			return x.reply6(c, buf, off, n, header.ICMPv6PacketTooBig, 0, uint32(mtu), ReasonPacketTooBig)
 		}
 	}

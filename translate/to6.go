@@ -311,7 +311,10 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, f *f
 			qend, hasExt = qoff+l, true
 		}
 	}
-	ttl := ip.TTL() - 1
+	ttl := ip.TTL()
+	if f.Flags&FlowHairpin == 0 {
+		ttl-- // a hairpinned error was decremented on its first pass
+	}
 	tos := ip.TOS()
 	if c.ZeroizeTrafficClass {
 		tos = 0

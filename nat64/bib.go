@@ -1,0 +1,198 @@
+package nat64
+
+import (
+	"net/netip"
+	"sync"
+
+	"github.com/v6xlat/xlat/internal/ipword"
+)
+
+// The BIB (RFC 6146 §3.1) maps an IPv6 transport address to an IPv4 one,
+// per protocol: (X',x) <--> (T,t), each side at most once, which is what
+// makes mapping and filtering endpoint-independent. Dynamic entries live as
+// long as they have sessions; static entries until removed.
+//
+// The BIB is touched when a session is created or deleted, never on the
+// path of an established flow (sessions carry their own copy of the
+// mapping), so one lock is enough.
+
+type bibEntry struct {
+	xhi, xlo uint64
+	t4       uint32
+	sessions uint32 // live sessions using the entry
+	xp, tp   uint16
+	proto    uint8
+	static   bool
+}
+
+type bibKey6 struct {
+	xhi, xlo uint64
+	xp       uint16
+	proto    uint8
+}
+
+type bibKey4 struct {
+	t4    uint32
+	tp    uint16
+	proto uint8
+}
+
+func (b *bibEntry) key6() bibKey6 { return bibKey6{b.xhi, b.xlo, b.xp, b.proto} }
+func (b *bibEntry) key4() bibKey4 { return bibKey4{b.t4, b.tp, b.proto} }
+
+func (k bibKey6) hash(seed uint64) uint64 {
+	return mix(k.xhi^uint64(k.proto)<<56, k.xlo^uint64(k.xp)<<3, seed)
+}
+
+func (k bibKey4) hash(seed uint64) uint64 {
+	return mix(uint64(k.t4), uint64(k.tp)<<8|uint64(k.proto), seed)
+}
+
+type bib struct {
+	mu   sync.Mutex
+	slab []bibEntry
+	free []uint32
+	by6  index
+	by4  index
+	seed uint64
+
+	// Session counts per IPv6 source and per /64, for the limits.
+	perSource map[[2]uint64]uint32
+	perPrefix map[uint64]uint32
+}
+
+func newBIB(capacity int, seed uint64) *bib {
+	return &bib{
+		by6: newIndex(capacity), by4: newIndex(capacity), seed: seed,
+		perSource: map[[2]uint64]uint32{}, perPrefix: map[uint64]uint32{},
+	}
+}
+
+func (b *bib) rec(i uint32) *bibEntry { return &b.slab[i-1] }
+
+func (b *bib) find6(k bibKey6) uint32 {
+	ix := &b.by6
+	for i := k.hash(b.seed) & ix.mask; ; i = (i + 1) & ix.mask {
+		r := ix.slots[i]
+		if r == 0 {
+			return 0
+		}
+		if e := &b.slab[r-1]; e.xhi == k.xhi && e.xlo == k.xlo && e.xp == k.xp && e.proto == k.proto {
+			return r
+		}
+	}
+}
+
+func (b *bib) find4(k bibKey4) uint32 {
+	ix := &b.by4
+	for i := k.hash(b.seed) & ix.mask; ; i = (i + 1) & ix.mask {
+		r := ix.slots[i]
+		if r == 0 {
+			return 0
+		}
+		if e := &b.slab[r-1]; e.t4 == k.t4 && e.tp == k.tp && e.proto == k.proto {
+			return r
+		}
+	}
+}
+
+func (b *bib) insert(e bibEntry) uint32 {
+	var r uint32
+	if n := len(b.free); n > 0 {
+		r = b.free[n-1]
+		b.free = b.free[:n-1]
+		b.slab[r-1] = e
+	} else {
+		b.slab = append(b.slab, e)
+		r = uint32(len(b.slab))
+	}
+	b.add(&b.by6, r, e.key6().hash(b.seed), true)
+	b.add(&b.by4, r, e.key4().hash(b.seed), false)
+	return r
+}
+
+func (b *bib) add(ix *index, r uint32, h uint64, is6 bool) {
+	if (ix.n+1)*4 > len(ix.slots)*3 {
+		old := ix.slots
+		*ix = index{slots: make([]uint32, len(old)*2), mask: uint64(len(old)*2 - 1), n: ix.n}
+		for _, q := range old {
+			if q != 0 {
+				place(ix, q, b.hashOf(q, is6))
+			}
+		}
+	}
+	place(ix, r, h)
+	ix.n++
+}
+
+func place(ix *index, r uint32, h uint64) {
+	i := h & ix.mask
+	for ix.slots[i] != 0 {
+		i = (i + 1) & ix.mask
+	}
+	ix.slots[i] = r
+}
+
+func (b *bib) hashOf(r uint32, is6 bool) uint64 {
+	e := b.rec(r)
+	if is6 {
+		return e.key6().hash(b.seed)
+	}
+	return e.key4().hash(b.seed)
+}
+
+func (b *bib) remove(r uint32) {
+	del(&b.by6, r, func(q uint32) uint64 { return b.hashOf(q, true) })
+	del(&b.by4, r, func(q uint32) uint64 { return b.hashOf(q, false) })
+	b.slab[r-1] = bibEntry{}
+	b.free = append(b.free, r)
+}
+
+// del is backward-shift deletion for indexes off the hot path.
+func del(ix *index, r uint32, hashOf func(uint32) uint64) {
+	i := hashOf(r) & ix.mask
+	for ix.slots[i] != r {
+		if ix.slots[i] == 0 {
+			return
+		}
+		i = (i + 1) & ix.mask
+	}
+	ix.n--
+	for {
+		ix.slots[i] = 0
+		j := i
+		for {
+			j = (j + 1) & ix.mask
+			q := ix.slots[j]
+			if q == 0 {
+				return
+			}
+			home := hashOf(q) & ix.mask
+			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+				ix.slots[i] = q
+				i = j
+				break
+			}
+		}
+	}
+}
+
+// BIBEntry is a binding as the API shows it.
+type BIBEntry struct {
+	Proto  Protocol
+	IPv6   netip.AddrPort
+	IPv4   netip.AddrPort
+	Static bool
+	// Sessions is the number of live sessions using the binding.
+	Sessions int
+}
+
+func (e *bibEntry) public() BIBEntry {
+	return BIBEntry{
+		Proto:    Protocol(e.proto),
+		IPv6:     netip.AddrPortFrom(ipword.From6(e.xhi, e.xlo), e.xp),
+		IPv4:     netip.AddrPortFrom(ipword.From4(e.t4), e.tp),
+		Static:   e.static,
+		Sessions: int(e.sessions),
+	}
+}

@@ -1,0 +1,345 @@
+package nat64
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/translate"
+)
+
+// Protocol is a BIB and session table: TCP, UDP or ICMP (queries).
+type Protocol uint8
+
+const (
+	TCP  Protocol = header.ProtoTCP
+	UDP  Protocol = header.ProtoUDP
+	ICMP Protocol = header.ProtoICMPv4
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case TCP:
+		return "TCP"
+	case UDP:
+		return "UDP"
+	case ICMP:
+		return "ICMP"
+	}
+	return "proto" + strconv.Itoa(int(p))
+}
+
+// MarshalText and UnmarshalText use Jool's names.
+func (p Protocol) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+func (p *Protocol) UnmarshalText(b []byte) error {
+	switch strings.ToUpper(string(b)) {
+	case "TCP":
+		*p = TCP
+	case "UDP":
+		*p = UDP
+	case "ICMP":
+		*p = ICMP
+	default:
+		return fmt.Errorf("%q is not TCP, UDP or ICMP", b)
+	}
+	return nil
+}
+
+// PortRange is an inclusive range of ports (or ICMP identifiers), written
+// "min-max" as Jool does.
+type PortRange struct{ Min, Max uint16 }
+
+func (r PortRange) MarshalText() ([]byte, error) {
+	return []byte(fmt.Sprintf("%d-%d", r.Min, r.Max)), nil
+}
+
+func (r *PortRange) UnmarshalText(b []byte) error {
+	lo, hi, found := strings.Cut(string(b), "-")
+	if !found {
+		hi = lo
+	}
+	a, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
+	z, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
+	if err1 != nil || err2 != nil || a > z {
+		return fmt.Errorf("%q is not a port range like 1024-65535", b)
+	}
+	r.Min, r.Max = uint16(a), uint16(z)
+	return nil
+}
+
+// Pool4Entry is a pool4 row (Jool's pool4 add): the IPv4 addresses of
+// Prefix lend Ports to Protocol. Mark selects the pool for traffic a
+// gateway rule labels with that mark.
+type Pool4Entry struct {
+	Protocol Protocol     `json:"protocol"`
+	Prefix   netip.Prefix `json:"prefix"`
+	Ports    PortRange    `json:"ports"`
+	Mark     uint32       `json:"mark,omitempty"`
+}
+
+// StaticBIB is a manual BIB entry (Jool's bib add).
+type StaticBIB struct {
+	Protocol Protocol `json:"protocol"`
+	IPv6     Endpoint `json:"ipv6"`
+	IPv4     Endpoint `json:"ipv4"`
+}
+
+// Endpoint is a transport address that also reads Jool's "addr#port".
+type Endpoint struct{ netip.AddrPort }
+
+func (e Endpoint) MarshalText() ([]byte, error) {
+	return []byte(e.Addr().String() + "#" + strconv.Itoa(int(e.Port()))), nil
+}
+
+func (e *Endpoint) UnmarshalText(b []byte) error {
+	s := string(b)
+	if a, p, ok := strings.Cut(s, "#"); ok {
+		addr, err := netip.ParseAddr(a)
+		port, err2 := strconv.ParseUint(p, 10, 16)
+		if err != nil || err2 != nil {
+			return fmt.Errorf("%q is not address#port", s)
+		}
+		e.AddrPort = netip.AddrPortFrom(addr, uint16(port))
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not address#port or [address]:port", s)
+	}
+	e.AddrPort = ap
+	return nil
+}
+
+// Duration reads Jool's "H:MM:SS" as well as Go durations ("5m").
+type Duration time.Duration
+
+func (d Duration) MarshalText() ([]byte, error) {
+	t := time.Duration(d)
+	return []byte(fmt.Sprintf("%d:%02d:%02d", int(t.Hours()), int(t.Minutes())%60, int(t.Seconds())%60)), nil
+}
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	s := string(b)
+	if parts := strings.Split(s, ":"); len(parts) == 3 {
+		var n [3]int
+		for i, p := range parts {
+			v, err := strconv.Atoi(p)
+			if err != nil || v < 0 {
+				return fmt.Errorf("%q is not H:MM:SS", s)
+			}
+			n[i] = v
+		}
+		*d = Duration(time.Duration(n[0])*time.Hour + time.Duration(n[1])*time.Minute + time.Duration(n[2])*time.Second)
+		return nil
+	}
+	t, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is neither H:MM:SS nor a duration like 5m", s)
+	}
+	*d = Duration(t)
+	return nil
+}
+
+// Timeouts are the session lifetimes (Jool's udp-timeout and friends).
+type Timeouts struct {
+	UDP      Duration `json:"udp,omitempty"`
+	TCPEst   Duration `json:"tcp-est,omitempty"`
+	TCPTrans Duration `json:"tcp-trans,omitempty"`
+	ICMP     Duration `json:"icmp,omitempty"`
+}
+
+// RFC 6146 §4 defaults and minimums.
+const (
+	DefaultUDPTimeout      = 5 * time.Minute
+	MinUDPTimeout          = 2 * time.Minute
+	DefaultTCPEstTimeout   = 2 * time.Hour
+	MinTCPEstTimeout       = 2 * time.Hour // with TCP_TRANS after it, RFC 5382 REQ-5's 2 h 4 min
+	DefaultTCPTransTimeout = 4 * time.Minute
+	MinTCPTransTimeout     = 4 * time.Minute
+	DefaultICMPTimeout     = 60 * time.Second
+	TCPIncomingSYNTimeout  = 6 * time.Second
+)
+
+// Config is a stateful NAT64 instance. JSON names are Jool's where Jool has
+// the option.
+type Config struct {
+	Pool6     translate.Prefix `json:"pool6"`
+	Pool4     []Pool4Entry     `json:"pool4"`
+	StaticBIB []StaticBIB      `json:"bib,omitempty"`
+
+	AddressDependentFiltering  bool  `json:"address-dependent-filtering,omitempty"`
+	DropExternallyInitiatedTCP bool  `json:"drop-externally-initiated-tcp,omitempty"`
+	DropICMPv6Info             bool  `json:"drop-icmpv6-info,omitempty"`
+	SourceICMPv6ErrorsBetter   *bool `json:"source-icmpv6-errors-better,omitempty"` // default true
+	MaxSimultaneousOpens       int   `json:"maximum-simultaneous-opens,omitempty"`  // default 10
+	// AllowNonGlobalWKP lets 64:ff9b::/96 carry non-global IPv4 addresses,
+	// which RFC 6052 §3.1 forbids (Jool does not check).
+	AllowNonGlobalWKP bool     `json:"wkp-allow-non-global,omitempty"`
+	Timeouts          Timeouts `json:"timeouts,omitempty"`
+
+	// Limits (0 = none): sessions in all, per IPv6 source address and per
+	// IPv6 /64. At a limit new flows are refused with ICMPv6 1/3 (RFC 6146
+	// §3.5.1.1), established ones continue.
+	MaxSessions          int `json:"max-sessions,omitempty"`
+	MaxSessionsPerSource int `json:"max-sessions-per-source,omitempty"`
+	MaxSessionsPer64     int `json:"max-sessions-per-64,omitempty"`
+
+	translate.Config
+
+	// Random is the source of the port-allocation secret (crypto/rand when
+	// nil); tests make it deterministic.
+	Random io.Reader `json:"-"`
+	// Allocator, when set, supplies IPv4 transport addresses instead of
+	// pool4 (the handoff client plugs in here).
+	Allocator Allocator `json:"-"`
+}
+
+// ParseConfig reads a JSON configuration strictly: an unknown field, or a
+// value of the wrong form, is an error that names the field.
+func ParseConfig(data []byte) (Config, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return Config{}, fmt.Errorf("nat64 config: %w", err)
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
+		if err := strictDecode(one, new(Config)); err != nil {
+			return Config{}, fmt.Errorf("nat64 config: field %q: %w", k, err)
+		}
+	}
+	var c Config
+	if err := strictDecode(data, &c); err != nil {
+		return Config{}, fmt.Errorf("nat64 config: %w", err)
+	}
+	return c, nil
+}
+
+func strictDecode(data []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
+}
+
+// settings is a validated Config with defaults, as the datapath reads it.
+type settings struct {
+	Config
+	errorsBetter bool
+	maxOpens     int
+	timeouts     [numTimerClasses]uint32 // seconds
+	pools        map[Protocol][]poolRange
+	pool4Addrs   map[uint32]bool
+}
+
+type poolRange struct {
+	first, last uint32 // addresses
+	ports       PortRange
+	mark        uint32
+}
+
+func (c Config) validate() (*settings, error) {
+	s := &settings{Config: c, pools: map[Protocol][]poolRange{}, pool4Addrs: map[uint32]bool{}}
+	if !c.Pool6.IsValid() {
+		return nil, fmt.Errorf("pool6: required (RFC 6146 §3: at least one Pref64::/n)")
+	}
+	s.errorsBetter = c.SourceICMPv6ErrorsBetter == nil || *c.SourceICMPv6ErrorsBetter
+	s.maxOpens = c.MaxSimultaneousOpens
+	if s.maxOpens == 0 {
+		s.maxOpens = 10
+	}
+	if s.maxOpens < 0 {
+		return nil, fmt.Errorf("maximum-simultaneous-opens: %d is negative", s.maxOpens)
+	}
+	if len(c.Pool4) == 0 {
+		// An Allocator lends ports, but the addresses are still pool4's.
+		return nil, fmt.Errorf("pool4: empty (RFC 6146 §3: at least one IPv4 address)")
+	}
+	for i, e := range c.Pool4 {
+		if !e.Prefix.IsValid() || !e.Prefix.Addr().Is4() {
+			return nil, fmt.Errorf("pool4[%d]: prefix %v is not an IPv4 prefix", i, e.Prefix)
+		}
+		if e.Prefix.Bits() < 16 {
+			return nil, fmt.Errorf("pool4[%d]: prefix %v is larger than a /16", i, e.Prefix)
+		}
+		if e.Protocol != TCP && e.Protocol != UDP && e.Protocol != ICMP {
+			return nil, fmt.Errorf("pool4[%d]: protocol must be TCP, UDP or ICMP", i)
+		}
+		ports := e.Ports
+		if ports == (PortRange{}) {
+			ports = PortRange{1, 65535}
+			if e.Protocol != ICMP {
+				ports.Min = 1024 // Jool's default keeps the well-known ports out
+			}
+		}
+		first := v4u(e.Prefix.Masked().Addr())
+		last := first | (1<<(32-e.Prefix.Bits()) - 1)
+		s.pools[e.Protocol] = append(s.pools[e.Protocol], poolRange{first, last, ports, e.Mark})
+		for a := first; ; a++ {
+			s.pool4Addrs[a] = true
+			if a == last {
+				break
+			}
+		}
+	}
+	d := func(v Duration, def, minimum time.Duration, name string) (uint32, error) {
+		t := time.Duration(v)
+		if t == 0 {
+			t = def
+		}
+		if t < minimum {
+			return 0, fmt.Errorf("timeouts.%s: %v is below the minimum %v (RFC 6146 §4)", name, t, minimum)
+		}
+		return uint32((t + time.Second - 1) / time.Second), nil
+	}
+	var err error
+	if s.timeouts[classUDP], err = d(c.Timeouts.UDP, DefaultUDPTimeout, MinUDPTimeout, "udp"); err != nil {
+		return nil, err
+	}
+	if s.timeouts[classTCPEst], err = d(c.Timeouts.TCPEst, DefaultTCPEstTimeout, MinTCPEstTimeout, "tcp-est"); err != nil {
+		return nil, err
+	}
+	if s.timeouts[classTCPTrans], err = d(c.Timeouts.TCPTrans, DefaultTCPTransTimeout, MinTCPTransTimeout, "tcp-trans"); err != nil {
+		return nil, err
+	}
+	if s.timeouts[classICMP], err = d(c.Timeouts.ICMP, DefaultICMPTimeout, time.Second, "icmp"); err != nil {
+		return nil, err
+	}
+	s.timeouts[classTCPIncomingSYN] = uint32(TCPIncomingSYNTimeout / time.Second)
+	for i, b := range c.StaticBIB {
+		if !b.IPv6.Addr().Is6() || b.IPv6.Addr().Is4In6() || !b.IPv4.Addr().Is4() {
+			return nil, fmt.Errorf("bib[%d]: ipv6 must be an IPv6 and ipv4 an IPv4 transport address", i)
+		}
+		if b.Protocol != TCP && b.Protocol != UDP && b.Protocol != ICMP {
+			return nil, fmt.Errorf("bib[%d]: protocol must be TCP, UDP or ICMP", i)
+		}
+		if !s.pool4Addrs[v4u(b.IPv4.Addr())] {
+			return nil, fmt.Errorf("bib[%d]: %v is not a pool4 address", i, b.IPv4.Addr())
+		}
+	}
+	for _, v := range []struct {
+		n    int
+		name string
+	}{{c.MaxSessions, "max-sessions"}, {c.MaxSessionsPerSource, "max-sessions-per-source"}, {c.MaxSessionsPer64, "max-sessions-per-64"}} {
+		if v.n < 0 {
+			return nil, fmt.Errorf("%s: %d is negative", v.name, v.n)
+		}
+	}
+	return s, nil
+}
+
+func v4u(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}

@@ -1,0 +1,224 @@
+package nat64
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/internal/ipword"
+	"github.com/v6xlat/xlat/translate"
+)
+
+// Translator is a stateful NAT64 instance (RFC 6146): the translate engine
+// with BIB and session tables as its address policy. It is safe for
+// concurrent use.
+type Translator struct {
+	st     atomic.Pointer[settings]
+	engine *translate.Translator
+	alloc  Allocator
+
+	shards    []*shard
+	shardMask uint64
+	seed      uint64
+
+	bib *bib
+
+	epoch time.Time
+	now   atomic.Uint32 // seconds since epoch; advanced by Tick
+	clock func() time.Time
+
+	sessions atomic.Int64
+
+	heldMu sync.Mutex
+	held   map[key4]heldPacket
+
+	hooks atomic.Pointer[Hooks]
+}
+
+// heldPacket is an unsolicited SYN kept for simultaneous open.
+type heldPacket struct {
+	pkt []byte
+	six bool // the packet is the IPv6 original of a hairpinned SYN
+}
+
+// Hooks observe the tables: for a session sync transport and for the
+// mapping log. They are called with no lock held that would stop traffic
+// for long; they must not call back into the Translator.
+type Hooks struct {
+	Session func(SessionEvent)
+	BIB     func(BIBEvent)
+}
+
+// New validates cfg and returns a ready Translator. The session table is
+// sized for MaxSessions (or grows as needed when it is 0).
+func New(cfg Config) (*Translator, error) {
+	st, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	rnd := cfg.Random
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	var key [32]byte
+	if _, err := rnd.Read(key[:]); err != nil {
+		return nil, fmt.Errorf("nat64: reading the port secret: %w", err)
+	}
+	clock := cfg.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	x := &Translator{
+		seed:  binary.LittleEndian.Uint64(key[0:]),
+		clock: clock,
+		epoch: clock(),
+		held:  map[key4]heldPacket{},
+	}
+	x.alloc = cfg.Allocator
+	if x.alloc == nil {
+		x.alloc = &pool4Allocator{pools: st.pools, secret: [2]uint64{binary.LittleEndian.Uint64(key[8:]), binary.LittleEndian.Uint64(key[16:])}}
+	}
+	nshards := 64
+	perShard := st.MaxSessions / nshards
+	x.shards = make([]*shard, nshards)
+	for i := range x.shards {
+		x.shards[i] = newShard(perShard, x.seed^uint64(i)*0x9e3779b97f4a7c15)
+	}
+	x.shardMask = uint64(nshards - 1)
+	x.bib = newBIB(st.MaxSessions, binary.LittleEndian.Uint64(key[24:]))
+	x.st.Store(st)
+	if x.engine, err = translate.New(st.Config.Config, (*policy)(x)); err != nil {
+		return nil, err
+	}
+	for _, b := range cfg.StaticBIB {
+		if err := x.AddStaticBIB(b); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
+}
+
+// Engine returns the underlying translate engine (for its Stats).
+func (x *Translator) Engine() *translate.Translator { return x.engine }
+
+// SetHooks installs observers of the tables (nil removes them).
+func (x *Translator) SetHooks(h *Hooks) { x.hooks.Store(h) }
+
+// Update replaces the configuration atomically. Sessions and bindings stay;
+// pool4 changes apply to new bindings; static BIB entries are added.
+func (x *Translator) Update(cfg Config) error {
+	st, err := cfg.validate()
+	if err != nil {
+		return err
+	}
+	if err := x.engine.SetConfig(st.Config.Config); err != nil {
+		return err
+	}
+	if a, ok := x.alloc.(*pool4Allocator); ok && cfg.Allocator == nil {
+		x.bib.mu.Lock()
+		a.pools = st.pools
+		x.bib.mu.Unlock()
+	}
+	x.st.Store(st)
+	for _, b := range cfg.StaticBIB {
+		if err := x.AddStaticBIB(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sessions returns how many sessions exist.
+func (x *Translator) Sessions() int { return int(x.sessions.Load()) }
+
+func (x *Translator) shardFor(proto uint8, z4 uint32, zp uint16) *shard {
+	return x.shards[mix(uint64(z4)<<24|uint64(zp)<<8|uint64(proto), 0x5bd1e995, x.seed)&x.shardMask]
+}
+
+// now32 is the coarse clock of the tables.
+func (x *Translator) now32() uint32 { return x.now.Load() }
+
+// To4 translates the IPv6 packet buf[off:off+n] (see
+// translate.Translator.To4). A packet addressed to one of the NAT64's own
+// pool4 addresses is hairpinned (RFC 6146 §3.8): the result is an IPv6
+// packet again.
+func (x *Translator) To4(buf []byte, off, n int) translate.Result {
+	st := x.st.Load()
+	var orig []byte
+	if x.hairpinCandidate(st, buf, off, n) {
+		// A hairpinned SYN may be held; its reply quotes the original.
+		orig = append([]byte(nil), buf[off:off+n]...)
+	}
+	r := x.engine.To4(buf, off, n)
+	if r.Verdict != translate.Forward || r.End-r.Start < header.IPv4MinSize {
+		return r
+	}
+	if !st.pool4Addrs[binary.BigEndian.Uint32(buf[r.Start+16:])] {
+		return r
+	}
+	start, end := r.Start, r.End
+	r = x.engine.Hairpin6(buf, start, end-start)
+	if r.Reason == translate.ReasonHeld && orig != nil {
+		x.hold(buf[start:end], orig, true)
+	}
+	return r
+}
+
+// To6 translates the IPv4 packet buf[off:off+n] (see
+// translate.Translator.To6). An unsolicited TCP SYN is held (verdict Drop,
+// reason Held) and answered by Tick if no IPv6 SYN matches it in time.
+func (x *Translator) To6(buf []byte, off, n int) translate.Result {
+	r := x.engine.To6(buf, off, n)
+	if r.Reason == translate.ReasonHeld && r.Verdict == translate.Drop {
+		x.hold(buf[off:off+n], nil, false)
+	}
+	return r
+}
+
+// hairpinCandidate reports whether an IPv6 packet is addressed to Pool6 +
+// one of the pool4 addresses.
+func (x *Translator) hairpinCandidate(st *settings, buf []byte, off, n int) bool {
+	if n < header.IPv6Size || off < 0 || off+n > len(buf) {
+		return false
+	}
+	v4, ok := st.Pool6.Extract(ipword.Get6(buf[off+24 : off+40]))
+	return ok && st.pool4Addrs[v4u(v4)]
+}
+
+// hold keeps the unsolicited IPv4 SYN pkt (or the IPv6 original of a
+// hairpinned one) for TCP_INCOMING_SYN.
+func (x *Translator) hold(pkt4, orig []byte, six bool) {
+	ip := header.IPv4(pkt4)
+	if !ip.Valid() || ip.Protocol() != header.ProtoTCP || len(pkt4) < ip.HeaderLen()+4 {
+		return
+	}
+	l4 := pkt4[ip.HeaderLen():]
+	k := key4{t4: v4u(ip.Dst()), z4: v4u(ip.Src()), tp: binary.BigEndian.Uint16(l4[2:]), zp: binary.BigEndian.Uint16(l4), proto: header.ProtoTCP}
+	keep := pkt4
+	if six {
+		keep = orig
+	}
+	x.heldMu.Lock()
+	x.held[k] = heldPacket{pkt: append([]byte(nil), keep...), six: six}
+	x.heldMu.Unlock()
+}
+
+func (x *Translator) heldCount() int {
+	x.heldMu.Lock()
+	defer x.heldMu.Unlock()
+	return len(x.held)
+}
+
+func (x *Translator) takeHeld(k key4) (heldPacket, bool) {
+	x.heldMu.Lock()
+	defer x.heldMu.Unlock()
+	h, ok := x.held[k]
+	if ok {
+		delete(x.held, k)
+	}
+	return h, ok
+}

@@ -1,0 +1,224 @@
+package nat64
+
+import (
+	"net/netip"
+
+	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/internal/ipword"
+	"github.com/v6xlat/xlat/translate"
+)
+
+// policy is the Translator seen as a translate.Policy: RFC 6146 §3.5
+// (filtering and state) and §3.6 (the outgoing tuple).
+type policy Translator
+
+func (p *policy) x() *Translator { return (*Translator)(p) }
+
+// To4 maps an IPv6 flow: (X',x) -> (T,t) through the BIB, Y' -> Z by RFC
+// 6052 (§3.6).
+func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Meta) (netip.Addr, netip.Addr, translate.Ports, translate.Reason) {
+	x := p.x()
+	st := x.st.Load()
+	if m.Has(translate.FlowInner) {
+		return x.quoted4(st, src, dst, ports, m)
+	}
+	// §3.5: an IPv6 source inside Pref64 would loop; only destinations
+	// inside it are ours.
+	if st.Pool6.Contains(src) {
+		return src, dst, ports, translate.ReasonUntranslatableSrc
+	}
+	z, ok := st.Pool6.Extract(dst)
+	if !ok || !st.AllowNonGlobalWKP && !st.Pool6.Permits(z) {
+		return src, dst, ports, translate.ReasonUntranslatableDst
+	}
+	proto := m.Proto()
+	switch {
+	case proto != header.ProtoTCP && proto != header.ProtoUDP && proto != header.ProtoICMPv4:
+		return src, dst, ports, translate.ReasonUnsupported
+	case m.Has(translate.FlowNoPorts):
+		// Later fragments carry no ports to find their session by.
+		return src, dst, ports, translate.ReasonNoBinding
+	case proto == header.ProtoICMPv4 && st.DropICMPv6Info:
+		return src, dst, ports, translate.ReasonPolicyProhibited
+	}
+	k := key6{proto: proto, z4: v4u(z), xp: ports.Src(), zp: ports.Dst()}
+	k.xhi, k.xlo = ipword.Words(src)
+	if proto == header.ProtoICMPv4 {
+		k.zp = 0
+	}
+	sh := x.shardFor(proto, k.z4, k.zp)
+	sh.mu.Lock()
+	if r := sh.find6(k); r != 0 {
+		s := sh.rec(r)
+		x.refresh(st, sh, r, true, m.TCPFlags())
+		t4, tp := s.t4, s.tp
+		sh.mu.Unlock()
+		return ipword.From4(t4), z, outPorts4(proto, tp, ports), translate.ReasonNone
+	}
+	sh.mu.Unlock()
+	if proto == header.ProtoTCP && m.TCPFlags()&header.TCPFlagSYN == 0 {
+		// CLOSED, not a SYN: translated when a binding exists, without
+		// creating state (§3.5.2.2); dropped otherwise.
+		x.bib.mu.Lock()
+		b := x.bib.find6(bibKey6{k.xhi, k.xlo, k.xp, proto})
+		var t4 uint32
+		var tp uint16
+		if b != 0 {
+			t4, tp = x.bib.rec(b).t4, x.bib.rec(b).tp
+		}
+		x.bib.mu.Unlock()
+		if b == 0 {
+			return src, dst, ports, translate.ReasonNoBinding
+		}
+		return ipword.From4(t4), z, outPorts4(proto, tp, ports), translate.ReasonNone
+	}
+	t4, tp, r := x.create6(st, sh, k, src)
+	if r != translate.ReasonNone {
+		return src, dst, ports, r
+	}
+	return ipword.From4(t4), z, outPorts4(proto, tp, ports), translate.ReasonNone
+}
+
+// outPorts4 is the outgoing 6->4 port pair: (t, z), or the identifier.
+func outPorts4(proto uint8, tp uint16, in translate.Ports) translate.Ports {
+	if proto == header.ProtoICMPv4 {
+		return translate.MakePorts(tp, tp)
+	}
+	return translate.MakePorts(tp, in.Dst())
+}
+
+// To6 maps an IPv4 flow: (T,t) -> (X',x) through the session or BIB,
+// Z -> Pool6+Z (§3.6), filtering unsolicited traffic (§3.5).
+func (p *policy) To6(src, dst netip.Addr, ports translate.Ports, m translate.Meta) (netip.Addr, netip.Addr, translate.Ports, translate.Reason) {
+	x := p.x()
+	st := x.st.Load()
+	if m.Has(translate.FlowInner) {
+		return x.quoted6(st, src, dst, ports, m)
+	}
+	t4 := v4u(dst)
+	if !st.pool4Addrs[t4] {
+		return src, dst, ports, translate.ReasonUntranslatableDst
+	}
+	if !st.AllowNonGlobalWKP && !st.Pool6.Permits(src) {
+		return src, dst, ports, translate.ReasonUntranslatableSrc
+	}
+	proto := m.Proto()
+	switch {
+	case proto != header.ProtoTCP && proto != header.ProtoUDP && proto != header.ProtoICMPv4:
+		return src, dst, ports, translate.ReasonUnsupported
+	case m.Has(translate.FlowNoPorts):
+		return src, dst, ports, translate.ReasonNoBinding
+	}
+	z6 := st.Pool6.Embed(src)
+	k := key4{proto: proto, t4: t4, z4: v4u(src), tp: ports.Dst(), zp: ports.Src()}
+	if proto == header.ProtoICMPv4 {
+		k.zp = 0
+	}
+	sh := x.shardFor(proto, k.z4, k.zp)
+	sh.mu.Lock()
+	if r := sh.find4(k); r != 0 {
+		s := sh.rec(r)
+		if s.flags&sessionUnbound != 0 {
+			sh.mu.Unlock()
+			return src, dst, ports, translate.ReasonHeld // a retransmitted unsolicited SYN
+		}
+		x.refresh(st, sh, r, false, m.TCPFlags())
+		xhi, xlo, xp := s.xhi, s.xlo, s.xp
+		sh.mu.Unlock()
+		return z6, ipword.From6(xhi, xlo), outPorts6(proto, xp, ports), translate.ReasonNone
+	}
+	sh.mu.Unlock()
+	xhi, xlo, xp, r := x.create4(st, sh, k, m.TCPFlags())
+	if r != translate.ReasonNone {
+		return src, dst, ports, r
+	}
+	return z6, ipword.From6(xhi, xlo), outPorts6(proto, xp, ports), translate.ReasonNone
+}
+
+// outPorts6 is the outgoing 4->6 port pair: (z, x), or the identifier.
+func outPorts6(proto uint8, xp uint16, in translate.Ports) translate.Ports {
+	if proto == header.ProtoICMPv4 {
+		return translate.MakePorts(xp, xp)
+	}
+	return translate.MakePorts(in.Src(), xp)
+}
+
+// quoted4 maps the packet quoted in an ICMPv6 error. It travelled 4->6, so
+// its source is Pool6+Z and its destination (X',x); errors neither create
+// nor refresh state (§3.5).
+func (x *Translator) quoted4(st *settings, src, dst netip.Addr, ports translate.Ports, m translate.Meta) (netip.Addr, netip.Addr, translate.Ports, translate.Reason) {
+	z, ok := st.Pool6.Extract(src)
+	if !ok {
+		return src, dst, ports, translate.ReasonUntranslatableSrc
+	}
+	proto := m.Proto()
+	k := key6{proto: proto, z4: v4u(z), xp: ports.Dst(), zp: ports.Src()}
+	k.xhi, k.xlo = ipword.Words(dst)
+	if proto == header.ProtoICMPv4 {
+		k.zp = 0
+	}
+	sh := x.shardFor(proto, k.z4, k.zp)
+	sh.mu.Lock()
+	r := sh.find6(k)
+	var t4 uint32
+	var tp uint16
+	if r != 0 {
+		t4, tp = sh.rec(r).t4, sh.rec(r).tp
+	}
+	sh.mu.Unlock()
+	if r == 0 {
+		return src, dst, ports, translate.ReasonNoBinding
+	}
+	if proto == header.ProtoICMPv4 {
+		return z, ipword.From4(t4), translate.MakePorts(tp, tp), translate.ReasonNone
+	}
+	return z, ipword.From4(t4), translate.MakePorts(ports.Src(), tp), translate.ReasonNone
+}
+
+// quoted6 maps the packet quoted in an ICMPv4 error: it travelled 6->4,
+// from (T,t) to (Z,z).
+func (x *Translator) quoted6(st *settings, src, dst netip.Addr, ports translate.Ports, m translate.Meta) (netip.Addr, netip.Addr, translate.Ports, translate.Reason) {
+	proto := m.Proto()
+	k := key4{proto: proto, t4: v4u(src), z4: v4u(dst), tp: ports.Src(), zp: ports.Dst()}
+	if proto == header.ProtoICMPv4 {
+		k.zp = 0
+	}
+	sh := x.shardFor(proto, k.z4, k.zp)
+	sh.mu.Lock()
+	r := sh.find4(k)
+	var xhi, xlo uint64
+	var xp uint16
+	if r != 0 && sh.rec(r).flags&sessionUnbound == 0 {
+		s := sh.rec(r)
+		xhi, xlo, xp = s.xhi, s.xlo, s.xp
+	} else {
+		r = 0
+	}
+	sh.mu.Unlock()
+	if r == 0 {
+		return src, dst, ports, translate.ReasonNoBinding
+	}
+	x6 := ipword.From6(xhi, xlo)
+	if proto == header.ProtoICMPv4 {
+		return x6, st.Pool6.Embed(dst), translate.MakePorts(xp, xp), translate.ReasonNone
+	}
+	return x6, st.Pool6.Embed(dst), translate.MakePorts(xp, ports.Dst()), translate.ReasonNone
+}
+
+// Error4 gives an ICMPv6 error the outgoing tuple of its quoted packet,
+// swapped (§3.6): from T, to Z.
+func (p *policy) Error4(src, dst, qsrc, qdst netip.Addr, _ translate.Meta) (netip.Addr, netip.Addr, translate.Reason) {
+	return qdst, qsrc, translate.ReasonNone
+}
+
+// Error6 addresses an ICMPv4 error to the quoted packet's IPv6 source. Its
+// source is Pool6 + the IPv4 router that sent it when
+// source-icmpv6-errors-better is on (the default, as Jool), or, as RFC 6146
+// has it, the quoted packet's destination.
+func (p *policy) Error6(src, dst, qsrc, qdst netip.Addr, _ translate.Meta) (netip.Addr, netip.Addr, translate.Reason) {
+	st := p.x().st.Load()
+	if st.errorsBetter {
+		return st.Pool6.Embed(src), qsrc, translate.ReasonNone
+	}
+	return qdst, qsrc, translate.ReasonNone
+}
