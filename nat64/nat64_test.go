@@ -26,10 +26,14 @@ var (
 // fakeClock is a settable clock for timer tests.
 type fakeClock struct{ t time.Time }
 
-func (c *fakeClock) now() time.Time            { return c.t }
-func (c *fakeClock) advance(d time.Duration)   { c.t = c.t.Add(d) }
-func newClock() *fakeClock                     { return &fakeClock{time.Unix(1_700_000_000, 0)} }
-func (c *fakeClock) tick(x *Translator) []byte { var out []byte; x.Tick(func(p []byte) { out = append([]byte(nil), p...) }); return out }
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+func newClock() *fakeClock                   { return &fakeClock{time.Unix(1_700_000_000, 0)} }
+func (c *fakeClock) tick(x *Translator) []byte {
+	var out []byte
+	x.Tick(func(p []byte) { out = append([]byte(nil), p...) })
+	return out
+}
 
 func testConfig(clock *fakeClock) Config {
 	return Config{
@@ -526,12 +530,12 @@ func TestConcurrency(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	for in, field := range map[string]string{
-		`{"pool4": [{"protocol": "TCP", "prefix": "192.0.2.0/24"}]}`:                          "pool6",
-		`{"pool6": "64:ff9b::/96"}`:                                                             "pool4",
-		`{"pool6": "64:ff9b::/96", "pool4": [{"protocol": "SCTP", "prefix": "192.0.2.0/24"}]}`: `"pool4"`,
-		`{"pool6": "64:ff9b::/96", "pool4": [{"protocol": "TCP", "prefix": "192.0.2.0/24", "ports": "9-3"}]}`: `"pool4"`,
+		`{"pool4": [{"protocol": "TCP", "prefix": "192.0.2.0/24"}]}`:                                                          "pool6",
+		`{"pool6": "64:ff9b::/96"}`:                                                                                           "pool4",
+		`{"pool6": "64:ff9b::/96", "pool4": [{"protocol": "SCTP", "prefix": "192.0.2.0/24"}]}`:                                `"pool4"`,
+		`{"pool6": "64:ff9b::/96", "pool4": [{"protocol": "TCP", "prefix": "192.0.2.0/24", "ports": "9-3"}]}`:                 `"pool4"`,
 		`{"pool6": "64:ff9b::/96", "pool4": [{"protocol": "TCP", "prefix": "192.0.2.0/24"}], "timeouts": {"udp": "0:01:00"}}`: "timeouts.udp",
-		`{"pool6": "64:ff9b::/96", "pool4": [{"protocol": "TCP", "prefix": "192.0.2.0/24"}], "nonsense": 1}`:                 "nonsense",
+		`{"pool6": "64:ff9b::/96", "pool4": [{"protocol": "TCP", "prefix": "192.0.2.0/24"}], "nonsense": 1}`:                  "nonsense",
 	} {
 		c, err := ParseConfig([]byte(in))
 		if err == nil {
