@@ -37,6 +37,8 @@ type Translator struct {
 	held   map[key4]heldPacket
 
 	hooks atomic.Pointer[Hooks]
+
+	frags fragments
 }
 
 // heldPacket is an unsolicited SYN kept for simultaneous open.

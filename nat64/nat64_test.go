@@ -546,3 +546,50 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// Fragments of one datagram reach the session of their first fragment,
+// both ways; a later fragment with no first is dropped.
+func TestFragments(t *testing.T) {
+	clock := newClock()
+	x := newTest(t, testConfig(clock))
+	clock.tick(x)
+	d6 := wkp.Embed(h2)
+	udp := testpkt.UDP(h1, d6, 4000, 53, make([]byte, 64))
+	first := testpkt.IPv6{Src: h1, Dst: d6, Frag: true, FragID: 0xabcd1234, FragMore: true}.Packet(17, udp[:32])
+	later := testpkt.IPv6{Src: h1, Dst: d6, Frag: true, FragID: 0xabcd1234, FragOff: 4}.Packet(17, udp[32:])
+	o1, r := xl(x, first)
+	if r.Verdict != translate.Forward {
+		t.Fatalf("first fragment: %v", r.Reason)
+	}
+	o2, r := xl(x, later)
+	if r.Verdict != translate.Forward {
+		t.Fatalf("later fragment: %v", r.Reason)
+	}
+	if header.IPv4(o2).Src() != header.IPv4(o1).Src() || header.IPv4(o2).Dst() != h2 || header.IPv4(o2).ID() != 0x1234 || header.IPv4(o2).FragOffset() != 4 {
+		t.Errorf("later fragment % x", o2[:20])
+	}
+	t4, _ := ports4(o1)
+	// And back: an IPv4 datagram in two fragments.
+	u4 := testpkt.UDP(h2, pool, 53, t4, make([]byte, 64))
+	f1 := testpkt.IPv4{Src: h2, Dst: pool, ID: 77, MF: true}.Packet(17, u4[:32])
+	f2 := testpkt.IPv4{Src: h2, Dst: pool, ID: 77, FragOff: 4}.Packet(17, u4[32:])
+	b1, r := xl(x, f1)
+	if r.Verdict != translate.Forward {
+		t.Fatalf("IPv4 first fragment: %v", r.Reason)
+	}
+	b2, r := xl(x, f2)
+	if r.Verdict != translate.Forward || header.IPv6(b2).Dst() != h1 || header.IPv6(b1).Dst() != h1 {
+		t.Fatalf("IPv4 later fragment: %v", r.Reason)
+	}
+	// A later fragment of an unknown datagram, and one after the memory of
+	// its first has expired, are dropped.
+	stray := testpkt.IPv6{Src: h1, Dst: d6, Frag: true, FragID: 99, FragOff: 4}.Packet(17, udp[32:])
+	if _, r := xl(x, stray); r.Verdict != translate.Drop {
+		t.Error("stray fragment translated")
+	}
+	clock.advance(3 * time.Second)
+	clock.tick(x)
+	if _, r := xl(x, later); r.Verdict != translate.Drop {
+		t.Error("fragment translated after its datagram expired")
+	}
+}

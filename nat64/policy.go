@@ -36,7 +36,10 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 	case proto != header.ProtoTCP && proto != header.ProtoUDP && proto != header.ProtoICMPv4:
 		return src, dst, ports, translate.ReasonUnsupported
 	case m.Has(translate.FlowNoPorts):
-		// Later fragments carry no ports to find their session by.
+		// A later fragment: the addresses its first fragment got.
+		if s4, d4, ok := x.recall(src, dst, m, true); ok {
+			return s4, d4, ports, translate.ReasonNone
+		}
 		return src, dst, ports, translate.ReasonNoBinding
 	case proto == header.ProtoICMPv4 && st.DropICMPv6Info:
 		return src, dst, ports, translate.ReasonPolicyProhibited
@@ -53,6 +56,9 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 		x.refresh(st, sh, r, true, m.TCPFlags())
 		t4, tp := s.t4, s.tp
 		sh.mu.Unlock()
+		if m.Has(translate.FlowFragment) {
+			x.remember(src, dst, m, ipword.From4(t4), z)
+		}
 		return ipword.From4(t4), z, outPorts4(proto, tp, ports), translate.ReasonNone
 	}
 	sh.mu.Unlock()
@@ -75,6 +81,9 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 	t4, tp, r := x.create6(st, sh, k, src)
 	if r != translate.ReasonNone {
 		return src, dst, ports, r
+	}
+	if m.Has(translate.FlowFragment) {
+		x.remember(src, dst, m, ipword.From4(t4), z)
 	}
 	return ipword.From4(t4), z, outPorts4(proto, tp, ports), translate.ReasonNone
 }
@@ -107,6 +116,9 @@ func (p *policy) To6(src, dst netip.Addr, ports translate.Ports, m translate.Met
 	case proto != header.ProtoTCP && proto != header.ProtoUDP && proto != header.ProtoICMPv4:
 		return src, dst, ports, translate.ReasonUnsupported
 	case m.Has(translate.FlowNoPorts):
+		if s6, d6, ok := x.recall(src, dst, m, false); ok {
+			return s6, d6, ports, translate.ReasonNone
+		}
 		return src, dst, ports, translate.ReasonNoBinding
 	}
 	z6 := st.Pool6.Embed(src)
@@ -125,12 +137,18 @@ func (p *policy) To6(src, dst netip.Addr, ports translate.Ports, m translate.Met
 		x.refresh(st, sh, r, false, m.TCPFlags())
 		xhi, xlo, xp := s.xhi, s.xlo, s.xp
 		sh.mu.Unlock()
+		if m.Has(translate.FlowFragment) {
+			x.remember(src, dst, m, z6, ipword.From6(xhi, xlo))
+		}
 		return z6, ipword.From6(xhi, xlo), outPorts6(proto, xp, ports), translate.ReasonNone
 	}
 	sh.mu.Unlock()
 	xhi, xlo, xp, r := x.create4(st, sh, k, m.TCPFlags())
 	if r != translate.ReasonNone {
 		return src, dst, ports, r
+	}
+	if m.Has(translate.FlowFragment) {
+		x.remember(src, dst, m, z6, ipword.From6(xhi, xlo))
 	}
 	return z6, ipword.From6(xhi, xlo), outPorts6(proto, xp, ports), translate.ReasonNone
 }

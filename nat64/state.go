@@ -294,6 +294,7 @@ func (x *Translator) Tick(emit func(pkt []byte)) {
 		now = x.now.Load()
 	}
 	x.now.Store(now)
+	x.expireFragments(now)
 	st := x.st.Load()
 	var gone []session
 	for _, sh := range x.shards {

@@ -23,14 +23,25 @@ func (p Ports) Src() uint16 { return uint16(p >> 16) }
 func (p Ports) Dst() uint16 { return uint16(p) }
 
 // Meta describes the packet a flow came from: its transport protocol in
-// IPv4 numbering (ICMPv4 and ICMPv6 both appear as 1), its TCP flags, and
-// FlowFlags.
-type Meta uint32
+// IPv4 numbering (ICMPv4 and ICMPv6 both appear as 1), its TCP flags,
+// FlowFlags, and for fragments (FlowFragment) the datagram's
+// Identification, which ties later fragments, that carry no ports, to the
+// first.
+type Meta uint64
 
 // MakeMeta packs a Meta.
 func MakeMeta(proto, tcpFlags uint8, flags FlowFlags) Meta {
 	return Meta(proto) | Meta(tcpFlags)<<8 | Meta(flags)<<16
 }
+
+// WithFragmentID returns m for a fragment of datagram id.
+func (m Meta) WithFragmentID(id uint32) Meta {
+	return m&0xffffffff | Meta(id)<<32 | Meta(FlowFragment)<<16
+}
+
+// FragmentID returns the Identification of a fragment (FlowFragment): the
+// IPv6 Fragment header's, or the IPv4 header's.
+func (m Meta) FragmentID() uint32 { return uint32(m >> 32) }
 
 // Proto returns the transport protocol (IPv4 numbering).
 func (m Meta) Proto() uint8 { return uint8(m) }
@@ -52,10 +63,13 @@ type flow struct {
 	Proto            uint8
 	TCPFlags         uint8
 	Flags            FlowFlags
+	fragID           uint32 // with FlowFragment
 }
 
 func (f *flow) ports() Ports { return MakePorts(f.SrcPort, f.DstPort) }
-func (f *flow) meta() Meta   { return MakeMeta(f.Proto, f.TCPFlags, f.Flags) }
+func (f *flow) meta() Meta {
+	return MakeMeta(f.Proto, f.TCPFlags, f.Flags) | Meta(f.fragID)<<32
+}
 
 // FlowFlags describe the packet a flow came from.
 type FlowFlags uint8
@@ -78,6 +92,10 @@ const (
 	// the packet it quotes, i.e. the host itself answered (RFC 7757 §4.2.1
 	// rule 3 needs to know).
 	FlowFromQuotedDst
+	// FlowFragment: the packet is a fragment (not an atomic one); Meta
+	// carries the datagram's Identification. Later fragments also have
+	// FlowNoPorts.
+	FlowFragment
 )
 
 // Policy supplies addresses and ports. It is all the engine asks of siit

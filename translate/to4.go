@@ -86,6 +86,10 @@ func parse6(p []byte, in *info6) Reason {
 func flow6(f *flow, p []byte, in *info6, fl FlowFlags, quoted bool) Reason {
 	ip := header.IPv6(p)
 	f.Src, f.Dst, f.Proto, f.Flags = ip.Src(), ip.Dst(), in.proto, fl
+	if in.fragmented() {
+		f.Flags |= FlowFragment
+		f.fragID = in.fragID
+	}
 	l4 := p[in.l4off:]
 	if !in.first() {
 		if in.proto == header.ProtoICMPv6 {

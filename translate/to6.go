@@ -12,6 +12,10 @@ import (
 func flow4(f *flow, p []byte, hl int, fl FlowFlags, quoted bool) Reason {
 	ip := header.IPv4(p)
 	f.Src, f.Dst, f.Proto, f.Flags = ip.Src(), ip.Dst(), ip.Protocol(), fl
+	if ip.IsFragment() {
+		f.Flags |= FlowFragment
+		f.fragID = uint32(ip.ID())
+	}
 	if ip.FragOffset() != 0 {
 		if f.Proto == header.ProtoICMPv4 {
 			return ReasonFragmentedICMP
