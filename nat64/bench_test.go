@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/ipword"
@@ -21,10 +21,10 @@ func benchTable(b *testing.B, n int) (*Translator, float64) {
 	clock := newClock()
 	cfg := Config{
 		Pool6: wkp, AllowNonGlobalWKP: true,
-		Pool4:       []Pool4Entry{{Protocol: UDP, Prefix: netip.MustParsePrefix("203.0.113.0/24"), Ports: PortRange{1024, 65535}}},
-		MaxSessions: n,
-		Random:      bytes.NewReader(make([]byte, 64)),
-		Config:      translate.Config{Now: clock.now},
+		Pool4:            []Pool4Entry{{Protocol: UDP, Prefix: netip.MustParsePrefix("203.0.113.0/24"), Ports: PortRange{1024, 65535}}},
+		ExpectedSessions: n,
+		Random:           bytes.NewReader(make([]byte, 64)),
+		Config:           translate.Config{Now: clock.now},
 	}
 	runtime.GC()
 	var before, after runtime.MemStats
@@ -101,8 +101,9 @@ func BenchmarkSessions(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("sessions=%d/op=lookup6-parallel", n), func(b *testing.B) {
 			b.ReportAllocs()
+			var gid atomic.Int64
 			b.RunParallel(func(pb *testing.PB) {
-				i := 0
+				i := int(gid.Add(1)) * 1031 // goroutines on different flows
 				for pb.Next() {
 					src, sport, dst, dport := benchFlow(flows[i&4095])
 					p.To4(src, dst, translate.MakePorts(sport, dport), meta)
@@ -149,8 +150,6 @@ func BenchmarkTranslateEstablished(b *testing.B) {
 }
 
 func testUDP6(src netip.Addr, sport uint16, dst netip.Addr, dport uint16, size int) []byte {
-	p := udp6(src, sport, netip.Addr{}, dport)
-	_ = p
 	b := make([]byte, size)
 	h := header.IPv6(b)
 	h.SetVersionClassFlow(0, 0)
@@ -189,5 +188,4 @@ func TestEstablishedZeroAllocs(t *testing.T) {
 			t.Errorf("%s: %v allocs per packet", name, n)
 		}
 	}
-	_ = time.Second
 }

@@ -41,7 +41,7 @@ func (b *bibEntry) key6() bibKey6 { return bibKey6{b.xhi, b.xlo, b.xp, b.proto} 
 func (b *bibEntry) key4() bibKey4 { return bibKey4{b.t4, b.tp, b.proto} }
 
 func (k bibKey6) hash(seed uint64) uint64 {
-	return mix(k.xhi^uint64(k.proto)<<56, k.xlo^uint64(k.xp)<<3, seed)
+	return mix(mix(k.xhi, k.xlo, seed), uint64(k.xp)<<8|uint64(k.proto), seed)
 }
 
 func (k bibKey4) hash(seed uint64) uint64 {
@@ -72,11 +72,16 @@ func (b *bib) rec(i uint32) *bibEntry { return &b.slab[i-1] }
 
 func (b *bib) find6(k bibKey6) uint32 {
 	ix := &b.by6
-	for i := k.hash(b.seed) & ix.mask; ; i = (i + 1) & ix.mask {
-		r := ix.slots[i]
-		if r == 0 {
+	h := k.hash(b.seed)
+	for i := h & ix.mask; ; i = (i + 1) & ix.mask {
+		v := ix.slots[i]
+		if v == 0 {
 			return 0
 		}
+		if v&^recMask != tagOf(h) {
+			continue
+		}
+		r := v & recMask
 		if e := &b.slab[r-1]; e.xhi == k.xhi && e.xlo == k.xlo && e.xp == k.xp && e.proto == k.proto {
 			return r
 		}
@@ -85,11 +90,16 @@ func (b *bib) find6(k bibKey6) uint32 {
 
 func (b *bib) find4(k bibKey4) uint32 {
 	ix := &b.by4
-	for i := k.hash(b.seed) & ix.mask; ; i = (i + 1) & ix.mask {
-		r := ix.slots[i]
-		if r == 0 {
+	h := k.hash(b.seed)
+	for i := h & ix.mask; ; i = (i + 1) & ix.mask {
+		v := ix.slots[i]
+		if v == 0 {
 			return 0
 		}
+		if v&^recMask != tagOf(h) {
+			continue
+		}
+		r := v & recMask
 		if e := &b.slab[r-1]; e.t4 == k.t4 && e.tp == k.tp && e.proto == k.proto {
 			return r
 		}
@@ -115,8 +125,8 @@ func (b *bib) add(ix *index, r uint32, h uint64, is6 bool) {
 	if (ix.n+1)*4 > len(ix.slots)*3 {
 		old := ix.slots
 		*ix = index{slots: make([]uint32, len(old)*2), mask: uint64(len(old)*2 - 1), n: ix.n}
-		for _, q := range old {
-			if q != 0 {
+		for _, v := range old {
+			if q := v & recMask; q != 0 {
 				place(ix, q, b.hashOf(q, is6))
 			}
 		}
@@ -130,7 +140,7 @@ func place(ix *index, r uint32, h uint64) {
 	for ix.slots[i] != 0 {
 		i = (i + 1) & ix.mask
 	}
-	ix.slots[i] = r
+	ix.slots[i] = tagOf(h) | r
 }
 
 func (b *bib) hashOf(r uint32, is6 bool) uint64 {
@@ -151,7 +161,7 @@ func (b *bib) remove(r uint32) {
 // del is backward-shift deletion for indexes off the hot path.
 func del(ix *index, r uint32, hashOf func(uint32) uint64) {
 	i := hashOf(r) & ix.mask
-	for ix.slots[i] != r {
+	for ix.slots[i]&recMask != r {
 		if ix.slots[i] == 0 {
 			return
 		}
@@ -163,13 +173,13 @@ func del(ix *index, r uint32, hashOf func(uint32) uint64) {
 		j := i
 		for {
 			j = (j + 1) & ix.mask
-			q := ix.slots[j]
-			if q == 0 {
+			v := ix.slots[j]
+			if v == 0 {
 				return
 			}
-			home := hashOf(q) & ix.mask
+			home := hashOf(v&recMask) & ix.mask
 			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
-				ix.slots[i] = q
+				ix.slots[i] = v
 				i = j
 				break
 			}

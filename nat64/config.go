@@ -191,6 +191,9 @@ type Config struct {
 	MaxSessions          int `json:"max-sessions,omitempty"`
 	MaxSessionsPerSource int `json:"max-sessions-per-source,omitempty"`
 	MaxSessionsPer64     int `json:"max-sessions-per-64,omitempty"`
+	// ExpectedSessions sizes the tables up front (MaxSessions when unset),
+	// so that they need not grow under load.
+	ExpectedSessions int `json:"expected-sessions,omitempty"`
 
 	translate.Config
 

@@ -145,7 +145,7 @@ func (x *Translator) Apply(ev SessionEvent) error {
 	}
 	xhi, xlo := ipword.Words(s.IPv6Src.Addr())
 	k := key4{t4: v4u(s.IPv4Src.Addr()), tp: s.IPv4Src.Port(), z4: v4u(s.IPv4Dst.Addr()), zp: s.IPv4Dst.Port(), proto: proto}
-	sh := x.shardFor(proto, k.z4, k.zp)
+	sh := x.shard4(k.tp)
 	b := x.bib
 	b.mu.Lock()
 	defer b.mu.Unlock()

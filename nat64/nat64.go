@@ -85,13 +85,17 @@ func New(cfg Config) (*Translator, error) {
 		x.alloc = &pool4Allocator{pools: st.pools, secret: [2]uint64{binary.LittleEndian.Uint64(key[8:]), binary.LittleEndian.Uint64(key[16:])}}
 	}
 	nshards := 64
-	perShard := st.MaxSessions / nshards
+	expected := st.ExpectedSessions
+	if expected == 0 {
+		expected = st.MaxSessions
+	}
+	perShard := expected / nshards
 	x.shards = make([]*shard, nshards)
 	for i := range x.shards {
 		x.shards[i] = newShard(perShard, x.seed^uint64(i)*0x9e3779b97f4a7c15)
 	}
 	x.shardMask = uint64(nshards - 1)
-	x.bib = newBIB(st.MaxSessions, binary.LittleEndian.Uint64(key[24:]))
+	x.bib = newBIB(expected, binary.LittleEndian.Uint64(key[24:]))
 	x.st.Store(st)
 	if x.engine, err = translate.New(st.Config.Config, (*policy)(x)); err != nil {
 		return nil, err
@@ -137,8 +141,17 @@ func (x *Translator) Update(cfg Config) error {
 // Sessions returns how many sessions exist.
 func (x *Translator) Sessions() int { return int(x.sessions.Load()) }
 
-func (x *Translator) shardFor(proto uint8, z4 uint32, zp uint16) *shard {
-	return x.shards[mix(uint64(z4)<<24|uint64(zp)<<8|uint64(proto), 0x5bd1e995, x.seed)&x.shardMask]
+// Sessions live in the shard of their IPv4 port t (bits 1-6; bit 0 is left
+// to parity preservation), which an inbound packet carries as its
+// destination port. For outbound packets to find the same shard, pool4
+// picks t so that those bits equal home(X',x), a hash of the IPv6
+// endpoint: a binding is "aligned". Bindings whose port was chosen
+// elsewhere (static entries, simultaneous open, another Allocator) are
+// found through the BIB instead, one lock more per outbound packet.
+func (x *Translator) shard4(tp uint16) *shard { return x.shards[uint64(tp>>1)&x.shardMask] }
+
+func (x *Translator) home(xhi, xlo uint64, xp uint16, proto uint8) uint16 {
+	return uint16(mix(mix(xhi, xlo, x.seed), uint64(xp)<<8|uint64(proto), x.seed) & x.shardMask)
 }
 
 // now32 is the coarse clock of the tables.

@@ -593,3 +593,26 @@ func TestFragments(t *testing.T) {
 		t.Error("fragment translated after its datagram expired")
 	}
 }
+
+// Dynamic bindings are aligned: the port's shard is the IPv6 endpoint's
+// home, so outbound packets need no BIB lookup; parity and class still
+// hold.
+func TestBindingsAligned(t *testing.T) {
+	x := newTest(t, testConfig(newClock()))
+	for i := 0; i < 500; i++ {
+		src := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)})
+		sport := uint16(1024 + i*7)
+		out, r := xl(x, udp6(src, sport, h2, 53))
+		if r.Verdict != translate.Forward {
+			t.Fatal(r.Reason)
+		}
+		tp, _ := ports4(out)
+		hi, lo := binary.BigEndian.Uint64(src.AsSlice()[:8]), binary.BigEndian.Uint64(src.AsSlice()[8:])
+		if x.shard4(tp) != x.shards[x.home(hi, lo, sport, header.ProtoUDP)] {
+			t.Fatalf("binding %v:%d -> %d is not aligned", src, sport, tp)
+		}
+		if tp&1 != sport&1 || tp < 1024 {
+			t.Fatalf("port %d for source port %d", tp, sport)
+		}
+	}
+}

@@ -49,36 +49,42 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 	if proto == header.ProtoICMPv4 {
 		k.zp = 0
 	}
-	sh := x.shardFor(proto, k.z4, k.zp)
-	sh.mu.Lock()
-	if r := sh.find6(k); r != 0 {
-		s := sh.rec(r)
-		x.refresh(st, sh, r, true, m.TCPFlags())
-		t4, tp := s.t4, s.tp
-		sh.mu.Unlock()
+	home := x.shards[x.home(k.xhi, k.xlo, k.xp, proto)]
+	if t4, tp, ok := x.lookup6(st, home, k, m); ok {
 		if m.Has(translate.FlowFragment) {
 			x.remember(src, dst, m, ipword.From4(t4), z)
 		}
 		return ipword.From4(t4), z, outPorts4(proto, tp, ports), translate.ReasonNone
 	}
-	sh.mu.Unlock()
+	// Not in its home shard: a binding whose port was chosen elsewhere
+	// keeps its sessions in the shard of that port.
+	x.bib.mu.Lock()
+	b := x.bib.find6(bibKey6{k.xhi, k.xlo, k.xp, proto})
+	var bt4 uint32
+	var btp uint16
+	if b != 0 {
+		bt4, btp = x.bib.rec(b).t4, x.bib.rec(b).tp
+	}
+	x.bib.mu.Unlock()
+	if b != 0 {
+		if sh := x.shard4(btp); sh != home {
+			if t4, tp, ok := x.lookup6(st, sh, k, m); ok {
+				if m.Has(translate.FlowFragment) {
+					x.remember(src, dst, m, ipword.From4(t4), z)
+				}
+				return ipword.From4(t4), z, outPorts4(proto, tp, ports), translate.ReasonNone
+			}
+		}
+	}
 	if proto == header.ProtoTCP && m.TCPFlags()&header.TCPFlagSYN == 0 {
 		// CLOSED, not a SYN: translated when a binding exists, without
 		// creating state (§3.5.2.2); dropped otherwise.
-		x.bib.mu.Lock()
-		b := x.bib.find6(bibKey6{k.xhi, k.xlo, k.xp, proto})
-		var t4 uint32
-		var tp uint16
-		if b != 0 {
-			t4, tp = x.bib.rec(b).t4, x.bib.rec(b).tp
-		}
-		x.bib.mu.Unlock()
 		if b == 0 {
 			return src, dst, ports, translate.ReasonNoBinding
 		}
-		return ipword.From4(t4), z, outPorts4(proto, tp, ports), translate.ReasonNone
+		return ipword.From4(bt4), z, outPorts4(proto, btp, ports), translate.ReasonNone
 	}
-	t4, tp, r := x.create6(st, sh, k, src)
+	t4, tp, r := x.create6(st, k, src)
 	if r != translate.ReasonNone {
 		return src, dst, ports, r
 	}
@@ -86,6 +92,21 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 		x.remember(src, dst, m, ipword.From4(t4), z)
 	}
 	return ipword.From4(t4), z, outPorts4(proto, tp, ports), translate.ReasonNone
+}
+
+// lookup6 finds and refreshes the session of outbound key k in shard sh.
+func (x *Translator) lookup6(st *settings, sh *shard, k key6, m translate.Meta) (uint32, uint16, bool) {
+	sh.mu.Lock()
+	r := sh.find6(k)
+	if r == 0 {
+		sh.mu.Unlock()
+		return 0, 0, false
+	}
+	x.refresh(st, sh, r, true, m.TCPFlags())
+	s := sh.rec(r)
+	t4, tp := s.t4, s.tp
+	sh.mu.Unlock()
+	return t4, tp, true
 }
 
 // outPorts4 is the outgoing 6->4 port pair: (t, z), or the identifier.
@@ -126,7 +147,7 @@ func (p *policy) To6(src, dst netip.Addr, ports translate.Ports, m translate.Met
 	if proto == header.ProtoICMPv4 {
 		k.zp = 0
 	}
-	sh := x.shardFor(proto, k.z4, k.zp)
+	sh := x.shard4(k.tp)
 	sh.mu.Lock()
 	if r := sh.find4(k); r != 0 {
 		s := sh.rec(r)
@@ -175,16 +196,8 @@ func (x *Translator) quoted4(st *settings, src, dst netip.Addr, ports translate.
 	if proto == header.ProtoICMPv4 {
 		k.zp = 0
 	}
-	sh := x.shardFor(proto, k.z4, k.zp)
-	sh.mu.Lock()
-	r := sh.find6(k)
-	var t4 uint32
-	var tp uint16
-	if r != 0 {
-		t4, tp = sh.rec(r).t4, sh.rec(r).tp
-	}
-	sh.mu.Unlock()
-	if r == 0 {
+	t4, tp, ok := x.peek6(k)
+	if !ok {
 		return src, dst, ports, translate.ReasonNoBinding
 	}
 	if proto == header.ProtoICMPv4 {
@@ -201,7 +214,7 @@ func (x *Translator) quoted6(st *settings, src, dst netip.Addr, ports translate.
 	if proto == header.ProtoICMPv4 {
 		k.zp = 0
 	}
-	sh := x.shardFor(proto, k.z4, k.zp)
+	sh := x.shard4(k.tp)
 	sh.mu.Lock()
 	r := sh.find4(k)
 	var xhi, xlo uint64
@@ -221,6 +234,32 @@ func (x *Translator) quoted6(st *settings, src, dst netip.Addr, ports translate.
 		return x6, st.Pool6.Embed(dst), translate.MakePorts(xp, xp), translate.ReasonNone
 	}
 	return x6, st.Pool6.Embed(dst), translate.MakePorts(xp, ports.Dst()), translate.ReasonNone
+}
+
+// peek6 finds the session of outbound key k without refreshing it: in its
+// home shard, or through its binding's port.
+func (x *Translator) peek6(k key6) (uint32, uint16, bool) {
+	for _, sh := range [2]*shard{x.shards[x.home(k.xhi, k.xlo, k.xp, k.proto)], nil} {
+		if sh == nil {
+			x.bib.mu.Lock()
+			b := x.bib.find6(bibKey6{k.xhi, k.xlo, k.xp, k.proto})
+			if b != 0 {
+				sh = x.shard4(x.bib.rec(b).tp)
+			}
+			x.bib.mu.Unlock()
+			if sh == nil {
+				return 0, 0, false
+			}
+		}
+		sh.mu.Lock()
+		if r := sh.find6(k); r != 0 {
+			t4, tp := sh.rec(r).t4, sh.rec(r).tp
+			sh.mu.Unlock()
+			return t4, tp, true
+		}
+		sh.mu.Unlock()
+	}
+	return 0, 0, false
 }
 
 // Error4 gives an ICMPv6 error the outgoing tuple of its quoted packet,

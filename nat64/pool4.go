@@ -36,6 +36,13 @@ type pool4Allocator struct {
 }
 
 func (a *pool4Allocator) Allocate(p Protocol, src netip.AddrPort, inUse func(netip.AddrPort) bool) (netip.AddrPort, bool) {
+	return a.allocate(p, src, inUse, 0, 0)
+}
+
+// allocate is Allocate with an alignment: when mask is not zero, only ports
+// whose bits 1 and up, masked, equal want are considered (see
+// Translator.shard4). It returns false when no such port is free.
+func (a *pool4Allocator) allocate(p Protocol, src netip.AddrPort, inUse func(netip.AddrPort) bool, want, mask uint16) (netip.AddrPort, bool) {
 	ranges := a.pools[p]
 	if len(ranges) == 0 {
 		return netip.AddrPort{}, false
@@ -88,9 +95,26 @@ func (a *pool4Allocator) Allocate(p Protocol, src netip.AddrPort, inUse func(net
 			n := uint32(last-first) + 1
 			probes := min(n, maxProbes)
 			start := offset + a.counter
+			step := uint32(1)
+			if mask != 0 {
+				// Walk only the aligned ports: first aligned one, then
+				// every 2*(mask+1).
+				step = 2 * (uint32(mask) + 1)
+				base := uint32(first) &^ (step - 1)
+				aligned := base | uint32(want)<<1 | uint32(x&1)*boolU32(keepParity && pass == 0)
+				if aligned < uint32(first) {
+					aligned += step
+				}
+				if aligned > uint32(last) {
+					continue
+				}
+				first = uint16(aligned)
+				n = (uint32(last)-aligned)/step + 1
+				probes = min(n, maxProbes)
+			}
 			for i := uint32(0); i < probes; i++ {
-				port := first + uint16((start+i)%n)
-				if pass == 0 && keepParity && port&1 != x&1 {
+				port := first + uint16(((start+i)%n)*step)
+				if pass == 0 && keepParity && port&1 != x&1 && mask == 0 {
 					if port < last {
 						port++
 					} else if port > first {
@@ -121,4 +145,11 @@ func v4addr(v uint32) netip.Addr {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], v)
 	return netip.AddrFrom4(b)
+}
+
+func boolU32(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -43,6 +43,9 @@ func (x *Translator) limited(st *settings, hi, lo uint64) bool {
 	if st.MaxSessions > 0 && x.sessions.Load() >= int64(st.MaxSessions) {
 		return true
 	}
+	if len(x.bib.free) == 0 && len(x.bib.slab) >= recMask {
+		return true // the BIB's record numbers are 24 bits
+	}
 	if st.MaxSessionsPerSource > 0 && x.bib.perSource[[2]uint64{hi, lo}] >= uint32(st.MaxSessionsPerSource) {
 		return true
 	}
@@ -65,7 +68,7 @@ func (x *Translator) countSource(hi, lo uint64, delta int) {
 
 // create6 creates the session for a new outbound flow k from src,
 // finding or creating its binding (§3.5.1, §3.5.2.2 V6 SYN, §3.5.3).
-func (x *Translator) create6(st *settings, sh *shard, k key6, src netip.Addr) (uint32, uint16, translate.Reason) {
+func (x *Translator) create6(st *settings, k key6, src netip.Addr) (uint32, uint16, translate.Reason) {
 	b := x.bib
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -88,10 +91,17 @@ func (x *Translator) create6(st *settings, sh *shard, k key6, src netip.Addr) (u
 		if simOpen {
 			t = netip.AddrPortFrom(ipword.From4(held.t4), held.tp)
 		} else {
-			var ok bool
-			t, ok = x.alloc.Allocate(Protocol(k.proto), netip.AddrPortFrom(src, k.xp), func(a netip.AddrPort) bool {
+			inUse := func(a netip.AddrPort) bool {
 				return b.find4(bibKey4{v4u(a.Addr()), a.Port(), k.proto}) != 0
-			})
+			}
+			ok := false
+			if pa, isPool := x.alloc.(*pool4Allocator); isPool {
+				// Aim the port at the endpoint's home shard (see shard4).
+				t, ok = pa.allocate(Protocol(k.proto), netip.AddrPortFrom(src, k.xp), inUse, x.home(k.xhi, k.xlo, k.xp, k.proto), uint16(x.shardMask))
+			}
+			if !ok {
+				t, ok = x.alloc.Allocate(Protocol(k.proto), netip.AddrPortFrom(src, k.xp), inUse)
+			}
 			if !ok {
 				return 0, 0, translate.ReasonPolicyNoResources
 			}
@@ -101,6 +111,7 @@ func (x *Translator) create6(st *settings, sh *shard, k key6, src netip.Addr) (u
 	}
 	e := b.rec(r)
 	now := x.now32()
+	sh := x.shard4(e.tp)
 	sh.mu.Lock()
 	if q := sh.find6(k); q != 0 { // another goroutine created it meanwhile
 		x.refresh(st, sh, q, true, header.TCPFlagSYN)
@@ -121,6 +132,10 @@ func (x *Translator) create6(st *settings, sh *shard, k key6, src netip.Addr) (u
 			x.countSource(k.xhi, k.xlo, 1)
 			return e.t4, e.tp, translate.ReasonNone
 		}
+	}
+	if sh.full() {
+		sh.mu.Unlock()
+		return 0, 0, translate.ReasonLimit
 	}
 	s := session{xhi: k.xhi, xlo: k.xlo, xp: k.xp, t4: e.t4, tp: e.tp, z4: k.z4, zp: k.zp, proto: k.proto}
 	class := classICMP
@@ -172,7 +187,7 @@ func (x *Translator) create4(st *settings, sh *shard, k key4, flags uint8) (uint
 			return 0, 0, 0, translate.ReasonLimit
 		}
 		sh.mu.Lock()
-		if sh.find4(k) == 0 {
+		if sh.find4(k) == 0 && !sh.full() {
 			q := sh.insert(session{t4: k.t4, tp: k.tp, z4: k.z4, zp: k.zp, proto: k.proto, state: tcpV4Init, flags: sessionUnbound})
 			sh.touch(q, classTCPIncomingSYN, now+st.timeouts[classTCPIncomingSYN])
 			x.sessions.Add(1)
@@ -208,6 +223,10 @@ func (x *Translator) create4(st *settings, sh *shard, k key4, flags uint8) (uint
 	if q := sh.find4(k); q != 0 {
 		sh.mu.Unlock()
 		return e.xhi, e.xlo, e.xp, translate.ReasonNone
+	}
+	if sh.full() {
+		sh.mu.Unlock()
+		return 0, 0, 0, translate.ReasonLimit
 	}
 	q := sh.insert(s)
 	sh.touch(q, class, now+st.timeouts[class])

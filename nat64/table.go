@@ -71,22 +71,34 @@ func mix(a, b, seed uint64) uint64 {
 	return hi ^ lo
 }
 
+// Two rounds: folding the ports into an address word by XOR would let
+// different keys cancel out to the same input (and one probe chain).
 func (k key6) hash(seed uint64) uint64 {
-	return mix(k.xhi^uint64(k.proto)<<56, k.xlo^(uint64(k.z4)<<32|uint64(k.xp)<<16|uint64(k.zp)), seed)
+	return mix(mix(k.xhi, k.xlo, seed), uint64(k.z4)<<32|uint64(k.xp)<<16|uint64(k.zp), seed^uint64(k.proto))
 }
 
 func (k key4) hash(seed uint64) uint64 {
 	return mix(uint64(k.t4)<<32|uint64(k.z4), uint64(k.tp)<<32|uint64(k.zp)<<16|uint64(k.proto), seed)
 }
 
-// index is an open-addressing hash index with linear probing over record
-// numbers (+1; 0 marks an empty slot). Deletion shifts later entries back
-// instead of leaving tombstones, so probe chains never rot.
+// index is an open-addressing hash index with linear probing. A slot holds
+// a record number (+1; 0 marks an empty slot) in its low 24 bits and the
+// top byte of the key's hash above them, so that a probe touches a record
+// only when the tags match: one cache miss per lookup instead of one per
+// probe. Deletion shifts later entries back instead of leaving tombstones,
+// so probe chains never rot.
 type index struct {
 	slots []uint32
 	mask  uint64
 	n     int
 }
+
+const (
+	recBits = 24
+	recMask = 1<<recBits - 1 // so at most 16M records per slab
+)
+
+func tagOf(h uint64) uint32 { return uint32(h>>56) << recBits }
 
 func newIndex(capacity int) index {
 	size := 16
@@ -119,11 +131,17 @@ func (sh *shard) rec(i uint32) *session { return &sh.slab[i-1] }
 // find6 returns the record number of the session with key k, or 0.
 func (sh *shard) find6(k key6) uint32 {
 	ix := &sh.by6
-	for i := k.hash(sh.seed) & ix.mask; ; i = (i + 1) & ix.mask {
-		r := ix.slots[i]
-		if r == 0 {
+	h := k.hash(sh.seed)
+	tag := tagOf(h)
+	for i := h & ix.mask; ; i = (i + 1) & ix.mask {
+		v := ix.slots[i]
+		if v == 0 {
 			return 0
 		}
+		if v&^recMask != tag {
+			continue
+		}
+		r := v & recMask
 		if s := &sh.slab[r-1]; s.xhi == k.xhi && s.xlo == k.xlo && s.z4 == k.z4 && s.xp == k.xp && s.zp == k.zp && s.proto == k.proto && s.flags&sessionUnbound == 0 {
 			return r
 		}
@@ -133,11 +151,17 @@ func (sh *shard) find6(k key6) uint32 {
 // find4 returns the record number of the session with key k, or 0.
 func (sh *shard) find4(k key4) uint32 {
 	ix := &sh.by4
-	for i := k.hash(sh.seed) & ix.mask; ; i = (i + 1) & ix.mask {
-		r := ix.slots[i]
-		if r == 0 {
+	h := k.hash(sh.seed)
+	tag := tagOf(h)
+	for i := h & ix.mask; ; i = (i + 1) & ix.mask {
+		v := ix.slots[i]
+		if v == 0 {
 			return 0
 		}
+		if v&^recMask != tag {
+			continue
+		}
+		r := v & recMask
 		if s := &sh.slab[r-1]; s.t4 == k.t4 && s.z4 == k.z4 && s.tp == k.tp && s.zp == k.zp && s.proto == k.proto {
 			return r
 		}
@@ -156,12 +180,16 @@ func (sh *shard) insert(s session) uint32 {
 		r = uint32(len(sh.slab))
 	}
 	sh.slab[r-1].flags |= sessionUsed
+	// (A shard holds at most recMask sessions; full tells callers first.)
 	if s.flags&sessionUnbound == 0 {
 		sh.indexAdd(&sh.by6, r, s.key6().hash(sh.seed))
 	}
 	sh.indexAdd(&sh.by4, r, s.key4().hash(sh.seed))
 	return r
 }
+
+// full reports whether the shard can take no more sessions.
+func (sh *shard) full() bool { return len(sh.free) == 0 && len(sh.slab) >= recMask }
 
 // bind gives an unbound session its IPv6 side and indexes it.
 func (sh *shard) bind(r uint32, xhi, xlo uint64, xp uint16) {
@@ -176,8 +204,8 @@ func (sh *shard) indexAdd(ix *index, r uint32, h uint64) {
 		old := ix.slots
 		is6 := ix == &sh.by6
 		*ix = index{slots: make([]uint32, len(old)*2), mask: uint64(len(old)*2 - 1), n: ix.n}
-		for _, q := range old {
-			if q != 0 {
+		for _, v := range old {
+			if q := v & recMask; q != 0 {
 				place(ix, q, sh.hashOf(q, is6))
 			}
 		}
