@@ -616,3 +616,25 @@ func TestBindingsAligned(t *testing.T) {
 		}
 	}
 }
+
+// A refreshed session outlives the expiry it was queued with (the lists
+// re-queue it lazily) and still goes when traffic stops.
+func TestRefreshExtendsLifetime(t *testing.T) {
+	clock := newClock()
+	x := newTest(t, testConfig(clock))
+	clock.tick(x)
+	xl(x, udp6(h1, 4000, h2, 53))
+	for i := 0; i < 10; i++ {
+		clock.advance(DefaultUDPTimeout - 10*time.Second)
+		xl(x, udp6(h1, 4000, h2, 53))
+		clock.tick(x)
+		if x.Sessions() != 1 {
+			t.Fatalf("refresh %d: session expired while in use", i)
+		}
+	}
+	clock.advance(DefaultUDPTimeout + time.Second)
+	clock.tick(x)
+	if x.Sessions() != 0 {
+		t.Error("session outlived its last refresh")
+	}
+}

@@ -321,8 +321,14 @@ func (x *Translator) Tick(emit func(pkt []byte)) {
 		for c := timerClass(0); c < numTimerClasses; c++ {
 			for r := sh.lists[c].head; r != 0; r = sh.lists[c].head {
 				s := sh.rec(r)
-				if int32(s.expires-now) > 0 {
+				if int32(s.queued-now) > 0 {
 					break
+				}
+				if int32(s.expires-now) > 0 {
+					// Refreshed since it was queued: back in line.
+					sh.unlink(r)
+					sh.link(r)
+					continue
 				}
 				if s.proto == header.ProtoTCP && s.state == tcpEstablished {
 					// §3.5.2.2: an idle established connection gets

@@ -28,6 +28,7 @@ type session struct {
 	class    timerClass
 	flags    sessionFlags
 	expires  uint32 // in seconds since the table's epoch
+	queued   uint32 // the expiry it had when put on its list
 	prev     uint32 // expiry list links: record number + 1, 0 = none
 	next     uint32
 }
@@ -40,6 +41,8 @@ const (
 	sessionUnbound sessionFlags = 1 << iota
 	// sessionUsed: the slab slot holds a live session.
 	sessionUsed
+	// sessionLinked: the session is on the expiry list of its class.
+	sessionLinked
 )
 
 // key6 and key4 identify a session from either side.
@@ -237,6 +240,8 @@ func (sh *shard) remove(r uint32) {
 // link appends r to the expiry list of its class; unlink takes it off.
 func (sh *shard) link(r uint32) {
 	s := sh.rec(r)
+	s.flags |= sessionLinked
+	s.queued = s.expires
 	l := &sh.lists[s.class]
 	s.prev, s.next = l.tail, 0
 	if l.tail != 0 {
@@ -249,6 +254,10 @@ func (sh *shard) link(r uint32) {
 
 func (sh *shard) unlink(r uint32) {
 	s := sh.rec(r)
+	if s.flags&sessionLinked == 0 {
+		return
+	}
+	s.flags &^= sessionLinked
 	l := &sh.lists[s.class]
 	if s.prev != 0 {
 		sh.rec(s.prev).next = s.next
@@ -263,11 +272,16 @@ func (sh *shard) unlink(r uint32) {
 	s.prev, s.next = 0, 0
 }
 
-// touch sets r's class and expiry and moves it to the end of that list.
-// Lists stay sorted because every entry of a class gets the same timeout.
+// touch sets r's class and expiry. Lists are ordered by the expiry each
+// entry had when queued, which every entry of a class reaches in the order
+// it was queued (one timeout per class). A later expiry in the same class
+// is only written down: Tick re-queues such entries when it meets them.
+// Moving the entry on every packet would touch its two neighbours and the
+// tail, three cache misses an established flow does not need to pay.
 func (sh *shard) touch(r uint32, class timerClass, expires uint32) {
 	s := sh.rec(r)
-	if s.class == class && s.expires == expires && sh.lists[class].tail == r {
+	if s.flags&sessionLinked != 0 && s.class == class && int32(expires-s.queued) >= 0 {
+		s.expires = expires
 		return
 	}
 	sh.unlink(r)
