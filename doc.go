@@ -10,12 +10,15 @@
 //   - [github.com/v6xlat/xlat/translate]: RFC 6052 prefixes and the RFC 7915
 //     engine that rewrites IPv6 packets as IPv4 and back, ICMP included. It has
 //     no address policy of its own.
-//   - siit, nat64: stateless (RFC 7757 EAMT, RFC 6791) and stateful
-//     (RFC 6146) address policies that plug into translate.
-//   - map66: NPTv6 checksum-neutral prefix mapping (RFC 6296).
-//   - handoff: the NAT64 handoff protocol.
+//   - [github.com/v6xlat/xlat/header]: byte-slice views of the IPv4, IPv6,
+//     Fragment, TCP, UDP and ICMP headers the others read and write.
+//   - [github.com/v6xlat/xlat/siit]: the stateless policy (RFC 7757 EAMT,
+//     RFC 6791, hairpinning; SIIT-DC, NAT46 and CLAT setups).
+//   - [github.com/v6xlat/xlat/nat64]: the stateful policy (RFC 6146): pool4,
+//     BIB, sessions, the TCP state machine, timers and limits.
+//   - map66 (NPTv6, RFC 6296) and handoff (the NAT64 handoff protocol) are
+//     to come, with the binaries under cmd/.
 //
-// The binaries under cmd/ (xlatgw, map66d, handoffd) combine these with TUN
-// I/O. Packages hold no global state, allocate nothing per packet, and take
-// and return net/netip values.
+// Packages hold no global state, allocate nothing per packet, and take and
+// return net/netip values.
 package xlat
