@@ -154,7 +154,7 @@ func TestJoolGrayboxNAT64(t *testing.T) {
 			}
 		}))
 	}
-	tally.Print("NAT64")
+	tally.Print("nat64")
 	if tally.Passed+tally.Failed == 0 {
 		t.Fatal("the manifest has no NAT64 cases")
 	}

@@ -39,4 +39,7 @@ done <<'LIST'
 internal/oracle . FuzzChecksumVsGVisor
 internal/oracle . FuzzTranslateGopacket
 LIST
+echo "== Jool graybox corpus"
+# The acceptance summary (go test shows test output only for failures).
+go test -count=1 -run 'JoolGraybox' -v ./siit ./nat64 | grep -E '^(graybox|--- FAIL|FAIL)' || true
 echo "== all checks passed"

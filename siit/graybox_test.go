@@ -103,7 +103,7 @@ func TestJoolGrayboxSIIT(t *testing.T) {
 			}
 		}))
 	}
-	tally.Print("SIIT")
+	tally.Print("siit")
 	if tally.Passed+tally.Failed == 0 {
 		t.Fatal("the manifest has no SIIT cases")
 	}

@@ -141,7 +141,7 @@ func (t *Tally) Add(ok bool) {
 }
 
 func (t *Tally) Print(what string) {
-	fmt.Printf("graybox %s: %d passed, %d failed\n", what, t.Passed, t.Failed)
+	fmt.Printf("graybox-%s: %d passed, %d failed\n", what, t.Passed, t.Failed)
 }
 
 // Outputs returns what a translation result puts on the wire: nothing for
