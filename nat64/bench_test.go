@@ -78,6 +78,24 @@ func BenchmarkSessions(b *testing.B) {
 			t4addr[j], _, _, _ = p.To4(src, dst, translate.MakePorts(sport, dport), translate.MakeMeta(header.ProtoUDP, 0, 0))
 		}
 		meta := translate.MakeMeta(header.ProtoUDP, 0, 0)
+		keys := make([]key6, len(flows))
+		for j := range flows {
+			src, sport, dst, dport := benchFlow(flows[j])
+			z, _ := wkp.Extract(dst)
+			keys[j] = key6{z4: v4u(z), xp: sport, zp: dport, proto: header.ProtoUDP}
+			keys[j].xhi, keys[j].xlo = ipword.Words(src)
+		}
+		st := x.st.Load()
+		b.Run(fmt.Sprintf("sessions=%d/op=table6", n), func(b *testing.B) {
+			// The session table alone: home shard, lock, index, refresh.
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				k := keys[i&4095]
+				if _, _, ok := x.lookup6(st, x.shards[x.home(k.xhi, k.xlo, k.xp, k.proto)], k, meta); !ok {
+					b.Fatal("miss")
+				}
+			}
+		})
 		b.Run(fmt.Sprintf("sessions=%d/op=lookup6", n), func(b *testing.B) {
 			b.ReportAllocs()
 			b.ReportMetric(perSession, "B/session")
