@@ -89,3 +89,30 @@ func IsExtension(nh uint8) bool {
 	}
 	return false
 }
+
+// UpperLayer walks the extension headers of the IPv6 packet p and returns
+// the offset and protocol of the upper-layer header, and whether p holds
+// it: false for a later fragment (its upper-layer header is in the first)
+// or a packet cut short. It does not judge the headers it skips.
+func (h IPv6) UpperLayer() (off int, proto uint8, ok bool) {
+	nh, off := h.NextHeader(), IPv6Size
+	for {
+		switch nh {
+		case ProtoHopByHop, ProtoDstOpts, ProtoRouting:
+			if off+8 > len(h) {
+				return off, nh, false
+			}
+			nh, off = h[off], off+(int(h[off+1])+1)*8
+		case ProtoFragment:
+			if off+IPv6FragmentSize > len(h) {
+				return off, nh, false
+			}
+			if IPv6Fragment(h[off:]).Offset() != 0 {
+				return off, IPv6Fragment(h[off:]).NextHeader(), false
+			}
+			nh, off = h[off], off+IPv6FragmentSize
+		default:
+			return off, nh, off <= len(h)
+		}
+	}
+}

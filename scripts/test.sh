@@ -36,6 +36,7 @@ done <<'LIST'
 . ./checksum FuzzChecksum
 . ./translate FuzzTo4
 . ./translate FuzzTo6
+. ./map66 FuzzMapRoundTrip
 internal/oracle . FuzzChecksumVsGVisor
 internal/oracle . FuzzTranslateGopacket
 LIST

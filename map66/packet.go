@@ -1,0 +1,134 @@
+package map66
+
+import (
+	"encoding/binary"
+
+	"github.com/v6xlat/xlat/checksum"
+	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/internal/ipword"
+)
+
+// Outbound maps the IPv6 packet pkt in place as it leaves the internal
+// network: its source (RFC 6296 §3.2), the destination of the packet an
+// ICMPv6 error quotes, and, when the destination is inside an external
+// prefix of the site, the destination as well (hairpinning, §4.3).
+//
+// It returns ReasonNone when it mapped the packet, ReasonNotMine (or
+// ReasonLocalAddress) when no rule applies and the packet should go on
+// untouched, and any other reason when the packet must be dropped.
+func (m *Mapper) Outbound(pkt []byte) Reason {
+	if len(pkt) < header.IPv6Size {
+		return ReasonTruncated
+	}
+	ip := header.IPv6(pkt)
+	r := m.rewrite(pkt, 8, true, true)
+	if r != ReasonNone {
+		return r
+	}
+	// Hairpinning: a destination in one of our external prefixes comes
+	// back in.
+	if hr := m.rewrite(pkt, 24, false, true); hr != ReasonNone && hr != ReasonNotMine && hr != ReasonLocalAddress {
+		return hr
+	}
+	m.embedded(pkt, ip, true)
+	return ReasonNone
+}
+
+// Inbound maps the IPv6 packet pkt in place as it enters: its destination
+// (§3.3) and the source of the packet an ICMPv6 error quotes, so that
+// errors reach the internal host.
+func (m *Mapper) Inbound(pkt []byte) Reason {
+	if len(pkt) < header.IPv6Size {
+		return ReasonTruncated
+	}
+	r := m.rewrite(pkt, 24, false, true)
+	if r != ReasonNone {
+		return r
+	}
+	m.embedded(pkt, header.IPv6(pkt), false)
+	return ReasonNone
+}
+
+// rewrite maps the address at pkt[at:at+16]; checkLocal leaves the
+// interface's own addresses alone.
+func (m *Mapper) rewrite(pkt []byte, at int, outbound, checkLocal bool) Reason {
+	hi, lo := binary.BigEndian.Uint64(pkt[at:]), binary.BigEndian.Uint64(pkt[at+8:])
+	if checkLocal && m.local != nil && m.local[[2]uint64{hi, lo}] {
+		return ReasonLocalAddress
+	}
+	nhi, nlo, why := m.mapAddr(hi, lo, outbound)
+	if why != ReasonNone {
+		return why
+	}
+	binary.BigEndian.PutUint64(pkt[at:], nhi)
+	binary.BigEndian.PutUint64(pkt[at+8:], nlo)
+	if !m.neutralFor(hi, lo, outbound) {
+		fixTransport(pkt, [2]uint64{hi, lo}, [2]uint64{nhi, nlo})
+	}
+	return ReasonNone
+}
+
+// embedded maps the address inside an ICMPv6 error's quoted packet: its
+// destination on the way out, its source on the way in. RFC 6296 says
+// nothing of it; Linux, FreeBSD and draft-bctb-6man-rfc6296-bis do it so
+// that errors reach the host that caused them. A neutral mapping leaves
+// every checksum valid.
+func (m *Mapper) embedded(pkt []byte, ip header.IPv6, outbound bool) {
+	if nh := ip.NextHeader(); nh == header.ProtoTCP || nh == header.ProtoUDP {
+		return // the common case, without walking anything
+	}
+	off, proto, ok := ip.UpperLayer()
+	if !ok || proto != header.ProtoICMPv6 || len(pkt) < off+header.ICMPHeaderSize+header.IPv6Size || !header.ICMPv6IsError(pkt[off]) {
+		return
+	}
+	q := off + header.ICMPHeaderSize
+	at := q + 24
+	if !outbound {
+		at = q + 8
+	}
+	before := [2]uint64{binary.BigEndian.Uint64(pkt[at:]), binary.BigEndian.Uint64(pkt[at+8:])}
+	// The quoted packet is not about our interfaces: no local check.
+	if m.rewrite(pkt[:at+16], at, outbound, false) != ReasonNone {
+		return
+	}
+	after := [2]uint64{binary.BigEndian.Uint64(pkt[at:]), binary.BigEndian.Uint64(pkt[at+8:])}
+	if d := checksum.Sub(addrSum(after), addrSum(before)); !checksum.IsNeutral(d) {
+		// A non-neutral mapping changed the ICMPv6 body: fix its checksum.
+		cs := binary.BigEndian.Uint16(pkt[off+2:])
+		binary.BigEndian.PutUint16(pkt[off+2:], checksum.Adjust(cs, addrSum(before), addrSum(after)))
+	}
+}
+
+func addrSum(w [2]uint64) uint16 { return checksum.AddrSum(ipword.From6(w[0], w[1])) }
+
+// fixTransport updates the transport checksum for an address change that
+// is not checksum neutral (prefixes longer than /112).
+func fixTransport(pkt []byte, old, new [2]uint64) {
+	off, proto, ok := header.IPv6(pkt).UpperLayer()
+	if !ok {
+		return
+	}
+	l4 := pkt[off:]
+	var at int
+	switch proto {
+	case header.ProtoTCP:
+		at = header.TCPChecksumOffset
+	case header.ProtoUDP:
+		at = 6
+		if len(l4) >= 8 && l4[6] == 0 && l4[7] == 0 {
+			return
+		}
+	case header.ProtoICMPv6:
+		at = 2
+	default:
+		return
+	}
+	if len(l4) < at+2 {
+		return
+	}
+	cs := checksum.Adjust(binary.BigEndian.Uint16(l4[at:]), addrSum(old), addrSum(new))
+	if proto == header.ProtoUDP {
+		cs = checksum.UDPField(cs)
+	}
+	binary.BigEndian.PutUint16(l4[at:], cs)
+}
