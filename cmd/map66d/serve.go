@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+
+	"github.com/vishvananda/netlink"
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/v6xlat/xlat/map66"
+)
+
+// offset is the headroom wireguard's TUN wants in front of each packet
+// (for its virtio header when offloads are on).
+const offset = 16
+
+func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger) error {
+	opts := map66.Options{}
+	if cfg.CheckInterfaceAddresses == nil || *cfg.CheckInterfaceAddresses {
+		opts.Local = interfaceAddrs(cfg.Rules)
+	}
+	m, err := map66.New(mapperRules(cfg), opts)
+	if err != nil {
+		return err
+	}
+	dev, err := tun.CreateTUN(cfg.TUN, cfg.MTU)
+	if err != nil {
+		return fmt.Errorf("creating TUN %s: %w", cfg.TUN, err)
+	}
+	defer dev.Close()
+	name, _ := dev.Name()
+	cfg.TUN = name
+	if routes {
+		undo, err := installRoutes(cfg)
+		if err != nil {
+			return err
+		}
+		defer undo()
+	}
+	log.Info("mapping", "tun", name, "rules", len(cfg.Rules))
+	go func() {
+		<-ctx.Done()
+		dev.Close()
+	}()
+	batch := dev.BatchSize()
+	bufs := make([][]byte, batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, offset+65535)
+	}
+	sizes := make([]int, batch)
+	outBufs := make([][]byte, 0, batch)
+	var mapped, passed, dropped uint64
+	for {
+		n, err := dev.Read(bufs, sizes, offset)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
+				log.Info("stopped", "mapped", mapped, "passed", passed, "dropped", dropped)
+				return nil
+			}
+			if errors.Is(err, tun.ErrTooManySegments) {
+				continue
+			}
+			return fmt.Errorf("reading %s: %w", name, err)
+		}
+		outBufs = outBufs[:0]
+		for i := 0; i < n; i++ {
+			pkt := bufs[i][offset : offset+sizes[i]]
+			if len(pkt) < 40 || pkt[0]>>4 != 6 {
+				dropped++
+				continue
+			}
+			why := m.Outbound(pkt)
+			if why == map66.ReasonNotMine {
+				why = m.Inbound(pkt)
+			}
+			switch why {
+			case map66.ReasonNone:
+				mapped++
+			case map66.ReasonNotMine, map66.ReasonLocalAddress:
+				passed++
+			default:
+				dropped++
+				log.Debug("dropped", "reason", why.String())
+				continue
+			}
+			outBufs = append(outBufs, bufs[i][:offset+sizes[i]])
+		}
+		if len(outBufs) > 0 {
+			if _, err := dev.Write(outBufs, offset); err != nil && ctx.Err() == nil {
+				log.Warn("writing", "err", err)
+			}
+		}
+	}
+}
+
+// interfaceAddrs lists the IPv6 addresses of the rules' interfaces.
+func interfaceAddrs(rules []Rule) []netip.Addr {
+	var out []netip.Addr
+	for _, r := range rules {
+		ifc, err := net.InterfaceByName(r.Interface)
+		if err != nil {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Is6() && !ip.Is4In6() {
+					out = append(out, ip)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// installRoutes sets up the table and policy rules of routeCommands, and
+// returns a function that removes them.
+func installRoutes(cfg Config) (func(), error) {
+	link, err := netlink.LinkByName(cfg.TUN)
+	if err != nil {
+		return nil, err
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return nil, fmt.Errorf("bringing %s up: %w", cfg.TUN, err)
+	}
+	var undo []func()
+	cleanup := func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	_, any6, _ := net.ParseCIDR("::/0")
+	route := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: any6, Table: cfg.Table}
+	if err := netlink.RouteAdd(route); err != nil {
+		return nil, fmt.Errorf("route default dev %s table %d: %w", cfg.TUN, cfg.Table, err)
+	}
+	undo = append(undo, func() { netlink.RouteDel(route) })
+	for i, r := range cfg.Rules {
+		p := 1000 + 3*i
+		in, ex := ipnet(r.Internal), ipnet(r.External)
+		rules := []*netlink.Rule{newRule(p, in, in, "", 254), newRule(p+1, in, nil, "", cfg.Table), newRule(p+2, nil, ex, r.Interface, cfg.Table)}
+		for _, nr := range rules {
+			if err := netlink.RuleAdd(nr); err != nil {
+				cleanup()
+				return nil, fmt.Errorf("policy rule %d: %w", nr.Priority, err)
+			}
+			nr := nr
+			undo = append(undo, func() { netlink.RuleDel(nr) })
+		}
+	}
+	return cleanup, nil
+}
+
+func newRule(prio int, src, dst *net.IPNet, iif string, table int) *netlink.Rule {
+	r := netlink.NewRule()
+	r.Family = netlink.FAMILY_V6
+	r.Priority = prio
+	r.Src, r.Dst = src, dst
+	r.IifName = iif
+	r.Table = table
+	return r
+}
+
+func ipnet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 128)}
+}
