@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -237,3 +238,12 @@ func (x *Translator) takeHeld(k key4) (heldPacket, bool) {
 	}
 	return h, ok
 }
+
+// Owns4 reports whether a is one of the instance's pool4 addresses.
+func (x *Translator) Owns4(a netip.Addr) bool { return a.Is4() && x.st.Load().pool4Addrs[v4u(a)] }
+
+// Pool6 returns the instance's Pref64.
+func (x *Translator) Pool6() translate.Prefix { return x.st.Load().Pool6 }
+
+// Pool4 returns the instance's pool4 rows.
+func (x *Translator) Pool4() []Pool4Entry { return x.st.Load().Pool4 }

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+
+	"github.com/v6xlat/xlat/nat64"
+	"github.com/v6xlat/xlat/siit"
+)
+
+// Config is the gateway's configuration file.
+type Config struct {
+	TUN       TUNConfig  `json:"tun"`
+	Instances []Instance `json:"instances"`
+	Rules     []Rule     `json:"rules"`
+	// ManageRoutes installs the addresses and routes the configuration
+	// implies on the TUN device (default true).
+	ManageRoutes *bool `json:"manage-routes,omitempty"`
+}
+
+// TUNConfig is the device and the gateway's own addresses, the sources of
+// the ICMP errors it generates.
+type TUNConfig struct {
+	Name string     `json:"name"`
+	MTU  int        `json:"mtu"`
+	IPv4 netip.Addr `json:"ipv4-address"`
+	IPv6 netip.Addr `json:"ipv6-address"`
+}
+
+// Instance is one translator: type "siit" or "nat64", with the settings
+// of that package (Jool's names).
+type Instance struct {
+	Name  string          `json:"name"`
+	Type  string          `json:"type"`
+	SIIT  json.RawMessage `json:"siit,omitempty"`
+	NAT64 json.RawMessage `json:"nat64,omitempty"`
+}
+
+// Rule sends traffic whose remote IPv4 side (the destination of outbound
+// traffic, the source of inbound) is in Prefix to an instance. Rules are
+// tried in order; with none, an instance takes everything it can map.
+type Rule struct {
+	Prefix   netip.Prefix `json:"prefix"`
+	Instance string       `json:"instance"`
+}
+
+// loaded is a checked configuration with its translators built.
+type loaded struct {
+	cfg   Config
+	insts []*instance
+}
+
+func loadConfig(path string) (*loaded, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseConfig(data)
+}
+
+func parseConfig(data []byte) (*loaded, error) {
+	var cfg Config
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if cfg.TUN.Name == "" {
+		cfg.TUN.Name = "xlat"
+	}
+	if cfg.TUN.MTU == 0 {
+		cfg.TUN.MTU = 1500
+	}
+	if cfg.TUN.MTU < 1280 || cfg.TUN.MTU > 65535 {
+		return nil, fmt.Errorf("config: tun.mtu: %d is outside 1280..65535", cfg.TUN.MTU)
+	}
+	if cfg.TUN.IPv4.IsValid() && !cfg.TUN.IPv4.Is4() {
+		return nil, fmt.Errorf("config: tun.ipv4-address: %v is not IPv4", cfg.TUN.IPv4)
+	}
+	if cfg.TUN.IPv6.IsValid() && (!cfg.TUN.IPv6.Is6() || cfg.TUN.IPv6.Is4In6()) {
+		return nil, fmt.Errorf("config: tun.ipv6-address: %v is not IPv6", cfg.TUN.IPv6)
+	}
+	if len(cfg.Instances) == 0 {
+		return nil, fmt.Errorf("config: instances: none")
+	}
+	l := &loaded{cfg: cfg}
+	names := map[string]*instance{}
+	for i, in := range cfg.Instances {
+		where := fmt.Sprintf("instances[%d]", i)
+		if in.Name == "" {
+			return nil, fmt.Errorf("config: %s.name: required", where)
+		}
+		if names[in.Name] != nil {
+			return nil, fmt.Errorf("config: %s.name: %q is used twice", where, in.Name)
+		}
+		inst, err := buildInstance(in, cfg.TUN)
+		if err != nil {
+			return nil, fmt.Errorf("config: %s (%s): %w", where, in.Name, err)
+		}
+		names[in.Name] = inst
+		l.insts = append(l.insts, inst)
+	}
+	for i, r := range cfg.Rules {
+		if !r.Prefix.IsValid() || !r.Prefix.Addr().Is4() {
+			return nil, fmt.Errorf("config: rules[%d].prefix: %v is not an IPv4 prefix", i, r.Prefix)
+		}
+		inst := names[r.Instance]
+		if inst == nil {
+			return nil, fmt.Errorf("config: rules[%d].instance: no instance is named %q", i, r.Instance)
+		}
+		inst.prefixes = append(inst.prefixes, r.Prefix.Masked())
+	}
+	return l, nil
+}
+
+func buildInstance(in Instance, tun TUNConfig) (*instance, error) {
+	switch in.Type {
+	case "siit":
+		if in.NAT64 != nil {
+			return nil, fmt.Errorf("nat64: set on a siit instance")
+		}
+		c, err := siit.ParseConfig(orEmpty(in.SIIT))
+		if err != nil {
+			return nil, err
+		}
+		c.Addr4, c.Addr6 = or(c.Addr4, tun.IPv4), or(c.Addr6, tun.IPv6)
+		c.IPv4MTU, c.IPv6MTU = orInt(c.IPv4MTU, tun.MTU), orInt(c.IPv6MTU, tun.MTU)
+		x, err := siit.New(c)
+		if err != nil {
+			return nil, err
+		}
+		return &instance{name: in.Name, siit: x}, nil
+	case "nat64":
+		if in.SIIT != nil {
+			return nil, fmt.Errorf("siit: set on a nat64 instance")
+		}
+		c, err := nat64.ParseConfig(orEmpty(in.NAT64))
+		if err != nil {
+			return nil, err
+		}
+		c.Addr4, c.Addr6 = or(c.Addr4, tun.IPv4), or(c.Addr6, tun.IPv6)
+		c.IPv4MTU, c.IPv6MTU = orInt(c.IPv4MTU, tun.MTU), orInt(c.IPv6MTU, tun.MTU)
+		x, err := nat64.New(c)
+		if err != nil {
+			return nil, err
+		}
+		return &instance{name: in.Name, nat64: x}, nil
+	}
+	return nil, fmt.Errorf("type: %q is not siit or nat64", in.Type)
+}
+
+func orEmpty(b json.RawMessage) []byte {
+	if len(b) == 0 {
+		return []byte("{}")
+	}
+	return b
+}
+
+func or(a, b netip.Addr) netip.Addr {
+	if a.IsValid() {
+		return a
+	}
+	return b
+}
+
+func orInt(a, b int) int {
+	if a != 0 {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/v6xlat/xlat/internal/ipword"
+	"github.com/v6xlat/xlat/nat64"
+	"github.com/v6xlat/xlat/siit"
+	"github.com/v6xlat/xlat/translate"
+)
+
+// instance is one translator of the gateway.
+type instance struct {
+	name     string
+	siit     *siit.Translator
+	nat64    *nat64.Translator
+	prefixes []netip.Prefix // remote IPv4 sides it serves; none = all
+
+	in6, in4, out6, out4 atomic.Uint64 // packets by the family they arrived in / left in
+}
+
+func (i *instance) to4(buf []byte, off, n int) translate.Result {
+	if i.nat64 != nil {
+		return i.nat64.To4(buf, off, n)
+	}
+	return i.siit.To4(buf, off, n)
+}
+
+func (i *instance) to6(buf []byte, off, n int) translate.Result {
+	if i.nat64 != nil {
+		return i.nat64.To6(buf, off, n)
+	}
+	return i.siit.To6(buf, off, n)
+}
+
+func (i *instance) serves(remote netip.Addr) bool {
+	if len(i.prefixes) == 0 {
+		return true
+	}
+	for _, p := range i.prefixes {
+		if p.Contains(remote) {
+			return true
+		}
+	}
+	return false
+}
+
+// claim6 reports whether the instance translates an IPv6 packet to dst:
+// dst must be an address it represents IPv4 with, and that IPv4 address
+// (the remote side) one its rules give it.
+func (i *instance) claim6(dst netip.Addr) bool {
+	if i.nat64 != nil {
+		v4, ok := i.nat64.Pool6().Extract(dst)
+		return ok && i.serves(v4)
+	}
+	if v4, ok := i.siit.EAMT().To4(dst); ok {
+		return i.serves(v4)
+	}
+	p := i.siit.Config().Pool6
+	v4, ok := p.Extract(dst)
+	return p.IsValid() && ok && i.serves(v4)
+}
+
+// claim4 reports whether the instance translates an IPv4 packet from src
+// to dst: a NAT64 when dst is in its pool4, a SIIT for any destination
+// (the routes decide what reaches it), if src is on its side.
+func (i *instance) claim4(src, dst netip.Addr) bool {
+	if i.nat64 != nil {
+		return i.nat64.Owns4(dst) && i.serves(src)
+	}
+	return i.serves(src)
+}
+
+// pick chooses the instance for a packet, or nil.
+func pick(insts []*instance, pkt []byte) *instance {
+	if len(pkt) >= 40 && pkt[0]>>4 == 6 {
+		dst := ipword.Get6(pkt[24:40])
+		for _, in := range insts {
+			if in.claim6(dst) {
+				return in
+			}
+		}
+		return nil
+	}
+	if len(pkt) >= 20 && pkt[0]>>4 == 4 {
+		src := netip.AddrFrom4([4]byte(pkt[12:16]))
+		dst := netip.AddrFrom4([4]byte(pkt[16:20]))
+		for _, in := range insts {
+			if in.nat64 != nil && in.claim4(src, dst) {
+				return in
+			}
+		}
+		for _, in := range insts {
+			if in.siit != nil && in.claim4(src, dst) {
+				return in
+			}
+		}
+	}
+	return nil
+}

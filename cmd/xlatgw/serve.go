@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/v6xlat/xlat/translate"
+)
+
+// tunOffset is the room wireguard's TUN wants in front of a packet; reads
+// leave translate.Headroom more so that 4->6 growth fits in place.
+const (
+	tunOffset  = 16
+	readOffset = tunOffset + translate.Headroom
+)
+
+// gateway is a running xlatgw.
+type gateway struct {
+	l   *loaded
+	dev tun.Device
+	log *slog.Logger
+	wmu sync.Mutex // TUN writes from the datapath and from the timers
+}
+
+func serve(ctx context.Context, l *loaded, log *slog.Logger) error {
+	dev, err := tun.CreateTUN(l.cfg.TUN.Name, l.cfg.TUN.MTU)
+	if err != nil {
+		return fmt.Errorf("creating TUN %s: %w", l.cfg.TUN.Name, err)
+	}
+	defer dev.Close()
+	g := &gateway{l: l, dev: dev, log: log}
+	if l.cfg.ManageRoutes == nil || *l.cfg.ManageRoutes {
+		name, _ := dev.Name()
+		undo, err := setupRouting(name, l)
+		if err != nil {
+			return err
+		}
+		defer undo()
+	}
+	log.Info("translating", "tun", l.cfg.TUN.Name, "instances", len(l.insts))
+	go g.timers(ctx)
+	go func() {
+		<-ctx.Done()
+		dev.Close()
+	}()
+	err = g.loop(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// timers advance the NAT64 tables and send what they produce (the ICMP
+// errors for unanswered unsolicited SYNs).
+func (g *gateway) timers(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, in := range g.l.insts {
+			if in.nat64 == nil {
+				continue
+			}
+			in.nat64.Tick(func(p []byte) {
+				buf := make([]byte, tunOffset+len(p))
+				copy(buf[tunOffset:], p)
+				g.wmu.Lock()
+				g.dev.Write([][]byte{buf}, tunOffset)
+				g.wmu.Unlock()
+			})
+		}
+	}
+}
+
+// loop reads batches from the TUN device, translates each packet in place
+// and writes the batch back.
+func (g *gateway) loop(ctx context.Context) error {
+	batch := g.dev.BatchSize()
+	bufs := make([][]byte, batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, readOffset+65535+translate.Headroom)
+	}
+	sizes := make([]int, batch)
+	out := make([][]byte, 0, 2*batch)
+	frags := make([][]byte, 64)
+	for i := range frags {
+		frags[i] = make([]byte, tunOffset+65535)
+	}
+	for {
+		n, err := g.dev.Read(bufs, sizes, readOffset)
+		if err != nil {
+			if errors.Is(err, tun.ErrTooManySegments) {
+				continue
+			}
+			if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("reading the TUN device: %w", err)
+		}
+		out = out[:0]
+		usedFrags := 0
+		for i := 0; i < n; i++ {
+			buf, size := bufs[i], sizes[i]
+			pkt := buf[readOffset : readOffset+size]
+			in := pick(g.l.insts, pkt)
+			if in == nil {
+				continue
+			}
+			var r translate.Result
+			if pkt[0]>>4 == 6 {
+				in.in6.Add(1)
+				r = in.to4(buf, readOffset, size)
+			} else {
+				in.in4.Add(1)
+				r = in.to6(buf, readOffset, size)
+			}
+			switch r.Verdict {
+			case translate.Forward, translate.Reply:
+				if r.Start < tunOffset {
+					continue // cannot happen with readOffset's headroom
+				}
+				out = append(out, buf[r.Start-tunOffset:r.End])
+			case translate.Fragment:
+				p := buf[r.Start:r.End]
+				dst := make([][]byte, len(frags)-usedFrags)
+				for j := range dst {
+					dst[j] = frags[usedFrags+j][tunOffset:]
+				}
+				var k int
+				if p[0]>>4 == 6 {
+					k = translate.SplitIPv6(dst, p, r.MTU)
+				} else {
+					k = translate.SplitIPv4(dst, p, r.MTU)
+				}
+				for j := 0; j < k; j++ {
+					out = append(out, frags[usedFrags+j][:tunOffset+len(dst[j])])
+				}
+				usedFrags += k
+			}
+		}
+		if len(out) == 0 {
+			continue
+		}
+		g.wmu.Lock()
+		_, err = g.dev.Write(out, tunOffset)
+		g.wmu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			g.log.Warn("writing to the TUN device", "err", err)
+		}
+	}
+}
+
+// setupRouting brings the device up, routes every instance's prefixes into
+// it and enables forwarding; the returned function removes the routes.
+func setupRouting(name string, l *loaded) (func(), error) {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return nil, fmt.Errorf("bringing %s up: %w", name, err)
+	}
+	var prefixes []netip.Prefix
+	for _, in := range l.insts {
+		if in.nat64 != nil {
+			prefixes = append(prefixes, in.nat64.Pool6().Prefix())
+			for _, p := range in.nat64.Pool4() {
+				prefixes = append(prefixes, p.Prefix.Masked())
+			}
+			continue
+		}
+		c := in.siit.Config()
+		if c.Pool6.IsValid() {
+			prefixes = append(prefixes, c.Pool6.Prefix())
+		}
+		for _, e := range c.EAMT {
+			prefixes = append(prefixes, e.IPv4)
+		}
+	}
+	var added []*netlink.Route
+	undo := func() {
+		for _, r := range added {
+			netlink.RouteDel(r)
+		}
+	}
+	seen := map[netip.Prefix]bool{}
+	for _, p := range prefixes {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+		if err := netlink.RouteReplace(r); err != nil {
+			undo()
+			return nil, fmt.Errorf("route %v dev %s: %w", p, name, err)
+		}
+		added = append(added, r)
+	}
+	for _, f := range []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"} {
+		if err := os.WriteFile(f, []byte("1"), 0o644); err != nil {
+			undo()
+			return nil, fmt.Errorf("enabling forwarding: %w", err)
+		}
+	}
+	return undo, nil
+}

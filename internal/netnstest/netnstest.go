@@ -1,0 +1,257 @@
+// Package netnstest builds throwaway network namespaces for end-to-end
+// tests and runs small clients and servers inside them (ping, TCP, UDP),
+// as helper processes of the test binary itself.
+//
+// A test package using it declares
+//
+//	func TestHelperProcess(t *testing.T) { netnstest.HelperProcess(t) }
+//
+// and calls Need first, which skips unless the test runs as root with
+// iproute2 and /dev/net/tun at hand.
+package netnstest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// Need skips the test unless it can build namespaces and TUN devices.
+func Need(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces and TUN devices (CI runs it as root)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2's ip command")
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skip("needs /dev/net/tun")
+	}
+}
+
+// Sh runs a command and fails the test if it fails.
+func Sh(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// NS creates a namespace named prefix plus the process ID, removed when
+// the test ends.
+func NS(t *testing.T, prefix string) string {
+	t.Helper()
+	ns := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
+	Sh(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	return ns
+}
+
+// IP runs "ip -n ns args..." for each command.
+func IP(t *testing.T, ns string, cmds ...string) {
+	t.Helper()
+	for _, c := range cmds {
+		Sh(t, append([]string{"ip", "-n", ns}, strings.Fields(c)...)...)
+	}
+}
+
+// Helper returns a command running this test binary as a helper process
+// inside namespace ns.
+func Helper(ctx context.Context, ns string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, os.Args[0], "-test.run=^TestHelperProcess$", "--"}, args...)...)
+	cmd.Env = append(os.Environ(), "XLAT_NETNS_HELPER=1")
+	return cmd
+}
+
+// Run runs a helper and fails the test if it fails.
+func Run(t *testing.T, ctx context.Context, ns string, args ...string) {
+	t.Helper()
+	if out, err := Helper(ctx, ns, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s in %s: %v\n%s", strings.Join(args, " "), ns, err, out)
+	}
+}
+
+// TCPExchange starts a TCP server in srvNS on listen:8080, connects from
+// cliNS to dial (or listen), exchanges a few bytes, and returns the peer
+// address the server saw.
+func TCPExchange(t *testing.T, ctx context.Context, srvNS, listen, cliNS, dial string) netip.Addr {
+	t.Helper()
+	srv := Helper(ctx, srvNS, "tcp-server", listen)
+	stdout, _ := srv.StdoutPipe()
+	srv.Stderr = os.Stderr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Wait()
+	r := bufio.NewReader(stdout)
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "listening") {
+		t.Fatalf("tcp server: %q %v", line, err)
+	}
+	if dial == "" {
+		dial = listen
+	}
+	Run(t, ctx, cliNS, "tcp-client", dial)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("tcp server: %v", err)
+	}
+	ap, err := netip.ParseAddrPort(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("tcp server said %q", line)
+	}
+	return ap.Addr().Unmap()
+}
+
+// WaitFor polls ok for up to five seconds.
+func WaitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if ok() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// HelperProcess is the body of TestHelperProcess: outside a helper run it
+// skips; inside one it does the job and exits.
+func HelperProcess(t *testing.T) {
+	if os.Getenv("XLAT_NETNS_HELPER") != "1" {
+		t.Skip("helper process of the end-to-end tests")
+	}
+	args := os.Args
+	for len(args) > 0 && args[0] != "--" {
+		args = args[1:]
+	}
+	if len(args) < 3 {
+		fmt.Fprintln(os.Stderr, "helper: bad args")
+		os.Exit(2)
+	}
+	if err := helperMain(args[1], args[2]); err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func network(addr string) string {
+	if strings.Contains(addr, ":") {
+		return "6"
+	}
+	return "4"
+}
+
+func helperMain(mode, addr string) error {
+	switch mode {
+	case "ping":
+		return ping(addr)
+	case "tcp-server":
+		l, err := net.Listen("tcp"+network(addr), net.JoinHostPort(addr, "8080"))
+		if err != nil {
+			return err
+		}
+		fmt.Println("listening")
+		l.(*net.TCPListener).SetDeadline(time.Now().Add(20 * time.Second))
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 5)
+		if _, err := c.Read(buf); err != nil || string(buf) != "hello" {
+			return fmt.Errorf("read %q: %v", buf, err)
+		}
+		c.Write([]byte("world"))
+		fmt.Println(c.RemoteAddr().String())
+		return nil
+	case "tcp-client":
+		var c net.Conn
+		var err error
+		for i := 0; i < 50; i++ { // the server may still be starting
+			if c, err = net.DialTimeout("tcp"+network(addr), net.JoinHostPort(addr, "8080"), 2*time.Second); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte("hello")); err != nil {
+			return err
+		}
+		buf := make([]byte, 5)
+		if _, err := c.Read(buf); err != nil || string(buf) != "world" {
+			return fmt.Errorf("read %q: %v", buf, err)
+		}
+		return nil
+	case "udp-refused":
+		c, err := net.Dial("udp"+network(addr), net.JoinHostPort(addr, "9"))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		for i := 0; i < 5; i++ {
+			c.Write([]byte("anyone?"))
+			_, err = c.Read(make([]byte, 64))
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				return nil
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		return fmt.Errorf("no port unreachable came back: %v", err)
+	}
+	return fmt.Errorf("unknown mode %q", mode)
+}
+
+func ping(addr string) error {
+	ip := net.ParseIP(addr)
+	network, proto := "ip6:ipv6-icmp", 58
+	var req, rep icmp.Type = ipv6.ICMPTypeEchoRequest, ipv6.ICMPTypeEchoReply
+	if ip.To4() != nil {
+		network, proto, req, rep = "ip4:icmp", 1, ipv4.ICMPTypeEcho, ipv4.ICMPTypeEchoReply
+	}
+	c, err := icmp.ListenPacket(network, "")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	dst := &net.IPAddr{IP: ip}
+	for seq := 1; seq <= 10; seq++ {
+		msg := icmp.Message{Type: req, Body: &icmp.Echo{ID: os.Getpid() & 0xffff, Seq: seq, Data: []byte("xlat")}}
+		b, _ := msg.Marshal(nil)
+		if _, err := c.WriteTo(b, dst); err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		for {
+			buf := make([]byte, 1500)
+			n, peer, err := c.ReadFrom(buf)
+			if err != nil {
+				break
+			}
+			rm, err := icmp.ParseMessage(proto, buf[:n])
+			if err == nil && rm.Type == rep && peer.String() == dst.String() {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no echo reply from %s", addr)
+}
