@@ -1,0 +1,72 @@
+package main
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"instances": []}`: "instances",
+		`{"tun": {"mtu": 100}, "instances": [{"name": "a", "type": "siit", "siit": {"pool6": "64:ff9b::/96"}}]}`:                                              "tun.mtu",
+		`{"instances": [{"name": "a", "type": "nat46"}]}`:                                                                                                     "instances[0] (a): type",
+		`{"instances": [{"name": "a", "type": "siit", "siit": {"pool6": "64:ff9b::/97"}}]}`:                                                                   "instances[0] (a)",
+		`{"instances": [{"name": "a", "type": "nat64", "nat64": {"pool6": "64:ff9b::/96"}}]}`:                                                                 "pool4",
+		`{"instances": [{"name": "a", "type": "siit", "siit": {"pool6": "64:ff9b::/96", "bogus": 1}}]}`:                                                       "bogus",
+		`{"instances": [{"name": "a", "type": "siit", "siit": {"pool6": "64:ff9b::/96"}}], "rules": [{"prefix": "0.0.0.0/1", "instance": "b"}]}`:              "rules[0].instance",
+		`{"instances": [{"name": "a", "type": "siit", "siit": {"pool6": "64:ff9b::/96"}}], "unknown": true}`:                                                  "unknown",
+		`{"instances": [{"name": "a", "type": "siit", "siit": {"pool6": "64:ff9b::/96"}}, {"name": "a", "type": "siit", "siit": {"pool6": "64:ff9b::/96"}}]}`: "used twice",
+	} {
+		if _, err := parseConfig([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v does not name %q", in, err, want)
+		}
+	}
+}
+
+// Rules split the IPv4 space between instances; packets go to the first
+// instance that claims them.
+func TestPick(t *testing.T) {
+	l, err := parseConfig([]byte(`{"instances": [
+	  {"name": "low", "type": "nat64", "nat64": {"pool6": "64:ff9b::/96", "pool4": [{"protocol": "UDP", "prefix": "203.0.113.1/32"}]}},
+	  {"name": "high", "type": "nat64", "nat64": {"pool6": "64:ff9b::/96", "pool4": [{"protocol": "UDP", "prefix": "203.0.113.2/32"}]}},
+	  {"name": "dc", "type": "siit", "siit": {"eamt": [{"ipv4": "198.51.100.80/32", "ipv6": "2001:db8::80/128"}]}}],
+	  "rules": [{"prefix": "0.0.0.0/1", "instance": "low"}, {"prefix": "128.0.0.0/1", "instance": "high"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	six := func(dst string) []byte {
+		p := make([]byte, 40)
+		p[0] = 0x60
+		a := netip.MustParseAddr(dst).As16()
+		copy(p[24:], a[:])
+		return p
+	}
+	four := func(src, dst string) []byte {
+		p := make([]byte, 20)
+		p[0] = 0x45
+		s, d := netip.MustParseAddr(src).As4(), netip.MustParseAddr(dst).As4()
+		copy(p[12:], s[:])
+		copy(p[16:], d[:])
+		return p
+	}
+	for _, tc := range []struct {
+		pkt  []byte
+		want string
+	}{
+		{six("64:ff9b::8.8.8.8"), "low"},
+		{six("64:ff9b::200.1.1.1"), "high"},
+		{four("8.8.8.8", "203.0.113.1"), "low"},
+		{four("200.1.1.1", "203.0.113.2"), "high"},
+		{four("200.1.1.1", "203.0.113.1"), "dc"}, // not low's side: left to the SIIT
+		{six("2001:db8:1::1"), ""},
+	} {
+		got := ""
+		if in := pick(l.insts, tc.pkt); in != nil {
+			got = in.name
+		}
+		if got != tc.want {
+			t.Errorf("% x: instance %q, want %q", tc.pkt, got, tc.want)
+		}
+	}
+}

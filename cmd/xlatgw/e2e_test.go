@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/v6xlat/xlat/internal/netnstest"
+)
+
+// The end-to-end test: an IPv6-only client, the gateway, an IPv4-only
+// server, documentation addresses only.
+//
+//	client 2001:db8:c::10 --- 2001:db8:c::1  gw  192.0.2.1 --- 192.0.2.80 server
+//	                                        (xlatgw)
+//
+// NAT64: 64:ff9b::/96 -> pool4 203.0.113.1. SIIT: the server reaches an
+// IPv6-only web server 2001:db8:c::80 as 198.51.100.80 through an EAMT
+// entry, and appears to it under 2001:db8:46::/96 (NAT46).
+
+func TestHelperProcess(t *testing.T) { netnstest.HelperProcess(t) }
+
+const e2eConfig = `{
+  "tun": {"name": "xlat0", "ipv4-address": "192.0.2.1", "ipv6-address": "2001:db8:c::1"},
+  "instances": [
+    {"name": "nat64", "type": "nat64", "nat64": {
+      "pool6": "64:ff9b::/96", "wkp-allow-non-global": true,
+      "pool4": [{"protocol": "TCP", "prefix": "203.0.113.1/32"},
+                {"protocol": "UDP", "prefix": "203.0.113.1/32"},
+                {"protocol": "ICMP", "prefix": "203.0.113.1/32"}]}},
+    {"name": "dc", "type": "siit", "siit": {
+      "pool6": "2001:db8:46::/96",
+      "eamt": [{"ipv4": "198.51.100.80/32", "ipv6": "2001:db8:c::80/128"}]}}
+  ],
+  "rules": [{"prefix": "192.0.2.0/24", "instance": "nat64"}]
+}`
+
+func TestEndToEnd(t *testing.T) {
+	netnstest.Need(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "xlatgw")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building xlatgw: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(dir, "xlatgw.json")
+	if err := os.WriteFile(cfg, []byte(e2eConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, g, s := netnstest.NS(t, "gc"), netnstest.NS(t, "gg"), netnstest.NS(t, "gs")
+	netnstest.Sh(t, "ip", "link", "add", "c0", "netns", c, "type", "veth", "peer", "name", "g0", "netns", g)
+	netnstest.Sh(t, "ip", "link", "add", "g1", "netns", g, "type", "veth", "peer", "name", "s0", "netns", s)
+	netnstest.IP(t, c, "addr add 2001:db8:c::10/64 dev c0 nodad", "addr add 2001:db8:c::80/64 dev c0 nodad",
+		"link set c0 up", "link set lo up", "-6 route add default via 2001:db8:c::1")
+	netnstest.IP(t, g, "addr add 2001:db8:c::1/64 dev g0 nodad", "addr add 192.0.2.1/24 dev g1",
+		"link set g0 up", "link set g1 up", "link set lo up")
+	netnstest.IP(t, s, "addr add 192.0.2.80/24 dev s0", "link set s0 up", "link set lo up", "route add default via 192.0.2.1")
+
+	d := exec.CommandContext(ctx, "ip", "netns", "exec", g, bin, "run", "-config", cfg)
+	var logs strings.Builder
+	d.Stderr = &logs
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Process.Signal(syscall.SIGTERM); d.Wait(); t.Logf("xlatgw: %s", logs.String()) })
+	netnstest.WaitFor(t, "xlatgw's routes", func() bool {
+		out, _ := exec.Command("ip", "-n", g, "-6", "route", "show", "dev", "xlat0").Output()
+		return strings.Contains(string(out), "64:ff9b::/96")
+	})
+
+	// NAT64: ping and TCP from the IPv6-only client to the IPv4-only server.
+	netnstest.Run(t, ctx, c, "ping", "64:ff9b::192.0.2.80")
+	if seen := netnstest.TCPExchange(t, ctx, s, "0.0.0.0", c, "64:ff9b::192.0.2.80"); seen != netip.MustParseAddr("203.0.113.1") {
+		t.Errorf("NAT64: the server saw %v, want the pool4 address", seen)
+	}
+	// UDP to a closed port: the ICMPv4 port unreachable comes back as an
+	// ICMPv6 error the client's socket reports.
+	netnstest.Run(t, ctx, c, "udp-refused", "64:ff9b::192.0.2.80")
+	// NAT46 through the EAMT: the IPv4 server reaches the IPv6-only web
+	// server 2001:db8:c::80 as 198.51.100.80.
+	netnstest.Run(t, ctx, s, "ping", "198.51.100.80")
+	if seen := netnstest.TCPExchange(t, ctx, c, "2001:db8:c::80", s, "198.51.100.80"); seen != netip.MustParseAddr("2001:db8:46::c000:250") {
+		t.Errorf("NAT46: the IPv6 server saw %v, want 2001:db8:46::192.0.2.80", seen)
+	}
+}
