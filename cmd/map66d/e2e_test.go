@@ -47,7 +47,7 @@ func TestEndToEnd(t *testing.T) {
 	netnstest.Sh(t, "ip", "netns", "exec", m, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 
 	d := exec.CommandContext(ctx, "ip", "netns", "exec", m, bin, "-out", "m1,"+internal+","+external, "-in", "m1,"+external+","+internal)
-	var logs strings.Builder
+	var logs netnstest.Log
 	d.Stderr = &logs
 	if err := d.Start(); err != nil {
 		t.Fatal(err)

@@ -50,7 +50,7 @@ type Rule struct {
 // loaded is a checked configuration with its translators built.
 type loaded struct {
 	cfg   Config
-	insts []*instance
+	insts []*member
 }
 
 func loadConfig(path string) (*loaded, error) {
@@ -87,7 +87,7 @@ func parseConfig(data []byte) (*loaded, error) {
 		return nil, fmt.Errorf("config: instances: none")
 	}
 	l := &loaded{cfg: cfg}
-	names := map[string]*instance{}
+	names := map[string]*member{}
 	for i, in := range cfg.Instances {
 		where := fmt.Sprintf("instances[%d]", i)
 		if in.Name == "" {
@@ -100,8 +100,9 @@ func parseConfig(data []byte) (*loaded, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config: %s (%s): %w", where, in.Name, err)
 		}
-		names[in.Name] = inst
-		l.insts = append(l.insts, inst)
+		m := &member{instance: inst}
+		names[in.Name] = m
+		l.insts = append(l.insts, m)
 	}
 	for i, r := range cfg.Rules {
 		if !r.Prefix.IsValid() || !r.Prefix.Addr().Is4() {
@@ -114,6 +115,41 @@ func parseConfig(data []byte) (*loaded, error) {
 		inst.prefixes = append(inst.prefixes, r.Prefix.Masked())
 	}
 	return l, nil
+}
+
+// reload turns a new configuration into the one to run: instances that
+// keep their name and type are updated in place (sessions, bindings and
+// counters survive), others are the new ones. The TUN settings cannot
+// change without a restart.
+func reload(old, next *loaded) (*loaded, error) {
+	if next.cfg.TUN != old.cfg.TUN {
+		return nil, fmt.Errorf("tun: changes need a restart")
+	}
+	byName := map[string]*instance{}
+	for _, in := range old.insts {
+		byName[in.name] = in.instance
+	}
+	out := &loaded{cfg: next.cfg}
+	for _, in := range next.insts {
+		prev := byName[in.name]
+		switch {
+		case prev != nil && prev.nat64 != nil && in.nat64 != nil:
+			if err := prev.nat64.Update(in.nat64Cfg); err != nil {
+				return nil, fmt.Errorf("instance %s: %w", in.name, err)
+			}
+			prev.nat64Cfg = in.nat64Cfg
+		case prev != nil && prev.siit != nil && in.siit != nil:
+			if err := prev.siit.Update(in.siitCfg); err != nil {
+				return nil, fmt.Errorf("instance %s: %w", in.name, err)
+			}
+			prev.siitCfg = in.siitCfg
+		default:
+			out.insts = append(out.insts, in)
+			continue
+		}
+		out.insts = append(out.insts, &member{instance: prev, prefixes: in.prefixes})
+	}
+	return out, nil
 }
 
 func buildInstance(in Instance, tun TUNConfig) (*instance, error) {
@@ -132,7 +168,7 @@ func buildInstance(in Instance, tun TUNConfig) (*instance, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &instance{name: in.Name, siit: x}, nil
+		return &instance{name: in.Name, siit: x, siitCfg: c}, nil
 	case "nat64":
 		if in.SIIT != nil {
 			return nil, fmt.Errorf("siit: set on a nat64 instance")
@@ -147,7 +183,7 @@ func buildInstance(in Instance, tun TUNConfig) (*instance, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &instance{name: in.Name, nat64: x}, nil
+		return &instance{name: in.Name, nat64: x, nat64Cfg: c}, nil
 	}
 	return nil, fmt.Errorf("type: %q is not siit or nat64", in.Type)
 }

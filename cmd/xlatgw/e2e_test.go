@@ -64,7 +64,7 @@ func TestEndToEnd(t *testing.T) {
 	netnstest.IP(t, s, "addr add 192.0.2.80/24 dev s0", "link set s0 up", "link set lo up", "route add default via 192.0.2.1")
 
 	d := exec.CommandContext(ctx, "ip", "netns", "exec", g, bin, "run", "-config", cfg)
-	var logs strings.Builder
+	var logs netnstest.Log
 	d.Stderr = &logs
 	if err := d.Start(); err != nil {
 		t.Fatal(err)
@@ -83,6 +83,17 @@ func TestEndToEnd(t *testing.T) {
 	// UDP to a closed port: the ICMPv4 port unreachable comes back as an
 	// ICMPv6 error the client's socket reports.
 	netnstest.Run(t, ctx, c, "udp-refused", "64:ff9b::192.0.2.80")
+	// Several MB through NAT64, the configuration reloaded (SIGHUP) five
+	// times meanwhile: the same bytes arrive and the session survives.
+	netnstest.Bulk(t, ctx, s, "0.0.0.0", c, "64:ff9b::192.0.2.80", func() {
+		for i := 0; i < 5; i++ {
+			time.Sleep(40 * time.Millisecond)
+			d.Process.Signal(syscall.SIGHUP)
+		}
+	})
+	if !strings.Contains(logs.String(), "reloaded") {
+		t.Error("no reload was logged")
+	}
 	// NAT46 through the EAMT: the IPv4 server reaches the IPv6-only web
 	// server 2001:db8:c::80 as 198.51.100.80.
 	netnstest.Run(t, ctx, s, "ping", "198.51.100.80")

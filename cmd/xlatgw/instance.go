@@ -15,7 +15,8 @@ type instance struct {
 	name     string
 	siit     *siit.Translator
 	nat64    *nat64.Translator
-	prefixes []netip.Prefix // remote IPv4 sides it serves; none = all
+	siitCfg  siit.Config // what it was built from, for reloads
+	nat64Cfg nat64.Config
 
 	in6, in4, out6, out4 atomic.Uint64 // packets by the family they arrived in / left in
 }
@@ -34,7 +35,14 @@ func (i *instance) to6(buf []byte, off, n int) translate.Result {
 	return i.siit.To6(buf, off, n)
 }
 
-func (i *instance) serves(remote netip.Addr) bool {
+// member is an instance as one configuration routes to it; a reload makes
+// new members around the same instances.
+type member struct {
+	*instance
+	prefixes []netip.Prefix // remote IPv4 sides it serves; none = all
+}
+
+func (i *member) serves(remote netip.Addr) bool {
 	if len(i.prefixes) == 0 {
 		return true
 	}
@@ -49,7 +57,7 @@ func (i *instance) serves(remote netip.Addr) bool {
 // claim6 reports whether the instance translates an IPv6 packet to dst:
 // dst must be an address it represents IPv4 with, and that IPv4 address
 // (the remote side) one its rules give it.
-func (i *instance) claim6(dst netip.Addr) bool {
+func (i *member) claim6(dst netip.Addr) bool {
 	if i.nat64 != nil {
 		v4, ok := i.nat64.Pool6().Extract(dst)
 		return ok && i.serves(v4)
@@ -65,7 +73,7 @@ func (i *instance) claim6(dst netip.Addr) bool {
 // claim4 reports whether the instance translates an IPv4 packet from src
 // to dst: a NAT64 when dst is in its pool4, a SIIT for any destination
 // (the routes decide what reaches it), if src is on its side.
-func (i *instance) claim4(src, dst netip.Addr) bool {
+func (i *member) claim4(src, dst netip.Addr) bool {
 	if i.nat64 != nil {
 		return i.nat64.Owns4(dst) && i.serves(src)
 	}
@@ -73,7 +81,7 @@ func (i *instance) claim4(src, dst netip.Addr) bool {
 }
 
 // pick chooses the instance for a packet, or nil.
-func pick(insts []*instance, pkt []byte) *instance {
+func pick(insts []*member, pkt []byte) *member {
 	if len(pkt) >= 40 && pkt[0]>>4 == 6 {
 		dst := ipword.Get6(pkt[24:40])
 		for _, in := range insts {

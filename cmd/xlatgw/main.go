@@ -77,7 +77,7 @@ func run(args []string) error {
 		log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return serve(ctx, l, log)
+		return serve(ctx, l, *path, log)
 	}
 	return usage()
 }

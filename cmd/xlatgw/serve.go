@@ -8,7 +8,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -26,19 +29,20 @@ const (
 
 // gateway is a running xlatgw.
 type gateway struct {
-	l   *loaded
+	cur atomic.Pointer[loaded] // swapped whole by a reload
 	dev tun.Device
 	log *slog.Logger
 	wmu sync.Mutex // TUN writes from the datapath and from the timers
 }
 
-func serve(ctx context.Context, l *loaded, log *slog.Logger) error {
+func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error {
 	dev, err := tun.CreateTUN(l.cfg.TUN.Name, l.cfg.TUN.MTU)
 	if err != nil {
 		return fmt.Errorf("creating TUN %s: %w", l.cfg.TUN.Name, err)
 	}
 	defer dev.Close()
-	g := &gateway{l: l, dev: dev, log: log}
+	g := &gateway{dev: dev, log: log}
+	g.cur.Store(l)
 	if l.cfg.ManageRoutes == nil || *l.cfg.ManageRoutes {
 		name, _ := dev.Name()
 		undo, err := setupRouting(name, l)
@@ -49,6 +53,7 @@ func serve(ctx context.Context, l *loaded, log *slog.Logger) error {
 	}
 	log.Info("translating", "tun", l.cfg.TUN.Name, "instances", len(l.insts))
 	go g.timers(ctx)
+	go g.reloads(ctx, path)
 	go func() {
 		<-ctx.Done()
 		dev.Close()
@@ -71,7 +76,7 @@ func (g *gateway) timers(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for _, in := range g.l.insts {
+		for _, in := range g.cur.Load().insts {
 			if in.nat64 == nil {
 				continue
 			}
@@ -83,6 +88,32 @@ func (g *gateway) timers(ctx context.Context) {
 				g.wmu.Unlock()
 			})
 		}
+	}
+}
+
+// reloads re-reads the configuration on SIGHUP and swaps it in: instances
+// keep their tables, so no session is lost. A bad file is logged and the
+// old configuration stays.
+func (g *gateway) reloads(ctx context.Context, path string) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		next, err := loadConfig(path)
+		if err == nil {
+			next, err = reload(g.cur.Load(), next)
+		}
+		if err != nil {
+			g.log.Error("reload refused; the running configuration stays", "err", err)
+			continue
+		}
+		g.cur.Store(next)
+		g.log.Info("reloaded", "instances", len(next.insts), "rules", len(next.cfg.Rules))
 	}
 }
 
@@ -113,10 +144,11 @@ func (g *gateway) loop(ctx context.Context) error {
 		}
 		out = out[:0]
 		usedFrags := 0
+		insts := g.cur.Load().insts
 		for i := 0; i < n; i++ {
 			buf, size := bufs[i], sizes[i]
 			pkt := buf[readOffset : readOffset+size]
-			in := pick(g.l.insts, pkt)
+			in := pick(insts, pkt)
 			if in == nil {
 				continue
 			}

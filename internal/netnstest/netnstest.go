@@ -13,13 +13,17 @@ package netnstest
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -116,6 +120,43 @@ func TCPExchange(t *testing.T, ctx context.Context, srvNS, listen, cliNS, dial s
 	return ap.Addr().Unmap()
 }
 
+// Bulk moves bulkSize bytes over TCP from a server in srvNS (listening on
+// listen:8081) to a client in cliNS dialling dial, calling during() while
+// the transfer runs, and checks both ends hashed the same bytes.
+func Bulk(t *testing.T, ctx context.Context, srvNS, listen, cliNS, dial string, during func()) {
+	t.Helper()
+	srv := Helper(ctx, srvNS, "bulk-server", listen)
+	srvOut, _ := srv.StdoutPipe()
+	srv.Stderr = os.Stderr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Wait()
+	r := bufio.NewReader(srvOut)
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "listening") {
+		t.Fatalf("bulk server: %q %v", line, err)
+	}
+	cli := Helper(ctx, cliNS, "bulk-client", dial)
+	var cliOut strings.Builder
+	cli.Stdout, cli.Stderr = &cliOut, &cliOut
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if during != nil {
+		during()
+	}
+	if err := cli.Wait(); err != nil {
+		t.Fatalf("bulk client: %v %s", err, cliOut.String())
+	}
+	sent, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("bulk server: %v", err)
+	}
+	if strings.TrimSpace(sent) != strings.TrimSpace(cliOut.String()) {
+		t.Fatalf("the bytes differ: sent %s, received %s", sent, cliOut.String())
+	}
+}
+
 // WaitFor polls ok for up to five seconds.
 func WaitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
@@ -156,8 +197,67 @@ func network(addr string) string {
 	return "4"
 }
 
+// bulkSize is what the bulk helpers move: enough to take a few hundred
+// milliseconds through a TUN gateway with the paced reader.
+const bulkSize = 16 << 20
+
 func helperMain(mode, addr string) error {
 	switch mode {
+	case "bulk-server":
+		l, err := net.Listen("tcp"+network(addr), net.JoinHostPort(addr, "8081"))
+		if err != nil {
+			return err
+		}
+		fmt.Println("listening")
+		l.(*net.TCPListener).SetDeadline(time.Now().Add(30 * time.Second))
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		h := sha256.New()
+		rng := rand.New(rand.NewSource(1))
+		buf := make([]byte, 64<<10)
+		for sent := 0; sent < bulkSize; sent += len(buf) {
+			rng.Read(buf)
+			h.Write(buf)
+			if _, err := c.Write(buf); err != nil {
+				return err
+			}
+		}
+		c.Close()
+		fmt.Printf("%x\n", h.Sum(nil))
+		return nil
+	case "bulk-client":
+		var c net.Conn
+		var err error
+		for i := 0; i < 50; i++ {
+			if c, err = net.DialTimeout("tcp"+network(addr), net.JoinHostPort(addr, "8081"), 2*time.Second); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		h := sha256.New()
+		buf := make([]byte, 256<<10)
+		n := 0
+		for {
+			k, err := io.ReadFull(c, buf)
+			h.Write(buf[:k])
+			n += k
+			if err != nil {
+				break
+			}
+			time.Sleep(5 * time.Millisecond) // paced, so the transfer takes a while
+		}
+		if n != bulkSize {
+			return fmt.Errorf("received %d bytes, want %d", n, bulkSize)
+		}
+		fmt.Printf("%x\n", h.Sum(nil))
+		return nil
 	case "ping":
 		return ping(addr)
 	case "tcp-server":
@@ -254,4 +354,22 @@ func ping(addr string) error {
 		}
 	}
 	return fmt.Errorf("no echo reply from %s", addr)
+}
+
+// Log collects a daemon's output safely while the test reads it.
+type Log struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
