@@ -20,7 +20,8 @@ import (
 //	client 2001:db8:c::10 --- 2001:db8:c::1  gw  192.0.2.1 --- 192.0.2.80 server
 //	                                        (xlatgw)
 //
-// NAT64: 64:ff9b::/96 -> pool4 203.0.113.1. SIIT: the server reaches an
+// NAT64: 64:ff9b::/96 -> pool4 203.0.113.1 for 192.0.2.0/25, another
+// instance with 203.0.113.2 for 192.0.2.128/25. SIIT: the server reaches an
 // IPv6-only web server 2001:db8:c::80 as 198.51.100.80 through an EAMT
 // entry, and appears to it under 2001:db8:46::/96 (NAT46).
 
@@ -34,11 +35,17 @@ const e2eConfig = `{
       "pool4": [{"protocol": "TCP", "prefix": "203.0.113.1/32"},
                 {"protocol": "UDP", "prefix": "203.0.113.1/32"},
                 {"protocol": "ICMP", "prefix": "203.0.113.1/32"}]}},
+    {"name": "nat64-upper", "type": "nat64", "nat64": {
+      "pool6": "64:ff9b::/96", "wkp-allow-non-global": true,
+      "pool4": [{"protocol": "TCP", "prefix": "203.0.113.2/32"},
+                {"protocol": "UDP", "prefix": "203.0.113.2/32"},
+                {"protocol": "ICMP", "prefix": "203.0.113.2/32"}]}},
     {"name": "dc", "type": "siit", "siit": {
       "pool6": "2001:db8:46::/96",
       "eamt": [{"ipv4": "198.51.100.80/32", "ipv6": "2001:db8:c::80/128"}]}}
   ],
-  "rules": [{"prefix": "192.0.2.0/24", "instance": "nat64"}]
+  "rules": [{"prefix": "192.0.2.0/25", "instance": "nat64"},
+            {"prefix": "192.0.2.128/25", "instance": "nat64-upper"}]
 }`
 
 func TestEndToEnd(t *testing.T) {
@@ -61,7 +68,7 @@ func TestEndToEnd(t *testing.T) {
 		"link set c0 up", "link set lo up", "-6 route add default via 2001:db8:c::1")
 	netnstest.IP(t, g, "addr add 2001:db8:c::1/64 dev g0 nodad", "addr add 192.0.2.1/24 dev g1",
 		"link set g0 up", "link set g1 up", "link set lo up")
-	netnstest.IP(t, s, "addr add 192.0.2.80/24 dev s0", "link set s0 up", "link set lo up", "route add default via 192.0.2.1")
+	netnstest.IP(t, s, "addr add 192.0.2.80/24 dev s0", "addr add 192.0.2.200/24 dev s0", "link set s0 up", "link set lo up", "route add default via 192.0.2.1")
 
 	d := exec.CommandContext(ctx, "ip", "netns", "exec", g, bin, "run", "-config", cfg)
 	var logs netnstest.Log
@@ -79,6 +86,11 @@ func TestEndToEnd(t *testing.T) {
 	netnstest.Run(t, ctx, c, "ping", "64:ff9b::192.0.2.80")
 	if seen := netnstest.TCPExchange(t, ctx, s, "0.0.0.0", c, "64:ff9b::192.0.2.80"); seen != netip.MustParseAddr("203.0.113.1") {
 		t.Errorf("NAT64: the server saw %v, want the pool4 address", seen)
+	}
+	// Two NAT64 instances split the IPv4 space by destination: the upper
+	// half of 192.0.2.0/24 goes out from the other instance's pool4.
+	if seen := netnstest.TCPExchange(t, ctx, s, "0.0.0.0", c, "64:ff9b::192.0.2.200"); seen != netip.MustParseAddr("203.0.113.2") {
+		t.Errorf("second NAT64 instance: the server saw %v, want 203.0.113.2", seen)
 	}
 	// UDP to a closed port: the ICMPv4 port unreachable comes back as an
 	// ICMPv6 error the client's socket reports.
