@@ -66,7 +66,10 @@ func TestEndToEnd(t *testing.T) {
 	netnstest.Sh(t, "ip", "link", "add", "g1", "netns", g, "type", "veth", "peer", "name", "s0", "netns", s)
 	netnstest.IP(t, c, "addr add 2001:db8:c::10/64 dev c0 nodad", "addr add 2001:db8:c::80/64 dev c0 nodad",
 		"link set c0 up", "link set lo up", "-6 route add default via 2001:db8:c::1")
-	netnstest.IP(t, g, "addr add 2001:db8:c::1/64 dev g0 nodad", "addr add 192.0.2.1/24 dev g1",
+	// The gateway's IPv6 link is a 1280-byte link although the client's
+	// side offers 1500: full-size segments from the server need Packet Too
+	// Big, translated to Fragmentation Needed, for the transfer to work.
+	netnstest.IP(t, g, "link set g0 mtu 1280", "addr add 2001:db8:c::1/64 dev g0 nodad", "addr add 192.0.2.1/24 dev g1",
 		"link set g0 up", "link set g1 up", "link set lo up")
 	netnstest.IP(t, s, "addr add 192.0.2.80/24 dev s0", "addr add 192.0.2.200/24 dev s0", "link set s0 up", "link set lo up", "route add default via 192.0.2.1")
 
@@ -105,6 +108,11 @@ func TestEndToEnd(t *testing.T) {
 	})
 	if !strings.Contains(logs.String(), "reloaded") {
 		t.Error("no reload was logged")
+	}
+	// Path MTU discovery across the translation: the server learnt the
+	// 1280-byte IPv6 link as an IPv4 MTU of 1260.
+	if out, _ := exec.Command("ip", "-n", s, "route", "get", "203.0.113.1").Output(); !strings.Contains(string(out), "mtu 1260") {
+		t.Errorf("the server's path MTU to the pool4 address is not 1260:\n%s", out)
 	}
 	// NAT46 through the EAMT: the IPv4 server reaches the IPv6-only web
 	// server 2001:db8:c::80 as 198.51.100.80.
