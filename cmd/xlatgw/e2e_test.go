@@ -95,6 +95,15 @@ func TestEndToEnd(t *testing.T) {
 	if seen := netnstest.TCPExchange(t, ctx, s, "0.0.0.0", c, "64:ff9b::192.0.2.200"); seen != netip.MustParseAddr("203.0.113.2") {
 		t.Errorf("second NAT64 instance: the server saw %v, want 203.0.113.2", seen)
 	}
+	// Traceroute-style hop limits: the gateway's kernel, then the
+	// translator (its own Time Exceeded), then the IPv4 router behind it
+	// (an ICMPv4 Time Exceeded translated back, sourced from Pool6 + the
+	// router).
+	for hops, want := range map[string]string{"2": "2001:db8:c::1", "3": "64:ff9b::c000:201"} {
+		if got := netnstest.Output(t, ctx, c, "traceroute", "64:ff9b::192.0.2.80,"+hops); got != want {
+			t.Errorf("hop limit %s: Time Exceeded from %s, want %s", hops, got, want)
+		}
+	}
 	// UDP to a closed port: the ICMPv4 port unreachable comes back as an
 	// ICMPv6 error the client's socket reports.
 	netnstest.Run(t, ctx, c, "udp-refused", "64:ff9b::192.0.2.80")

@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -155,6 +156,16 @@ func Bulk(t *testing.T, ctx context.Context, srvNS, listen, cliNS, dial string, 
 	if strings.TrimSpace(sent) != strings.TrimSpace(cliOut.String()) {
 		t.Fatalf("the bytes differ: sent %s, received %s", sent, cliOut.String())
 	}
+}
+
+// Output runs a helper and returns what it printed.
+func Output(t *testing.T, ctx context.Context, ns string, args ...string) string {
+	t.Helper()
+	out, err := Helper(ctx, ns, args...).Output()
+	if err != nil {
+		t.Fatalf("%s in %s: %v", strings.Join(args, " "), ns, err)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // WaitFor polls ok for up to five seconds.
@@ -301,6 +312,43 @@ func helperMain(mode, addr string) error {
 			return fmt.Errorf("read %q: %v", buf, err)
 		}
 		return nil
+	case "traceroute":
+		// addr is "destination,hops": send a UDP probe with that hop limit
+		// and print who answered Time Exceeded.
+		dst, hops, _ := strings.Cut(addr, ",")
+		hl, err := strconv.Atoi(hops)
+		if err != nil {
+			return err
+		}
+		raw, err := icmp.ListenPacket("ip6:ipv6-icmp", "::")
+		if err != nil {
+			return err
+		}
+		defer raw.Close()
+		c, err := net.Dial("udp6", net.JoinHostPort(dst, "33434"))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := ipv6.NewConn(c).SetHopLimit(hl); err != nil {
+			return err
+		}
+		for try := 0; try < 5; try++ {
+			c.Write([]byte("probe"))
+			raw.SetReadDeadline(time.Now().Add(time.Second))
+			buf := make([]byte, 1500)
+			for {
+				n, peer, err := raw.ReadFrom(buf)
+				if err != nil {
+					break
+				}
+				if m, err := icmp.ParseMessage(58, buf[:n]); err == nil && m.Type == ipv6.ICMPTypeTimeExceeded {
+					fmt.Println(peer.String())
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("no Time Exceeded for hop limit %d", hl)
 	case "udp-refused":
 		c, err := net.Dial("udp"+network(addr), net.JoinHostPort(addr, "9"))
 		if err != nil {
