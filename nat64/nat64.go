@@ -247,3 +247,19 @@ func (x *Translator) Pool6() translate.Prefix { return x.st.Load().Pool6 }
 
 // Pool4 returns the instance's pool4 rows.
 func (x *Translator) Pool4() []Pool4Entry { return x.st.Load().Pool4 }
+
+// Bindings returns how many BIB entries exist, static ones included.
+func (x *Translator) Bindings() int {
+	x.bib.mu.Lock()
+	defer x.bib.mu.Unlock()
+	return len(x.bib.slab) - len(x.bib.free)
+}
+
+// PoolSize returns how many (address, port) pairs pool4 lends for p.
+func (x *Translator) PoolSize(p Protocol) int {
+	n := 0
+	for _, r := range x.st.Load().pools[p] {
+		n += int(r.last-r.first+1) * (int(r.ports.Max) - int(r.ports.Min) + 1)
+	}
+	return n
+}

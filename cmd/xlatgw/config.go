@@ -16,6 +16,11 @@ type Config struct {
 	TUN       TUNConfig  `json:"tun"`
 	Instances []Instance `json:"instances"`
 	Rules     []Rule     `json:"rules"`
+	// Metrics is the address to serve Prometheus metrics on (off when
+	// empty), Admin the unix socket of the read-only admin API that
+	// "xlatgw show" talks to (off when empty).
+	Metrics string `json:"metrics,omitempty"`
+	Admin   string `json:"admin,omitempty"`
 	// ManageRoutes installs the addresses and routes the configuration
 	// implies on the TUN device (default true).
 	ManageRoutes *bool `json:"manage-routes,omitempty"`

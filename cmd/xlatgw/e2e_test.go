@@ -29,6 +29,8 @@ func TestHelperProcess(t *testing.T) { netnstest.HelperProcess(t) }
 
 const e2eConfig = `{
   "tun": {"name": "xlat0", "ipv4-address": "192.0.2.1", "ipv6-address": "2001:db8:c::1"},
+  "metrics": "127.0.0.1:19464",
+  "admin": "ADMIN",
   "instances": [
     {"name": "nat64", "type": "nat64", "nat64": {
       "pool6": "64:ff9b::/96", "wkp-allow-non-global": true,
@@ -58,7 +60,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("building xlatgw: %v\n%s", err, out)
 	}
 	cfg := filepath.Join(dir, "xlatgw.json")
-	if err := os.WriteFile(cfg, []byte(e2eConfig), 0o644); err != nil {
+	admin := filepath.Join(dir, "admin.sock")
+	if err := os.WriteFile(cfg, []byte(strings.Replace(e2eConfig, "ADMIN", admin, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c, g, s := netnstest.NS(t, "gc"), netnstest.NS(t, "gg"), netnstest.NS(t, "gs")
@@ -122,6 +125,24 @@ func TestEndToEnd(t *testing.T) {
 	// 1280-byte IPv6 link as an IPv4 MTU of 1260.
 	if out, _ := exec.Command("ip", "-n", s, "route", "get", "203.0.113.1").Output(); !strings.Contains(string(out), "mtu 1260") {
 		t.Errorf("the server's path MTU to the pool4 address is not 1260:\n%s", out)
+	}
+	// The admin API lists the NAT64 sessions, and the metrics count them.
+	var table strings.Builder
+	if err := show([]string{"sessions", "-socket", admin}, &table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "[2001:db8:c::") || !strings.Contains(table.String(), "203.0.113.1:") || !strings.Contains(table.String(), "V4_FIN_V6_FIN_RCV") {
+		var raw strings.Builder
+		show([]string{"sessions", "-json", "-socket", admin}, &raw)
+		t.Errorf("show sessions:\n%s\n%s", table.String(), raw.String())
+	}
+	table.Reset()
+	if err := show([]string{"stats", "-socket", admin}, &table); err != nil || !strings.Contains(table.String(), "nat64-upper") {
+		t.Errorf("show stats: %v\n%s", err, table.String())
+	}
+	if m := netnstest.Output(t, ctx, g, "http-get", "http://127.0.0.1:19464/metrics"); !strings.Contains(m, `xlatgw_nat64_sessions{instance="nat64"}`) ||
+		!strings.Contains(m, `xlatgw_packets_total{direction="rx",family="ipv6",instance="nat64"}`) {
+		t.Errorf("metrics lack the NAT64 series:\n%.2000s", m)
 	}
 	// NAT46 through the EAMT: the IPv4 server reaches the IPv6-only web
 	// server 2001:db8:c::80 as 198.51.100.80.

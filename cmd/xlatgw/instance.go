@@ -18,7 +18,17 @@ type instance struct {
 	siitCfg  siit.Config // what it was built from, for reloads
 	nat64Cfg nat64.Config
 
-	in6, in4, out6, out4 atomic.Uint64 // packets by the family they arrived in / left in
+	// Packets and bytes by the family they arrived in (rx) and left in
+	// (tx); what does not leave is in the engine's per-reason stats.
+	rx6, rx4, tx6, tx4     atomic.Uint64
+	rx6B, rx4B, tx6B, tx4B atomic.Uint64
+}
+
+func (i *instance) engine() *translate.Translator {
+	if i.nat64 != nil {
+		return i.nat64.Engine()
+	}
+	return i.siit.Engine()
 }
 
 func (i *instance) to4(buf []byte, off, n int) translate.Result {

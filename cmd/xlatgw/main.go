@@ -4,6 +4,7 @@
 //
 //	xlatgw check-config FILE
 //	xlatgw run -config FILE
+//	xlatgw show stats|sessions|bib|eamt [-json] [-socket PATH]
 //
 // The configuration is JSON, read strictly (an unknown field is an error):
 //
@@ -43,7 +44,7 @@ func main() {
 }
 
 func usage() error {
-	return fmt.Errorf("usage: xlatgw check-config FILE | xlatgw run -config FILE")
+	return fmt.Errorf("usage: xlatgw check-config FILE | xlatgw run -config FILE | xlatgw show stats|sessions|bib|eamt [-json] [-socket PATH]")
 }
 
 func run(args []string) error {
@@ -61,6 +62,8 @@ func run(args []string) error {
 		}
 		fmt.Printf("%s: %d instances, %d rules: ok\n", args[1], len(l.insts), len(l.cfg.Rules))
 		return nil
+	case "show":
+		return show(args[1:], os.Stdout)
 	case "run":
 		fs := flag.NewFlagSet("run", flag.ContinueOnError)
 		path := fs.String("config", "", "configuration file (required)")

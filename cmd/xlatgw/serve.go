@@ -51,7 +51,21 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 		}
 		defer undo()
 	}
-	log.Info("translating", "tun", l.cfg.TUN.Name, "instances", len(l.insts))
+	if l.cfg.Metrics != "" {
+		ml, err := serveMetrics(g, l.cfg.Metrics)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		defer ml.Close()
+	}
+	if l.cfg.Admin != "" {
+		al, err := serveAdmin(g, l.cfg.Admin)
+		if err != nil {
+			return fmt.Errorf("admin: %w", err)
+		}
+		defer al.Close()
+	}
+	log.Info("translating", "tun", l.cfg.TUN.Name, "instances", len(l.insts), "metrics", l.cfg.Metrics, "admin", l.cfg.Admin)
 	go g.timers(ctx)
 	go g.reloads(ctx, path)
 	go func() {
@@ -154,11 +168,22 @@ func (g *gateway) loop(ctx context.Context) error {
 			}
 			var r translate.Result
 			if pkt[0]>>4 == 6 {
-				in.in6.Add(1)
+				in.rx6.Add(1)
+				in.rx6B.Add(uint64(size))
 				r = in.to4(buf, readOffset, size)
 			} else {
-				in.in4.Add(1)
+				in.rx4.Add(1)
+				in.rx4B.Add(uint64(size))
 				r = in.to6(buf, readOffset, size)
+			}
+			if r.Verdict != translate.Drop {
+				if n := r.End - r.Start; buf[r.Start]>>4 == 6 {
+					in.tx6.Add(1)
+					in.tx6B.Add(uint64(n))
+				} else {
+					in.tx4.Add(1)
+					in.tx4B.Add(uint64(n))
+				}
 			}
 			switch r.Verdict {
 			case translate.Forward, translate.Reply:

@@ -19,6 +19,7 @@ import (
 	"io"
 	"math/rand"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -312,6 +313,15 @@ func helperMain(mode, addr string) error {
 			return fmt.Errorf("read %q: %v", buf, err)
 		}
 		return nil
+	case "http-get":
+		c := http.Client{Timeout: 5 * time.Second}
+		resp, err := c.Get(addr)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.Copy(os.Stdout, resp.Body)
+		return err
 	case "traceroute":
 		// addr is "destination,hops": send a UDP probe with that hop limit
 		// and print who answered Time Exceeded.

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/v6xlat/xlat/nat64"
+	"github.com/v6xlat/xlat/siit"
+	"github.com/v6xlat/xlat/translate"
+)
+
+// The admin API is read-only JSON over HTTP on a unix socket:
+// /stats, /sessions, /bib and /eamt. "xlatgw show" prints it.
+
+type instanceStats struct {
+	Instance string            `json:"instance"`
+	Type     string            `json:"type"`
+	RX6      uint64            `json:"rx_ipv6"`
+	RX4      uint64            `json:"rx_ipv4"`
+	TX6      uint64            `json:"tx_ipv6"`
+	TX4      uint64            `json:"tx_ipv4"`
+	Refused  map[string]uint64 `json:"refused,omitempty"`
+	Sessions int               `json:"sessions,omitempty"`
+	Bindings int               `json:"bindings,omitempty"`
+	EAMT     int               `json:"eamt_entries,omitempty"`
+}
+
+type sessionRow struct {
+	Instance string `json:"instance"`
+	nat64.Session
+}
+
+type bibRow struct {
+	Instance string `json:"instance"`
+	nat64.BIBEntry
+}
+
+type eamRow struct {
+	Instance string `json:"instance"`
+	siit.EAM
+}
+
+func (g *gateway) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	reply := func(w http.ResponseWriter, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
+	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		var out []instanceStats
+		for _, in := range g.cur.Load().insts {
+			s := instanceStats{Instance: in.name, RX6: in.rx6.Load(), RX4: in.rx4.Load(), TX6: in.tx6.Load(), TX4: in.tx4.Load(), Refused: map[string]uint64{}}
+			for _, rs := range translate.Reasons() {
+				if n := in.engine().Stats().Reason(rs); n > 0 {
+					s.Refused[rs.String()] = n
+				}
+			}
+			if in.nat64 != nil {
+				s.Type, s.Sessions, s.Bindings = "nat64", in.nat64.Sessions(), in.nat64.Bindings()
+			} else {
+				s.Type, s.EAMT = "siit", in.siit.EAMT().Len()
+			}
+			out = append(out, s)
+		}
+		reply(w, out)
+	})
+	mux.HandleFunc("/sessions", func(w http.ResponseWriter, r *http.Request) {
+		out := []sessionRow{}
+		for _, in := range g.cur.Load().insts {
+			if in.nat64 != nil {
+				in.nat64.RangeSessions(func(s nat64.Session) bool { out = append(out, sessionRow{in.name, s}); return true })
+			}
+		}
+		reply(w, out)
+	})
+	mux.HandleFunc("/bib", func(w http.ResponseWriter, r *http.Request) {
+		out := []bibRow{}
+		for _, in := range g.cur.Load().insts {
+			if in.nat64 != nil {
+				in.nat64.RangeBIB(func(e nat64.BIBEntry) bool { out = append(out, bibRow{in.name, e}); return true })
+			}
+		}
+		reply(w, out)
+	})
+	mux.HandleFunc("/eamt", func(w http.ResponseWriter, r *http.Request) {
+		out := []eamRow{}
+		for _, in := range g.cur.Load().insts {
+			if in.siit != nil {
+				for _, e := range in.siit.EAMT().Entries() {
+					out = append(out, eamRow{in.name, e})
+				}
+			}
+		}
+		reply(w, out)
+	})
+	return mux
+}
+
+// serveAdmin listens on the unix socket path, readable by its owner only.
+func serveAdmin(g *gateway, path string) (net.Listener, error) {
+	os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	os.Chmod(path, 0o600)
+	go http.Serve(l, g.adminHandler())
+	return l, nil
+}
+
+// show is "xlatgw show stats|sessions|bib|eamt [-json] [-socket PATH]".
+func show(args []string, w io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("show: what? stats, sessions, bib or eamt")
+	}
+	what := args[0]
+	fs := flag.NewFlagSet("show", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	socket := fs.String("socket", "/run/xlatgw.sock", "the admin socket (the configuration's \"admin\")")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	switch what {
+	case "stats", "sessions", "bib", "eamt":
+	default:
+		return fmt.Errorf("show: %q is not stats, sessions, bib or eamt", what)
+	}
+	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", *socket)
+	}}}
+	resp, err := c.Get("http://xlatgw/" + what)
+	if err != nil {
+		return fmt.Errorf("show: %w (is xlatgw running with \"admin\": %q?)", err, *socket)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := w.Write(body)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	defer tw.Flush()
+	switch what {
+	case "stats":
+		var rows []instanceStats
+		if err := json.Unmarshal(body, &rows); err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "INSTANCE\tTYPE\tRX6\tRX4\tTX6\tTX4\tSESSIONS\tBINDINGS\tEAMT\tREFUSED")
+		for _, s := range rows {
+			var refused []string
+			for k, v := range s.Refused {
+				refused = append(refused, fmt.Sprintf("%s=%d", k, v))
+			}
+			sort.Strings(refused)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Instance, s.Type, s.RX6, s.RX4, s.TX6, s.TX4, s.Sessions, s.Bindings, s.EAMT, strings.Join(refused, " "))
+		}
+	case "sessions":
+		var rows []sessionRow
+		if err := json.Unmarshal(body, &rows); err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "INSTANCE\tPROTO\tSTATE\tIPV6 SOURCE\tIPV6 DESTINATION\tIPV4 SOURCE\tIPV4 DESTINATION\tEXPIRES IN")
+		for _, s := range rows {
+			state := s.State
+			if state == "" {
+				state = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%v\t%s\t%v\t%v\t%v\t%v\t%v\n", s.Instance, s.Proto, state, s.IPv6Src, s.IPv6Dst, s.IPv4Src, s.IPv4Dst, time.Until(s.Expires).Round(time.Second))
+		}
+	case "bib":
+		var rows []bibRow
+		if err := json.Unmarshal(body, &rows); err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "INSTANCE\tPROTO\tIPV6\tIPV4\tSTATIC\tSESSIONS")
+		for _, b := range rows {
+			fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%v\t%d\n", b.Instance, b.Proto, b.IPv6, b.IPv4, b.Static, b.Sessions)
+		}
+	case "eamt":
+		var rows []eamRow
+		if err := json.Unmarshal(body, &rows); err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "INSTANCE\tIPV6 PREFIX\tIPV4 PREFIX")
+		for _, e := range rows {
+			fmt.Fprintf(tw, "%s\t%v\t%v\n", e.Instance, e.IPv6, e.IPv4)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"net"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/v6xlat/xlat/nat64"
+	"github.com/v6xlat/xlat/translate"
+)
+
+// collector reads the gateway's counters at scrape time: the datapath pays
+// nothing for metrics beyond the atomics it keeps anyway.
+type collector struct{ g *gateway }
+
+var (
+	descPackets  = prometheus.NewDesc("xlatgw_packets_total", "Packets by instance, direction (rx: arrived, tx: sent) and IP family.", []string{"instance", "direction", "family"}, nil)
+	descBytes    = prometheus.NewDesc("xlatgw_bytes_total", "Bytes by instance, direction and IP family.", []string{"instance", "direction", "family"}, nil)
+	descRefused  = prometheus.NewDesc("xlatgw_refused_total", "Packets not simply forwarded, by instance and reason (drops, ICMP errors sent, rate limits).", []string{"instance", "reason"}, nil)
+	descSessions = prometheus.NewDesc("xlatgw_nat64_sessions", "NAT64 sessions.", []string{"instance"}, nil)
+	descBIB      = prometheus.NewDesc("xlatgw_nat64_bindings", "NAT64 BIB entries.", []string{"instance"}, nil)
+	descPool4    = prometheus.NewDesc("xlatgw_nat64_pool4_ports", "Ports (or identifiers) pool4 lends, by protocol.", []string{"instance", "protocol"}, nil)
+	descEAMT     = prometheus.NewDesc("xlatgw_siit_eamt_entries", "EAMT entries.", []string{"instance"}, nil)
+)
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRefused, descSessions, descBIB, descPool4, descEAMT} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v int, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	for _, in := range c.g.cur.Load().insts {
+		n := in.name
+		counter(descPackets, in.rx6.Load(), n, "rx", "ipv6")
+		counter(descPackets, in.rx4.Load(), n, "rx", "ipv4")
+		counter(descPackets, in.tx6.Load(), n, "tx", "ipv6")
+		counter(descPackets, in.tx4.Load(), n, "tx", "ipv4")
+		counter(descBytes, in.rx6B.Load(), n, "rx", "ipv6")
+		counter(descBytes, in.rx4B.Load(), n, "rx", "ipv4")
+		counter(descBytes, in.tx6B.Load(), n, "tx", "ipv6")
+		counter(descBytes, in.tx4B.Load(), n, "tx", "ipv4")
+		stats := in.engine().Stats()
+		for _, r := range translate.Reasons() {
+			counter(descRefused, stats.Reason(r), n, r.String())
+		}
+		if in.nat64 != nil {
+			gauge(descSessions, in.nat64.Sessions(), n)
+			gauge(descBIB, in.nat64.Bindings(), n)
+			for _, p := range []nat64.Protocol{nat64.TCP, nat64.UDP, nat64.ICMP} {
+				gauge(descPool4, in.nat64.PoolSize(p), n, p.String())
+			}
+		} else {
+			gauge(descEAMT, in.siit.EAMT().Len(), n)
+		}
+	}
+}
+
+// serveMetrics starts the Prometheus endpoint; it returns the listener so
+// that the caller can close it.
+func serveMetrics(g *gateway, addr string) (net.Listener, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector{g})
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	go http.Serve(l, mux)
+	return l, nil
+}
