@@ -5,6 +5,7 @@
 //	xlatgw check-config FILE
 //	xlatgw run -config FILE
 //	xlatgw show stats|sessions|bib|eamt [-json] [-socket PATH]
+//	xlatgw translate -config FILE -in IN.pcap -out OUT.pcap
 //
 // The configuration is JSON, read strictly (an unknown field is an error):
 //
@@ -44,7 +45,7 @@ func main() {
 }
 
 func usage() error {
-	return fmt.Errorf("usage: xlatgw check-config FILE | xlatgw run -config FILE | xlatgw show stats|sessions|bib|eamt [-json] [-socket PATH]")
+	return fmt.Errorf("usage: xlatgw check-config FILE | xlatgw run -config FILE | xlatgw show stats|sessions|bib|eamt [-json] [-socket PATH] | xlatgw translate -config FILE -in IN.pcap -out OUT.pcap")
 }
 
 func run(args []string) error {
@@ -62,6 +63,8 @@ func run(args []string) error {
 		}
 		fmt.Printf("%s: %d instances, %d rules: ok\n", args[1], len(l.insts), len(l.cfg.Rules))
 		return nil
+	case "translate":
+		return translateFile(args[1:], os.Stderr)
 	case "show":
 		return show(args[1:], os.Stdout)
 	case "run":
