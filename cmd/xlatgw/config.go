@@ -21,6 +21,9 @@ type Config struct {
 	// "xlatgw show" talks to (off when empty).
 	Metrics string `json:"metrics,omitempty"`
 	Admin   string `json:"admin,omitempty"`
+	// MappingLog is a file every NAT64 binding created or deleted is
+	// appended to (off when empty).
+	MappingLog string `json:"mapping-log,omitempty"`
 	// ManageRoutes installs the addresses and routes the configuration
 	// implies on the TUN device (default true).
 	ManageRoutes *bool `json:"manage-routes,omitempty"`

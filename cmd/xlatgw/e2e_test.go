@@ -30,6 +30,7 @@ func TestHelperProcess(t *testing.T) { netnstest.HelperProcess(t) }
 const e2eConfig = `{
   "tun": {"name": "xlat0", "ipv4-address": "192.0.2.1", "ipv6-address": "2001:db8:c::1"},
   "metrics": "127.0.0.1:19464",
+  "mapping-log": "MAPLOG",
   "admin": "ADMIN",
   "instances": [
     {"name": "nat64", "type": "nat64", "nat64": {
@@ -61,7 +62,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "xlatgw.json")
 	admin := filepath.Join(dir, "admin.sock")
-	if err := os.WriteFile(cfg, []byte(strings.Replace(e2eConfig, "ADMIN", admin, 1)), 0o644); err != nil {
+	maplog := filepath.Join(dir, "mapping.log")
+	if err := os.WriteFile(cfg, []byte(strings.NewReplacer("ADMIN", admin, "MAPLOG", maplog).Replace(e2eConfig)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c, g, s := netnstest.NS(t, "gc"), netnstest.NS(t, "gg"), netnstest.NS(t, "gs")
@@ -92,6 +94,14 @@ func TestEndToEnd(t *testing.T) {
 	netnstest.Run(t, ctx, c, "ping", "64:ff9b::192.0.2.80")
 	if seen := netnstest.TCPExchange(t, ctx, s, "0.0.0.0", c, "64:ff9b::192.0.2.80"); seen != netip.MustParseAddr("203.0.113.1") {
 		t.Errorf("NAT64: the server saw %v, want the pool4 address", seen)
+	}
+	// UDP both ways: IPv6 client to IPv4 server through NAT64, and IPv4
+	// server to the IPv6-only host through the EAMT.
+	if seen := netnstest.UDPEcho(t, ctx, s, "0.0.0.0", c, "64:ff9b::192.0.2.80"); seen != netip.MustParseAddr("203.0.113.1") {
+		t.Errorf("UDP through NAT64: the server saw %v", seen)
+	}
+	if seen := netnstest.UDPEcho(t, ctx, c, "2001:db8:c::80", s, "198.51.100.80"); seen != netip.MustParseAddr("2001:db8:46::c000:250") {
+		t.Errorf("UDP through the EAMT: the IPv6 host saw %v", seen)
 	}
 	// Two NAT64 instances split the IPv4 space by destination: the upper
 	// half of 192.0.2.0/24 goes out from the other instance's pool4.
@@ -144,6 +154,11 @@ func TestEndToEnd(t *testing.T) {
 		!strings.Contains(m, `xlatgw_packets_total{direction="rx",family="ipv6",instance="nat64"}`) {
 		t.Errorf("metrics lack the NAT64 series:\n%.2000s", m)
 	}
+	// The mapping log names the IPv6 client behind each pool4 port.
+	netnstest.WaitFor(t, "the mapping log", func() bool {
+		b, _ := os.ReadFile(maplog)
+		return strings.Contains(string(b), "instance=nat64 created TCP [2001:db8:c::")
+	})
 	// NAT46 through the EAMT: the IPv4 server reaches the IPv6-only web
 	// server 2001:db8:c::80 as 198.51.100.80.
 	netnstest.Run(t, ctx, s, "ping", "198.51.100.80")

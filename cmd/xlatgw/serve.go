@@ -29,10 +29,11 @@ const (
 
 // gateway is a running xlatgw.
 type gateway struct {
-	cur atomic.Pointer[loaded] // swapped whole by a reload
-	dev tun.Device
-	log *slog.Logger
-	wmu sync.Mutex // TUN writes from the datapath and from the timers
+	cur  atomic.Pointer[loaded] // swapped whole by a reload
+	mlog *mappingLog
+	dev  tun.Device
+	log  *slog.Logger
+	wmu  sync.Mutex // TUN writes from the datapath and from the timers
 }
 
 func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error {
@@ -50,6 +51,13 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 			return err
 		}
 		defer undo()
+	}
+	if l.cfg.MappingLog != "" {
+		if g.mlog, err = openMappingLog(l.cfg.MappingLog); err != nil {
+			return fmt.Errorf("mapping-log: %w", err)
+		}
+		defer g.mlog.close()
+		g.mlog.attach(l)
 	}
 	if l.cfg.Metrics != "" {
 		ml, err := serveMetrics(g, l.cfg.Metrics)
@@ -126,6 +134,7 @@ func (g *gateway) reloads(ctx context.Context, path string) {
 			g.log.Error("reload refused; the running configuration stays", "err", err)
 			continue
 		}
+		g.mlog.attach(next)
 		g.cur.Store(next)
 		g.log.Info("reloaded", "instances", len(next.insts), "rules", len(next.cfg.Rules))
 	}

@@ -122,6 +122,34 @@ func TCPExchange(t *testing.T, ctx context.Context, srvNS, listen, cliNS, dial s
 	return ap.Addr().Unmap()
 }
 
+// UDPEcho starts a UDP echo server in srvNS on listen:7, has a client in
+// cliNS send to dial and get the echo back, and returns the peer address
+// the server saw.
+func UDPEcho(t *testing.T, ctx context.Context, srvNS, listen, cliNS, dial string) netip.Addr {
+	t.Helper()
+	srv := Helper(ctx, srvNS, "udp-echo-server", listen)
+	stdout, _ := srv.StdoutPipe()
+	srv.Stderr = os.Stderr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Wait()
+	r := bufio.NewReader(stdout)
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "listening") {
+		t.Fatalf("udp echo server: %q %v", line, err)
+	}
+	Run(t, ctx, cliNS, "udp-echo-client", dial)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("udp echo server: %v", err)
+	}
+	ap, err := netip.ParseAddrPort(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("udp echo server said %q", line)
+	}
+	return ap.Addr().Unmap()
+}
+
 // Bulk moves bulkSize bytes over TCP from a server in srvNS (listening on
 // listen:8081) to a client in cliNS dialling dial, calling during() while
 // the transfer runs, and checks both ends hashed the same bytes.
@@ -322,6 +350,39 @@ func helperMain(mode, addr string) error {
 		defer resp.Body.Close()
 		_, err = io.Copy(os.Stdout, resp.Body)
 		return err
+	case "udp-echo-server":
+		c, err := net.ListenPacket("udp"+network(addr), net.JoinHostPort(addr, "7"))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		fmt.Println("listening")
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		buf := make([]byte, 2048)
+		n, peer, err := c.ReadFrom(buf)
+		if err != nil {
+			return err
+		}
+		if _, err := c.WriteTo(buf[:n], peer); err != nil {
+			return err
+		}
+		fmt.Println(peer.(*net.UDPAddr).AddrPort().String())
+		return nil
+	case "udp-echo-client":
+		c, err := net.Dial("udp"+network(addr), net.JoinHostPort(addr, "7"))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for try := 0; try < 20; try++ {
+			c.Write([]byte("echo?"))
+			c.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+			buf := make([]byte, 64)
+			if n, err := c.Read(buf); err == nil && string(buf[:n]) == "echo?" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no UDP echo from %s", addr)
 	case "traceroute":
 		// addr is "destination,hops": send a UDP probe with that hop limit
 		// and print who answered Time Exceeded.
