@@ -1,0 +1,24 @@
+package main
+
+import (
+	"path/filepath"
+	"testing"
+)
+
+// The campus examples in examples/campus are valid configurations.
+func TestCampusExamples(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/campus/*.json")
+	if len(files) < 2 {
+		t.Fatalf("campus examples missing: %v", files)
+	}
+	for _, f := range files {
+		l, err := loadConfig(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if len(l.insts) != 3 || len(l.cfg.Rules) != 2 {
+			t.Errorf("%s: %d instances, %d rules", f, len(l.insts), len(l.cfg.Rules))
+		}
+	}
+}
