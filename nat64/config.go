@@ -1,17 +1,15 @@
 package nat64
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/internal/strictjson"
 	"github.com/v6xlat/xlat/translate"
 )
 
@@ -208,32 +206,9 @@ type Config struct {
 // ParseConfig reads a JSON configuration strictly: an unknown field, or a
 // value of the wrong form, is an error that names the field.
 func ParseConfig(data []byte) (Config, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return Config{}, fmt.Errorf("nat64 config: %w", err)
-	}
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
-		if err := strictDecode(one, new(Config)); err != nil {
-			return Config{}, fmt.Errorf("nat64 config: field %q: %w", k, err)
-		}
-	}
 	var c Config
-	if err := strictDecode(data, &c); err != nil {
-		return Config{}, fmt.Errorf("nat64 config: %w", err)
-	}
-	return c, nil
-}
-
-func strictDecode(data []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.DisallowUnknownFields()
-	return d.Decode(v)
+	err := strictjson.Decode(data, &c, "nat64 config")
+	return c, err
 }
 
 // settings is a validated Config with defaults, as the datapath reads it.

@@ -16,21 +16,12 @@ import (
 // nat64Config turns a case's settings (Jool's option names) into a Config.
 func nat64Config(settings map[string]any, env map[string]int, now func() time.Time) (Config, error) {
 	sub := map[string]any{}
-	var addr4, addr6 netip.Addr
+	addr4, addr6, err := graybox.TranslatorAddresses(settings)
+	if err != nil {
+		return Config{}, err
+	}
 	for k, v := range settings {
 		switch k {
-		case "translator_addresses":
-			for fam, s := range v.(map[string]any) {
-				p, err := netip.ParsePrefix(s.(string))
-				if err != nil {
-					return Config{}, err
-				}
-				if fam == "ipv4" {
-					addr4 = p.Addr()
-				} else {
-					addr6 = p.Addr()
-				}
-			}
 		case "static_bib":
 			sub["bib"] = v
 		case "pool6", "pool4", "lowest-ipv6-mtu", "zeroize-traffic-class", "override-tos", "tos",

@@ -2,7 +2,6 @@ package siit
 
 import (
 	"encoding/json"
-	"net/netip"
 	"testing"
 
 	"github.com/v6xlat/xlat/internal/graybox"
@@ -13,21 +12,12 @@ import (
 // Config the way an operator would write one.
 func siitConfig(settings map[string]any, env map[string]int) (Config, error) {
 	sub := map[string]any{}
-	var addr4, addr6 netip.Addr
+	addr4, addr6, err := graybox.TranslatorAddresses(settings)
+	if err != nil {
+		return Config{}, err
+	}
 	for k, v := range settings {
 		switch k {
-		case "translator_addresses":
-			for fam, s := range v.(map[string]any) {
-				p, err := netip.ParsePrefix(s.(string))
-				if err != nil {
-					return Config{}, err
-				}
-				if fam == "ipv4" {
-					addr4 = p.Addr()
-				} else {
-					addr6 = p.Addr()
-				}
-			}
 		case "pool6", "eamt", "denylist4", "rfc6791v4-prefix", "rfc6791v6-prefix", "lowest-ipv6-mtu",
 			"amend-udp-checksum-zero", "eam-hairpin-mode", "zeroize-traffic-class", "override-tos", "tos", "mtu-plateaus":
 			sub[k] = v

@@ -19,7 +19,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +29,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/v6xlat/xlat/internal/strictjson"
 	"github.com/v6xlat/xlat/map66"
 )
 
@@ -108,10 +108,8 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		d := json.NewDecoder(strings.NewReader(string(data)))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&cfg); err != nil {
-			return fmt.Errorf("%s: %w", *configFile, err)
+		if err := strictjson.Decode(data, &cfg, *configFile); err != nil {
+			return err
 		}
 	}
 	rules, err := pairRules(out.rules, in.rules)

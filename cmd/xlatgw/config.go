@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
 
+	"github.com/v6xlat/xlat/internal/strictjson"
 	"github.com/v6xlat/xlat/nat64"
 	"github.com/v6xlat/xlat/siit"
 )
@@ -71,10 +71,8 @@ func loadConfig(path string) (*loaded, error) {
 
 func parseConfig(data []byte) (*loaded, error) {
 	var cfg Config
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&cfg); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+	if err := strictjson.Decode(data, &cfg, "config"); err != nil {
+		return nil, err
 	}
 	if cfg.TUN.Name == "" {
 		cfg.TUN.Name = "xlat"

@@ -10,6 +10,7 @@ package graybox
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -103,6 +104,25 @@ func (c *Corpus) Settings(k Case) (map[string]any, error) {
 		merged[key] = v
 	}
 	return merged, nil
+}
+
+// TranslatorAddresses returns the translator's own addresses from a
+// profile's translator_addresses ({"ipv4": "a/len", "ipv6": "a/len"}).
+func TranslatorAddresses(settings map[string]any) (v4, v6 netip.Addr, err error) {
+	m, _ := settings["translator_addresses"].(map[string]any)
+	for fam, s := range m {
+		str, _ := s.(string)
+		p, err := netip.ParsePrefix(str)
+		if err != nil {
+			return v4, v6, fmt.Errorf("translator_addresses.%s: %w", fam, err)
+		}
+		if fam == "ipv4" {
+			v4 = p.Addr()
+		} else {
+			v6 = p.Addr()
+		}
+	}
+	return v4, v6, nil
 }
 
 // Packet reads a packet file of the corpus.
