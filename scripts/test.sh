@@ -37,6 +37,8 @@ done <<'LIST'
 . ./translate FuzzTo4
 . ./translate FuzzTo6
 . ./map66 FuzzMapRoundTrip
+. ./siit FuzzSIIT
+. ./nat64 FuzzNAT64
 internal/oracle . FuzzChecksumVsGVisor
 internal/oracle . FuzzTranslateGopacket
 LIST
