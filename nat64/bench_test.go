@@ -133,9 +133,9 @@ func BenchmarkSessions(b *testing.B) {
 		b.Run(fmt.Sprintf("sessions=%d/op=create", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				src, sport, dst, dport := benchFlow(next)
+				_, sport, dst, dport := benchFlow(next)
 				next++
-				src = ipword.From6(0x20010db8ffff0000, uint64(next)) // fresh hosts: a new binding each
+				src := ipword.From6(0x20010db8ffff0000, uint64(next)) // fresh hosts: a new binding each
 				if _, _, _, r := p.To4(src, dst, translate.MakePorts(sport, dport), meta); r != translate.ReasonNone && r != translate.ReasonLimit {
 					b.Fatal(r)
 				}

@@ -1,8 +1,6 @@
 package translate
 
 import (
-	"encoding/binary"
-
 	"github.com/v6xlat/xlat/checksum"
 	"github.com/v6xlat/xlat/header"
 )
@@ -127,8 +125,6 @@ func (x *Translator) refuse4(c *compiled, buf []byte, off, n int, r Reason, prot
 	}
 	return drop(r)
 }
-
-func put16(b []byte, v uint16) { binary.BigEndian.PutUint16(b, v) }
 
 // Reply4 replaces the IPv4 packet buf[off:off+n] with an ICMPv4 error
 // about it, from the translator's own address, as the engine does for the

@@ -362,8 +362,7 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, f *f
 			return drop(ReasonNoHeadroom)
 		}
 		d := noff - off
-		off, icmpOff, qoff, qend = noff, icmpOff+d, qoff+d, qend+d
-		icmp = buf[icmpOff : off+n]
+		off, qoff, qend = noff, qoff+d, qend+d
 	}
 	src6, dst6, r := x.policy.Error6(f.Src, f.Dst, qout.Src, qout.Dst, f.meta())
 	if r != ReasonNone {
