@@ -32,10 +32,13 @@ type Config struct {
 // TUNConfig is the device and the gateway's own addresses, the sources of
 // the ICMP errors it generates.
 type TUNConfig struct {
-	Name string     `json:"name"`
-	MTU  int        `json:"mtu"`
-	IPv4 netip.Addr `json:"ipv4-address"`
-	IPv6 netip.Addr `json:"ipv6-address"`
+	Name string `json:"name"`
+	MTU  int    `json:"mtu"`
+	// Queues is how many TUN queues, each served by its own goroutine
+	// (default: one per CPU).
+	Queues int        `json:"queues,omitempty"`
+	IPv4   netip.Addr `json:"ipv4-address"`
+	IPv6   netip.Addr `json:"ipv6-address"`
 }
 
 // Instance is one translator: type "siit" or "nat64", with the settings

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,17 +32,26 @@ const (
 type gateway struct {
 	cur  atomic.Pointer[loaded] // swapped whole by a reload
 	mlog *mappingLog
-	dev  tun.Device
+	dev  tun.Device // queue 0, which the timers' packets go to
 	log  *slog.Logger
 	wmu  sync.Mutex // TUN writes from the datapath and from the timers
 }
 
 func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error {
-	dev, err := tun.CreateTUN(l.cfg.TUN.Name, l.cfg.TUN.MTU)
+	queues := l.cfg.TUN.Queues
+	if queues == 0 {
+		queues = runtime.NumCPU()
+	}
+	devs, err := openQueues(l.cfg.TUN.Name, l.cfg.TUN.MTU, queues)
 	if err != nil {
 		return fmt.Errorf("creating TUN %s: %w", l.cfg.TUN.Name, err)
 	}
-	defer dev.Close()
+	defer func() {
+		for _, d := range devs {
+			d.Close()
+		}
+	}()
+	dev := devs[0]
 	g := &gateway{dev: dev, log: log}
 	g.cur.Store(l)
 	if l.cfg.ManageRoutes == nil || *l.cfg.ManageRoutes {
@@ -78,13 +88,21 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	go g.reloads(ctx, path)
 	go func() {
 		<-ctx.Done()
-		dev.Close()
+		for _, d := range devs {
+			d.Close()
+		}
 	}()
-	err = g.loop(ctx)
-	if ctx.Err() != nil {
-		return nil
+	// One goroutine per queue; the kernel spreads flows over the queues.
+	errs := make(chan error, len(devs))
+	for _, d := range devs {
+		go func(d tun.Device) { errs <- g.loop(ctx, d) }(d)
 	}
-	return err
+	for range devs {
+		if err := <-errs; err != nil && ctx.Err() == nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // timers advance the NAT64 tables and send what they produce (the ICMP
@@ -142,8 +160,8 @@ func (g *gateway) reloads(ctx context.Context, path string) {
 
 // loop reads batches from the TUN device, translates each packet in place
 // and writes the batch back.
-func (g *gateway) loop(ctx context.Context) error {
-	batch := g.dev.BatchSize()
+func (g *gateway) loop(ctx context.Context, dev tun.Device) error {
+	batch := dev.BatchSize()
 	bufs := make([][]byte, batch)
 	for i := range bufs {
 		bufs[i] = make([]byte, readOffset+65535+translate.Headroom)
@@ -155,7 +173,7 @@ func (g *gateway) loop(ctx context.Context) error {
 		frags[i] = make([]byte, tunOffset+65535)
 	}
 	for {
-		n, err := g.dev.Read(bufs, sizes, readOffset)
+		n, err := dev.Read(bufs, sizes, readOffset)
 		if err != nil {
 			if errors.Is(err, tun.ErrTooManySegments) {
 				continue
@@ -221,9 +239,13 @@ func (g *gateway) loop(ctx context.Context) error {
 		if len(out) == 0 {
 			continue
 		}
-		g.wmu.Lock()
-		_, err = g.dev.Write(out, tunOffset)
-		g.wmu.Unlock()
+		if dev == g.dev {
+			g.wmu.Lock() // the timers write to queue 0 too
+		}
+		_, err = dev.Write(out, tunOffset)
+		if dev == g.dev {
+			g.wmu.Unlock()
+		}
 		if err != nil && ctx.Err() == nil {
 			g.log.Warn("writing to the TUN device", "err", err)
 		}
