@@ -375,9 +375,16 @@ func TestTimers(t *testing.T) {
 		t.Errorf("after UDP timeout: %d sessions, %d bindings", x.Sessions(), count())
 	}
 	clock.advance(DefaultTCPEstTimeout)
-	clock.tick(x)
+	probe := clock.tick(x)
 	if s := sessionOf(t, x, TCP, netip.AddrPortFrom(h1, 4001)); s.State != "TRANS" {
 		t.Errorf("idle ESTABLISHED became %s, want TRANS", s.State)
+	}
+	// The probe (§3.5.2.2): an ACK with sequence 0 to the IPv6 end, from
+	// the remote's IPv6 representation.
+	if len(probe) != 60 || header.IPv6(probe).Dst() != h1 || header.IPv6(probe).Src() != wkp.Embed(h2) ||
+		binary.BigEndian.Uint16(probe[40:]) != 80 || binary.BigEndian.Uint16(probe[42:]) != 4001 || probe[53] != header.TCPFlagACK ||
+		!checksum.Verify(probe[40:], header.IPv6(probe).PseudoHeaderSum(6, 20)) {
+		t.Errorf("probe % x", probe)
 	}
 	clock.advance(DefaultTCPTransTimeout + time.Second)
 	clock.tick(x)

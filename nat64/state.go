@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/v6xlat/xlat/checksum"
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/ipword"
 	"github.com/v6xlat/xlat/translate"
@@ -315,7 +316,7 @@ func (x *Translator) Tick(emit func(pkt []byte)) {
 	x.now.Store(now)
 	x.expireFragments(now)
 	st := x.st.Load()
-	var gone []session
+	var gone, probes []session
 	for _, sh := range x.shards {
 		sh.mu.Lock()
 		for c := timerClass(0); c < numTimerClasses; c++ {
@@ -332,9 +333,11 @@ func (x *Translator) Tick(emit func(pkt []byte)) {
 				}
 				if s.proto == header.ProtoTCP && s.state == tcpEstablished {
 					// §3.5.2.2: an idle established connection gets
-					// TCP_TRANS to show it is alive.
+					// TCP_TRANS, and a probe to its IPv6 end, whose answer
+					// (an ACK) brings it back to ESTABLISHED.
 					s.state = tcpTrans
 					sh.touch(r, classTCPTrans, now+st.timeouts[classTCPTrans])
+					probes = append(probes, *s)
 					continue
 				}
 				x.emitSession(SessionDeleted, sh, r)
@@ -343,6 +346,11 @@ func (x *Translator) Tick(emit func(pkt []byte)) {
 			}
 		}
 		sh.mu.Unlock()
+	}
+	if emit != nil {
+		for i := range probes {
+			emit(x.probe(st, &probes[i]))
+		}
 	}
 	if len(gone) == 0 {
 		return
@@ -401,4 +409,27 @@ func (x *Translator) releaseLocked(gone []session) {
 			b.remove(r)
 		}
 	}
+}
+
+// probe builds the RFC 6146 §3.5.2.2 keep-alive for an idle established
+// session: a TCP segment from (Pool6+Z, z) to (X', x) with no data,
+// sequence and acknowledgement numbers 0 and only ACK set. A live host
+// answers with an ACK, which refreshes the session.
+func (x *Translator) probe(st *settings, s *session) []byte {
+	const size = header.IPv6Size + header.TCPMinSize
+	p := make([]byte, size)
+	ip := header.IPv6(p)
+	ip.SetVersionClassFlow(0, 0)
+	ip.SetPayloadLen(header.TCPMinSize)
+	ip.SetNextHeader(header.ProtoTCP)
+	ip.SetHopLimit(64)
+	ip.SetSrc(st.Pool6.Embed(ipword.From4(s.z4)))
+	ip.SetDst(ipword.From6(s.xhi, s.xlo))
+	tcp := header.TCP(p[header.IPv6Size:])
+	tcp.SetSrcPort(s.zp)
+	tcp.SetDstPort(s.xp)
+	tcp[12] = 5 << 4
+	tcp[13] = header.TCPFlagACK
+	tcp.SetChecksum(^checksum.Checksum(tcp, ip.PseudoHeaderSum(header.ProtoTCP, header.TCPMinSize)))
+	return p
 }
