@@ -39,6 +39,7 @@ done <<'LIST'
 . ./map66 FuzzMapRoundTrip
 . ./siit FuzzSIIT
 . ./nat64 FuzzNAT64
+. ./handoff FuzzParse
 internal/oracle . FuzzChecksumVsGVisor
 internal/oracle . FuzzTranslateGopacket
 LIST
