@@ -1,0 +1,55 @@
+package handoff
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// EventKind is one of the three kinds of connection-log line (§9).
+type EventKind uint8
+
+const (
+	Initialized EventKind = iota + 1
+	Created
+	Deleted
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case Initialized:
+		return "Initialized"
+	case Created:
+		return "Created"
+	case Deleted:
+		return "Deleted"
+	}
+	return "EventKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Event is a change to a server table: what the connection log records.
+type Event struct {
+	Kind       EventKind
+	Time       time.Time
+	NAT64      netip.Addr
+	Port       uint16 // not for Initialized
+	Client     netip.AddrPort
+	Generation uint32
+}
+
+// AppendLogLine appends e as one §9 line, LF included: UTC, microseconds
+// truncated, RFC 5952 client text.
+func (e Event) AppendLogLine(b []byte) []byte {
+	b = e.Time.UTC().Truncate(time.Microsecond).AppendFormat(b, LogTimeLayout)
+	b = append(b, ' ')
+	b = append(b, e.Kind.String()...)
+	b = append(b, ' ')
+	b = e.NAT64.AppendTo(b)
+	if e.Kind != Initialized {
+		b = append(b, ':')
+		b = strconv.AppendUint(b, uint64(e.Port), 10)
+		b = append(b, ' ')
+		b = e.Client.AppendTo(b)
+	}
+	return append(b, '\n')
+}

@@ -1,0 +1,385 @@
+package handoff
+
+import (
+	"net/netip"
+	"time"
+)
+
+// TableConfig holds what a server table may be tuned with; the zero value
+// of a field means its §11 default.
+type TableConfig struct {
+	SlotMin, SlotMax uint16 // default 1028-65535; tests use a sub-range
+	PrefixQuota      int    // slots per client prefix
+	QuotaPrefixLen   int    // bits of the client address that make its prefix
+	CreateRate       float64
+	CreateBurst      float64
+	// Rand returns a uniform integer in [0, n) to choose a free slot
+	// (§7.2 3b). Nil takes the lowest free port, the test mode.
+	Rand func(n int) int
+}
+
+func (c *TableConfig) setDefaults() {
+	if c.SlotMin == 0 {
+		c.SlotMin = SlotPortMin
+	}
+	if c.SlotMax == 0 {
+		c.SlotMax = SlotPortMax
+	}
+	if c.PrefixQuota == 0 {
+		c.PrefixQuota = PrefixQuota
+	}
+	if c.QuotaPrefixLen == 0 {
+		c.QuotaPrefixLen = QuotaPrefixLen
+	}
+	if c.CreateRate == 0 {
+		c.CreateRate = CreateRate
+	}
+	if c.CreateBurst == 0 {
+		c.CreateBurst = CreateBurst
+	}
+}
+
+// clientKey is a client as a compact comparable map key.
+type clientKey struct {
+	addr [16]byte
+	port uint16
+}
+
+func keyOf(c netip.AddrPort) clientKey { return clientKey{c.Addr().As16(), c.Port()} }
+
+func (k clientKey) addrPort() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom16(k.addr), k.port)
+}
+
+const none = -1
+
+// slot is one port of a table. Used slots sit on two intrusive LRU lists,
+// the table's and their prefix's; a free slot keeps its index in the free
+// array in next instead.
+type slot struct {
+	client       clientKey
+	used         bool
+	gen          uint32
+	lastUse      int64 // unix nanoseconds
+	prev, next   int32 // table LRU (head = most recent)
+	pprev, pnext int32 // prefix LRU
+}
+
+type prefixKey [16]byte
+
+type prefixList struct {
+	count      int
+	head, tail int32
+}
+
+// Table is the server's table for one NAT64 address N (§7.1): a bijection
+// between clients and the ports SlotMin-SlotMax, ordered by last use, with
+// no timeouts. It is not safe for concurrent use; the server serialises
+// access per table.
+type Table struct {
+	NAT64 netip.Addr
+	Epoch uint64 // table_epoch, non-zero
+
+	cfg        TableConfig
+	slots      []slot
+	byClient   map[clientKey]int32
+	prefixes   map[prefixKey]*prefixList
+	free       []int32
+	head, tail int32
+	gen        uint32
+
+	tokens   float64
+	tokensAt time.Time
+
+	// OnEvent, if set, receives every Created and Deleted in order: the
+	// connection log and the journal hang off it.
+	OnEvent func(Event)
+}
+
+// NewTable returns an empty table for nat64 with the given table_epoch.
+func NewTable(nat64 netip.Addr, epoch uint64, cfg TableConfig) *Table {
+	cfg.setDefaults()
+	n := int(cfg.SlotMax) - int(cfg.SlotMin) + 1
+	t := &Table{
+		NAT64: nat64, Epoch: epoch, cfg: cfg,
+		slots:    make([]slot, n),
+		byClient: make(map[clientKey]int32),
+		prefixes: make(map[prefixKey]*prefixList),
+		free:     make([]int32, n),
+		head:     none, tail: none,
+		tokens: cfg.CreateBurst,
+	}
+	for i := range t.slots {
+		t.free[i] = int32(i)
+		t.slots[i].next = int32(i)
+	}
+	return t
+}
+
+// Len is the number of bindings.
+func (t *Table) Len() int { return len(t.byClient) }
+
+// Generation is the generation of the last binding created.
+func (t *Table) Generation() uint32 { return t.gen }
+
+// Lookup returns the binding on port, touching it (§7.3).
+func (t *Table) Lookup(now time.Time, port uint16) (*Map, bool) {
+	i, ok := t.index(port)
+	if !ok || !t.slots[i].used {
+		return nil, false
+	}
+	t.touch(i, now)
+	return t.mapOf(StatusExisting, i), true
+}
+
+// Refresh touches the binding on port if it holds generation gen, and
+// reports false when it does not, for an INVALIDATE (§7.3).
+func (t *Table) Refresh(now time.Time, port uint16, gen uint32) bool {
+	i, ok := t.index(port)
+	if !ok || !t.slots[i].used || t.slots[i].gen != gen {
+		return false
+	}
+	t.touch(i, now)
+	return true
+}
+
+// Request answers a MAP_REQUEST (§7.2): it appends to out the
+// INVALIDATEs for the bindings it displaced, in deletion order, then the
+// MAP.
+func (t *Table) Request(now time.Time, r *MapRequest, out []Message) []Message {
+	c := r.Client
+	adopt := r.Flags&FlagAdopt != 0
+	q, inRange := t.index(r.Port)
+	if !validClient(c.Addr()) || adopt && !inRange {
+		return append(out, &Map{Status: StatusRefused, Reason: ReasonInvalid, Client: c})
+	}
+	k := keyOf(c)
+	own, has := t.byClient[k]
+	if has && (!adopt || own == q) {
+		t.touch(own, now)
+		return append(out, t.mapOf(StatusExisting, own))
+	}
+	if !t.take(now) {
+		return append(out, &Map{Status: StatusRefused, Reason: ReasonRate, Client: c})
+	}
+	pk := t.prefixOf(k)
+	var p int32
+	if adopt {
+		p = q
+		// §7.2 with A, step 3, in this order.
+		if t.slots[q].used {
+			out = t.evict(now, q, out)
+		}
+		if has {
+			out = t.evict(now, own, out)
+		} else if pl := t.prefixes[pk]; pl != nil && pl.count >= t.cfg.PrefixQuota {
+			out = t.evict(now, pl.tail, out)
+		}
+	} else {
+		switch pl := t.prefixes[pk]; {
+		case pl != nil && pl.count >= t.cfg.PrefixQuota:
+			p = pl.tail
+			out = t.evict(now, p, out)
+		case len(t.free) > 0:
+			p = t.pickFree()
+		default:
+			p = t.tail
+			out = t.evict(now, p, out)
+		}
+	}
+	t.create(now, p, k, pk)
+	status := uint8(StatusNew)
+	if adopt {
+		status = StatusAdopted
+	}
+	return append(out, t.mapOf(status, p))
+}
+
+func (t *Table) index(port uint16) (int32, bool) {
+	if port < t.cfg.SlotMin || port > t.cfg.SlotMax {
+		return 0, false
+	}
+	return int32(port - t.cfg.SlotMin), true
+}
+
+func (t *Table) mapOf(status uint8, i int32) *Map {
+	s := &t.slots[i]
+	return &Map{Status: status, Port: t.cfg.SlotMin + uint16(i), Generation: s.gen, Client: s.client.addrPort()}
+}
+
+// take spends a creation token (§7.1 creation rate).
+func (t *Table) take(now time.Time) bool {
+	if !t.tokensAt.IsZero() {
+		if d := now.Sub(t.tokensAt); d > 0 {
+			t.tokens = min(t.cfg.CreateBurst, t.tokens+d.Seconds()*t.cfg.CreateRate)
+		}
+	}
+	t.tokensAt = now
+	if t.tokens < 1 {
+		return false
+	}
+	t.tokens--
+	return true
+}
+
+// validClient applies §7.2: addresses whose meaning or text form is
+// ambiguous are refused.
+func validClient(a netip.Addr) bool {
+	if !a.Is6() || a.Is4In6() || a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() {
+		return false
+	}
+	b := a.As16()
+	for _, x := range b[:12] {
+		if x != 0 {
+			return true
+		}
+	}
+	return false // ::/96, IPv4-compatible
+}
+
+func (t *Table) prefixOf(k clientKey) prefixKey {
+	var p prefixKey
+	bits := t.cfg.QuotaPrefixLen
+	for i := 0; i < 16 && bits > 0; i, bits = i+1, bits-8 {
+		if bits >= 8 {
+			p[i] = k.addr[i]
+		} else {
+			p[i] = k.addr[i] & ^byte(0xff>>bits)
+		}
+	}
+	return p
+}
+
+func (t *Table) pickFree() int32 {
+	j := 0
+	if t.cfg.Rand != nil {
+		j = t.cfg.Rand(len(t.free))
+	} else {
+		for k, i := range t.free {
+			if i < t.free[j] {
+				j = k
+			}
+		}
+	}
+	return t.free[j]
+}
+
+func (t *Table) nextGen() uint32 {
+	t.gen++
+	if t.gen == 0 { // §7.1: 0 is skipped on wrap
+		t.gen = 1
+	}
+	return t.gen
+}
+
+func (t *Table) create(now time.Time, i int32, k clientKey, pk prefixKey) {
+	s := &t.slots[i]
+	// Leave the free array: swap the last entry into this one's place.
+	pos := s.next
+	last := t.free[len(t.free)-1]
+	t.free[pos] = last
+	t.slots[last].next = pos
+	t.free = t.free[:len(t.free)-1]
+
+	*s = slot{client: k, used: true, gen: t.nextGen(), lastUse: now.UnixNano(),
+		prev: none, next: none, pprev: none, pnext: none}
+	t.byClient[k] = i
+	t.pushFront(i)
+	pl := t.prefixes[pk]
+	if pl == nil {
+		pl = &prefixList{head: none, tail: none}
+		t.prefixes[pk] = pl
+	}
+	t.pushFrontPrefix(pl, i)
+	t.emit(Created, now, i)
+}
+
+// evict deletes the binding on slot i and appends its INVALIDATE.
+func (t *Table) evict(now time.Time, i int32, out []Message) []Message {
+	s := &t.slots[i]
+	t.emit(Deleted, now, i)
+	out = append(out, &Invalidate{Port: t.cfg.SlotMin + uint16(i), Generation: s.gen})
+	t.unlink(i)
+	pk := t.prefixOf(s.client)
+	pl := t.prefixes[pk]
+	t.unlinkPrefix(pl, i)
+	if pl.count == 0 {
+		delete(t.prefixes, pk)
+	}
+	delete(t.byClient, s.client)
+	*s = slot{next: int32(len(t.free))}
+	t.free = append(t.free, i)
+	return out
+}
+
+func (t *Table) emit(kind EventKind, now time.Time, i int32) {
+	if t.OnEvent == nil {
+		return
+	}
+	s := &t.slots[i]
+	t.OnEvent(Event{Kind: kind, Time: now, NAT64: t.NAT64, Port: t.cfg.SlotMin + uint16(i),
+		Client: s.client.addrPort(), Generation: s.gen})
+}
+
+func (t *Table) touch(i int32, now time.Time) {
+	t.slots[i].lastUse = now.UnixNano()
+	t.unlink(i)
+	t.pushFront(i)
+	pl := t.prefixes[t.prefixOf(t.slots[i].client)]
+	t.unlinkPrefix(pl, i)
+	t.pushFrontPrefix(pl, i)
+}
+
+func (t *Table) pushFront(i int32) {
+	s := &t.slots[i]
+	s.prev, s.next = none, t.head
+	if t.head != none {
+		t.slots[t.head].prev = i
+	} else {
+		t.tail = i
+	}
+	t.head = i
+}
+
+func (t *Table) unlink(i int32) {
+	s := &t.slots[i]
+	if s.prev != none {
+		t.slots[s.prev].next = s.next
+	} else {
+		t.head = s.next
+	}
+	if s.next != none {
+		t.slots[s.next].prev = s.prev
+	} else {
+		t.tail = s.prev
+	}
+	s.prev, s.next = none, none
+}
+
+func (t *Table) pushFrontPrefix(pl *prefixList, i int32) {
+	s := &t.slots[i]
+	s.pprev, s.pnext = none, pl.head
+	if pl.head != none {
+		t.slots[pl.head].pprev = i
+	} else {
+		pl.tail = i
+	}
+	pl.head = i
+	pl.count++
+}
+
+func (t *Table) unlinkPrefix(pl *prefixList, i int32) {
+	s := &t.slots[i]
+	if s.pprev != none {
+		t.slots[s.pprev].pnext = s.pnext
+	} else {
+		pl.head = s.pnext
+	}
+	if s.pnext != none {
+		t.slots[s.pnext].pprev = s.pprev
+	} else {
+		pl.tail = s.pprev
+	}
+	s.pprev, s.pnext = none, none
+	pl.count--
+}

@@ -1,0 +1,232 @@
+package handoff
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var n1 = netip.MustParseAddr("192.0.2.1")
+
+// recorder collects the connection log as §9 text.
+type recorder struct{ b []byte }
+
+func (r *recorder) event(e Event) { r.b = e.AppendLogLine(r.b) }
+
+func (r *recorder) take() string { s := string(r.b); r.b = r.b[:0]; return s }
+
+func step(k int) time.Time { return time.Date(2024, 5, 1, 12, 0, k, 0, time.UTC) }
+
+func req(client string) *MapRequest {
+	return &MapRequest{Proto: 6, Client: netip.MustParseAddrPort(client)}
+}
+
+func adopt(client string, port uint16) *MapRequest {
+	r := req(client)
+	r.Flags, r.Port = FlagAdopt, port
+	return r
+}
+
+func newTestTable(min, max uint16, quota int) (*Table, *recorder) {
+	rec := &recorder{}
+	t := NewTable(n1, 0x8e01f2a7c3b45d69, TableConfig{SlotMin: min, SlotMax: max, PrefixQuota: quota})
+	t.OnEvent = rec.event
+	return t, rec
+}
+
+func mapped(status uint8, port uint16, gen uint32, client string) *Map {
+	return &Map{Status: status, Port: port, Generation: gen, Client: netip.MustParseAddrPort(client)}
+}
+
+func expect(t *testing.T, what string, got []Message, want ...Message) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s:\n got %s\nwant %s", what, fmtMsgs(got), fmtMsgs(want))
+	}
+}
+
+func fmtMsgs(ms []Message) string {
+	var s []string
+	for _, m := range ms {
+		s = append(s, fmt.Sprintf("%+v", m))
+	}
+	return strings.Join(s, " ")
+}
+
+// §13 test 4: exhaustion and eviction order, with the exact log.
+func TestTableExhaustionLRU(t *testing.T) {
+	tb, rec := newTestTable(1028, 1031, 0)
+	rec.event(Event{Kind: Initialized, Time: step(1), NAT64: n1})
+	for k, c := range []string{"a", "b", "c", "d"} {
+		client := "[2001:db8:" + c + "::1]:1000"
+		expect(t, "step "+c, tb.Request(step(k+1), req(client), nil), mapped(StatusNew, uint16(1028+k), uint32(k+1), client))
+	}
+	if m, ok := tb.Lookup(step(5), 1028); !ok || m.Client.String() != "[2001:db8:a::1]:1000" {
+		t.Fatalf("LOOKUP 1028 = %+v, %v", m, ok)
+	}
+	expect(t, "step 6", tb.Request(step(6), req("[2001:db8:e::1]:1000"), nil),
+		&Invalidate{Port: 1029, Generation: 2}, mapped(StatusNew, 1029, 5, "[2001:db8:e::1]:1000"))
+	if !tb.Refresh(step(7), 1030, 3) {
+		t.Fatal("REFRESH (1030, 3) did not match")
+	}
+	expect(t, "step 7", tb.Request(step(7), req("[2001:db8:f::1]:1000"), nil),
+		&Invalidate{Port: 1031, Generation: 4}, mapped(StatusNew, 1031, 6, "[2001:db8:f::1]:1000"))
+	expect(t, "step 8", tb.Request(step(8), req("[2001:db8:a::1]:1000"), nil),
+		mapped(StatusExisting, 1028, 1, "[2001:db8:a::1]:1000"))
+
+	want := `2024-05-01 12:00:01.000000 Initialized 192.0.2.1
+2024-05-01 12:00:01.000000 Created 192.0.2.1:1028 [2001:db8:a::1]:1000
+2024-05-01 12:00:02.000000 Created 192.0.2.1:1029 [2001:db8:b::1]:1000
+2024-05-01 12:00:03.000000 Created 192.0.2.1:1030 [2001:db8:c::1]:1000
+2024-05-01 12:00:04.000000 Created 192.0.2.1:1031 [2001:db8:d::1]:1000
+2024-05-01 12:00:06.000000 Deleted 192.0.2.1:1029 [2001:db8:b::1]:1000
+2024-05-01 12:00:06.000000 Created 192.0.2.1:1029 [2001:db8:e::1]:1000
+2024-05-01 12:00:07.000000 Deleted 192.0.2.1:1031 [2001:db8:d::1]:1000
+2024-05-01 12:00:07.000000 Created 192.0.2.1:1031 [2001:db8:f::1]:1000
+`
+	if got := rec.take(); got != want {
+		t.Errorf("log:\n%s\nwant:\n%s", got, want)
+	}
+	if tb.Len() != 4 {
+		t.Errorf("Len = %d, want 4", tb.Len())
+	}
+}
+
+// §13 test 5: a prefix at its quota evicts its own LRU binding although
+// other slots are free.
+func TestTableQuota(t *testing.T) {
+	tb, rec := newTestTable(1028, 1035, 2)
+	for i, c := range []string{"[2001:db8:a::1]:1", "[2001:db8:a::2]:1", "[2001:db8:b::1]:1"} {
+		expect(t, c, tb.Request(step(i), req(c), nil), mapped(StatusNew, uint16(1028+i), uint32(i+1), c))
+	}
+	rec.take()
+	expect(t, "a::3", tb.Request(step(4), req("[2001:db8:a::3]:1"), nil),
+		&Invalidate{Port: 1028, Generation: 1}, mapped(StatusNew, 1028, 4, "[2001:db8:a::3]:1"))
+	want := "2024-05-01 12:00:04.000000 Deleted 192.0.2.1:1028 [2001:db8:a::1]:1\n" +
+		"2024-05-01 12:00:04.000000 Created 192.0.2.1:1028 [2001:db8:a::3]:1\n"
+	if got := rec.take(); got != want {
+		t.Errorf("log:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// §13 test 6: an adoption displacing two bindings.
+func TestTableAdoptionConflict(t *testing.T) {
+	tb, rec := newTestTable(1028, 1035, 0)
+	tb.Request(step(1), req("[2001:db8:a::1]:1"), nil)
+	tb.Request(step(2), req("[2001:db8:b::1]:1"), nil)
+	rec.take()
+	expect(t, "adopt", tb.Request(step(3), adopt("[2001:db8:b::1]:1", 1028), nil),
+		&Invalidate{Port: 1028, Generation: 1}, &Invalidate{Port: 1029, Generation: 2},
+		mapped(StatusAdopted, 1028, 3, "[2001:db8:b::1]:1"))
+	want := "2024-05-01 12:00:03.000000 Deleted 192.0.2.1:1028 [2001:db8:a::1]:1\n" +
+		"2024-05-01 12:00:03.000000 Deleted 192.0.2.1:1029 [2001:db8:b::1]:1\n" +
+		"2024-05-01 12:00:03.000000 Created 192.0.2.1:1028 [2001:db8:b::1]:1\n"
+	if got := rec.take(); got != want {
+		t.Errorf("log:\n%s\nwant:\n%s", got, want)
+	}
+	expect(t, "adopt again", tb.Request(step(4), adopt("[2001:db8:b::1]:1", 1028), nil),
+		mapped(StatusExisting, 1028, 3, "[2001:db8:b::1]:1"))
+	if got := rec.take(); got != "" {
+		t.Errorf("repeat logged %q", got)
+	}
+	if tb.Len() != 1 {
+		t.Errorf("Len = %d, want 1", tb.Len())
+	}
+}
+
+// §13 test 7 (table part): duplicates get identical answers and no lines;
+// a stale REFRESH is reported for an INVALIDATE.
+func TestTableIdempotent(t *testing.T) {
+	tb, rec := newTestTable(1028, 1035, 0)
+	first := tb.Request(step(1), req("[2001:db8:a::1]:1"), nil)
+	rec.take()
+	again := tb.Request(step(2), req("[2001:db8:a::1]:1"), nil)
+	first[0].(*Map).Status = StatusExisting
+	expect(t, "duplicate", again, first...)
+	if rec.take() != "" {
+		t.Error("duplicate logged a line")
+	}
+	if tb.Refresh(step(3), 1028, 7) {
+		t.Error("REFRESH with a stale generation matched")
+	}
+	if _, ok := tb.Lookup(step(3), 1029); ok {
+		t.Error("LOOKUP of a free port hit")
+	}
+}
+
+func TestTableRefused(t *testing.T) {
+	tb, _ := newTestTable(1028, 1035, 0)
+	for _, c := range []string{"[::]:1", "[::1]:1", "[ff02::1]:1", "[fe80::1]:1", "[::ffff:192.0.2.1]:1", "[::192.0.2.1]:1"} {
+		expect(t, c, tb.Request(step(1), req(c), nil), &Map{Status: StatusRefused, Reason: ReasonInvalid, Client: netip.MustParseAddrPort(c)})
+	}
+	c := "[2001:db8::1]:1"
+	expect(t, "adopt outside range", tb.Request(step(1), adopt(c, 1027), nil),
+		&Map{Status: StatusRefused, Reason: ReasonInvalid, Client: netip.MustParseAddrPort(c)})
+
+	// The creation bucket: a burst of 2 at 1/s refuses the third at once
+	// and takes one a second later.
+	tb = NewTable(n1, 1, TableConfig{SlotMin: 1028, SlotMax: 1035, CreateRate: 1, CreateBurst: 2})
+	tb.Request(step(0), req("[2001:db8::1]:1"), nil)
+	tb.Request(step(0), req("[2001:db8::2]:1"), nil)
+	expect(t, "rate", tb.Request(step(0), req("[2001:db8::3]:1"), nil),
+		&Map{Status: StatusRefused, Reason: ReasonRate, Client: netip.MustParseAddrPort("[2001:db8::3]:1")})
+	if m := tb.Request(step(1), req("[2001:db8::3]:1"), nil); m[0].(*Map).Status != StatusNew {
+		t.Errorf("after a second: %+v", m[0])
+	}
+}
+
+func TestTableGenerationWrap(t *testing.T) {
+	tb, _ := newTestTable(1028, 1029, 0)
+	tb.gen = ^uint32(0)
+	got := tb.Request(step(1), req("[2001:db8::1]:1"), nil)
+	if g := got[0].(*Map).Generation; g != 1 {
+		t.Errorf("generation after wrap = %d, want 1 (0 is skipped)", g)
+	}
+}
+
+// A random table stays a bijection with consistent LRU lists.
+func TestTableInvariants(t *testing.T) {
+	seed := uint64(1)
+	rnd := func(n int) int { seed = seed*6364136223846793005 + 1442695040888963407; return int(seed>>33) % n }
+	tb := NewTable(n1, 1, TableConfig{SlotMin: 1028, SlotMax: 1091, PrefixQuota: 5, CreateBurst: 1e9, Rand: rnd})
+	for i := 0; i < 20000; i++ {
+		now := step(0).Add(time.Duration(i) * time.Millisecond)
+		c := netip.AddrPortFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, byte(rnd(30)), 15: byte(rnd(8))}), uint16(rnd(3)))
+		switch rnd(4) {
+		case 0:
+			tb.Request(now, &MapRequest{Flags: FlagAdopt, Port: uint16(1028 + rnd(64)), Client: c}, nil)
+		case 1:
+			tb.Lookup(now, uint16(1028+rnd(64)))
+		default:
+			tb.Request(now, &MapRequest{Client: c}, nil)
+		}
+	}
+	n := 0
+	for i := tb.head; i != none; i = tb.slots[i].next {
+		if !tb.slots[i].used || tb.byClient[tb.slots[i].client] != i {
+			t.Fatalf("slot %d on the LRU list is not a bound slot", i)
+		}
+		n++
+	}
+	perPrefix := 0
+	for _, pl := range tb.prefixes {
+		if pl.count > 5 {
+			t.Fatalf("prefix holds %d > quota", pl.count)
+		}
+		perPrefix += pl.count
+	}
+	if n != tb.Len() || perPrefix != n || n+len(tb.free) != 64 {
+		t.Fatalf("LRU %d, Len %d, prefixes %d, free %d", n, tb.Len(), perPrefix, len(tb.free))
+	}
+}
+
+func TestLogLine(t *testing.T) {
+	e := Event{Kind: Created, Time: time.Date(2019, 3, 18, 10, 6, 28, 491727999, time.FixedZone("x", 3600)),
+		NAT64: netip.MustParseAddr("192.0.2.7"), Port: 3719, Client: netip.MustParseAddrPort("[2001:db8::17]:53186")}
+	if got, want := string(e.AppendLogLine(nil)), "2019-03-18 09:06:28.491727 Created 192.0.2.7:3719 [2001:db8::17]:53186\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
