@@ -69,4 +69,3 @@ func BenchmarkTableMemory(b *testing.B) {
 		runtime.KeepAlive(tables)
 	}
 }
-
