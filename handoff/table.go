@@ -60,15 +60,15 @@ type slot struct {
 	client       clientKey
 	used         bool
 	gen          uint32
-	lastUse      int64 // unix nanoseconds
-	prev, next   int32 // table LRU (head = most recent)
-	pprev, pnext int32 // prefix LRU
+	lastUse      uint32 // unix seconds: enough for an LRU without timeouts
+	prev, next   int32  // table LRU (head = most recent)
+	pprev, pnext int32  // prefix LRU
 }
 
 type prefixKey [16]byte
 
 type prefixList struct {
-	count      int
+	count      int32
 	head, tail int32
 }
 
@@ -82,8 +82,9 @@ type Table struct {
 
 	cfg        TableConfig
 	slots      []slot
-	byClient   map[clientKey]int32
-	prefixes   map[prefixKey]*prefixList
+	byClient   clientIndex
+	prefixes   map[prefixKey]prefixList
+	bound      int
 	free       []int32
 	head, tail int32
 	gen        uint32
@@ -103,8 +104,8 @@ func NewTable(nat64 netip.Addr, epoch uint64, cfg TableConfig) *Table {
 	t := &Table{
 		NAT64: nat64, Epoch: epoch, cfg: cfg,
 		slots:    make([]slot, n),
-		byClient: make(map[clientKey]int32),
-		prefixes: make(map[prefixKey]*prefixList),
+		byClient: newClientIndex(n),
+		prefixes: make(map[prefixKey]prefixList),
 		free:     make([]int32, n),
 		head:     none, tail: none,
 		tokens: cfg.CreateBurst,
@@ -117,7 +118,7 @@ func NewTable(nat64 netip.Addr, epoch uint64, cfg TableConfig) *Table {
 }
 
 // Len is the number of bindings.
-func (t *Table) Len() int { return len(t.byClient) }
+func (t *Table) Len() int { return t.bound }
 
 // Generation is the generation of the last binding created.
 func (t *Table) Generation() uint32 { return t.gen }
@@ -154,7 +155,7 @@ func (t *Table) Request(now time.Time, r *MapRequest, out []Message) []Message {
 		return append(out, &Map{Status: StatusRefused, Reason: ReasonInvalid, Client: c})
 	}
 	k := keyOf(c)
-	own, has := t.byClient[k]
+	own, has := t.byClient.get(t.slots, k)
 	if has && (!adopt || own == q) {
 		t.touch(own, now)
 		return append(out, t.mapOf(StatusExisting, own))
@@ -172,12 +173,12 @@ func (t *Table) Request(now time.Time, r *MapRequest, out []Message) []Message {
 		}
 		if has {
 			out = t.evict(now, own, out)
-		} else if pl := t.prefixes[pk]; pl != nil && pl.count >= t.cfg.PrefixQuota {
+		} else if pl := t.prefixes[pk]; int(pl.count) >= t.cfg.PrefixQuota {
 			out = t.evict(now, pl.tail, out)
 		}
 	} else {
 		switch pl := t.prefixes[pk]; {
-		case pl != nil && pl.count >= t.cfg.PrefixQuota:
+		case int(pl.count) >= t.cfg.PrefixQuota:
 			p = pl.tail
 			out = t.evict(now, p, out)
 		case len(t.free) > 0:
@@ -281,16 +282,17 @@ func (t *Table) create(now time.Time, i int32, k clientKey, pk prefixKey) {
 	t.slots[last].next = pos
 	t.free = t.free[:len(t.free)-1]
 
-	*s = slot{client: k, used: true, gen: t.nextGen(), lastUse: now.UnixNano(),
+	*s = slot{client: k, used: true, gen: t.nextGen(), lastUse: unixSeconds(now),
 		prev: none, next: none, pprev: none, pnext: none}
-	t.byClient[k] = i
+	t.byClient.put(t.slots, i)
+	t.bound++
 	t.pushFront(i)
-	pl := t.prefixes[pk]
-	if pl == nil {
-		pl = &prefixList{head: none, tail: none}
-		t.prefixes[pk] = pl
+	pl, ok := t.prefixes[pk]
+	if !ok {
+		pl = prefixList{head: none, tail: none}
 	}
-	t.pushFrontPrefix(pl, i)
+	t.pushFrontPrefix(&pl, i)
+	t.prefixes[pk] = pl
 	t.emit(Created, now, i)
 }
 
@@ -302,11 +304,14 @@ func (t *Table) evict(now time.Time, i int32, out []Message) []Message {
 	t.unlink(i)
 	pk := t.prefixOf(s.client)
 	pl := t.prefixes[pk]
-	t.unlinkPrefix(pl, i)
+	t.unlinkPrefix(&pl, i)
 	if pl.count == 0 {
 		delete(t.prefixes, pk)
+	} else {
+		t.prefixes[pk] = pl
 	}
-	delete(t.byClient, s.client)
+	t.byClient.remove(t.slots, s.client)
+	t.bound--
 	*s = slot{next: int32(len(t.free))}
 	t.free = append(t.free, i)
 	return out
@@ -322,12 +327,15 @@ func (t *Table) emit(kind EventKind, now time.Time, i int32) {
 }
 
 func (t *Table) touch(i int32, now time.Time) {
-	t.slots[i].lastUse = now.UnixNano()
+	t.slots[i].lastUse = unixSeconds(now)
 	t.unlink(i)
 	t.pushFront(i)
-	pl := t.prefixes[t.prefixOf(t.slots[i].client)]
-	t.unlinkPrefix(pl, i)
-	t.pushFrontPrefix(pl, i)
+	pk := t.prefixOf(t.slots[i].client)
+	if pl := t.prefixes[pk]; pl.head != i { // already the most recent: no write
+		t.unlinkPrefix(&pl, i)
+		t.pushFrontPrefix(&pl, i)
+		t.prefixes[pk] = pl
+	}
 }
 
 func (t *Table) pushFront(i int32) {
@@ -382,4 +390,15 @@ func (t *Table) unlinkPrefix(pl *prefixList, i int32) {
 	}
 	s.pprev, s.pnext = none, none
 	pl.count--
+}
+
+func unixSeconds(t time.Time) uint32 { return uint32(t.Unix()) }
+
+// LastUse returns when the binding on port was last touched.
+func (t *Table) LastUse(port uint16) (time.Time, bool) {
+	i, ok := t.index(port)
+	if !ok || !t.slots[i].used {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(t.slots[i].lastUse), 0).UTC(), true
 }

@@ -93,6 +93,9 @@ func TestTableExhaustionLRU(t *testing.T) {
 	if tb.Len() != 4 {
 		t.Errorf("Len = %d, want 4", tb.Len())
 	}
+	if lu, ok := tb.LastUse(1030); !ok || !lu.Equal(step(7)) {
+		t.Errorf("LastUse(1030) = %v, %v; want the REFRESH at step 7", lu, ok)
+	}
 }
 
 // §13 test 5: a prefix at its quota evicts its own LRU binding although
@@ -206,17 +209,26 @@ func TestTableInvariants(t *testing.T) {
 	}
 	n := 0
 	for i := tb.head; i != none; i = tb.slots[i].next {
-		if !tb.slots[i].used || tb.byClient[tb.slots[i].client] != i {
+		if j, ok := tb.byClient.get(tb.slots, tb.slots[i].client); !tb.slots[i].used || !ok || j != i {
 			t.Fatalf("slot %d on the LRU list is not a bound slot", i)
 		}
 		n++
+	}
+	cells := 0
+	for _, i := range tb.byClient.cells {
+		if i != none {
+			cells++
+		}
+	}
+	if cells != n {
+		t.Fatalf("index holds %d clients, LRU %d", cells, n)
 	}
 	perPrefix := 0
 	for _, pl := range tb.prefixes {
 		if pl.count > 5 {
 			t.Fatalf("prefix holds %d > quota", pl.count)
 		}
-		perPrefix += pl.count
+		perPrefix += int(pl.count)
 	}
 	if n != tb.Len() || perPrefix != n || n+len(tb.free) != 64 {
 		t.Fatalf("LRU %d, Len %d, prefixes %d, free %d", n, tb.Len(), perPrefix, len(tb.free))
