@@ -89,8 +89,7 @@ type Table struct {
 	head, tail int32
 	gen        uint32
 
-	tokens   float64
-	tokensAt time.Time
+	creations bucket // §7.1 creation rate
 
 	// OnEvent, if set, receives every Created and Deleted in order: the
 	// connection log and the journal hang off it.
@@ -108,7 +107,7 @@ func NewTable(nat64 netip.Addr, epoch uint64, cfg TableConfig) *Table {
 		prefixes: make(map[prefixKey]prefixList),
 		free:     make([]int32, n),
 		head:     none, tail: none,
-		tokens: cfg.CreateBurst,
+		creations: bucket{rate: cfg.CreateRate, burst: cfg.CreateBurst, tokens: cfg.CreateBurst},
 	}
 	for i := range t.slots {
 		t.free[i] = int32(i)
@@ -160,7 +159,7 @@ func (t *Table) Request(now time.Time, r *MapRequest, out []Message) []Message {
 		t.touch(own, now)
 		return append(out, t.mapOf(StatusExisting, own))
 	}
-	if !t.take(now) {
+	if !t.creations.take(now) {
 		return append(out, &Map{Status: StatusRefused, Reason: ReasonRate, Client: c})
 	}
 	pk := t.prefixOf(k)
@@ -206,21 +205,6 @@ func (t *Table) index(port uint16) (int32, bool) {
 func (t *Table) mapOf(status uint8, i int32) *Map {
 	s := &t.slots[i]
 	return &Map{Status: status, Port: t.cfg.SlotMin + uint16(i), Generation: s.gen, Client: s.client.addrPort()}
-}
-
-// take spends a creation token (§7.1 creation rate).
-func (t *Table) take(now time.Time) bool {
-	if !t.tokensAt.IsZero() {
-		if d := now.Sub(t.tokensAt); d > 0 {
-			t.tokens = min(t.cfg.CreateBurst, t.tokens+d.Seconds()*t.cfg.CreateRate)
-		}
-	}
-	t.tokensAt = now
-	if t.tokens < 1 {
-		return false
-	}
-	t.tokens--
-	return true
 }
 
 // validClient applies §7.2: addresses whose meaning or text form is

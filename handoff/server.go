@@ -1,0 +1,387 @@
+package handoff
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+)
+
+// Stats are the counters of §11. A Server's are read with Server.Stats.
+type Stats struct {
+	MalformedDatagrams   uint64
+	MalformedMessages    uint64
+	UnknownMessages      uint64
+	UnexpectedMessages   uint64
+	BadSource            uint64
+	ChallengesSent       uint64
+	ChallengesSuppressed uint64
+	BadToken             uint64
+	EchoDropped          uint64
+	EchoMismatch         uint64
+	TablesRefused        uint64
+	RefusedRate          uint64
+	Created              uint64
+	Deleted              uint64
+}
+
+// ServerConfig configures a Server; zero fields take the §11 defaults.
+type ServerConfig struct {
+	Addr       netip.Addr // S, the server's IPv4 address
+	MaxTables  int
+	Persistent bool // sets P in replies; the caller keeps the journal
+	Table      TableConfig
+	// Rand supplies cookie keys and table epochs; crypto/rand by default.
+	Rand io.Reader
+	// OnEvent receives every Initialized, Created and Deleted in order,
+	// before the reply reporting it is returned: the connection log and
+	// the journal.
+	OnEvent func(Event)
+	// Admit, if set, is the operator's allow/deny list of NAT64s (§7.1).
+	Admit func(netip.Addr) bool
+}
+
+// Server is the handoff/1 server of §6 and §7 without its sockets: Handle
+// takes a datagram and returns the replies. It is not safe for concurrent
+// use; handoffd serialises datagrams.
+type Server struct {
+	cfg    ServerConfig
+	tables map[netip.Addr]*Table
+	stats  Stats
+
+	key, prevKey [32]byte
+	keyAt        time.Time
+	hasPrev      bool
+
+	per24  map[[3]byte]*bucket
+	global bucket
+
+	out []Message // scratch
+}
+
+// NewServer returns a server with no tables.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if !cfg.Addr.Is4() {
+		return nil, fmt.Errorf("handoff: server Addr %v: must be an IPv4 address", cfg.Addr)
+	}
+	if cfg.MaxTables == 0 {
+		cfg.MaxTables = MaxTables
+	}
+	if cfg.MaxTables < 0 {
+		return nil, fmt.Errorf("handoff: MaxTables %d: must be positive", cfg.MaxTables)
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	cfg.Table.setDefaults()
+	if cfg.Table.SlotMin < SlotPortMin || cfg.Table.SlotMin > cfg.Table.SlotMax {
+		return nil, fmt.Errorf("handoff: slot range %d-%d: must lie within %d-%d", cfg.Table.SlotMin, cfg.Table.SlotMax, SlotPortMin, SlotPortMax)
+	}
+	s := &Server{cfg: cfg, tables: make(map[netip.Addr]*Table), per24: make(map[[3]byte]*bucket),
+		global: bucket{rate: ChallengeRateGlobal, burst: ChallengeRateGlobal}}
+	s.global.tokens = s.global.burst
+	if _, err := io.ReadFull(cfg.Rand, s.key[:]); err != nil {
+		return nil, fmt.Errorf("handoff: cookie key: %w", err)
+	}
+	return s, nil
+}
+
+// Stats returns a copy of the counters.
+func (s *Server) Stats() Stats { return s.stats }
+
+// Table returns the table of a NAT64, if it has one.
+func (s *Server) Table(nat64 netip.Addr) *Table { return s.tables[nat64] }
+
+// rotate replaces the cookie key every CookieKeyLifetime; cookies under
+// the previous key stay valid (§6).
+func (s *Server) rotate(now time.Time) {
+	if s.keyAt.IsZero() {
+		s.keyAt = now
+		return
+	}
+	for now.Sub(s.keyAt) >= CookieKeyLifetime {
+		s.prevKey, s.hasPrev = s.key, true
+		if _, err := io.ReadFull(s.cfg.Rand, s.key[:]); err != nil {
+			return // keep the old key rather than issue predictable ones
+		}
+		s.keyAt = s.keyAt.Add(CookieKeyLifetime)
+	}
+}
+
+func (s *Server) cookieValid(from netip.AddrPort, epoch, c uint64) bool {
+	if c == 0 {
+		return false
+	}
+	n, p := from.Addr(), from.Port()
+	return c == Cookie(s.key, n, p, epoch) || s.hasPrev && c == Cookie(s.prevKey, n, p, epoch)
+}
+
+// badSource applies §7.1 admission.
+func (s *Server) badSource(from netip.AddrPort) bool {
+	a := from.Addr().Unmap()
+	if !a.Is4() || from.Port() < ControlPortMin || from.Port() > ControlPortMax || a == s.cfg.Addr {
+		return true
+	}
+	b := a.As4()
+	if b[0] == 0 || b[0] == 127 || b[0] >= 224 {
+		return true
+	}
+	return s.cfg.Admit != nil && !s.cfg.Admit(a)
+}
+
+// Handle processes one datagram from a NAT64 and returns the datagrams
+// to send back, appended to replies (none for a dropped datagram).
+func (s *Server) Handle(now time.Time, from netip.AddrPort, b []byte, replies [][]byte) [][]byte {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	if s.badSource(from) {
+		s.stats.BadSource++
+		return replies
+	}
+	s.rotate(now)
+	if len(b) >= HeaderSize && b[0] == TypeSession && b[2] != ProtocolVersion {
+		return s.unsupported(now, from, b, replies)
+	}
+	d, err := Parse(b)
+	if err != nil {
+		s.stats.MalformedDatagrams++
+		return replies
+	}
+	s.stats.UnknownMessages += uint64(d.UnknownMessages)
+	s.stats.MalformedMessages += uint64(len(d.MalformedMessages))
+	s.stats.UnexpectedMessages += uint64(d.UnexpectedMessages)
+	in := d.Session
+	hdr := Session{Version: ProtocolVersion, Flags: FlagServer, NAT64Epoch: in.NAT64Epoch,
+		Cookie: Cookie(s.key, from.Addr(), from.Port(), in.NAT64Epoch), Token: in.Token}
+	if !s.cookieValid(from, in.NAT64Epoch, in.Cookie) {
+		// §6 step 2: a challenge, no state, nothing logged.
+		if !s.allowChallenge(now, from.Addr()) {
+			s.stats.ChallengesSuppressed++
+			return replies
+		}
+		s.stats.ChallengesSent++
+		hdr.Flags |= FlagChallenge
+		return append(replies, (&Datagram{Session: hdr}).Append(nil))
+	}
+	t := s.tables[from.Addr()]
+	if t == nil {
+		if len(s.tables) >= s.cfg.MaxTables {
+			s.stats.TablesRefused++
+			return append(replies, (&Datagram{Session: hdr, Messages: []Message{
+				&Error{Code: ErrTableLimit, Text: "table limit"}}}).Append(nil))
+		}
+		if t = s.newTable(now, from.Addr()); t == nil {
+			return replies // no randomness for an epoch: answer nothing rather than a guessable table
+		}
+	}
+	if s.cfg.Persistent {
+		hdr.Flags |= FlagPersistent
+	}
+	hdr.TableEpoch = t.Epoch
+	return s.process(now, t, hdr, d, replies)
+}
+
+func (s *Server) newTable(now time.Time, n netip.Addr) *Table {
+	var e [8]byte
+	var epoch uint64
+	for try := 0; epoch == 0; try++ {
+		if try == 4 { // a source that keeps giving zeros is broken
+			return nil
+		}
+		if _, err := io.ReadFull(s.cfg.Rand, e[:]); err != nil {
+			return nil
+		}
+		for _, x := range e {
+			epoch = epoch<<8 | uint64(x)
+		}
+	}
+	t := NewTable(n, epoch, s.cfg.Table)
+	t.OnEvent = s.event
+	s.tables[n] = t
+	s.event(Event{Kind: Initialized, Time: now, NAT64: n})
+	return t
+}
+
+func (s *Server) event(e Event) {
+	switch e.Kind {
+	case Created:
+		s.stats.Created++
+	case Deleted:
+		s.stats.Deleted++
+	}
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(e)
+	}
+}
+
+// process answers the messages of an accepted datagram in order (§5.6):
+// for each request its INVALIDATEs, its MAP or UNMAPPED, its echoes; one
+// request's answer is never split across datagrams.
+func (s *Server) process(now time.Time, t *Table, hdr Session, d *Datagram, replies [][]byte) [][]byte {
+	w := replyWriter{hdr: hdr, replies: replies}
+	requests := 0
+	echo := false // packets after the current request are echoed
+	carrier := false
+	for _, m := range d.Messages {
+		if p, ok := m.(Packet); ok {
+			switch {
+			case !carrier:
+				s.stats.UnexpectedMessages++
+			case echo:
+				s.out = append(s.out, p)
+			}
+			continue
+		}
+		w.add(s, s.out) // the previous request's answer is complete
+		s.out, carrier, echo = s.out[:0], false, false
+		switch m := m.(type) {
+		case *MapRequest, *Lookup:
+			if requests++; requests > MaxRequestsPerDatagram {
+				s.stats.UnexpectedMessages++
+				continue
+			}
+			var answered *Map
+			if r, ok := m.(*MapRequest); ok {
+				s.out = t.Request(now, r, s.out)
+				answered = s.out[len(s.out)-1].(*Map)
+				carrier = r.Flags&FlagAdopt == 0
+				if answered.Status == StatusRefused && answered.Reason == ReasonRate {
+					s.stats.RefusedRate++
+				}
+			} else {
+				port := m.(*Lookup).Port
+				carrier = true
+				if mp, ok := t.Lookup(now, port); ok {
+					s.out, answered = append(s.out, mp), mp
+				} else {
+					s.out = append(s.out, &Unmapped{Port: port})
+				}
+			}
+			echo = answered != nil && answered.Status != StatusRefused
+		case *Refresh:
+			for _, e := range m.Entries {
+				if !t.Refresh(now, e.Port, e.Generation) {
+					s.out = append(s.out, &Invalidate{Port: e.Port, Generation: e.Generation})
+				}
+			}
+		case *Note:
+			// §5.4: never acted on, never in the connection log.
+		default: // server-to-NAT64 messages sent the wrong way
+			s.stats.UnexpectedMessages++
+		}
+	}
+	w.add(s, s.out)
+	s.out = s.out[:0]
+	for _, typ := range d.MalformedMessages {
+		w.add(s, []Message{&Error{Code: ErrMalformed, Subtype: typ}})
+	}
+	return w.flush()
+}
+
+// replyWriter packs answer groups into datagrams of at most MaxDatagram.
+type replyWriter struct {
+	hdr     Session
+	replies [][]byte
+	cur     []byte
+}
+
+func (w *replyWriter) add(s *Server, group []Message) {
+	if len(group) == 0 {
+		return
+	}
+	var g []byte
+	for _, m := range group {
+		b := appendMessage(g, m)
+		if _, isPacket := m.(Packet); isPacket && HeaderSize+len(b) > MaxDatagram {
+			s.stats.EchoDropped++ // §5.5: an echo that cannot fit is left out
+			continue
+		}
+		g = b
+	}
+	if w.cur != nil && len(w.cur)+len(g) > MaxDatagram {
+		w.replies = append(w.replies, w.cur)
+		w.cur = nil
+	}
+	if w.cur == nil {
+		w.cur = (&Datagram{Session: w.hdr}).Append(make([]byte, 0, MaxDatagram))
+	}
+	w.cur = append(w.cur, g...)
+}
+
+// flush ends the reply; an accepted datagram always gets one (§5.6).
+func (w *replyWriter) flush() [][]byte {
+	if w.cur == nil {
+		w.cur = (&Datagram{Session: w.hdr}).Append(nil)
+	}
+	return append(w.replies, w.cur)
+}
+
+// unsupported answers another protocol version (§6 Versions) under the
+// challenge rules, keeping no state.
+func (s *Server) unsupported(now time.Time, from netip.AddrPort, b []byte, replies [][]byte) [][]byte {
+	if len(b) < 44 {
+		s.stats.MalformedDatagrams++
+		return replies
+	}
+	if !s.allowChallenge(now, from.Addr()) {
+		s.stats.ChallengesSuppressed++
+		return replies
+	}
+	s.stats.ChallengesSent++
+	hdr := Session{Version: ProtocolVersion, Flags: FlagServer,
+		NAT64Epoch: be64(b[6:]), Token: be64(b[30:])}
+	return append(replies, (&Datagram{Session: hdr, Messages: []Message{
+		&Error{Code: ErrUnsupportedVersion}}}).Append(nil))
+}
+
+func be64(b []byte) uint64 {
+	var v uint64
+	for _, x := range b[:8] {
+		v = v<<8 | uint64(x)
+	}
+	return v
+}
+
+func (s *Server) allowChallenge(now time.Time, n netip.Addr) bool {
+	b4 := n.As4()
+	k := [3]byte{b4[0], b4[1], b4[2]}
+	p := s.per24[k]
+	if p == nil {
+		if len(s.per24) > 1<<16 { // bound the map under a spoofed flood
+			clear(s.per24)
+		}
+		p = &bucket{rate: ChallengeRatePer24, burst: ChallengeBurstPer24, tokens: ChallengeBurstPer24}
+		s.per24[k] = p
+	}
+	if !s.global.peek(now) || !p.take(now) {
+		return false
+	}
+	s.global.take(now)
+	return true
+}
+
+// bucket is a token bucket refilled at rate per second up to burst.
+type bucket struct {
+	rate, burst, tokens float64
+	at                  time.Time
+}
+
+func (b *bucket) refill(now time.Time) {
+	if !b.at.IsZero() {
+		if d := now.Sub(b.at); d > 0 {
+			b.tokens = min(b.burst, b.tokens+d.Seconds()*b.rate)
+		}
+	}
+	b.at = now
+}
+
+func (b *bucket) peek(now time.Time) bool { b.refill(now); return b.tokens >= 1 }
+
+func (b *bucket) take(now time.Time) bool {
+	b.refill(now)
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
