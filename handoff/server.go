@@ -2,6 +2,7 @@ package handoff
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/netip"
@@ -191,9 +192,7 @@ func (s *Server) newTable(now time.Time, n netip.Addr) *Table {
 		if _, err := io.ReadFull(s.cfg.Rand, e[:]); err != nil {
 			return nil
 		}
-		for _, x := range e {
-			epoch = epoch<<8 | uint64(x)
-		}
+		epoch = binary.BigEndian.Uint64(e[:])
 	}
 	t := NewTable(n, epoch, s.cfg.Table)
 	t.OnEvent = s.event
@@ -329,17 +328,9 @@ func (s *Server) unsupported(now time.Time, from netip.AddrPort, b []byte, repli
 	}
 	s.stats.ChallengesSent++
 	hdr := Session{Version: ProtocolVersion, Flags: FlagServer,
-		NAT64Epoch: be64(b[6:]), Token: be64(b[30:])}
+		NAT64Epoch: binary.BigEndian.Uint64(b[6:]), Token: binary.BigEndian.Uint64(b[30:])}
 	return append(replies, (&Datagram{Session: hdr, Messages: []Message{
 		&Error{Code: ErrUnsupportedVersion}}}).Append(nil))
-}
-
-func be64(b []byte) uint64 {
-	var v uint64
-	for _, x := range b[:8] {
-		v = v<<8 | uint64(x)
-	}
-	return v
 }
 
 func (s *Server) allowChallenge(now time.Time, n netip.Addr) bool {

@@ -55,22 +55,27 @@ const none = -1
 
 // slot is one port of a table. Used slots sit on two intrusive LRU lists,
 // the table's and their prefix's; a free slot keeps its index in the free
-// array in next instead.
+// array in lru.next instead.
 type slot struct {
-	client       clientKey
-	used         bool
-	gen          uint32
-	lastUse      uint32 // unix seconds: enough for an LRU without timeouts
-	prev, next   int32  // table LRU (head = most recent)
-	pprev, pnext int32  // prefix LRU
+	client  clientKey
+	used    bool
+	gen     uint32
+	lastUse uint32 // unix seconds: enough for an LRU without timeouts
+	lru     links  // on the table's list (head = most recent)
+	plru    links  // on its prefix's list
 }
 
 type prefixKey [16]byte
 
-type prefixList struct {
-	count      int32
-	head, tail int32
-}
+type links struct{ prev, next int32 }
+
+// list is an intrusive doubly linked list of slots, most recent first.
+type list struct{ head, tail, count int32 }
+
+var emptyList = list{head: none, tail: none}
+
+func tableLinks(s *slot) *links  { return &s.lru }
+func prefixLinks(s *slot) *links { return &s.plru }
 
 // Table is the server's table for one NAT64 address N (§7.1): a bijection
 // between clients and the ports SlotMin-SlotMax, ordered by last use, with
@@ -80,14 +85,13 @@ type Table struct {
 	NAT64 netip.Addr
 	Epoch uint64 // table_epoch, non-zero
 
-	cfg        TableConfig
-	slots      []slot
-	byClient   clientIndex
-	prefixes   map[prefixKey]prefixList
-	bound      int
-	free       []int32
-	head, tail int32
-	gen        uint32
+	cfg      TableConfig
+	slots    []slot
+	byClient clientIndex
+	prefixes map[prefixKey]list
+	free     []int32
+	lru      list
+	gen      uint32
 
 	creations bucket // §7.1 creation rate
 
@@ -102,22 +106,22 @@ func NewTable(nat64 netip.Addr, epoch uint64, cfg TableConfig) *Table {
 	n := int(cfg.SlotMax) - int(cfg.SlotMin) + 1
 	t := &Table{
 		NAT64: nat64, Epoch: epoch, cfg: cfg,
-		slots:    make([]slot, n),
-		byClient: newClientIndex(n),
-		prefixes: make(map[prefixKey]prefixList),
-		free:     make([]int32, n),
-		head:     none, tail: none,
+		slots:     make([]slot, n),
+		byClient:  newClientIndex(n),
+		prefixes:  make(map[prefixKey]list),
+		free:      make([]int32, n),
+		lru:       emptyList,
 		creations: bucket{rate: cfg.CreateRate, burst: cfg.CreateBurst, tokens: cfg.CreateBurst},
 	}
 	for i := range t.slots {
 		t.free[i] = int32(i)
-		t.slots[i].next = int32(i)
+		t.slots[i].lru.next = int32(i)
 	}
 	return t
 }
 
 // Len is the number of bindings.
-func (t *Table) Len() int { return t.bound }
+func (t *Table) Len() int { return int(t.lru.count) }
 
 // Generation is the generation of the last binding created.
 func (t *Table) Generation() uint32 { return t.gen }
@@ -183,7 +187,7 @@ func (t *Table) Request(now time.Time, r *MapRequest, out []Message) []Message {
 		case len(t.free) > 0:
 			p = t.pickFree()
 		default:
-			p = t.tail
+			p = t.lru.tail
 			out = t.evict(now, p, out)
 		}
 	}
@@ -260,22 +264,21 @@ func (t *Table) nextGen() uint32 {
 func (t *Table) create(now time.Time, i int32, k clientKey, pk prefixKey) {
 	s := &t.slots[i]
 	// Leave the free array: swap the last entry into this one's place.
-	pos := s.next
+	pos := s.lru.next
 	last := t.free[len(t.free)-1]
 	t.free[pos] = last
-	t.slots[last].next = pos
+	t.slots[last].lru.next = pos
 	t.free = t.free[:len(t.free)-1]
 
 	*s = slot{client: k, used: true, gen: t.nextGen(), lastUse: unixSeconds(now),
-		prev: none, next: none, pprev: none, pnext: none}
+		lru: links{none, none}, plru: links{none, none}}
 	t.byClient.put(t.slots, i)
-	t.bound++
-	t.pushFront(i)
+	t.pushFront(&t.lru, i, tableLinks)
 	pl, ok := t.prefixes[pk]
 	if !ok {
-		pl = prefixList{head: none, tail: none}
+		pl = emptyList
 	}
-	t.pushFrontPrefix(&pl, i)
+	t.pushFront(&pl, i, prefixLinks)
 	t.prefixes[pk] = pl
 	t.emit(Created, now, i)
 }
@@ -285,18 +288,17 @@ func (t *Table) evict(now time.Time, i int32, out []Message) []Message {
 	s := &t.slots[i]
 	t.emit(Deleted, now, i)
 	out = append(out, &Invalidate{Port: t.cfg.SlotMin + uint16(i), Generation: s.gen})
-	t.unlink(i)
+	t.unlink(&t.lru, i, tableLinks)
 	pk := t.prefixOf(s.client)
 	pl := t.prefixes[pk]
-	t.unlinkPrefix(&pl, i)
+	t.unlink(&pl, i, prefixLinks)
 	if pl.count == 0 {
 		delete(t.prefixes, pk)
 	} else {
 		t.prefixes[pk] = pl
 	}
 	t.byClient.remove(t.slots, s.client)
-	t.bound--
-	*s = slot{next: int32(len(t.free))}
+	*s = slot{lru: links{next: int32(len(t.free))}}
 	t.free = append(t.free, i)
 	return out
 }
@@ -312,68 +314,44 @@ func (t *Table) emit(kind EventKind, now time.Time, i int32) {
 
 func (t *Table) touch(i int32, now time.Time) {
 	t.slots[i].lastUse = unixSeconds(now)
-	t.unlink(i)
-	t.pushFront(i)
+	t.unlink(&t.lru, i, tableLinks)
+	t.pushFront(&t.lru, i, tableLinks)
 	pk := t.prefixOf(t.slots[i].client)
 	if pl := t.prefixes[pk]; pl.head != i { // already the most recent: no write
-		t.unlinkPrefix(&pl, i)
-		t.pushFrontPrefix(&pl, i)
+		t.unlink(&pl, i, prefixLinks)
+		t.pushFront(&pl, i, prefixLinks)
 		t.prefixes[pk] = pl
 	}
 }
 
-func (t *Table) pushFront(i int32) {
-	s := &t.slots[i]
-	s.prev, s.next = none, t.head
-	if t.head != none {
-		t.slots[t.head].prev = i
+// pushFront puts slot i at the most recent end of l, through the links
+// that at selects.
+func (t *Table) pushFront(l *list, i int32, at func(*slot) *links) {
+	n := at(&t.slots[i])
+	n.prev, n.next = none, l.head
+	if l.head != none {
+		at(&t.slots[l.head]).prev = i
 	} else {
-		t.tail = i
+		l.tail = i
 	}
-	t.head = i
+	l.head = i
+	l.count++
 }
 
-func (t *Table) unlink(i int32) {
-	s := &t.slots[i]
-	if s.prev != none {
-		t.slots[s.prev].next = s.next
+func (t *Table) unlink(l *list, i int32, at func(*slot) *links) {
+	n := at(&t.slots[i])
+	if n.prev != none {
+		at(&t.slots[n.prev]).next = n.next
 	} else {
-		t.head = s.next
+		l.head = n.next
 	}
-	if s.next != none {
-		t.slots[s.next].prev = s.prev
+	if n.next != none {
+		at(&t.slots[n.next]).prev = n.prev
 	} else {
-		t.tail = s.prev
+		l.tail = n.prev
 	}
-	s.prev, s.next = none, none
-}
-
-func (t *Table) pushFrontPrefix(pl *prefixList, i int32) {
-	s := &t.slots[i]
-	s.pprev, s.pnext = none, pl.head
-	if pl.head != none {
-		t.slots[pl.head].pprev = i
-	} else {
-		pl.tail = i
-	}
-	pl.head = i
-	pl.count++
-}
-
-func (t *Table) unlinkPrefix(pl *prefixList, i int32) {
-	s := &t.slots[i]
-	if s.pprev != none {
-		t.slots[s.pprev].pnext = s.pnext
-	} else {
-		pl.head = s.pnext
-	}
-	if s.pnext != none {
-		t.slots[s.pnext].pprev = s.pprev
-	} else {
-		pl.tail = s.pprev
-	}
-	s.pprev, s.pnext = none, none
-	pl.count--
+	n.prev, n.next = none, none
+	l.count--
 }
 
 func unixSeconds(t time.Time) uint32 { return uint32(t.Unix()) }

@@ -208,7 +208,7 @@ func TestTableInvariants(t *testing.T) {
 		}
 	}
 	n := 0
-	for i := tb.head; i != none; i = tb.slots[i].next {
+	for i := tb.lru.head; i != none; i = tb.slots[i].lru.next {
 		if j, ok := tb.byClient.get(tb.slots, tb.slots[i].client); !tb.slots[i].used || !ok || j != i {
 			t.Fatalf("slot %d on the LRU list is not a bound slot", i)
 		}
