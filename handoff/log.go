@@ -35,6 +35,7 @@ type Event struct {
 	Port       uint16 // not for Initialized
 	Client     netip.AddrPort
 	Generation uint32
+	Epoch      uint64 // table_epoch, for Initialized (the journal needs it)
 }
 
 // AppendLogLine appends e as one §9 line, LF included: UTC, microseconds

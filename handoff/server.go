@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -93,6 +94,27 @@ func (s *Server) Stats() Stats { return s.stats }
 
 // Table returns the table of a NAT64, if it has one.
 func (s *Server) Table(nat64 netip.Addr) *Table { return s.tables[nat64] }
+
+// Tables returns the tables, ordered by NAT64 address (for a snapshot).
+func (s *Server) Tables() []*Table {
+	out := make([]*Table, 0, len(s.tables))
+	for _, t := range s.tables {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b *Table) int { return a.NAT64.Compare(b.NAT64) })
+	return out
+}
+
+// Restore installs tables loaded from a Store (§7.4). They keep their
+// table_epoch; nothing is logged. Restored tables count against MaxTables
+// but are never refused: they hold live bindings.
+func (s *Server) Restore(tables []*Table) {
+	for _, t := range tables {
+		t.cfg.Rand = s.cfg.Table.Rand
+		t.OnEvent = s.event
+		s.tables[t.NAT64] = t
+	}
+}
 
 // rotate replaces the cookie key every CookieKeyLifetime; cookies under
 // the previous key stay valid (§6).
@@ -197,7 +219,7 @@ func (s *Server) newTable(now time.Time, n netip.Addr) *Table {
 	t := NewTable(n, epoch, s.cfg.Table)
 	t.OnEvent = s.event
 	s.tables[n] = t
-	s.event(Event{Kind: Initialized, Time: now, NAT64: n})
+	s.event(Event{Kind: Initialized, Time: now, NAT64: n, Epoch: epoch})
 	return t
 }
 

@@ -1,6 +1,7 @@
 package handoff
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -262,6 +263,13 @@ func (t *Table) nextGen() uint32 {
 }
 
 func (t *Table) create(now time.Time, i int32, k clientKey, pk prefixKey) {
+	t.bind(i, k, pk, t.nextGen(), unixSeconds(now))
+	t.emit(Created, now, i)
+}
+
+// bind puts client k on free slot i at the most recent end, without an
+// event: creation and restore (§7.4) share it.
+func (t *Table) bind(i int32, k clientKey, pk prefixKey, gen, lastUse uint32) {
 	s := &t.slots[i]
 	// Leave the free array: swap the last entry into this one's place.
 	pos := s.lru.next
@@ -270,7 +278,7 @@ func (t *Table) create(now time.Time, i int32, k clientKey, pk prefixKey) {
 	t.slots[last].lru.next = pos
 	t.free = t.free[:len(t.free)-1]
 
-	*s = slot{client: k, used: true, gen: t.nextGen(), lastUse: unixSeconds(now),
+	*s = slot{client: k, used: true, gen: gen, lastUse: lastUse,
 		lru: links{none, none}, plru: links{none, none}}
 	t.byClient.put(t.slots, i)
 	t.pushFront(&t.lru, i, tableLinks)
@@ -280,14 +288,19 @@ func (t *Table) create(now time.Time, i int32, k clientKey, pk prefixKey) {
 	}
 	t.pushFront(&pl, i, prefixLinks)
 	t.prefixes[pk] = pl
-	t.emit(Created, now, i)
 }
 
 // evict deletes the binding on slot i and appends its INVALIDATE.
 func (t *Table) evict(now time.Time, i int32, out []Message) []Message {
-	s := &t.slots[i]
 	t.emit(Deleted, now, i)
-	out = append(out, &Invalidate{Port: t.cfg.SlotMin + uint16(i), Generation: s.gen})
+	out = append(out, &Invalidate{Port: t.cfg.SlotMin + uint16(i), Generation: t.slots[i].gen})
+	t.unbind(i)
+	return out
+}
+
+// unbind frees slot i without an event.
+func (t *Table) unbind(i int32) {
+	s := &t.slots[i]
 	t.unlink(&t.lru, i, tableLinks)
 	pk := t.prefixOf(s.client)
 	pl := t.prefixes[pk]
@@ -300,7 +313,6 @@ func (t *Table) evict(now time.Time, i int32, out []Message) []Message {
 	t.byClient.remove(t.slots, s.client)
 	*s = slot{lru: links{next: int32(len(t.free))}}
 	t.free = append(t.free, i)
-	return out
 }
 
 func (t *Table) emit(kind EventKind, now time.Time, i int32) {
@@ -364,3 +376,66 @@ func (t *Table) LastUse(port uint16) (time.Time, bool) {
 	}
 	return time.Unix(int64(t.slots[i].lastUse), 0).UTC(), true
 }
+
+// Binding is one entry of a table as persisted (§7.4).
+type Binding struct {
+	Port       uint16
+	Client     netip.AddrPort
+	Generation uint32
+	LastUse    uint32 // unix seconds
+}
+
+// Bindings calls fn for every binding, least recently used first, until
+// fn returns false: the order a snapshot keeps.
+func (t *Table) Bindings(fn func(Binding) bool) {
+	for i := t.lru.tail; i != none; i = t.slots[i].lru.prev {
+		s := &t.slots[i]
+		if !fn(Binding{Port: t.cfg.SlotMin + uint16(i), Client: s.client.addrPort(), Generation: s.gen, LastUse: s.lastUse}) {
+			return
+		}
+	}
+}
+
+// replayCreated applies a restored or journaled creation (§7.4): it goes to
+// the most recent end unless the slot, or the client elsewhere, already
+// holds this generation or a newer one, which makes replay idempotent.
+// Older bindings in the way are removed without events.
+func (t *Table) replayCreated(b Binding) error {
+	i, ok := t.index(b.Port)
+	if !ok {
+		return fmt.Errorf("port %d outside the slot range %d-%d", b.Port, t.cfg.SlotMin, t.cfg.SlotMax)
+	}
+	if !validClient(b.Client.Addr()) || b.Generation == 0 {
+		return fmt.Errorf("port %d: invalid binding %v generation %d", b.Port, b.Client, b.Generation)
+	}
+	if s := &t.slots[i]; s.used {
+		if !serialNewer(b.Generation, s.gen) {
+			return nil
+		}
+		t.unbind(i)
+	}
+	k := keyOf(b.Client)
+	if j, has := t.byClient.get(t.slots, k); has {
+		if !serialNewer(b.Generation, t.slots[j].gen) {
+			return nil
+		}
+		t.unbind(j)
+	}
+	t.bind(i, k, t.prefixOf(k), b.Generation, b.LastUse)
+	if t.gen == 0 || serialNewer(b.Generation, t.gen) {
+		t.gen = b.Generation
+	}
+	return nil
+}
+
+// replayDeleted applies a journaled deletion: only if the slot still holds
+// that generation.
+func (t *Table) replayDeleted(port uint16, gen uint32) {
+	if i, ok := t.index(port); ok && t.slots[i].used && t.slots[i].gen == gen {
+		t.unbind(i)
+	}
+}
+
+// serialNewer compares generations by RFC 1982 serial arithmetic (§7.1): a
+// is newer than b iff (a-b) mod 2^32 is in 1...2^31-1.
+func serialNewer(a, b uint32) bool { d := a - b; return d != 0 && d < 1<<31 }

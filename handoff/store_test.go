@@ -1,0 +1,232 @@
+package handoff
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// persisted is a server wired to a store as handoffd wires them: every
+// event journaled, the journal synced before replies leave.
+type persisted struct {
+	t     *testing.T
+	dir   string
+	srv   *Server
+	store *Store
+	rec   *recorder
+}
+
+func startPersisted(t *testing.T, dir string, slots uint16) *persisted {
+	t.Helper()
+	p := &persisted{t: t, dir: dir, rec: &recorder{}}
+	st, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := TableConfig{SlotMin: 1028, SlotMax: 1028 + slots - 1}
+	tables, err := st.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(ServerConfig{Addr: sAddr, Persistent: true, Rand: seqRand(), Table: cfg,
+		OnEvent: func(e Event) { p.rec.event(e); st.Record(e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Restore(tables)
+	p.srv, p.store = srv, st
+	return p
+}
+
+// send hands the server one datagram of msgs from nCP with a valid cookie
+// and returns its parsed reply.
+func (p *persisted) send(now int, msgs ...Message) *Datagram {
+	p.t.Helper()
+	var ks [32]byte
+	for i := range ks {
+		ks[i] = byte(0x20 + i)
+	}
+	d := Datagram{Session: Session{Version: 1, NAT64Epoch: epoch1, Token: 7,
+		Cookie: Cookie(ks, nCP.Addr(), nCP.Port(), epoch1)}, Messages: msgs}
+	replies := p.srv.Handle(step(now), nCP, d.Append(nil), nil)
+	if err := p.store.Sync(); err != nil {
+		p.t.Fatal(err)
+	}
+	r, err := Parse(one(p.t, replies))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return r
+}
+
+// state is what §13 test 12 compares: epoch, generation counter and the
+// bindings in LRU order.
+func state(t *Table) string {
+	s := fmt.Sprintf("%v epoch %x gen %d:", t.NAT64, t.Epoch, t.Generation())
+	t.Bindings(func(b Binding) bool {
+		s += fmt.Sprintf(" %d=%v/%d@%d", b.Port, b.Client, b.Generation, b.LastUse)
+		return true
+	})
+	return s
+}
+
+func client(k int) string { return fmt.Sprintf("[2001:db8:%x::1]:1000", k) }
+
+// §13 test 12: a clean stop, then kill -9 right after a reply reporting a
+// creation; each restart keeps table_epoch, bindings, generations and
+// order, logs nothing, and the next creation takes the next generation.
+func TestStoreServerRestart(t *testing.T) {
+	dir := t.TempDir()
+	a := startPersisted(t, dir, 3)
+	for k := 1; k <= 4; k++ { // the fourth evicts the first
+		a.send(k, req(client(k)))
+	}
+	a.send(5, &Lookup{Port: 1029}) // touch: 1029 becomes the most recent
+	want := state(a.srv.Table(n1))
+	if err := a.store.Snapshot(a.srv.Tables()); err != nil {
+		t.Fatal(err)
+	}
+	a.store.Close()
+
+	b := startPersisted(t, dir, 3)
+	if got := state(b.srv.Table(n1)); got != want {
+		t.Fatalf("after a clean stop:\n got %s\nwant %s", got, want)
+	}
+	r := b.send(6, req(client(5)))
+	if r.Session.TableEpoch != b.srv.Table(n1).Epoch || r.Session.TableEpoch != 0x8e01f2a7c3b45d69 {
+		t.Errorf("table_epoch %x changed", r.Session.TableEpoch)
+	}
+	if m := r.Messages[len(r.Messages)-1].(*Map); m.Generation != 5 || m.Port != 1030 {
+		t.Errorf("next creation = %+v, want generation 5 on the LRU port 1030", m)
+	}
+	if log := b.rec.take(); log != "2024-05-01 12:00:06.000000 Deleted 192.0.2.1:1030 [2001:db8:3::1]:1000\n"+
+		"2024-05-01 12:00:06.000000 Created 192.0.2.1:1030 [2001:db8:5::1]:1000\n" {
+		t.Errorf("log after restore = %q (restore must log nothing)", log)
+	}
+	// kill -9: no snapshot, no close; the reply above was sent only after
+	// its records were synced.
+	want = state(b.srv.Table(n1))
+
+	c := startPersisted(t, dir, 3)
+	if got := state(c.srv.Table(n1)); got != want {
+		t.Fatalf("after kill -9:\n got %s\nwant %s", got, want)
+	}
+	if c.rec.take() != "" {
+		t.Error("restore logged")
+	}
+}
+
+// §13 test 12: a crash between the snapshot's rename and the journal's
+// truncation replays records the snapshot already holds, correctly.
+func TestStoreCrashAfterRename(t *testing.T) {
+	dir := t.TempDir()
+	a := startPersisted(t, dir, 2)
+	for k := 1; k <= 5; k++ { // churn: evictions, a re-creation, touches
+		a.send(k, req(client(k%3+1)))
+	}
+	a.send(6, adopt(client(9), 1028))
+	want := state(a.srv.Table(n1))
+	if err := a.store.writeSnapshot(a.srv.Tables()); err != nil { // no truncation
+		t.Fatal(err)
+	}
+	b := startPersisted(t, dir, 2)
+	if got := state(b.srv.Table(n1)); got != want {
+		t.Fatalf("replay over the snapshot:\n got %s\nwant %s", got, want)
+	}
+	// Journal alone (no snapshot), the same state.
+	os.Remove(filepath.Join(dir, snapshotName))
+	c := startPersisted(t, dir, 2)
+	if got := state(c.srv.Table(n1)); got != want {
+		t.Fatalf("journal alone:\n got %s\nwant %s", got, want)
+	}
+}
+
+// §7.4: a torn final record is detected and skipped; damage elsewhere
+// stops the restore until the operator discards the state.
+func TestStoreDamage(t *testing.T) {
+	dir := t.TempDir()
+	a := startPersisted(t, dir, 8)
+	a.send(1, req(client(1)))
+	a.send(2, req(client(2)))
+	want := state(a.srv.Table(n1))
+	jpath := filepath.Join(dir, journalName)
+	j, _ := os.ReadFile(jpath)
+	if len(j) != headerLen+3*recordLen { // Initialized, two Created
+		t.Fatalf("journal is %d octets", len(j))
+	}
+
+	// A crash mid-write: half a record, or a whole one with a bad CRC.
+	for _, tail := range [][]byte{j[headerLen : headerLen+20], append(j[headerLen:headerLen+recordLen-1:headerLen+recordLen-1], 0)} {
+		os.WriteFile(jpath, append(append([]byte(nil), j...), tail...), 0o600)
+		b := startPersisted(t, dir, 8)
+		if got := state(b.srv.Table(n1)); got != want {
+			t.Fatalf("torn record %x:\n got %s\nwant %s", tail, got, want)
+		}
+		// Appending after the cut record works.
+		b.send(3, req(client(3)))
+		want3 := state(b.srv.Table(n1))
+		b.store.Close()
+		if got := state(startPersisted(t, dir, 8).srv.Table(n1)); got != want3 {
+			t.Fatalf("append after a torn record:\n got %s\nwant %s", got, want3)
+		}
+		os.WriteFile(jpath, j, 0o600)
+	}
+
+	damage := map[string]func([]byte) []byte{
+		"flipped octet in the first record": func(b []byte) []byte { b[headerLen+9] ^= 1; return b },
+		"format version 2":                  func(b []byte) []byte { b[11] = 2; return b },
+		"foreign file":                      func(b []byte) []byte { copy(b, "GIF89a"); return b },
+	}
+	for name, f := range damage {
+		os.WriteFile(jpath, f(append([]byte(nil), j...)), 0o600)
+		st, _ := OpenStore(dir)
+		if _, err := st.Load(TableConfig{SlotMin: 1028, SlotMax: 1035}); !errors.Is(err, ErrDamaged) {
+			t.Errorf("%s: Load = %v, want ErrDamaged", name, err)
+		}
+	}
+	// A damaged snapshot too.
+	os.WriteFile(jpath, j, 0o600)
+	if err := a.store.writeSnapshot(a.srv.Tables()); err != nil {
+		t.Fatal(err)
+	}
+	spath := filepath.Join(dir, snapshotName)
+	s, _ := os.ReadFile(spath)
+	s[len(s)-10] ^= 0x40
+	os.WriteFile(spath, s, 0o600)
+	st, _ := OpenStore(dir)
+	if _, err := st.Load(TableConfig{SlotMin: 1028, SlotMax: 1035}); !errors.Is(err, ErrDamaged) {
+		t.Errorf("damaged snapshot: Load = %v, want ErrDamaged", err)
+	}
+	if err := st.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	if tables, err := st.Load(TableConfig{SlotMin: 1028, SlotMax: 1035}); err != nil || len(tables) != 0 {
+		t.Errorf("after Discard: %d tables, %v", len(tables), err)
+	}
+}
+
+// A restored table behaves as the original under further requests: the
+// same answers for a sequence of requests, LOOKUPs and REFRESHes.
+func TestStoreRestoredEquivalent(t *testing.T) {
+	dir := t.TempDir()
+	a := startPersisted(t, dir, 4)
+	for k := 1; k <= 6; k++ {
+		a.send(k, req(client(k)))
+	}
+	a.store.Snapshot(a.srv.Tables())
+	a.send(7, req(client(7)))
+	b := startPersisted(t, dir, 4)
+	for k := 8; k <= 14; k++ {
+		msgs := []Message{req(client(k % 9)), &Lookup{Port: uint16(1028 + k%4)}, &Refresh{Entries: []RefreshEntry{{Port: 1029, Generation: uint32(k % 7)}}}}
+		ra, rb := a.send(k, msgs...), b.send(k, msgs...)
+		if !reflect.DeepEqual(ra.Messages, rb.Messages) {
+			t.Fatalf("step %d: original %s, restored %s", k, fmtMsgs(ra.Messages), fmtMsgs(rb.Messages))
+		}
+	}
+	if sa, sb := state(a.srv.Table(n1)), state(b.srv.Table(n1)); sa != sb {
+		t.Errorf("diverged:\n%s\n%s", sa, sb)
+	}
+}
