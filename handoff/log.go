@@ -1,6 +1,7 @@
 package handoff
 
 import (
+	"io"
 	"net/netip"
 	"strconv"
 	"time"
@@ -53,4 +54,43 @@ func (e Event) AppendLogLine(b []byte) []byte {
 		b = e.Client.AppendTo(b)
 	}
 	return append(b, '\n')
+}
+
+// ConnLog writes the connection log of §9: one line per event, buffered
+// until Flush, with timestamps that never decrease in file order (if the
+// clock steps back, the last value is repeated).
+type ConnLog struct {
+	w    io.Writer
+	last time.Time
+	buf  []byte
+}
+
+// NewConnLog returns a log writing to w.
+func NewConnLog(w io.Writer) *ConnLog { return &ConnLog{w: w} }
+
+// Add queues the line of e.
+func (l *ConnLog) Add(e Event) {
+	if e.Time.Before(l.last) {
+		e.Time = l.last
+	}
+	l.last = e.Time
+	l.buf = e.AppendLogLine(l.buf)
+}
+
+// Flush writes the queued lines.
+func (l *ConnLog) Flush() error {
+	if len(l.buf) == 0 {
+		return nil
+	}
+	_, err := l.w.Write(l.buf)
+	l.buf = l.buf[:0]
+	return err
+}
+
+// SetOutput redirects later lines (a log file reopened on SIGHUP), after
+// flushing what is queued to the old one.
+func (l *ConnLog) SetOutput(w io.Writer) error {
+	err := l.Flush()
+	l.w = w
+	return err
 }

@@ -230,3 +230,13 @@ func TestStoreRestoredEquivalent(t *testing.T) {
 		t.Errorf("diverged:\n%s\n%s", sa, sb)
 	}
 }
+
+// §13 test 16: a NOTE's text never reaches the connection log.
+func TestServerNoteNotLogged(t *testing.T) {
+	p := startPersisted(t, t.TempDir(), 4)
+	p.send(1, &Note{Text: "hello\n2024-05-01 12:00:01.000000 Created 192.0.2.1:9 [2001:db8::66]:1"}, req(client(1)))
+	if log := p.rec.take(); log != "2024-05-01 12:00:01.000000 Initialized 192.0.2.1\n"+
+		"2024-05-01 12:00:01.000000 Created 192.0.2.1:1028 [2001:db8:1::1]:1000\n" {
+		t.Errorf("log = %q", log)
+	}
+}

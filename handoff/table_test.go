@@ -242,3 +242,22 @@ func TestLogLine(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// §9, §13 test 16: the log never goes back in time, and a NOTE with a
+// newline and "Created" never reaches it.
+func TestConnLogMonotonic(t *testing.T) {
+	var out strings.Builder
+	l := NewConnLog(&out)
+	c := netip.MustParseAddrPort("[2001:db8::1]:5")
+	l.Add(Event{Kind: Created, Time: step(5), NAT64: n1, Port: 1028, Client: c})
+	l.Add(Event{Kind: Deleted, Time: step(3), NAT64: n1, Port: 1028, Client: c}) // the clock stepped back
+	if out.Len() != 0 {
+		t.Fatal("written before Flush")
+	}
+	l.Flush()
+	want := "2024-05-01 12:00:05.000000 Created 192.0.2.1:1028 [2001:db8::1]:5\n" +
+		"2024-05-01 12:00:05.000000 Deleted 192.0.2.1:1028 [2001:db8::1]:5\n"
+	if out.String() != want {
+		t.Errorf("log = %q", out.String())
+	}
+}

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/ipv4"
+
+	"github.com/v6xlat/xlat/handoff"
+)
+
+// batchSize is how many datagrams one read takes (recvmmsg): their
+// journal records share one fsync before any of their replies leaves
+// (§7.4 "one flush may serve several datagrams").
+const batchSize = 64
+
+// daemon is the server with its files. mu serialises the Server, the
+// Store and the log between the datagram loop, the snapshot timer,
+// signals and metrics scrapes.
+type daemon struct {
+	o   *options
+	log *slog.Logger
+
+	mu      sync.Mutex
+	srv     *handoff.Server
+	store   *handoff.Store // nil without persistence
+	clog    *handoff.ConnLog
+	logFile *os.File // nil for stdout
+}
+
+func run(ctx context.Context, o *options, log *slog.Logger) error {
+	d := &daemon{o: o, log: log}
+	var tables []*handoff.Table
+	if o.persist {
+		var err error
+		if tables, err = d.openStore(); err != nil {
+			return err
+		}
+		defer d.store.Close()
+	}
+	if err := d.openLog(); err != nil {
+		return err
+	}
+	srv, err := handoff.NewServer(handoff.ServerConfig{
+		Addr: o.listen.Addr(), MaxTables: o.maxTables, Persistent: o.persist, Table: o.table,
+		OnEvent: d.event, Admit: o.admit,
+	})
+	if err != nil {
+		return err
+	}
+	srv.Restore(tables)
+	d.srv = srv
+	bindings := 0
+	for _, t := range tables {
+		bindings += t.Len()
+	}
+	log.Info("handoffd starting", "listen", o.listen, "persist", o.persist, "tables", len(tables), "bindings", bindings)
+
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(o.listen))
+	if err != nil {
+		return fmt.Errorf("-listen %v: %w", o.listen, err)
+	}
+	if o.metrics != "" {
+		if err := d.serveMetrics(ctx); err != nil {
+			conn.Close()
+			return err
+		}
+	}
+	go d.signals(ctx)
+	if o.persist {
+		go d.snapshots(ctx)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.serve(conn) }()
+	select {
+	case <-ctx.Done():
+		conn.Close()
+		<-done
+	case err = <-done:
+		conn.Close()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.store != nil && err == nil {
+		if serr := d.store.Snapshot(d.srv.Tables()); serr != nil {
+			err = serr
+		}
+	}
+	if ferr := d.clog.Flush(); err == nil {
+		err = ferr
+	}
+	log.Info("handoffd stopped", "stats", fmt.Sprintf("%+v", d.srv.Stats()))
+	return err
+}
+
+func (d *daemon) openStore() ([]*handoff.Table, error) {
+	st, err := handoff.OpenStore(d.o.stateDir)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := st.Load(d.o.table)
+	if errors.Is(err, handoff.ErrDamaged) && d.o.discardState {
+		d.log.Warn("discarding damaged state (-discard-state)", "err", err)
+		if err = st.Discard(); err == nil {
+			tables, err = st.Load(d.o.table)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, handoff.ErrDamaged) {
+			return nil, fmt.Errorf("%w (start with -discard-state to begin with empty tables)", err)
+		}
+		return nil, err
+	}
+	d.store = st
+	return tables, nil
+}
+
+// openLog opens (or reopens, on SIGHUP) the connection log.
+func (d *daemon) openLog() error {
+	if d.o.logDir == "-" {
+		if d.clog == nil {
+			d.clog = handoff.NewConnLog(os.Stdout)
+		}
+		return nil
+	}
+	if err := os.MkdirAll(d.o.logDir, 0o750); err != nil {
+		return fmt.Errorf("-log-dir: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(d.o.logDir, "handoff.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("-log-dir: %w", err)
+	}
+	if d.clog == nil {
+		d.clog = handoff.NewConnLog(f)
+	} else if err := d.clog.SetOutput(f); err != nil {
+		d.log.Error("flushing the connection log before reopening", "err", err)
+	}
+	if d.logFile != nil {
+		d.logFile.Close()
+	}
+	d.logFile = f
+	return nil
+}
+
+// event journals and logs a table change, in order (§9).
+func (d *daemon) event(e handoff.Event) {
+	if d.store != nil {
+		d.store.Record(e)
+	}
+	d.clog.Add(e)
+}
+
+// serve answers datagrams until conn is closed. A batch's journal records
+// reach stable storage before any of its replies is sent.
+func (d *daemon) serve(conn *net.UDPConn) error {
+	pc := ipv4.NewPacketConn(conn)
+	in := make([]ipv4.Message, batchSize)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, handoff.MaxDatagram+1)}
+	}
+	var out []ipv4.Message
+	var replies [][]byte
+	for {
+		n, err := pc.ReadBatch(in, 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("reading: %w", err)
+		}
+		now := time.Now()
+		out = out[:0]
+		d.mu.Lock()
+		for _, m := range in[:n] {
+			ua, ok := m.Addr.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			replies = d.srv.Handle(now, ua.AddrPort(), m.Buffers[0][:m.N], replies[:0])
+			for _, r := range replies {
+				out = append(out, ipv4.Message{Buffers: [][]byte{r}, Addr: ua})
+			}
+		}
+		if d.store != nil {
+			if err := d.store.Sync(); err != nil {
+				// Replies must not report what is not on disk; stop, and
+				// let the restart restore what is.
+				d.mu.Unlock()
+				return err
+			}
+		}
+		if err := d.clog.Flush(); err != nil {
+			d.log.Error("writing the connection log", "err", err)
+		}
+		d.mu.Unlock()
+		for len(out) > 0 {
+			k, err := pc.WriteBatch(out, 0)
+			if err != nil {
+				d.log.Warn("sending a reply", "err", err)
+				k = max(k, 1) // skip the datagram that failed
+			}
+			out = out[k:]
+		}
+	}
+}
+
+// snapshots writes the state every SnapshotInterval (§7.4).
+func (d *daemon) snapshots(ctx context.Context) {
+	t := time.NewTicker(handoff.SnapshotInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.mu.Lock()
+			err := d.store.Snapshot(d.srv.Tables())
+			d.mu.Unlock()
+			if err != nil {
+				d.log.Error("snapshot", "err", err)
+			}
+		}
+	}
+}
+
+// signals: SIGHUP reopens the connection log (log rotation), SIGUSR1
+// prints the counters.
+func (d *daemon) signals(ctx context.Context) {
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-ch:
+			d.mu.Lock()
+			if s == syscall.SIGHUP {
+				if err := d.openLog(); err != nil {
+					d.log.Error("reopening the connection log", "err", err)
+				}
+			} else {
+				fmt.Fprintf(os.Stderr, "handoffd stats: %+v tables=%d bindings=%d\n", d.srv.Stats(), len(d.srv.Tables()), d.bindings())
+			}
+			d.mu.Unlock()
+		}
+	}
+}
+
+func (d *daemon) bindings() int {
+	n := 0
+	for _, t := range d.srv.Tables() {
+		n += t.Len()
+	}
+	return n
+}
+
+var (
+	descCounter  = prometheus.NewDesc("handoffd_events_total", "The counters of handoff/1 §11, by name.", []string{"counter"}, nil)
+	descTables   = prometheus.NewDesc("handoffd_tables", "NAT64 tables held.", nil, nil)
+	descBindings = prometheus.NewDesc("handoffd_bindings", "Bindings in all tables.", nil, nil)
+)
+
+type collector struct{ d *daemon }
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descCounter
+	ch <- descTables
+	ch <- descBindings
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	c.d.mu.Lock()
+	s := c.d.srv.Stats()
+	tables, bindings := len(c.d.srv.Tables()), c.d.bindings()
+	c.d.mu.Unlock()
+	for _, kv := range []struct {
+		name string
+		v    uint64
+	}{
+		{"MalformedDatagrams", s.MalformedDatagrams}, {"MalformedMessages", s.MalformedMessages},
+		{"UnknownMessages", s.UnknownMessages}, {"UnexpectedMessages", s.UnexpectedMessages},
+		{"BadSource", s.BadSource}, {"ChallengesSent", s.ChallengesSent},
+		{"ChallengesSuppressed", s.ChallengesSuppressed}, {"BadToken", s.BadToken},
+		{"EchoDropped", s.EchoDropped}, {"EchoMismatch", s.EchoMismatch},
+		{"TablesRefused", s.TablesRefused}, {"RefusedRate", s.RefusedRate},
+		{"Created", s.Created}, {"Deleted", s.Deleted},
+	} {
+		ch <- prometheus.MustNewConstMetric(descCounter, prometheus.CounterValue, float64(kv.v), kv.name)
+	}
+	ch <- prometheus.MustNewConstMetric(descTables, prometheus.GaugeValue, float64(tables))
+	ch <- prometheus.MustNewConstMetric(descBindings, prometheus.GaugeValue, float64(bindings))
+}
+
+func (d *daemon) serveMetrics(ctx context.Context) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector{d})
+	ln, err := net.Listen("tcp", d.o.metrics)
+	if err != nil {
+		return fmt.Errorf("-metrics %s: %w", d.o.metrics, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	go func() { <-ctx.Done(); hs.Close() }()
+	return nil
+}
