@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/v6xlat/xlat/handoff"
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/strictjson"
 	"github.com/v6xlat/xlat/translate"
@@ -201,6 +202,9 @@ type Config struct {
 	// Allocator, when set, supplies IPv4 transport addresses instead of
 	// pool4 (the handoff client plugs in here).
 	Allocator Allocator `json:"-"`
+	// Broker, when set, owns the ports of the flows it claims (the handoff
+	// client); its address must be in pool4.
+	Broker Broker `json:"-"`
 }
 
 // ParseConfig reads a JSON configuration strictly: an unknown field, or a
@@ -304,6 +308,22 @@ func (c Config) validate() (*settings, error) {
 		}
 		if !s.pool4Addrs[v4u(b.IPv4.Addr())] {
 			return nil, fmt.Errorf("bib[%d]: %v is not a pool4 address", i, b.IPv4.Addr())
+		}
+	}
+	if c.Broker != nil {
+		n := c.Broker.Addr()
+		if !n.Is4() || !s.pool4Addrs[v4u(n)] {
+			return nil, fmt.Errorf("handoff: address %v is not a pool4 address", n)
+		}
+		// handoff.md §3: ports 1024-1027 of N carry the control exchange;
+		// no binding of the BIB may take them.
+		for proto, ranges := range s.pools {
+			for _, pr := range ranges {
+				if v4u(n) >= pr.first && v4u(n) <= pr.last && pr.ports.Min <= handoff.ControlPortMax && pr.ports.Max >= handoff.ControlPortMin {
+					return nil, fmt.Errorf("pool4: %v ports %d-%d of %v include the handoff control ports %d-%d; start the range at %d",
+						proto, pr.ports.Min, pr.ports.Max, n, handoff.ControlPortMin, handoff.ControlPortMax, handoff.ControlPortMax+1)
+				}
+			}
 		}
 	}
 	for _, v := range []struct {

@@ -3,6 +3,7 @@ package nat64
 import (
 	"net/netip"
 
+	"github.com/v6xlat/xlat/handoff"
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/ipword"
 	"github.com/v6xlat/xlat/translate"
@@ -43,6 +44,19 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 		return src, dst, ports, translate.ReasonNoBinding
 	case proto == header.ProtoICMPv4 && st.DropICMPv6Info:
 		return src, dst, ports, translate.ReasonPolicyProhibited
+	}
+	if b := st.Broker; b != nil {
+		port, claim := b.Out(z, netip.AddrPortFrom(src, ports.Src()), false)
+		if claim != handoff.NotClaimed {
+			if claim != handoff.Claimed {
+				return src, dst, ports, brokerReason(claim)
+			}
+			n := b.Addr()
+			if m.Has(translate.FlowFragment) {
+				x.remember(src, dst, m, n, z)
+			}
+			return n, z, outPorts4(proto, port, ports), translate.ReasonNone
+		}
 	}
 	k := key6{proto: proto, z4: v4u(z), xp: ports.Src(), zp: ports.Dst()}
 	k.xhi, k.xlo = ipword.Words(src)
@@ -88,10 +102,21 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 	if r != translate.ReasonNone {
 		return src, dst, ports, r
 	}
+	if b := st.Broker; b != nil && t4 == v4u(b.Addr()) {
+		b.SessionCreated(z, netip.AddrPortFrom(src, ports.Src()), tp) // handoff.md §8.4
+	}
 	if m.Has(translate.FlowFragment) {
 		x.remember(src, dst, m, ipword.From4(t4), z)
 	}
 	return ipword.From4(t4), z, outPorts4(proto, tp, ports), translate.ReasonNone
+}
+
+// brokerReason is why a packet the broker claimed was not translated.
+func brokerReason(c handoff.Claim) translate.Reason {
+	if c == handoff.Await {
+		return translate.ReasonAwaiting
+	}
+	return translate.ReasonPortRefused
 }
 
 // lookup6 finds and refreshes the session of outbound key k in shard sh.
@@ -143,6 +168,18 @@ func (p *policy) To6(src, dst netip.Addr, ports translate.Ports, m translate.Met
 		return src, dst, ports, translate.ReasonNoBinding
 	}
 	z6 := st.Pool6.Embed(src)
+	if b := st.Broker; b != nil && dst == b.Addr() {
+		c, claim := b.In(src, ports.Dst(), false)
+		if claim != handoff.NotClaimed {
+			if claim != handoff.Claimed {
+				return src, dst, ports, brokerReason(claim)
+			}
+			if m.Has(translate.FlowFragment) {
+				x.remember(src, dst, m, z6, c.Addr())
+			}
+			return z6, c.Addr(), outPorts6(proto, c.Port(), ports), translate.ReasonNone
+		}
+	}
 	k := key4{proto: proto, t4: t4, z4: v4u(src), tp: ports.Dst(), zp: ports.Src()}
 	if proto == header.ProtoICMPv4 {
 		k.zp = 0
@@ -191,6 +228,17 @@ func (x *Translator) quoted4(st *settings, src, dst netip.Addr, ports translate.
 		return src, dst, ports, translate.ReasonUntranslatableSrc
 	}
 	proto := m.Proto()
+	if b := st.Broker; b != nil {
+		port, claim := b.Out(z, netip.AddrPortFrom(dst, ports.Dst()), true)
+		if claim == handoff.Claimed {
+			if proto == header.ProtoICMPv4 {
+				return z, b.Addr(), translate.MakePorts(port, port), translate.ReasonNone
+			}
+			return z, b.Addr(), translate.MakePorts(ports.Src(), port), translate.ReasonNone
+		} else if claim != handoff.NotClaimed {
+			return src, dst, ports, translate.ReasonNoBinding
+		}
+	}
 	k := key6{proto: proto, z4: v4u(z), xp: ports.Dst(), zp: ports.Src()}
 	k.xhi, k.xlo = ipword.Words(dst)
 	if proto == header.ProtoICMPv4 {
@@ -210,6 +258,17 @@ func (x *Translator) quoted4(st *settings, src, dst netip.Addr, ports translate.
 // from (T,t) to (Z,z).
 func (x *Translator) quoted6(st *settings, src, dst netip.Addr, ports translate.Ports, m translate.Meta) (netip.Addr, netip.Addr, translate.Ports, translate.Reason) {
 	proto := m.Proto()
+	if b := st.Broker; b != nil && src == b.Addr() {
+		c, claim := b.In(dst, ports.Src(), true)
+		if claim == handoff.Claimed {
+			if proto == header.ProtoICMPv4 {
+				return c.Addr(), st.Pool6.Embed(dst), translate.MakePorts(c.Port(), c.Port()), translate.ReasonNone
+			}
+			return c.Addr(), st.Pool6.Embed(dst), translate.MakePorts(c.Port(), ports.Dst()), translate.ReasonNone
+		} else if claim != handoff.NotClaimed {
+			return src, dst, ports, translate.ReasonNoBinding
+		}
+	}
 	k := key4{proto: proto, t4: v4u(src), z4: v4u(dst), tp: ports.Src(), zp: ports.Dst()}
 	if proto == header.ProtoICMPv4 {
 		k.zp = 0

@@ -91,6 +91,8 @@ const (
 	ReasonHeld                      // kept by the policy (an unsolicited SYN held for simultaneous open)
 	ReasonLimit                     // a session limit (overall, per source, per /64) was reached
 	ReasonUnsupported               // a transport the policy does not handle (RFC 6146 §3.4)
+	ReasonAwaiting                  // kept while a port broker (the handoff client) asks for the flow's port
+	ReasonPortRefused               // a port broker refused the flow a port (handoff: rate, hold-down, no server)
 	numReasons
 )
 
@@ -120,6 +122,8 @@ var reasonNames = [numReasons]string{
 	ReasonHeld:               "held",
 	ReasonLimit:              "session-limit",
 	ReasonUnsupported:        "unsupported-protocol",
+	ReasonAwaiting:           "awaiting-port",
+	ReasonPortRefused:        "port-refused",
 }
 
 func (r Reason) String() string {

@@ -1,0 +1,36 @@
+package nat64
+
+import (
+	"net/netip"
+
+	"github.com/v6xlat/xlat/handoff"
+)
+
+// Broker takes the choice of IPv4 ports away from the BIB for the servers
+// it claims: the handoff/1 client (handoff.Client implements it), which
+// asks the IPv4 server itself and may need a round trip to answer.
+//
+// Where an Allocator lends ports to the BIB synchronously, a Broker keeps
+// its own per-server mapping (handoff.md §8.2: towards a handoff server,
+// mapping and filtering depend on the server address) and may answer
+// Await: the packet is then handed to Park, and the broker delivers it
+// again once the answer is in, when it translates as a hit.
+//
+// Its methods run on the datapath, concurrently.
+type Broker interface {
+	// Addr is the pool4 address N the broker's ports belong to.
+	Addr() netip.Addr
+	// Out maps an outbound flow from client to server: the port on N, or
+	// NotClaimed (the BIB decides), Await, Refused. peek (a packet quoted
+	// in an ICMP error) only reads.
+	Out(server netip.Addr, client netip.AddrPort, peek bool) (uint16, handoff.Claim)
+	// In maps an inbound flow from server to port on N.
+	In(server netip.Addr, port uint16, peek bool) (netip.AddrPort, handoff.Claim)
+	// Park keeps a packet that drew Await (copied); to4 says it is the
+	// IPv6 original.
+	Park(pkt []byte, to4 bool)
+	// SessionCreated is told of every session the BIB creates from client
+	// towards server on port t of N (RFC 6146 processing), for the
+	// notifications of handoff.md §8.4.
+	SessionCreated(server netip.Addr, client netip.AddrPort, t uint16)
+}
