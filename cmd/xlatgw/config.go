@@ -48,6 +48,8 @@ type Instance struct {
 	Type  string          `json:"type"`
 	SIIT  json.RawMessage `json:"siit,omitempty"`
 	NAT64 json.RawMessage `json:"nat64,omitempty"`
+	// Handoff enables the handoff/1 client on a nat64 instance.
+	Handoff *HandoffConfig `json:"handoff,omitempty"`
 }
 
 // Rule sends traffic whose remote IPv4 side (the destination of outbound
@@ -143,6 +145,10 @@ func reload(old, next *loaded) (*loaded, error) {
 		prev := byName[in.name]
 		switch {
 		case prev != nil && prev.nat64 != nil && in.nat64 != nil:
+			if !sameHandoff(prev.handoffCfg, in.handoffCfg) {
+				return nil, fmt.Errorf("instance %s: handoff: changes need a restart", in.name)
+			}
+			in.nat64Cfg.Broker = prev.nat64Cfg.Broker // keep the running client and its cache
 			if err := prev.nat64.Update(in.nat64Cfg); err != nil {
 				return nil, fmt.Errorf("instance %s: %w", in.name, err)
 			}
@@ -164,6 +170,9 @@ func reload(old, next *loaded) (*loaded, error) {
 func buildInstance(in Instance, tun TUNConfig) (*instance, error) {
 	switch in.Type {
 	case "siit":
+		if in.Handoff != nil {
+			return nil, fmt.Errorf("handoff: only a nat64 instance has a handoff client")
+		}
 		if in.NAT64 != nil {
 			return nil, fmt.Errorf("nat64: set on a siit instance")
 		}
@@ -188,11 +197,18 @@ func buildInstance(in Instance, tun TUNConfig) (*instance, error) {
 		}
 		c.Addr4, c.Addr6 = or(c.Addr4, tun.IPv4), or(c.Addr6, tun.IPv6)
 		c.IPv4MTU, c.IPv6MTU = orInt(c.IPv4MTU, tun.MTU), orInt(c.IPv6MTU, tun.MTU)
+		inst := &instance{name: in.Name}
+		if in.Handoff != nil {
+			if err := buildHandoff(inst, in.Handoff, &c); err != nil {
+				return nil, err
+			}
+		}
 		x, err := nat64.New(c)
 		if err != nil {
 			return nil, err
 		}
-		return &instance{name: in.Name, nat64: x, nat64Cfg: c}, nil
+		inst.nat64, inst.nat64Cfg = x, c
+		return inst, nil
 	}
 	return nil, fmt.Errorf("type: %q is not siit or nat64", in.Type)
 }

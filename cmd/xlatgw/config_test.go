@@ -70,3 +70,45 @@ func TestPick(t *testing.T) {
 		}
 	}
 }
+
+// The handoff client is configured on nat64 instances only, with its
+// address in pool4 and the control ports outside every port range; its
+// settings cannot change on reload.
+func TestHandoffConfig(t *testing.T) {
+	const base = `{"instances": [{"name": "a", "type": "nat64", "nat64": {"pool6": "64:ff9b::/96",
+	  "pool4": [{"protocol": "TCP", "prefix": "203.0.113.1/32", "ports": "1028-65535"}]}, "handoff": %s}]}`
+	for h, want := range map[string]string{
+		`{"address": "198.51.100.1"}`:  "not a pool4 address",
+		`{"servers": ["2001:db8::1"]}`: "server 2001:db8::1",
+		`{"control-port": 1030}`:       "control port 1030",
+		`{"destinations": ["::/0"]}`:   "destinations[0]",
+		`{"cache-max-entries": -1}`:    "handoff.cache-max-entries",
+		`{"bogus": 1}`:                 "bogus",
+		`{"server-port": "x"}`:         "server-port",
+	} {
+		if _, err := parseConfig([]byte(strings.Replace(base, "%s", h, 1))); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", h, err, want)
+		}
+	}
+	if _, err := parseConfig([]byte(`{"instances": [{"name": "a", "type": "siit", "siit": {"pool6": "64:ff9b::/96"}, "handoff": {}}]}`)); err == nil ||
+		!strings.Contains(err.Error(), "only a nat64 instance") {
+		t.Errorf("handoff on siit: %v", err)
+	}
+	wide := `{"instances": [{"name": "a", "type": "nat64", "nat64": {"pool6": "64:ff9b::/96",
+	  "pool4": [{"protocol": "TCP", "prefix": "203.0.113.1/32"}]}, "handoff": {}}]}`
+	if _, err := parseConfig([]byte(wide)); err == nil || !strings.Contains(err.Error(), "handoff control ports") {
+		t.Errorf("pool4 over the control ports: %v", err)
+	}
+	old, err := parseConfig([]byte(strings.Replace(base, "%s", `{"servers": ["192.0.2.2"]}`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, _ := parseConfig([]byte(strings.Replace(base, "%s", `{"servers": ["192.0.2.2"]}`, 1)))
+	if next, err := reload(old, same); err != nil || next.insts[0].nat64Cfg.Broker != old.insts[0].handoff {
+		t.Errorf("reload with the same handoff settings: %v", err)
+	}
+	changed, _ := parseConfig([]byte(strings.Replace(base, "%s", `{"servers": ["192.0.2.3"]}`, 1)))
+	if _, err := reload(old, changed); err == nil || !strings.Contains(err.Error(), "handoff: changes need a restart") {
+		t.Errorf("reload with other handoff settings: %v", err)
+	}
+}

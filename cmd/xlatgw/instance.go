@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync/atomic"
 
+	"github.com/v6xlat/xlat/handoff"
 	"github.com/v6xlat/xlat/internal/ipword"
 	"github.com/v6xlat/xlat/nat64"
 	"github.com/v6xlat/xlat/siit"
@@ -18,10 +21,21 @@ type instance struct {
 	siitCfg  siit.Config // what it was built from, for reloads
 	nat64Cfg nat64.Config
 
+	handoff    *handoff.Client // nil without handoff
+	handoffCfg *HandoffConfig
+	sink       atomic.Pointer[handoffSink]
+	log        *slog.Logger
+
 	// Packets and bytes by the family they arrived in (rx) and left in
 	// (tx); what does not leave is in the engine's per-reason stats.
 	rx6, rx4, tx6, tx4     atomic.Uint64
 	rx6B, rx4B, tx6B, tx4B atomic.Uint64
+}
+
+func (i *instance) logf(format string, args ...any) {
+	if i.log != nil {
+		i.log.Warn(fmt.Sprintf(format, args...), "instance", i.name)
+	}
 }
 
 func (i *instance) engine() *translate.Translator {

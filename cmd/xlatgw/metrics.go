@@ -3,10 +3,12 @@ package main
 import (
 	"net"
 	"net/http"
+	"reflect"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/v6xlat/xlat/handoff"
 	"github.com/v6xlat/xlat/nat64"
 	"github.com/v6xlat/xlat/translate"
 )
@@ -23,10 +25,13 @@ var (
 	descBIB      = prometheus.NewDesc("xlatgw_nat64_bindings", "NAT64 BIB entries.", []string{"instance"}, nil)
 	descPool4    = prometheus.NewDesc("xlatgw_nat64_pool4_ports", "Ports (or identifiers) pool4 lends, by protocol.", []string{"instance", "protocol"}, nil)
 	descEAMT     = prometheus.NewDesc("xlatgw_siit_eamt_entries", "EAMT entries.", []string{"instance"}, nil)
+	descHandoff  = prometheus.NewDesc("xlatgw_handoff_events_total", "handoff/1 client counters by name (handoff.ClientStats).", []string{"instance", "counter"}, nil)
+	descPeers    = prometheus.NewDesc("xlatgw_handoff_peers", "handoff/1 servers by state.", []string{"instance", "state"}, nil)
+	descCache    = prometheus.NewDesc("xlatgw_handoff_cache_entries", "handoff/1 cache entries, all servers.", []string{"instance"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRefused, descSessions, descBIB, descPool4, descEAMT} {
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRefused, descSessions, descBIB, descPool4, descEAMT, descHandoff, descPeers, descCache} {
 		ch <- d
 	}
 }
@@ -60,6 +65,22 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		} else {
 			gauge(descEAMT, in.siit.EAMT().Len(), n)
+		}
+		if in.handoff != nil {
+			st := reflect.ValueOf(in.handoff.Stats())
+			for i := 0; i < st.NumField(); i++ {
+				counter(descHandoff, st.Field(i).Uint(), n, st.Type().Field(i).Name)
+			}
+			states := map[handoff.PeerState]int{}
+			entries := 0
+			for _, p := range in.handoff.Peers() {
+				states[p.State]++
+				entries += p.Entries
+			}
+			for s := handoff.Unknown; s <= handoff.NotCapable; s++ {
+				gauge(descPeers, states[s], n, s.String())
+			}
+			gauge(descCache, entries, n)
 		}
 	}
 }

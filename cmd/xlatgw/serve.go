@@ -53,6 +53,7 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	}()
 	dev := devs[0]
 	g := &gateway{dev: dev, log: log}
+	g.attach(l)
 	g.cur.Store(l)
 	if l.cfg.ManageRoutes == nil || *l.cfg.ManageRoutes {
 		name, _ := dev.Name()
@@ -85,6 +86,7 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	}
 	log.Info("translating", "tun", l.cfg.TUN.Name, "instances", len(l.insts), "metrics", l.cfg.Metrics, "admin", l.cfg.Admin)
 	go g.timers(ctx)
+	go g.handoffTimers(ctx)
 	go g.reloads(ctx, path)
 	go func() {
 		<-ctx.Done()
@@ -120,13 +122,37 @@ func (g *gateway) timers(ctx context.Context) {
 			if in.nat64 == nil {
 				continue
 			}
-			in.nat64.Tick(func(p []byte) {
-				buf := make([]byte, tunOffset+len(p))
-				copy(buf[tunOffset:], p)
-				g.wmu.Lock()
-				g.dev.Write([][]byte{buf}, tunOffset)
-				g.wmu.Unlock()
-			})
+			in.nat64.Tick(g.writePacket)
+		}
+	}
+}
+
+// handoffTimers run the handoff clients' retransmissions and reports; the
+// first retransmission is due 200 ms after a request.
+func (g *gateway) handoffTimers(ctx context.Context) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, in := range g.cur.Load().insts {
+			if in.handoff != nil {
+				in.handoff.Tick()
+			}
+		}
+	}
+}
+
+// attach points the instances' handoff clients at this gateway.
+func (g *gateway) attach(l *loaded) {
+	var s handoffSink = g
+	for _, in := range l.insts {
+		in.log = g.log
+		if in.handoff != nil && in.sink.Load() == nil {
+			in.sink.Store(&s)
 		}
 	}
 }
@@ -153,6 +179,7 @@ func (g *gateway) reloads(ctx context.Context, path string) {
 			continue
 		}
 		g.mlog.attach(next)
+		g.attach(next)
 		g.cur.Store(next)
 		g.log.Info("reloaded", "instances", len(next.insts), "rules", len(next.cfg.Rules))
 	}
@@ -189,6 +216,9 @@ func (g *gateway) loop(ctx context.Context, dev tun.Device) error {
 		for i := 0; i < n; i++ {
 			buf, size := bufs[i], sizes[i]
 			pkt := buf[readOffset : readOffset+size]
+			if g.control(insts, pkt) {
+				continue
+			}
 			in := pick(insts, pkt)
 			if in == nil {
 				continue
@@ -250,6 +280,19 @@ func (g *gateway) loop(ctx context.Context, dev tun.Device) error {
 			g.log.Warn("writing to the TUN device", "err", err)
 		}
 	}
+}
+
+// control hands a handoff server's datagram to its client.
+func (g *gateway) control(insts []*member, pkt []byte) bool {
+	if len(pkt) < 28 || pkt[0]>>4 != 4 || pkt[9] != 17 {
+		return false
+	}
+	for _, in := range insts {
+		if in.handoff != nil && in.handoff.Receive(pkt) {
+			return true
+		}
+	}
+	return false
 }
 
 // setupRouting brings the device up, routes every instance's prefixes into

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"time"
+
+	"github.com/v6xlat/xlat/handoff"
+	"github.com/v6xlat/xlat/nat64"
+	"github.com/v6xlat/xlat/translate"
+)
+
+// HandoffConfig enables the handoff/1 client on a nat64 instance
+// (handoff.md §8): towards the servers it covers, the port of each flow is
+// chosen by the server, which keeps the authoritative table, and
+// connections survive a gateway restart.
+type HandoffConfig struct {
+	// Address is N, the pool4 address handoff bindings use (default: the
+	// first pool4 address). Its ports 1024-1027 carry the control
+	// exchange and must be outside every pool4 port range.
+	Address     netip.Addr `json:"address,omitempty"`
+	ControlPort uint16     `json:"control-port,omitempty"` // CP, default 1024
+	ServerPort  uint16     `json:"server-port,omitempty"`  // HP, default 64646
+	// Destinations are the IPv4 prefixes handoff is enabled for; empty
+	// enables it for every destination.
+	Destinations []netip.Prefix `json:"destinations,omitempty"`
+	// Servers are known handoff servers: they start CAPABLE.
+	Servers []netip.Addr `json:"servers,omitempty"`
+	// StateFile keeps the servers that answered across restarts (§8.5).
+	StateFile        string         `json:"state-file,omitempty"`
+	Note             string         `json:"note,omitempty"`
+	CacheMaxEntries  int            `json:"cache-max-entries,omitempty"`
+	CacheIdleTimeout nat64.Duration `json:"cache-idle-timeout,omitempty"`
+}
+
+// handoffSink is where an instance's handoff client sends control
+// datagrams and released packets: the running gateway, or nowhere (check-
+// config, offline translation).
+type handoffSink interface {
+	writePacket(pkt []byte)
+	inject(in *instance, pkt []byte, to4 bool)
+}
+
+// buildHandoff makes the client of a nat64 instance and plugs it into its
+// configuration as the Broker.
+func buildHandoff(inst *instance, h *HandoffConfig, c *nat64.Config) error {
+	if len(c.Pool4) == 0 {
+		return fmt.Errorf("handoff: needs pool4")
+	}
+	n := h.Address
+	if !n.IsValid() {
+		n = c.Pool4[0].Prefix.Addr()
+	}
+	if h.CacheMaxEntries < 0 {
+		return fmt.Errorf("handoff.cache-max-entries: %d is negative", h.CacheMaxEntries)
+	}
+	cl, err := handoff.NewClient(handoff.ClientConfig{
+		NAT64: n, Pool6: c.Pool6, ControlPort: h.ControlPort, ServerPort: h.ServerPort,
+		Destinations: h.Destinations, Servers: h.Servers, StateFile: h.StateFile, Note: h.Note,
+		CacheMaxEntries: h.CacheMaxEntries, CacheIdleTimeout: time.Duration(h.CacheIdleTimeout),
+		Send: func(pkt []byte) {
+			if s := inst.sink.Load(); s != nil {
+				(*s).writePacket(pkt)
+			}
+		},
+		Deliver: func(pkt []byte, to4 bool) {
+			if s := inst.sink.Load(); s != nil {
+				(*s).inject(inst, pkt, to4)
+			}
+		},
+		LiveBindings: func(server netip.Addr) []handoff.LocalBinding {
+			var out []handoff.LocalBinding
+			inst.nat64.RangeSessions(func(s nat64.Session) bool {
+				if s.IPv4Dst.Addr() == server && s.IPv4Src.Addr() == n && !s.Unbound {
+					out = append(out, handoff.LocalBinding{Client: s.IPv6Src, Port: s.IPv4Src.Port()})
+				}
+				return true
+			})
+			return out
+		},
+		Errorf: func(format string, args ...any) { inst.logf(format, args...) },
+	})
+	if err != nil {
+		return err
+	}
+	inst.handoff, inst.handoffCfg = cl, h
+	c.Broker = cl
+	return nil
+}
+
+// sameHandoff reports whether a reload keeps the handoff settings, which
+// cannot change without a restart (the client's epoch and cache would).
+func sameHandoff(a, b *HandoffConfig) bool { return reflect.DeepEqual(a, b) }
+
+// writePacket sends a packet the gateway makes itself (control datagrams,
+// timers' ICMP errors) out of the TUN device.
+func (g *gateway) writePacket(p []byte) {
+	buf := make([]byte, tunOffset+len(p))
+	copy(buf[tunOffset:], p)
+	g.wmu.Lock()
+	g.dev.Write([][]byte{buf}, tunOffset)
+	g.wmu.Unlock()
+}
+
+// inject translates a packet the handoff client released (held until its
+// port was known, or echoed by the server) and sends it.
+func (g *gateway) inject(in *instance, pkt []byte, to4 bool) {
+	buf := make([]byte, readOffset+len(pkt)+translate.Headroom)
+	copy(buf[readOffset:], pkt)
+	var r translate.Result
+	if to4 {
+		r = in.to4(buf, readOffset, len(pkt))
+	} else {
+		r = in.to6(buf, readOffset, len(pkt))
+	}
+	switch r.Verdict {
+	case translate.Forward, translate.Reply:
+		g.wmu.Lock()
+		g.dev.Write([][]byte{buf[r.Start-tunOffset : r.End]}, tunOffset)
+		g.wmu.Unlock()
+	case translate.Fragment:
+		p := buf[r.Start:r.End]
+		frags := make([][]byte, 64)
+		for i := range frags {
+			frags[i] = make([]byte, r.MTU+64)
+		}
+		var k int
+		if p[0]>>4 == 6 {
+			k = translate.SplitIPv6(frags, p, r.MTU)
+		} else {
+			k = translate.SplitIPv4(frags, p, r.MTU)
+		}
+		for _, f := range frags[:k] {
+			g.writePacket(f)
+		}
+	}
+}
