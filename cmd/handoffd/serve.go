@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	cryptorand "crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -53,6 +55,13 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if err := d.openLog(); err != nil {
 		return err
 	}
+	// §7.2 3b: a uniformly random free slot, so that ports are not
+	// predictable; ChaCha8 seeded from the system's randomness.
+	var seed [32]byte
+	if _, err := cryptorand.Read(seed[:]); err != nil {
+		return fmt.Errorf("seeding the slot choice: %w", err)
+	}
+	o.table.Rand = rand.New(rand.NewChaCha8(seed)).IntN
 	srv, err := handoff.NewServer(handoff.ServerConfig{
 		Addr: o.listen.Addr(), MaxTables: o.maxTables, Persistent: o.persist, Table: o.table,
 		OnEvent: d.event, Admit: o.admit,

@@ -237,6 +237,9 @@ func network(addr string) string {
 	return "4"
 }
 
+// ChatTime is how long the chat helpers talk.
+const ChatTime = 12 * time.Second
+
 // bulkSize is what the bulk helpers move: enough to take a few hundred
 // milliseconds through a TUN gateway with the paced reader.
 const bulkSize = 16 << 20
@@ -300,6 +303,70 @@ func helperMain(mode, addr string) error {
 		return nil
 	case "ping":
 		return ping(addr)
+	case "chat-server":
+		// One connection; every line is answered with the peer address
+		// the server sees, so the client can tell whether it changed.
+		l, err := net.Listen("tcp"+network(addr), net.JoinHostPort(addr, "8083"))
+		if err != nil {
+			return err
+		}
+		fmt.Println("listening")
+		l.(*net.TCPListener).SetDeadline(time.Now().Add(30 * time.Second))
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return nil // the client closed
+			}
+			fmt.Fprintf(c, "%s %s", c.RemoteAddr(), line)
+		}
+	case "chat-client":
+		// A connection that exchanges a line every 250 ms for ChatTime:
+		// it prints the peer address the server reported, once, and fails
+		// if the connection breaks or the address changes.
+		var c net.Conn
+		var err error
+		for i := 0; i < 50; i++ {
+			if c, err = net.DialTimeout("tcp"+network(addr), net.JoinHostPort(addr, "8083"), 2*time.Second); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		fmt.Println("connected", c.LocalAddr())
+		r := bufio.NewReader(c)
+		peer := ""
+		for i, end := 0, time.Now().Add(ChatTime); time.Now().Before(end); i++ {
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := fmt.Fprintf(c, "line %d\n", i); err != nil {
+				return fmt.Errorf("line %d: %w", i, err)
+			}
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("line %d: %w", i, err)
+			}
+			p, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
+			if rest != fmt.Sprintf("line %d", i) {
+				return fmt.Errorf("line %d came back as %q", i, line)
+			}
+			if peer == "" {
+				peer = p
+				fmt.Println("peer", peer)
+			} else if p != peer {
+				return fmt.Errorf("line %d: the server saw %s, before %s", i, p, peer)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		fmt.Println("done")
+		return nil
 	case "tcp-server":
 		l, err := net.Listen("tcp"+network(addr), net.JoinHostPort(addr, "8080"))
 		if err != nil {
