@@ -63,6 +63,11 @@ func newTestbed(t *testing.T, cfg ClientConfig) *testbed {
 	if tb.cli, err = NewClient(cfg); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if tb.cli != nil {
+			checkCache(t, tb.cli)
+		}
+	})
 	return tb
 }
 
@@ -485,4 +490,68 @@ func TestClientConfigErrors(t *testing.T) {
 			t.Errorf("error %v, want %q", err, c.want)
 		}
 	}
+}
+
+// checkCache verifies the cache's invariants: per server a bijection
+// between clients and ports, slot-range ports only, LOCAL entries with
+// generation 0, and the global count.
+func checkCache(t *testing.T, c *Client) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for s, p := range c.peers {
+		if len(p.byPort) != len(p.byClient) {
+			t.Fatalf("%v: %d ports, %d clients", s, len(p.byPort), len(p.byClient))
+		}
+		for port, e := range p.byPort {
+			if e.port != port || p.byClient[e.client] != e || !c.inSlots(port) || e.local && e.gen != 0 {
+				t.Fatalf("%v: bad entry %+v on %d", s, e, port)
+			}
+		}
+		for k, q := range p.pending {
+			if q.key != k {
+				t.Fatalf("%v: pending %+v under %+v", s, q.key, k)
+			}
+		}
+		n += len(p.byPort)
+	}
+	if n != c.count {
+		t.Fatalf("count %d, entries %d", c.count, n)
+	}
+}
+
+// FuzzClientReceive feeds the client server datagrams that pass the token
+// check, so that every message reaches apply, between packets and ticks:
+// it never panics and the cache stays a bijection.
+func FuzzClientReceive(f *testing.F) {
+	seed := func(msgs ...Message) []byte {
+		var b []byte
+		for _, m := range msgs {
+			b = appendMessage(b, m)
+		}
+		return b
+	}
+	f.Add(seed(&Map{Status: StatusNew, Port: 1029, Generation: 2, Client: client2}, Packet(synFrom(client2))), uint8(3))
+	f.Add(seed(&Invalidate{Port: 1028, Generation: 1}, &Unmapped{Port: 1028}), uint8(0))
+	f.Add(seed(&Map{Status: StatusRefused, Reason: ReasonRate, Client: client1}, &Error{Code: ErrMalformed, Subtype: 0x32}), uint8(1))
+	f.Add(seed(&Error{Code: ErrTableLimit}), uint8(2))
+	f.Fuzz(func(t *testing.T, msgs []byte, flags uint8) {
+		tb := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}, CacheMaxEntries: 6})
+		tb.cli.Out(sAddr, client1, false)
+		tb.pump()
+		tb.cli.Out(sAddr, client2, false)
+		tb.cli.Park(synFrom(client2), true)
+		tb.cli.In(sAddr, 1033, false)
+		p := tb.cli.peers[sAddr]
+		s := Session{Version: 1, Flags: FlagServer | flags&FlagChallenge, NAT64Epoch: tb.cli.epoch, TableEpoch: p.tableEpoch ^ uint64(flags&1), Cookie: 5, Token: p.token}
+		d := (&Datagram{Session: s}).Append(nil)
+		tb.reply(append(d, msgs...), sAddr, DefaultServerPort)
+		checkCache(t, tb.cli)
+		tb.advance(RTOInitial)
+		tb.advance(3 * time.Second)
+		tb.cli.Out(sAddr, netip.AddrPortFrom(client2.Addr(), uint16(flags)), false)
+		tb.advance(UnreachableProbeInterval)
+		checkCache(t, tb.cli)
+	})
 }

@@ -226,3 +226,33 @@ func TestServerLimits(t *testing.T) {
 		t.Errorf("rate: %+v %+v", m, s.Stats())
 	}
 }
+
+// FuzzServerHandle sends the server datagrams with a valid cookie and
+// arbitrary messages: it never panics, its replies parse and stay within
+// MaxDatagram, and the table's structures agree.
+func FuzzServerHandle(f *testing.F) {
+	var ks [32]byte
+	for i := range ks {
+		ks[i] = byte(0x20 + i)
+	}
+	hdr := (&Datagram{Session: Session{Version: 1, NAT64Epoch: epoch1, Token: 3, Cookie: Cookie(ks, nCP.Addr(), nCP.Port(), epoch1)}}).Append(nil)
+	for _, h := range []string{hexE4, hexE6, hexE8} {
+		f.Add(unhex(f, h)[HeaderSize:])
+	}
+	f.Fuzz(func(t *testing.T, msgs []byte) {
+		s, _ := newTestServer(t, ServerConfig{Table: TableConfig{SlotMin: 1028, SlotMax: 1040, PrefixQuota: 3}})
+		for i := 0; i < 3; i++ {
+			for _, r := range s.Handle(step(i), nCP, append(hdr[:len(hdr):len(hdr)], msgs...), nil) {
+				if len(r) > MaxDatagram {
+					t.Fatalf("reply of %d octets", len(r))
+				}
+				if _, err := Parse(r); err != nil {
+					t.Fatalf("reply does not parse: %v\n%x", err, r)
+				}
+			}
+		}
+		if tb := s.Table(nCP.Addr()); tb != nil {
+			checkTable(t, tb)
+		}
+	})
+}

@@ -207,6 +207,13 @@ func TestTableInvariants(t *testing.T) {
 			tb.Request(now, &MapRequest{Client: c}, nil)
 		}
 	}
+	checkTable(t, tb)
+}
+
+// checkTable verifies a table's structures agree: LRU list, client index,
+// prefix lists (within quota) and free array.
+func checkTable(t *testing.T, tb *Table) {
+	t.Helper()
 	n := 0
 	for i := tb.lru.head; i != none; i = tb.slots[i].lru.next {
 		if j, ok := tb.byClient.get(tb.slots, tb.slots[i].client); !tb.slots[i].used || !ok || j != i {
@@ -225,12 +232,12 @@ func TestTableInvariants(t *testing.T) {
 	}
 	perPrefix := 0
 	for _, pl := range tb.prefixes {
-		if pl.count > 5 {
+		if int(pl.count) > tb.cfg.PrefixQuota {
 			t.Fatalf("prefix holds %d > quota", pl.count)
 		}
 		perPrefix += int(pl.count)
 	}
-	if n != tb.Len() || perPrefix != n || n+len(tb.free) != 64 {
+	if n != tb.Len() || perPrefix != n || n+len(tb.free) != len(tb.slots) {
 		t.Fatalf("LRU %d, Len %d, prefixes %d, free %d", n, tb.Len(), perPrefix, len(tb.free))
 	}
 }

@@ -40,6 +40,8 @@ done <<'LIST'
 . ./siit FuzzSIIT
 . ./nat64 FuzzNAT64
 . ./handoff FuzzParse
+. ./handoff FuzzServerHandle
+. ./handoff FuzzClientReceive
 internal/oracle . FuzzChecksumVsGVisor
 internal/oracle . FuzzTranslateGopacket
 LIST
