@@ -53,6 +53,7 @@ type Server struct {
 	stats  Stats
 
 	key, prevKey [32]byte
+	mac, prevMAC *keyedMAC // the keys, keyed once
 	keyAt        time.Time
 	hasPrev      bool
 
@@ -86,6 +87,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if _, err := io.ReadFull(cfg.Rand, s.key[:]); err != nil {
 		return nil, fmt.Errorf("handoff: cookie key: %w", err)
 	}
+	s.mac = newKeyedMAC(s.key)
 	return s, nil
 }
 
@@ -124,20 +126,23 @@ func (s *Server) rotate(now time.Time) {
 		return
 	}
 	for now.Sub(s.keyAt) >= CookieKeyLifetime {
-		s.prevKey, s.hasPrev = s.key, true
-		if _, err := io.ReadFull(s.cfg.Rand, s.key[:]); err != nil {
+		var next [32]byte
+		if _, err := io.ReadFull(s.cfg.Rand, next[:]); err != nil {
 			return // keep the old key rather than issue predictable ones
 		}
+		s.prevKey, s.prevMAC, s.hasPrev = s.key, s.mac, true
+		s.key, s.mac = next, newKeyedMAC(next)
 		s.keyAt = s.keyAt.Add(CookieKeyLifetime)
 	}
 }
 
-func (s *Server) cookieValid(from netip.AddrPort, epoch, c uint64) bool {
+// cookieValid checks c against the cookie under the current key (cur,
+// which the reply carries anyway) and under the previous one.
+func (s *Server) cookieValid(from netip.AddrPort, epoch, c, cur uint64) bool {
 	if c == 0 {
 		return false
 	}
-	n, p := from.Addr(), from.Port()
-	return c == Cookie(s.key, n, p, epoch) || s.hasPrev && c == Cookie(s.prevKey, n, p, epoch)
+	return c == cur || s.hasPrev && c == s.prevMAC.sum(cookieLabel, from.Addr(), from.Port(), epoch)
 }
 
 // badSource applies §7.1 admission.
@@ -175,8 +180,8 @@ func (s *Server) Handle(now time.Time, from netip.AddrPort, b []byte, replies []
 	s.stats.UnexpectedMessages += uint64(d.UnexpectedMessages)
 	in := d.Session
 	hdr := Session{Version: ProtocolVersion, Flags: FlagServer, NAT64Epoch: in.NAT64Epoch,
-		Cookie: Cookie(s.key, from.Addr(), from.Port(), in.NAT64Epoch), Token: in.Token}
-	if !s.cookieValid(from, in.NAT64Epoch, in.Cookie) {
+		Cookie: s.mac.sum(cookieLabel, from.Addr(), from.Port(), in.NAT64Epoch), Token: in.Token}
+	if !s.cookieValid(from, in.NAT64Epoch, in.Cookie, hdr.Cookie) {
 		// §6 step 2: a challenge, no state, nothing logged.
 		if !s.allowChallenge(now, from.Addr()) {
 			s.stats.ChallengesSuppressed++
