@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,123 +39,213 @@ const handoffConfig = `{
   ]
 }`
 
-func TestHandoffEndToEnd(t *testing.T) {
+// handoffNet is the three-namespace testbed of the handoff tests.
+type handoffNet struct {
+	t                *testing.T
+	ctx              context.Context
+	dir              string
+	c, g, s          string // namespaces
+	gwBin, hoBin     string
+	cfg              string
+	stateDir, logDir string
+	hoArgs           []string
+	gwLogs, hoLogs   netnstest.Log
+	gw, ho           *exec.Cmd
+}
+
+func newHandoffNet(t *testing.T, ctx context.Context, hoArgs ...string) *handoffNet {
 	netnstest.Need(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	dir := t.TempDir()
-	gwBin, hoBin := filepath.Join(dir, "xlatgw"), filepath.Join(dir, "handoffd")
-	for bin, pkg := range map[string]string{gwBin: ".", hoBin: "../handoffd"} {
+	n := &handoffNet{t: t, ctx: ctx, dir: t.TempDir(), hoArgs: hoArgs}
+	n.gwBin, n.hoBin = filepath.Join(n.dir, "xlatgw"), filepath.Join(n.dir, "handoffd")
+	for bin, pkg := range map[string]string{n.gwBin: ".", n.hoBin: "../handoffd"} {
 		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
 			t.Fatalf("building %s: %v\n%s", pkg, err, out)
 		}
 	}
-	cfg := filepath.Join(dir, "xlatgw.json")
-	if err := os.WriteFile(cfg, []byte(strings.Replace(handoffConfig, "STATE", filepath.Join(dir, "capable"), 1)), 0o644); err != nil {
+	n.cfg = filepath.Join(n.dir, "xlatgw.json")
+	if err := os.WriteFile(n.cfg, []byte(strings.Replace(handoffConfig, "STATE", filepath.Join(n.dir, "capable"), 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, g, s := netnstest.NS(t, "hc"), netnstest.NS(t, "hg"), netnstest.NS(t, "hs")
-	netnstest.Sh(t, "ip", "link", "add", "c0", "netns", c, "type", "veth", "peer", "name", "g0", "netns", g)
-	netnstest.Sh(t, "ip", "link", "add", "g1", "netns", g, "type", "veth", "peer", "name", "s0", "netns", s)
-	netnstest.IP(t, c, "addr add 2001:db8:c::10/64 dev c0 nodad", "link set c0 up", "link set lo up", "-6 route add default via 2001:db8:c::1")
-	netnstest.IP(t, g, "addr add 2001:db8:c::1/64 dev g0 nodad", "addr add 192.0.2.1/24 dev g1", "link set g0 up", "link set g1 up", "link set lo up")
-	netnstest.IP(t, s, "addr add 192.0.2.80/24 dev s0", "link set s0 up", "link set lo up", "route add default via 192.0.2.1")
-
-	stateDir, logDir := filepath.Join(dir, "state"), filepath.Join(dir, "log")
-	var hoLogs netnstest.Log
-	startHandoffd := func() *exec.Cmd {
-		d := exec.CommandContext(ctx, "ip", "netns", "exec", s, hoBin, "-listen", "192.0.2.80:64646", "-state-dir", stateDir, "-log-dir", logDir)
-		d.Stderr = &hoLogs
-		if err := d.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	var gwLogs netnstest.Log
-	startGateway := func() *exec.Cmd {
-		d := exec.CommandContext(ctx, "ip", "netns", "exec", g, gwBin, "run", "-config", cfg)
-		d.Stderr = &gwLogs
-		if err := d.Start(); err != nil {
-			t.Fatal(err)
-		}
-		netnstest.WaitFor(t, "xlatgw's routes", func() bool {
-			out, _ := exec.Command("ip", "-n", g, "-6", "route", "show", "dev", "xlat0").Output()
-			return strings.Contains(string(out), "64:ff9b::/96")
-		})
-		return d
-	}
-	kill := func(d *exec.Cmd) { d.Process.Signal(syscall.SIGKILL); d.Wait() }
-	ho := startHandoffd()
-	gw := startGateway()
+	n.c, n.g, n.s = netnstest.NS(t, "hc"), netnstest.NS(t, "hg"), netnstest.NS(t, "hs")
+	netnstest.Sh(t, "ip", "link", "add", "c0", "netns", n.c, "type", "veth", "peer", "name", "g0", "netns", n.g)
+	netnstest.Sh(t, "ip", "link", "add", "g1", "netns", n.g, "type", "veth", "peer", "name", "s0", "netns", n.s)
+	netnstest.IP(t, n.c, "addr add 2001:db8:c::10/64 dev c0 nodad", "link set c0 up", "link set lo up", "-6 route add default via 2001:db8:c::1")
+	netnstest.IP(t, n.g, "addr add 2001:db8:c::1/64 dev g0 nodad", "addr add 192.0.2.1/24 dev g1", "link set g0 up", "link set g1 up", "link set lo up")
+	netnstest.IP(t, n.s, "addr add 192.0.2.80/24 dev s0", "link set s0 up", "link set lo up", "route add default via 192.0.2.1")
+	n.stateDir, n.logDir = filepath.Join(n.dir, "state"), filepath.Join(n.dir, "log")
+	n.startHandoffd()
+	n.startGateway()
 	t.Cleanup(func() {
-		gw.Process.Signal(syscall.SIGTERM)
-		gw.Wait()
-		ho.Process.Signal(syscall.SIGTERM)
-		ho.Wait()
-		t.Logf("xlatgw: %s\nhandoffd: %s", gwLogs.String(), hoLogs.String())
+		for _, d := range []*exec.Cmd{n.gw, n.ho} {
+			d.Process.Signal(syscall.SIGCONT)
+			d.Process.Signal(syscall.SIGTERM)
+			d.Wait()
+		}
+		t.Logf("xlatgw: %s\nhandoffd: %s", n.gwLogs.String(), n.hoLogs.String())
 	})
+	return n
+}
+
+func (n *handoffNet) startHandoffd() {
+	args := append([]string{"netns", "exec", n.s, n.hoBin, "-listen", "192.0.2.80:64646", "-state-dir", n.stateDir, "-log-dir", n.logDir}, n.hoArgs...)
+	before := strings.Count(n.hoLogs.String(), "handoffd starting")
+	n.ho = exec.CommandContext(n.ctx, "ip", args...)
+	n.ho.Stderr = &n.hoLogs
+	if err := n.ho.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	netnstest.WaitFor(n.t, "handoffd", func() bool { return strings.Count(n.hoLogs.String(), "handoffd starting") > before })
+}
+
+func (n *handoffNet) startGateway() {
+	n.gw = exec.CommandContext(n.ctx, "ip", "netns", "exec", n.g, n.gwBin, "run", "-config", n.cfg)
+	n.gw.Stderr = &n.gwLogs
+	if err := n.gw.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	netnstest.WaitFor(n.t, "xlatgw's routes", func() bool {
+		out, _ := exec.Command("ip", "-n", n.g, "-6", "route", "show", "dev", "xlat0").Output()
+		return strings.Contains(string(out), "64:ff9b::/96")
+	})
+}
+
+func kill9(d *exec.Cmd) { d.Process.Signal(syscall.SIGKILL); d.Wait() }
+
+// chat starts a connection that exchanges a line every 250 ms for d; the
+// returned function waits for it and returns the client's and the NAT64's
+// port of the connection.
+func (n *handoffNet) chat(d time.Duration) func() (clientPort, natPort string) {
+	n.t.Setenv("XLAT_CHAT_TIME", d.String())
+	srv := netnstest.Helper(n.ctx, n.s, "chat-server", "0.0.0.0")
+	srvOut, _ := srv.StdoutPipe()
+	if err := srv.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	if line, _ := bufio.NewReader(srvOut).ReadString('\n'); line != "listening\n" {
+		n.t.Fatalf("chat server: %q", line)
+	}
+	var out netnstest.Log
+	cli := netnstest.Helper(n.ctx, n.c, "chat-client", "64:ff9b::192.0.2.80")
+	cli.Stdout, cli.Stderr = &out, &out
+	if err := cli.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cli.Wait(); srv.Wait() }()
+	netnstest.WaitFor(n.t, "the chat connection", func() bool { return strings.Contains(out.String(), "peer ") })
+	return func() (string, string) {
+		n.t.Helper()
+		select {
+		case err := <-done:
+			if err != nil || !strings.Contains(out.String(), "done") {
+				n.t.Fatalf("the connection did not survive: %v\n%s", err, out.String())
+			}
+		case <-n.ctx.Done():
+			n.t.Fatal("timed out")
+		}
+		m := regexp.MustCompile(`connected \[(2001:db8:c::10)\]:(\d+)\npeer 203\.0\.113\.1:(\d+)\n`).FindStringSubmatch(out.String())
+		if m == nil {
+			n.t.Fatalf("chat client output:\n%s", out.String())
+		}
+		return m[2], m[3]
+	}
+}
+
+// log returns handoffd's connection log.
+func (n *handoffNet) log() string {
+	b, err := os.ReadFile(filepath.Join(n.logDir, "handoff.log"))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return string(b)
+}
+
+const logTS = `\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}`
+
+func count(log, re string) int {
+	return len(regexp.MustCompile(`(?m)^`+logTS+` `+re+`$`).FindAllString(log, -1))
+}
+
+// §13 tests 11 and 12: kills of the gateway (cache lost) and of handoffd
+// (persistent state) do not break a connection.
+func TestHandoffEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n := newHandoffNet(t, ctx)
 
 	// A ping first: ICMP echo takes the handoff path too (identifier as
 	// port).
-	netnstest.Run(t, ctx, c, "ping", "64:ff9b::192.0.2.80")
+	netnstest.Run(t, ctx, n.c, "ping", "64:ff9b::192.0.2.80")
 
-	srv := netnstest.Helper(ctx, s, "chat-server", "0.0.0.0")
-	srvOut, _ := srv.StdoutPipe()
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Wait()
-	if line, _ := bufio.NewReader(srvOut).ReadString('\n'); line != "listening\n" {
-		t.Fatalf("chat server: %q", line)
-	}
-	var cliOut strings.Builder
-	cli := netnstest.Helper(ctx, c, "chat-client", "64:ff9b::192.0.2.80")
-	cli.Stdout, cli.Stderr = &cliOut, &cliOut
-	if err := cli.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cli.Wait() }()
-
+	wait := n.chat(12 * time.Second)
 	time.Sleep(2 * time.Second)
-	kill(gw) // the cache is gone with the process
-	gw = startGateway()
+	kill9(n.gw) // the cache is gone with the process
+	n.startGateway()
 	time.Sleep(2 * time.Second)
-	kill(ho) // right after replies reporting the creations
-	ho = startHandoffd()
+	kill9(n.ho) // right after replies reporting the creations
+	n.startHandoffd()
 	time.Sleep(2 * time.Second)
-	kill(gw)
-	gw = startGateway()
+	kill9(n.gw)
+	n.startGateway()
+	clientPort, natPort := wait()
 
-	select {
-	case err := <-done:
-		if err != nil || !strings.Contains(cliOut.String(), "done") {
-			t.Fatalf("the connection did not survive: %v\n%s", err, cliOut.String())
-		}
-	case <-ctx.Done():
-		t.Fatal("timed out")
-	}
-	m := regexp.MustCompile(`connected \[(2001:db8:c::10)\]:(\d+)\npeer 203\.0\.113\.1:(\d+)\n`).FindStringSubmatch(cliOut.String())
-	if m == nil {
-		t.Fatalf("chat client output:\n%s", cliOut.String())
-	}
-	clientPort, natPort := m[2], m[3]
-
-	b, err := os.ReadFile(filepath.Join(logDir, "handoff.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := string(b)
+	log := n.log()
 	t.Logf("handoffd log:\n%s", log)
-	ts := `\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}`
-	if n := len(regexp.MustCompile(`(?m)^`+ts+` Initialized 203\.0\.113\.1$`).FindAllString(log, -1)); n != 1 {
-		t.Errorf("%d Initialized lines, want 1 (the table survives both restarts)", n)
+	if c := count(log, `Initialized 203\.0\.113\.1`); c != 1 {
+		t.Errorf("%d Initialized lines, want 1 (the table survives both restarts)", c)
 	}
-	created := regexp.MustCompile(`(?m)^` + ts + ` Created 203\.0\.113\.1:` + natPort + ` \[2001:db8:c::10\]:` + clientPort + `$`)
-	if n := len(created.FindAllString(log, -1)); n != 1 {
-		t.Errorf("%d Created lines for the connection (203.0.113.1:%s [2001:db8:c::10]:%s), want exactly 1", n, natPort, clientPort)
+	if c := count(log, `Created 203\.0\.113\.1:`+natPort+` \[2001:db8:c::10\]:`+clientPort); c != 1 {
+		t.Errorf("%d Created lines for the connection (203.0.113.1:%s [2001:db8:c::10]:%s), want exactly 1", c, natPort, clientPort)
 	}
 	if strings.Contains(log, "Deleted") {
 		t.Error("a binding was deleted")
+	}
+}
+
+// §13 tests 14 and 13: handoffd stops answering (SIGSTOP: its datagrams
+// are neither answered nor refused), then restarts without persistence.
+// The open connection keeps working throughout; a new one is translated
+// on a local port after the 3-second fallback and adopted when handoffd
+// answers again; after the restart the gateway sees the new table epoch
+// and re-adopts its bindings on unchanged ports.
+func TestHandoffFallbackEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n := newHandoffNet(t, ctx, "-persist=false")
+	wait := n.chat(16 * time.Second)
+	time.Sleep(time.Second)
+
+	n.ho.Process.Signal(syscall.SIGSTOP)
+	start := time.Now()
+	seen := netnstest.TCPExchange(t, ctx, n.s, "0.0.0.0", n.c, "64:ff9b::192.0.2.80")
+	took := time.Since(start)
+	t.Logf("a new connection with handoffd silent took %v", took.Round(10*time.Millisecond))
+	if seen != netip.MustParseAddr("203.0.113.1") || took < 3*time.Second {
+		t.Errorf("new flow: seen %v after %v, want 203.0.113.1 after the 3 s fallback", seen, took)
+	}
+	n.ho.Process.Signal(syscall.SIGCONT)
+	// The probe (every 10 s) or the late answers bring the ADOPT.
+	deadline := time.Now().Add(12 * time.Second)
+	// (The client's dial retries may add adopted flows of their own.)
+	for count(n.log(), `Created 203\.0\.113\.1:\d+ \[2001:db8:c::10\]:\d+`) < 2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if c := count(n.log(), `Created 203\.0\.113\.1:\d+ \[2001:db8:c::10\]:\d+`); c < 2 {
+		t.Fatalf("after handoffd answered again: %d Created lines, want the chat's and the adopted flow's\n%s", c, n.log())
+	}
+
+	// Restart without persistence: a new table, detected on the next
+	// exchange (a new flow's request).
+	kill9(n.ho)
+	n.startHandoffd()
+	netnstest.TCPExchange(t, ctx, n.s, "0.0.0.0", n.c, "64:ff9b::192.0.2.80")
+	clientPort, natPort := wait()
+	log := n.log()
+	t.Logf("handoffd log:\n%s", log)
+	if c := count(log, `Initialized 203\.0\.113\.1`); c != 2 {
+		t.Errorf("%d Initialized lines, want 2 (a new table after the restart)", c)
+	}
+	if c := count(log, `Created 203\.0\.113\.1:`+natPort+` \[2001:db8:c::10\]:`+clientPort); c != 2 {
+		t.Errorf("%d Created lines for the chat (port %s), want 2: created, then re-adopted on the same port", c, natPort)
 	}
 }

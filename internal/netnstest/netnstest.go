@@ -237,8 +237,16 @@ func network(addr string) string {
 	return "4"
 }
 
-// ChatTime is how long the chat helpers talk.
+// ChatTime is how long the chat client talks, unless XLAT_CHAT_TIME (a
+// Go duration) in the test's environment says otherwise.
 const ChatTime = 12 * time.Second
+
+func chatTime() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("XLAT_CHAT_TIME")); err == nil {
+		return d
+	}
+	return ChatTime
+}
 
 // bulkSize is what the bulk helpers move: enough to take a few hundred
 // milliseconds through a TUN gateway with the paced reader.
@@ -311,7 +319,7 @@ func helperMain(mode, addr string) error {
 			return err
 		}
 		fmt.Println("listening")
-		l.(*net.TCPListener).SetDeadline(time.Now().Add(30 * time.Second))
+		l.(*net.TCPListener).SetDeadline(time.Now().Add(chatTime() + 20*time.Second))
 		c, err := l.Accept()
 		if err != nil {
 			return err
@@ -344,7 +352,7 @@ func helperMain(mode, addr string) error {
 		fmt.Println("connected", c.LocalAddr())
 		r := bufio.NewReader(c)
 		peer := ""
-		for i, end := 0, time.Now().Add(ChatTime); time.Now().Before(end); i++ {
+		for i, end := 0, time.Now().Add(chatTime()); time.Now().Before(end); i++ {
 			c.SetDeadline(time.Now().Add(10 * time.Second))
 			if _, err := fmt.Fprintf(c, "line %d\n", i); err != nil {
 				return fmt.Errorf("line %d: %w", i, err)
