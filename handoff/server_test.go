@@ -196,6 +196,12 @@ func TestServerMessageLevel(t *testing.T) {
 		s.Stats().MalformedMessages != 1 {
 		t.Fatalf("L=11: %+v %v", d, err)
 	}
+	// L = 13: two octets more than defined, accepted, excess ignored.
+	long := append(append(append(append([]byte(nil), head...), 0x32, 13), req[2:26]...), 0xee, 0xee)
+	d, err = Parse(one(t, s.Handle(step(1), nCP, long, nil)))
+	if err != nil || len(d.Messages) != 1 || d.Messages[0].(*Map).Status != StatusExisting || s.Stats().MalformedMessages != 1 {
+		t.Fatalf("L=13: %+v %v", d, err)
+	}
 }
 
 // §13 test 9: TABLE_LIMIT, and REFUSED RATE without a line.

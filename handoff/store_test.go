@@ -1,8 +1,10 @@
 package handoff
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -238,5 +240,58 @@ func TestServerNoteNotLogged(t *testing.T) {
 	if log := p.rec.take(); log != "2024-05-01 12:00:01.000000 Initialized 192.0.2.1\n"+
 		"2024-05-01 12:00:01.000000 Created 192.0.2.1:1028 [2001:db8:1::1]:1000\n" {
 		t.Errorf("log = %q", log)
+	}
+}
+
+// §13 test 10: carried packets are echoed byte for byte after NEW and
+// EXISTING, in order; none after REFUSED or UNMAPPED, and none after an
+// ADOPT (packets follow only requests without A, §5.5: unexpected).
+func TestServerCarriedPackets(t *testing.T) {
+	p := startPersisted(t, t.TempDir(), 8)
+	pk1, pk2 := Packet(synFrom(client1)), Packet(synFrom(client1)[:60])
+	r := p.send(1, req(client1.String()), pk1, pk2)
+	if len(r.Messages) != 3 || r.Messages[0].(*Map).Status != StatusNew ||
+		!bytes.Equal(r.Messages[1].(Packet), pk1) || !bytes.Equal(r.Messages[2].(Packet), pk2) {
+		t.Fatalf("after NEW: %s", fmtMsgs(r.Messages))
+	}
+	r = p.send(2, req(client1.String()), pk1)
+	if len(r.Messages) != 2 || r.Messages[0].(*Map).Status != StatusExisting || !bytes.Equal(r.Messages[1].(Packet), pk1) {
+		t.Fatalf("after EXISTING: %s", fmtMsgs(r.Messages))
+	}
+	lk := Packet(synFrom(client2))
+	r = p.send(3, &Lookup{Port: 1028}, lk, &Lookup{Port: 1030}, lk, req("[fe80::1]:5"), lk)
+	want := []Message{mapped(StatusExisting, 1028, 1, client1.String()), lk, &Unmapped{Port: 1030},
+		&Map{Status: StatusRefused, Reason: ReasonInvalid, Client: netip.MustParseAddrPort("[fe80::1]:5")}}
+	expect(t, "LOOKUP hit, miss, refused", r.Messages, want...)
+	before := p.srv.Stats().UnexpectedMessages
+	r = p.send(4, adopt(client2.String(), 1031), lk)
+	if len(r.Messages) != 1 || p.srv.Stats().UnexpectedMessages != before+1 {
+		t.Errorf("after ADOPT: %s, unexpected %d", fmtMsgs(r.Messages), p.srv.Stats().UnexpectedMessages-before)
+	}
+}
+
+// §13 test 9: no challenge is larger than its request; a /24 beyond its
+// burst is suppressed, another /24 is not.
+func TestServerChallengeLimits(t *testing.T) {
+	s, _ := newTestServer(t, ServerConfig{})
+	d := (&Datagram{Session: Session{Version: 1, NAT64Epoch: epoch1, Token: 1}}).Append(nil)
+	for i := 0; i < ChallengeBurstPer24; i++ {
+		r := one(t, s.Handle(step(1), nCP, d, nil))
+		if len(r) > len(d) {
+			t.Fatalf("challenge of %d octets for a %d-octet request", len(r), len(d))
+		}
+	}
+	if r := s.Handle(step(1), netip.MustParseAddrPort("192.0.2.77:1024"), d, nil); len(r) != 0 {
+		t.Error("the /24 beyond its burst was challenged")
+	}
+	if st := s.Stats(); st.ChallengesSent != ChallengeBurstPer24 || st.ChallengesSuppressed != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	if r := s.Handle(step(1), netip.MustParseAddrPort("198.51.100.1:1024"), d, nil); len(r) != 1 {
+		t.Error("another /24 was suppressed too")
+	}
+	// After a second, the bucket has refilled by the rate.
+	if r := s.Handle(step(2), nCP, d, nil); len(r) != 1 {
+		t.Error("no challenge a second later")
 	}
 }
