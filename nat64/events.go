@@ -124,8 +124,10 @@ func (x *Translator) RangeBIB(fn func(BIBEntry) bool) {
 }
 
 // Apply replays a session event from a peer (session synchronisation):
-// the session and its binding are created or updated, or deleted. Events
-// of this Translator's own making come back as no-ops.
+// the session and its binding are created or updated (never to an earlier
+// expiry than it has here), or deleted. Apply emits no session events, so
+// a sync transport cannot loop; events of this Translator's own making
+// come back as no-ops.
 func (x *Translator) Apply(ev SessionEvent) error {
 	s := ev.Session
 	if !s.IPv6Src.Addr().Is6() || !s.IPv4Src.Addr().Is4() || !s.IPv4Dst.Addr().Is4() {
@@ -156,7 +158,7 @@ func (x *Translator) Apply(ev SessionEvent) error {
 			sh.mu.Unlock()
 			return nil
 		}
-		x.emitSession(SessionDeleted, sh, r)
+		// No event: a peer's deletion must not echo back to it.
 		gone := *sh.rec(r)
 		sh.remove(r)
 		sh.mu.Unlock()
@@ -180,7 +182,11 @@ func (x *Translator) Apply(ev SessionEvent) error {
 		}
 	}
 	if r != 0 {
-		sh.rec(r).state = state
+		rec := sh.rec(r)
+		rec.state = state
+		if int32(rec.expires-expires) > 0 {
+			expires = rec.expires // traffic here kept it alive longer
+		}
 		sh.touch(r, class, expires)
 		sh.mu.Unlock()
 		return nil
