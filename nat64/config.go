@@ -10,6 +10,7 @@ import (
 
 	"github.com/v6xlat/xlat/handoff"
 	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/internal/ipword"
 	"github.com/v6xlat/xlat/internal/strictjson"
 	"github.com/v6xlat/xlat/translate"
 )
@@ -202,6 +203,10 @@ type Config struct {
 	// Allocator, when set, supplies IPv4 transport addresses instead of
 	// pool4 (the handoff client plugs in here).
 	Allocator Allocator `json:"-"`
+	// StandbyPool4 are pool4 addresses of a peer gateway (active/active
+	// with session sync): their sessions are translated here when the
+	// peer's traffic arrives, but no new binding ever takes them.
+	StandbyPool4 []netip.Prefix `json:"standby-pool4,omitempty"`
 	// Broker, when set, owns the ports of the flows it claims (the handoff
 	// client); its address must be in pool4.
 	Broker Broker `json:"-"`
@@ -222,7 +227,8 @@ type settings struct {
 	maxOpens     int
 	timeouts     [numTimerClasses]uint32 // seconds
 	pools        map[Protocol][]poolRange
-	pool4Addrs   map[uint32]bool
+	pool4Addrs   map[uint32]bool // pool4 and standby-pool4: what is translated
+	standby      map[uint32]bool
 }
 
 type poolRange struct {
@@ -232,7 +238,7 @@ type poolRange struct {
 }
 
 func (c Config) validate() (*settings, error) {
-	s := &settings{Config: c, pools: map[Protocol][]poolRange{}, pool4Addrs: map[uint32]bool{}}
+	s := &settings{Config: c, pools: map[Protocol][]poolRange{}, pool4Addrs: map[uint32]bool{}, standby: map[uint32]bool{}}
 	if !c.Pool6.IsValid() {
 		return nil, fmt.Errorf("pool6: required (RFC 6146 §3: at least one Pref64::/n)")
 	}
@@ -274,6 +280,25 @@ func (c Config) validate() (*settings, error) {
 				break
 			}
 		}
+	}
+	for i, p := range c.StandbyPool4 {
+		if !p.IsValid() || !p.Addr().Is4() || p.Bits() < 16 {
+			return nil, fmt.Errorf("standby-pool4[%d]: %v is not an IPv4 prefix of /16 or longer", i, p)
+		}
+		first := v4u(p.Masked().Addr())
+		last := first | (1<<(32-p.Bits()) - 1)
+		for a := first; ; a++ {
+			if s.pool4Addrs[a] {
+				return nil, fmt.Errorf("standby-pool4[%d]: %v is in pool4 too; a standby address belongs to the peer", i, ipword.From4(a))
+			}
+			s.standby[a] = true
+			if a == last {
+				break
+			}
+		}
+	}
+	for a := range s.standby {
+		s.pool4Addrs[a] = true
 	}
 	d := func(v Duration, def, minimum time.Duration, name string) (uint32, error) {
 		t := time.Duration(v)

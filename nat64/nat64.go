@@ -250,6 +250,9 @@ func (x *Translator) takeHeld(k key4) (heldPacket, bool) {
 }
 
 // Owns4 reports whether a is one of the instance's pool4 addresses.
+// StandbyPool4 returns the standby pool4 prefixes (a peer's addresses).
+func (x *Translator) StandbyPool4() []netip.Prefix { return x.st.Load().StandbyPool4 }
+
 func (x *Translator) Owns4(a netip.Addr) bool { return a.Is4() && x.st.Load().pool4Addrs[v4u(a)] }
 
 // Pool6 returns the instance's Pref64.

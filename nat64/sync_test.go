@@ -1,6 +1,8 @@
 package nat64
 
 import (
+	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -340,4 +342,89 @@ func BenchmarkSync(b *testing.B) {
 	}
 	b.ReportMetric(float64(bytes)/float64(b.N), "B/session")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sessions/s")
+}
+
+// Two translators synchronised over UDP on the loopback interface.
+func TestSyncConnLoopback(t *testing.T) {
+	freePort := func() netip.AddrPort {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Skip("no loopback UDP:", err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).AddrPort()
+	}
+	pa, pb := freePort(), freePort()
+	xa, xb := newTest(t, testConfig(newClock())), newTest(t, testConfig(newClock()))
+	ca, err := ListenSync(xa, SyncConfig{Key: syncKey}, SyncNetwork{Listen: pa, Peers: []netip.AddrPort{pb}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := ListenSync(xb, SyncConfig{Key: syncKey}, SyncNetwork{Listen: pb, Peers: []netip.AddrPort{pa}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xa.SetHooks(&Hooks{Session: ca.Hook})
+	xb.SetHooks(&Hooks{Session: cb.Hook})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go ca.Run(ctx)
+	go cb.Run(ctx)
+	out, _ := xl(xa, udp6(h1, 46000, h2, 53))
+	port := header.UDP(out[20:]).SrcPort()
+	for i := 0; i < 100 && xb.Sessions() == 0; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, r := xl(xb, udp4(h2, 53, pool, port)); r.Verdict != translate.Forward {
+		t.Fatalf("B does not translate A's flow: %v (stats %+v)", r.Reason, cb.Stats())
+	}
+	for _, n := range []SyncNetwork{
+		{Listen: pa},
+		{Listen: pa, Peers: []netip.AddrPort{pb}, Group: netip.MustParseAddrPort("[ff02::1:2]:9")},
+		{Group: netip.MustParseAddrPort("192.0.2.1:9"), Interface: "lo"},
+		{Group: netip.MustParseAddrPort("239.1.1.1:9")},
+	} {
+		if _, err := ListenSync(xa, SyncConfig{Key: syncKey}, n); err == nil {
+			t.Errorf("%+v accepted", n)
+		}
+	}
+}
+
+// Active/active: each gateway allocates from its own pool4 and stands by
+// for the other's; a flow of A, synced to B, is translated by B once the
+// traffic moves there, and B never hands out A's address.
+func TestSyncActiveActive(t *testing.T) {
+	clock := newClock()
+	other := netip.MustParseAddr("203.0.113.2")
+	mk := func(id uint32, own, standby netip.Addr) *syncNode {
+		cfg := testConfig(clock)
+		for i := range cfg.Pool4 {
+			cfg.Pool4[i].Prefix = netip.PrefixFrom(own, 32)
+		}
+		cfg.StandbyPool4 = []netip.Prefix{netip.PrefixFrom(standby, 32)}
+		n := &syncNode{t: t, clock: clock, x: newTest(t, cfg)}
+		n.s, _ = NewSync(n.x, SyncConfig{Key: syncKey, NodeID: id, Now: clock.now}, func(b []byte) { n.out = append(n.out, b) })
+		n.x.SetHooks(&Hooks{Session: n.s.Hook})
+		return n
+	}
+	a, b := mk(1, pool, other), mk(2, other, pool)
+	out, _ := xl(a.x, udp6(h1, 47000, h2, 53))
+	port := header.UDP(out[20:]).SrcPort()
+	a.tick()
+	deliver(b, a.take())
+	o, r := xl(b.x, udp4(h2, 53, pool, port))
+	if r.Verdict != translate.Forward || header.IPv6(o).Dst() != h1 {
+		t.Fatalf("B on A's standby address: %v", r.Reason)
+	}
+	for i := 0; i < 50; i++ {
+		o, _ := xl(b.x, udp6(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 2)}), 1000, h2, 53))
+		if header.IPv4(o).Src() != other {
+			t.Fatalf("B allocated %v", header.IPv4(o).Src())
+		}
+	}
+	cfg := testConfig(clock)
+	cfg.StandbyPool4 = []netip.Prefix{netip.PrefixFrom(pool, 32)}
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "standby-pool4[0]") {
+		t.Errorf("standby inside pool4: %v", err)
+	}
 }
