@@ -23,7 +23,8 @@ type SyncNetwork struct {
 	Interface string
 }
 
-func (n SyncNetwork) validate() error {
+// Validate checks that the network names a way to reach peers.
+func (n SyncNetwork) Validate() error {
 	switch {
 	case len(n.Peers) > 0 && n.Group.IsValid():
 		return errors.New("sync: peers and group: choose unicast peers or a multicast group")
@@ -54,7 +55,7 @@ type SyncConn struct {
 // ListenSync opens the sync socket for x. Install the Sync's Hook as x's
 // Hooks.Session (beside any other hooks), then Run it.
 func ListenSync(x *Translator, cfg SyncConfig, network SyncNetwork) (*SyncConn, error) {
-	if err := network.validate(); err != nil {
+	if err := network.Validate(); err != nil {
 		return nil, err
 	}
 	c := &SyncConn{net: network}

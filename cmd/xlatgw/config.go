@@ -50,6 +50,8 @@ type Instance struct {
 	NAT64 json.RawMessage `json:"nat64,omitempty"`
 	// Handoff enables the handoff/1 client on a nat64 instance.
 	Handoff *HandoffConfig `json:"handoff,omitempty"`
+	// Sync replicates a nat64 instance's sessions to peer gateways.
+	Sync *SyncSettings `json:"sync,omitempty"`
 }
 
 // Rule sends traffic whose remote IPv4 side (the destination of outbound
@@ -148,6 +150,9 @@ func reload(old, next *loaded) (*loaded, error) {
 			if !sameHandoff(prev.handoffCfg, in.handoffCfg) {
 				return nil, fmt.Errorf("instance %s: handoff: changes need a restart", in.name)
 			}
+			if !sameSync(prev.syncSetup, in.syncSetup) {
+				return nil, fmt.Errorf("instance %s: sync: changes need a restart", in.name)
+			}
 			in.nat64Cfg.Broker = prev.nat64Cfg.Broker // keep the running client and its cache
 			if err := prev.nat64.Update(in.nat64Cfg); err != nil {
 				return nil, fmt.Errorf("instance %s: %w", in.name, err)
@@ -172,6 +177,9 @@ func buildInstance(in Instance, tun TUNConfig) (*instance, error) {
 	case "siit":
 		if in.Handoff != nil {
 			return nil, fmt.Errorf("handoff: only a nat64 instance has a handoff client")
+		}
+		if in.Sync != nil {
+			return nil, fmt.Errorf("sync: only a nat64 instance has sessions to synchronise")
 		}
 		if in.NAT64 != nil {
 			return nil, fmt.Errorf("nat64: set on a siit instance")
@@ -206,6 +214,11 @@ func buildInstance(in Instance, tun TUNConfig) (*instance, error) {
 		x, err := nat64.New(c)
 		if err != nil {
 			return nil, err
+		}
+		if in.Sync != nil {
+			if inst.syncSetup, err = buildSync(in.Sync, &c); err != nil {
+				return nil, err
+			}
 		}
 		inst.nat64, inst.nat64Cfg = x, c
 		return inst, nil

@@ -112,3 +112,34 @@ func TestHandoffConfig(t *testing.T) {
 		t.Errorf("reload with other handoff settings: %v", err)
 	}
 }
+
+// Sync settings are checked when the file is read, each error naming its
+// field.
+func TestSyncConfig(t *testing.T) {
+	const base = `{"instances": [{"name": "a", "type": "nat64", "nat64": {"pool6": "64:ff9b::/96",
+	  "pool4": [{"protocol": "TCP", "prefix": "203.0.113.1/32"}] %s}, "sync": %s}]}`
+	key := `"key": "00112233445566778899aabbccddeeff"`
+	peers := `"listen": "198.51.100.1:6464", "peers": ["198.51.100.2:6464"]`
+	for _, c := range []struct{ nat, sync, want string }{
+		{"", `{` + peers + `}`, "key or key-file required"},
+		{"", `{"key": "0011", ` + peers + `}`, "2 octets"},
+		{"", `{"key": "zz", ` + peers + `}`, "sync.key: not hex"},
+		{"", `{` + key + `}`, "nobody to sync with"},
+		{"", `{` + key + `, ` + peers + `, "group": "[ff02::1:2]:6464"}`, "choose unicast peers or a multicast group"},
+		{"", `{` + key + `, "group": "198.51.100.9:6464", "interface": "eth0"}`, "not a multicast address"},
+		{"", `{` + key + `, ` + peers + `, "role": "hot"}`, `sync.role: "hot"`},
+		{"", `{` + key + `, ` + peers + `, "role": "active-active"}`, "needs the peer's pool4"},
+		{`, "standby-pool4": ["203.0.113.2/32"]`, `{` + key + `, ` + peers + `}`, "active-passive, but standby-pool4"},
+		{"", `{` + key + `, "key-file": "/x", ` + peers + `}`, "give one"},
+		{"", `{` + key + `, ` + peers + `, "bogus": 1}`, "bogus"},
+	} {
+		in := strings.Replace(strings.Replace(base, "%s", c.nat, 1), "%s", c.sync, 1)
+		if _, err := parseConfig([]byte(in)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", c.sync, err, c.want)
+		}
+	}
+	ok := strings.Replace(strings.Replace(base, "%s", `, "standby-pool4": ["203.0.113.2/32"]`, 1), "%s", `{`+key+`, `+peers+`, "role": "active-active"}`, 1)
+	if _, err := parseConfig([]byte(ok)); err != nil {
+		t.Errorf("active-active: %v", err)
+	}
+}

@@ -24,7 +24,10 @@ type instance struct {
 	handoff    *handoff.Client // nil without handoff
 	handoffCfg *HandoffConfig
 	sink       atomic.Pointer[handoffSink]
-	log        *slog.Logger
+
+	syncSetup *syncSetup      // nil without sync
+	sync      *nat64.SyncConn // running, once serve started it
+	log       *slog.Logger
 
 	// Packets and bytes by the family they arrived in (rx) and left in
 	// (tx); what does not leave is in the engine's per-reason stats.

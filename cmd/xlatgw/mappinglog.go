@@ -72,15 +72,3 @@ func (m *mappingLog) close() {
 	close(m.ch)
 	<-m.done
 }
-
-// attach installs the mapping log on every NAT64 instance of l.
-func (m *mappingLog) attach(l *loaded) {
-	if m == nil {
-		return
-	}
-	for _, in := range l.insts {
-		if in.nat64 != nil {
-			in.nat64.SetHooks(&nat64.Hooks{BIB: m.hook(in.name)})
-		}
-	}
-}

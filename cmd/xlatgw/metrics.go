@@ -27,11 +27,12 @@ var (
 	descEAMT     = prometheus.NewDesc("xlatgw_siit_eamt_entries", "EAMT entries.", []string{"instance"}, nil)
 	descHandoff  = prometheus.NewDesc("xlatgw_handoff_events_total", "handoff/1 client counters by name (handoff.ClientStats).", []string{"instance", "counter"}, nil)
 	descPeers    = prometheus.NewDesc("xlatgw_handoff_peers", "handoff/1 servers by state.", []string{"instance", "state"}, nil)
+	descSync     = prometheus.NewDesc("xlatgw_sync_events_total", "Session sync counters by name (nat64.SyncStats: datagrams and sessions sent and received, coalesced, refreshes, unauthenticated, replayed, losses, resyncs).", []string{"instance", "counter"}, nil)
 	descCache    = prometheus.NewDesc("xlatgw_handoff_cache_entries", "handoff/1 cache entries, all servers.", []string{"instance"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRefused, descSessions, descBIB, descPool4, descEAMT, descHandoff, descPeers, descCache} {
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRefused, descSessions, descBIB, descPool4, descEAMT, descHandoff, descPeers, descCache, descSync} {
 		ch <- d
 	}
 }
@@ -65,6 +66,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		} else {
 			gauge(descEAMT, in.siit.EAMT().Len(), n)
+		}
+		if in.sync != nil {
+			st := reflect.ValueOf(in.sync.Stats())
+			for i := 0; i < st.NumField(); i++ {
+				counter(descSync, st.Field(i).Uint(), n, st.Type().Field(i).Name)
+			}
 		}
 		if in.handoff != nil {
 			st := reflect.ValueOf(in.handoff.Stats())

@@ -53,7 +53,6 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	}()
 	dev := devs[0]
 	g := &gateway{dev: dev, log: log}
-	g.attach(l)
 	g.cur.Store(l)
 	if l.cfg.ManageRoutes == nil || *l.cfg.ManageRoutes {
 		name, _ := dev.Name()
@@ -68,7 +67,12 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 			return fmt.Errorf("mapping-log: %w", err)
 		}
 		defer g.mlog.close()
-		g.mlog.attach(l)
+	}
+	g.attach(l)
+	for _, in := range l.insts {
+		if err := g.startSync(ctx, in.instance); err != nil {
+			return err
+		}
 	}
 	if l.cfg.Metrics != "" {
 		ml, err := serveMetrics(g, l.cfg.Metrics)
@@ -154,6 +158,7 @@ func (g *gateway) attach(l *loaded) {
 		if in.handoff != nil && in.sink.Load() == nil {
 			in.sink.Store(&s)
 		}
+		g.hooks(in.instance)
 	}
 }
 
@@ -178,8 +183,12 @@ func (g *gateway) reloads(ctx context.Context, path string) {
 			g.log.Error("reload refused; the running configuration stays", "err", err)
 			continue
 		}
-		g.mlog.attach(next)
 		g.attach(next)
+		for _, in := range next.insts {
+			if err := g.startSync(ctx, in.instance); err != nil {
+				g.log.Error("starting sync after reload", "err", err)
+			}
+		}
 		g.cur.Store(next)
 		g.log.Info("reloaded", "instances", len(next.insts), "rules", len(next.cfg.Rules))
 	}
@@ -311,6 +320,9 @@ func setupRouting(name string, l *loaded) (func(), error) {
 			prefixes = append(prefixes, in.nat64.Pool6().Prefix())
 			for _, p := range in.nat64.Pool4() {
 				prefixes = append(prefixes, p.Prefix.Masked())
+			}
+			for _, p := range in.nat64.StandbyPool4() {
+				prefixes = append(prefixes, p.Masked())
 			}
 			continue
 		}
