@@ -237,6 +237,15 @@ func network(addr string) string {
 	return "4"
 }
 
+// bulkPace is the bulk client's pause per 256 KiB read: 5 ms, or
+// XLAT_BULK_PACE for a transfer that must outlast a failover.
+func bulkPace() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("XLAT_BULK_PACE")); err == nil {
+		return d
+	}
+	return 5 * time.Millisecond
+}
+
 // ChatTime is how long the chat client talks, unless XLAT_CHAT_TIME (a
 // Go duration) in the test's environment says otherwise.
 const ChatTime = 12 * time.Second
@@ -302,7 +311,7 @@ func helperMain(mode, addr string) error {
 			if err != nil {
 				break
 			}
-			time.Sleep(5 * time.Millisecond) // paced, so the transfer takes a while
+			time.Sleep(bulkPace()) // paced, so the transfer takes a while
 		}
 		if n != bulkSize {
 			return fmt.Errorf("received %d bytes, want %d", n, bulkSize)
@@ -311,6 +320,83 @@ func helperMain(mode, addr string) error {
 		return nil
 	case "ping":
 		return ping(addr)
+	case "udp-flow-server":
+		// Echoes datagrams on port 9000 until none came for 5 s, then
+		// says how many peer addresses it saw.
+		c, err := net.ListenPacket("udp"+network(addr), net.JoinHostPort(addr, "9000"))
+		if err != nil {
+			return err
+		}
+		fmt.Println("listening")
+		buf := make([]byte, 2048)
+		peers := map[string]bool{}
+		for {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				// The peer addresses seen: one, if the flow kept its
+				// mapping.
+				fmt.Println("peers", len(peers))
+				return nil
+			}
+			peers[from.String()] = true
+			c.WriteTo(buf[:n], from)
+		}
+	case "udp-flow-client":
+		// A datagram every 10 ms for chatTime(); prints how many came
+		// back and the longest silence between two replies, and fails if
+		// the replies stopped for good.
+		c, err := net.Dial("udp"+network(addr), net.JoinHostPort(addr, "9000"))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		got := make(chan time.Time, 1024)
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				if _, err := c.Read(buf); err != nil {
+					if errors.Is(err, net.ErrClosed) {
+						close(got)
+						return
+					}
+					continue // ICMP errors while a path is down
+				}
+				got <- time.Now()
+			}
+		}()
+		start := time.Now()
+		end := start.Add(chatTime())
+		last, gap, n := start, time.Duration(0), 0
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for now := range tick.C {
+			if now.After(end) {
+				break
+			}
+			c.Write([]byte("flow"))
+		drain:
+			for {
+				select {
+				case at := <-got:
+					n++
+					gap, last = max(gap, at.Sub(last)), at
+				default:
+					break drain
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		for len(got) > 0 {
+			at := <-got
+			n++
+			gap, last = max(gap, at.Sub(last)), at
+		}
+		fmt.Printf("replies %d gap %d\n", n, gap.Milliseconds())
+		if end.Sub(last) > time.Second {
+			return fmt.Errorf("no reply in the last %v", end.Sub(last).Round(time.Millisecond))
+		}
+		return nil
 	case "chat-server":
 		// One connection; every line is answered with the peer address
 		// the server sees, so the client can tell whether it changed.
