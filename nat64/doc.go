@@ -46,4 +46,28 @@
 // [Hooks] receive session and binding events (the mapping log of who held
 // which IPv4 address and port, and the feed of a sync transport), and
 // [Translator.Apply] replays a peer's session events.
+//
+// # High availability
+//
+// [Sync] keeps the sessions of gateways that stand in for each other in
+// step, over UDP ([ListenSync]: unicast peers or a multicast group).
+// Creations and state changes are coalesced per session and batched, 35
+// to a datagram (39 bytes per session on the wire); every datagram is
+// authenticated with HMAC-SHA256 under a shared key and carries the
+// sender's epoch and sequence number, so forged, replayed and old-epoch
+// datagrams are dropped and counted, and a gap that reordering does not
+// close within 200 ms makes the receiver ask for the whole table again,
+// as a restarted gateway does when it starts. Deletions are not sent:
+// each gateway expires sessions by its own timers, and a lifetime is
+// refreshed only when a peer's copy would otherwise run out, so sync
+// traffic follows the rate of new flows, not of packets. Active/passive
+// pairs share one pool4; active/active pairs each allocate from their
+// own and list the other's as StandbyPool4.
+//
+// Unlike Jool's joold (multicast only, unauthenticated, no
+// acknowledgement or loss detection, no resync of a restarted peer), a
+// lost datagram or a rebooted peer here ends in a full resync.
+//
+// [Broker] hands the port choice for some destinations to the handoff/1
+// client (package handoff).
 package nat64
