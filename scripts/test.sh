@@ -39,6 +39,7 @@ done <<'LIST'
 . ./map66 FuzzMapRoundTrip
 . ./siit FuzzSIIT
 . ./nat64 FuzzNAT64
+. ./nat64 FuzzSyncReceive
 . ./handoff FuzzParse
 . ./handoff FuzzServerHandle
 . ./handoff FuzzClientReceive
