@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The demo runs as documented: its transcript shows the page fetched and
+// the pings answered across the translator, and it leaves nothing behind.
+func TestDemo(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the demo needs root (network namespaces, TUN); CI runs it as root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("the demo needs ip(8) from iproute2")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out strings.Builder
+	if err := run(ctx, &out); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	tr := out.String()
+	t.Log(tr)
+	for _, want := range []string{
+		"SYN       => TCP 203.0.113.1:",
+		"server: GET / from 203.0.113.1:",
+		`client: 200 OK, "<h1>Hello from an IPv4-only server</h1>\n"`,
+		"ICMPv6 echo request 2001:db8:1::10 -> 64:ff9b::c000:250",
+		"client: reply from 64:ff9b::c000:250 seq 3",
+		"sessions: 2, bindings: 2",
+		"== removed the namespaces",
+	} {
+		if !strings.Contains(tr, want) {
+			t.Errorf("transcript lacks %q", want)
+		}
+	}
+	if strings.Contains(tr, "dropped") {
+		t.Error("the demo dropped a packet")
+	}
+	if ns, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(ns), "xlat-demo-") {
+		t.Errorf("namespaces left behind:\n%s", ns)
+	}
+}
+
+// Without root the demo says what it needs and exits non-zero.
+func TestDemoWithoutRoot(t *testing.T) {
+	if os.Geteuid() == 0 {
+		if _, err := exec.LookPath("setpriv"); err != nil {
+			t.Skip("running as root, and no setpriv to drop it")
+		}
+	}
+	bin := t.TempDir() + "/demo"
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	if os.Geteuid() == 0 {
+		cmd = exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin)
+	}
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "needs root") {
+		t.Errorf("without root: %v\n%s", err, out)
+	}
+}
