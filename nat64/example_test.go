@@ -2,10 +2,10 @@ package nat64_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 
-	"github.com/v6xlat/xlat/internal/testpkt"
 	"github.com/v6xlat/xlat/nat64"
 	"github.com/v6xlat/xlat/translate"
 )
@@ -22,8 +22,9 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	host, server := netip.MustParseAddr("2001:db8::5"), netip.MustParseAddr("64:ff9b::198.51.100.7")
-	pkt := testpkt.IPv6{Src: host, Dst: server}.Packet(17, testpkt.UDP(host, server, 40000, 53, []byte("query")))
+	// UDP [2001:db8::5]:40000 -> [64:ff9b::198.51.100.7]:53, "query".
+	pkt, _ := hex.DecodeString("60000000000d1140" + "20010db8000000000000000000000005" +
+		"0064ff9b0000000000000000c6336407" + "9c400035000dbb7d" + "7175657279")
 	buf := make([]byte, translate.Headroom+len(pkt))
 	copy(buf[translate.Headroom:], pkt)
 	r := x.To4(buf, translate.Headroom, len(pkt))

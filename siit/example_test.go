@@ -1,10 +1,10 @@
 package siit_test
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 
-	"github.com/v6xlat/xlat/internal/testpkt"
 	"github.com/v6xlat/xlat/siit"
 	"github.com/v6xlat/xlat/translate"
 )
@@ -39,8 +39,8 @@ func Example_nat46() {
 	if err != nil {
 		panic(err)
 	}
-	client, vip := netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("203.0.113.1")
-	pkt := testpkt.IPv4{Src: client, Dst: vip}.Packet(17, testpkt.UDP(client, vip, 5000, 53, []byte("query")))
+	// UDP 198.51.100.7:5000 -> 203.0.113.1:53, "query".
+	pkt, _ := hex.DecodeString("450000210000000040111490" + "c6336407cb007101" + "13880035000d35f2" + "7175657279")
 
 	buf := make([]byte, translate.Headroom+len(pkt))
 	copy(buf[translate.Headroom:], pkt)

@@ -2,9 +2,9 @@ package translate_test
 
 import (
 	"fmt"
+	"encoding/hex"
 	"net/netip"
 
-	"github.com/v6xlat/xlat/internal/testpkt"
 	"github.com/v6xlat/xlat/translate"
 )
 
@@ -24,8 +24,9 @@ func ExampleTranslator_To4() {
 	if err != nil {
 		panic(err)
 	}
-	src, dst := netip.MustParseAddr("64:ff9b::c000:221"), netip.MustParseAddr("64:ff9b::c633:6402")
-	pkt := testpkt.IPv6{Src: src, Dst: dst}.Packet(17, testpkt.UDP(src, dst, 4660, 53, []byte("abcd")))
+	// UDP 64:ff9b::192.0.2.33 port 4660 -> 64:ff9b::198.51.100.2 port 53, "abcd".
+	pkt, _ := hex.DecodeString("60000000000c114000" + "64ff9b0000000000000000c0000221" +
+		"0064ff9b0000000000000000c6336402" + "12340035000c3c4f" + "61626364")
 
 	buf := make([]byte, translate.Headroom+len(pkt)) // room in front for 4->6 growth
 	copy(buf[translate.Headroom:], pkt)
