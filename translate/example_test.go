@@ -1,8 +1,8 @@
 package translate_test
 
 import (
-	"fmt"
 	"encoding/hex"
+	"fmt"
 	"net/netip"
 
 	"github.com/v6xlat/xlat/translate"
