@@ -1,19 +1,16 @@
 // Command library walks through the xlat packages as a program of your
 // own would use them, one task each, with the public API only:
 //
-//  1. embed and extract an IPv4 address (RFC 6052),
+//   - embed and extract an IPv4 address (RFC 6052);
+//   - translate one packet in place (RFC 7915);
+//   - look an address up in an EAMT (RFC 7757);
+//   - use a NAT64 session table directly (RFC 6146);
+//   - map a packet NPTv6 style without touching its checksum (RFC 6296);
+//   - let a handoff/1 server choose a NAT64's port for a client.
 //
-//  2. translate one packet in place (RFC 7915),
+// Run it with:
 //
-//  3. look an address up in an EAMT (RFC 7757),
-//
-//  4. use a NAT64 session table directly (RFC 6146),
-//
-//  5. map a packet NPTv6 style without touching its checksum (RFC 6296),
-//
-//  6. let a handoff/1 server choose a NAT64's port for a client.
-//
-//     go run ./examples/library
+//	go run ./examples/library
 //
 // Each package's documentation has the same tasks as runnable examples.
 package main
