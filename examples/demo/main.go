@@ -133,7 +133,9 @@ func inNS(ns string, fn func() error) error {
 	return ferr
 }
 
-func run(ctx context.Context, out io.Writer) error {
+func run(ctx context.Context, w0 io.Writer) error {
+	// The gateway's goroutine prints too: one lock for every line.
+	out := &lockedWriter{w: w0}
 	id := fmt.Sprint(os.Getpid())
 	w := &world{client: "xlat-demo-client-" + id, gw: "xlat-demo-gw-" + id, server: "xlat-demo-server-" + id, out: out}
 	fmt.Fprintln(out, "== building the world: three namespaces, two links")
@@ -321,6 +323,17 @@ func gateway(x *nat64.Translator, tun *os.File, log *transcript) {
 			}
 		}
 	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // transcript prints the first packets of each step, one line each:
