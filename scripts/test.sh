@@ -21,6 +21,15 @@ go vet ./...
 echo "== go test (race)"
 go test -race -count=1 ./...
 
+echo "== the README's demo command"
+# As written in the README (root is already ours here, so no sudo); its
+# transcript is the output a newcomer sees.
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
+	go run ./examples/demo
+else
+	echo "(skipped: the demo needs root and ip(8))"
+fi
+
 echo "== oracle module (gVisor, gopacket)"
 (cd internal/oracle && go test -count=1 ./...)
 
