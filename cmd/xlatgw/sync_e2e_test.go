@@ -36,10 +36,10 @@ const syncGatewayConfig = `{
   "instances": [
     {"name": "nat64", "type": "nat64", "nat64": {
       "pool6": "64:ff9b::/96", "wkp-allow-non-global": true,
-      "pool4": [{"protocol": "TCP", "prefix": "203.0.113.1/32"},
-                {"protocol": "UDP", "prefix": "203.0.113.1/32"},
-                {"protocol": "ICMP", "prefix": "203.0.113.1/32"}]},
-     "sync": {"role": "active-passive", NETWORK, "key-file": "KEYFILE"}}
+      "pool4": [{"protocol": "TCP", "prefix": "OWNPOOL/32"},
+                {"protocol": "UDP", "prefix": "OWNPOOL/32"},
+                {"protocol": "ICMP", "prefix": "OWNPOOL/32"}] STANDBY},
+     "sync": {"role": "ROLE", NETWORK, "key-file": "KEYFILE"}}
   ]
 }`
 
@@ -47,15 +47,15 @@ func TestSyncFailoverEndToEnd(t *testing.T) {
 	netnstest.Need(t)
 	// Unicast peers (what the mission's operators moved to), and a
 	// multicast group on the sync link.
-	t.Run("unicast", func(t *testing.T) {
-		failover(t, `"listen": "LISTEN", "peers": ["PEER"]`)
-	})
-	t.Run("multicast", func(t *testing.T) {
-		failover(t, `"group": "239.255.64.64:6464", "interface": "SYNCIF"`)
-	})
+	unicast, multicast := `"listen": "LISTEN", "peers": ["PEER"]`, `"group": "239.255.64.64:6464", "interface": "SYNCIF"`
+	t.Run("unicast", func(t *testing.T) { failover(t, unicast, false) })
+	t.Run("multicast", func(t *testing.T) { failover(t, multicast, false) })
+	// Active/active: A allocates from 203.0.113.1, B from 203.0.113.2,
+	// each standing by for the other's address; A's flows move to B.
+	t.Run("active-active", func(t *testing.T) { failover(t, unicast, true) })
 }
 
-func failover(t *testing.T, network string) {
+func failover(t *testing.T, network string, activeActive bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	dir := t.TempDir()
@@ -66,9 +66,16 @@ func failover(t *testing.T, network string) {
 	key := filepath.Join(dir, "sync.key")
 	os.WriteFile(key, []byte("6b2f8e1c9a7d4e3b5f0a1c2d3e4f5a6b\n"), 0o600)
 	cfgs := map[string]string{}
+	role, poolA, poolB, standbyA, standbyB := "active-passive", "203.0.113.1", "203.0.113.1", "", ""
+	if activeActive {
+		role, poolB = "active-active", "203.0.113.2"
+		standbyA, standbyB = `, "standby-pool4": ["203.0.113.2/32"]`, `, "standby-pool4": ["203.0.113.1/32"]`
+	}
 	for name, r := range map[string]*strings.Replacer{
-		"a": strings.NewReplacer("V4ADDR", "192.0.2.1", "V6ADDR", "2001:db8:ca::1", "LISTEN", "198.51.100.1:6464", "PEER", "198.51.100.2:6464", "KEYFILE", key, "SYNCIF", "ab"),
-		"b": strings.NewReplacer("V4ADDR", "192.0.2.5", "V6ADDR", "2001:db8:cb::1", "LISTEN", "198.51.100.2:6464", "PEER", "198.51.100.1:6464", "KEYFILE", key, "SYNCIF", "ba"),
+		"a": strings.NewReplacer("V4ADDR", "192.0.2.1", "V6ADDR", "2001:db8:ca::1", "LISTEN", "198.51.100.1:6464", "PEER", "198.51.100.2:6464",
+			"KEYFILE", key, "SYNCIF", "ab", "OWNPOOL", poolA, "STANDBY", standbyA, "ROLE", role),
+		"b": strings.NewReplacer("V4ADDR", "192.0.2.5", "V6ADDR", "2001:db8:cb::1", "LISTEN", "198.51.100.2:6464", "PEER", "198.51.100.1:6464",
+			"KEYFILE", key, "SYNCIF", "ba", "OWNPOOL", poolB, "STANDBY", standbyB, "ROLE", role),
 	} {
 		cfgs[name] = filepath.Join(dir, name+".json")
 		os.WriteFile(cfgs[name], []byte(r.Replace(strings.Replace(syncGatewayConfig, "NETWORK", network, 1))), 0o644)
@@ -97,6 +104,9 @@ func failover(t *testing.T, network string) {
 	}
 	netnstest.IP(t, s, "link set lo up", "addr add 192.0.2.80/32 dev lo", "addr add 192.0.2.2/30 dev sa", "addr add 192.0.2.6/30 dev sb",
 		"link set sa up", "link set sb up", "route add 203.0.113.1/32 via 192.0.2.1")
+	if activeActive {
+		netnstest.IP(t, s, "route add 203.0.113.2/32 via 192.0.2.5")
+	}
 
 	start := func(ns, cfg string, logs *netnstest.Log) *exec.Cmd {
 		d := exec.CommandContext(ctx, "ip", "netns", "exec", ns, bin, "run", "-config", cfg)
