@@ -220,7 +220,8 @@ func run(ctx context.Context, w0 io.Writer) error {
 	if err := wait(ctx, 500*time.Millisecond); err != nil { // let the links come up
 		return err
 	}
-	resp, err := cl.Get("http://[64:ff9b::192.0.2.80]/")
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://[64:ff9b::192.0.2.80]/", nil)
+	resp, err := cl.Do(req) // Ctrl-C ends it, and the deferred cleanup runs
 	if err != nil {
 		return fmt.Errorf("fetching the page: %w", err)
 	}
@@ -238,7 +239,7 @@ func run(ctx context.Context, w0 io.Writer) error {
 
 	fmt.Fprintln(out, "== the client pings 64:ff9b::192.0.2.80")
 	log.reset(6)
-	if err := ping(w.client, netip.MustParseAddr("64:ff9b::c000:250"), 3, out); err != nil {
+	if err := ping(ctx, w.client, netip.MustParseAddr("64:ff9b::c000:250"), 3, out); err != nil {
 		return err
 	}
 	log.flush()
@@ -429,7 +430,7 @@ func describe(p []byte) string {
 }
 
 // ping sends count ICMPv6 echo requests from the client's namespace.
-func ping(ns string, dst netip.Addr, count int, out io.Writer) error {
+func ping(ctx context.Context, ns string, dst netip.Addr, count int, out io.Writer) error {
 	var c *icmp.PacketConn
 	if err := inNS(ns, func() (err error) { c, err = icmp.ListenPacket("ip6:ipv6-icmp", "::"); return err }); err != nil {
 		return err
@@ -437,6 +438,9 @@ func ping(ns string, dst netip.Addr, count int, out io.Writer) error {
 	defer c.Close()
 	buf := make([]byte, 1500)
 	for seq := 1; seq <= count; seq++ {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		m := icmp.Message{Type: ipv6.ICMPTypeEchoRequest, Body: &icmp.Echo{ID: 0x4242, Seq: seq, Data: []byte("xlat demo")}}
 		b, _ := m.Marshal(nil)
 		start := time.Now()
