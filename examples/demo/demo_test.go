@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -65,5 +67,46 @@ func TestDemoWithoutRoot(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "needs root") {
 		t.Errorf("without root: %v\n%s", err, out)
+	}
+}
+
+// Ctrl-C in the middle: the demo stops and removes what it made.
+func TestDemoInterrupted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the demo needs root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("the demo needs ip(8)")
+	}
+	bin := t.TempDir() + "/demo"
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	var out strings.Builder
+	r, w, _ := os.Pipe()
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	buf := make([]byte, 4096)
+	for !strings.Contains(out.String(), "== the server") {
+		n, err := r.Read(buf)
+		if err != nil {
+			t.Fatalf("demo output ended: %s", out.String())
+		}
+		out.Write(buf[:n])
+	}
+	cmd.Process.Signal(os.Interrupt)
+	rest, _ := io.ReadAll(r)
+	out.Write(rest)
+	cmd.Wait()
+	if !strings.Contains(out.String(), "== removed the namespaces") {
+		t.Errorf("no cleanup after Ctrl-C:\n%s", out.String())
+	}
+	pid := fmt.Sprint(cmd.Process.Pid)
+	if ns, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(ns), "-"+pid) {
+		t.Errorf("namespaces of pid %s left behind:\n%s", pid, ns)
 	}
 }
