@@ -29,6 +29,12 @@ type SyncConfig struct {
 	// (reordering) before it counts as loss and a resync is asked for
 	// (default 200 ms).
 	ReorderWait time.Duration
+	// MaxDatagramsPerTick paces the sending (default 256 per
+	// FlushInterval, 12,800 datagrams or 448,000 sessions a second): a
+	// full-table resync of a large table goes out over several ticks
+	// instead of overflowing the peer's socket buffer, which would look
+	// like loss and ask for the table again.
+	MaxDatagramsPerTick int
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -112,7 +118,10 @@ func NewSync(x *Translator, cfg SyncConfig, send func([]byte)) (*Sync, error) {
 	if cfg.ReorderWait == 0 {
 		cfg.ReorderWait = 200 * time.Millisecond
 	}
-	if cfg.FlushInterval < 0 || cfg.SweepInterval < 0 || cfg.RefreshMargin < 0 || cfg.ReorderWait < 0 {
+	if cfg.MaxDatagramsPerTick == 0 {
+		cfg.MaxDatagramsPerTick = 256
+	}
+	if cfg.MaxDatagramsPerTick < 0 || cfg.FlushInterval < 0 || cfg.SweepInterval < 0 || cfg.RefreshMargin < 0 || cfg.ReorderWait < 0 {
 		return nil, errors.New("sync: intervals must be positive")
 	}
 	if cfg.RefreshMargin <= cfg.SweepInterval {
@@ -263,6 +272,9 @@ func (s *Sync) flush() {
 		now := s.x.now32()
 		batch := make([]syncRecord, 0, syncPerDatagram)
 		for k, r := range s.pending {
+			if len(out) >= s.cfg.MaxDatagramsPerTick {
+				break // the rest goes with the next ticks
+			}
 			delete(s.pending, k)
 			exp := r.remain
 			if int32(exp-now) <= 0 {

@@ -456,3 +456,30 @@ func FuzzSyncReceive(f *testing.F) {
 		})
 	})
 }
+
+// A resync larger than one tick's budget goes out over several ticks and
+// arrives whole.
+func TestSyncPacedResync(t *testing.T) {
+	clock := newClock()
+	a := &syncNode{t: t, clock: clock, x: newTest(t, testConfig(clock))}
+	a.s, _ = NewSync(a.x, SyncConfig{Key: syncKey, NodeID: 1, Now: clock.now, MaxDatagramsPerTick: 2}, func(b []byte) { a.out = append(a.out, b) })
+	a.x.SetHooks(&Hooks{Session: a.s.Hook})
+	b := newSyncNode(t, clock, 2, syncKey)
+	for i := 0; i < 200; i++ { // six datagrams' worth
+		open(t, a, uint16(48000+i))
+	}
+	ticks := 0
+	for b.s.Stats().SessionsReceived < 200 && ticks < 20 {
+		clock.advance(20 * time.Millisecond)
+		a.tick()
+		ds := a.take()
+		if len(ds) > 2 {
+			t.Fatalf("%d datagrams in one tick, budget 2", len(ds))
+		}
+		deliver(b, ds)
+		ticks++
+	}
+	if got := b.s.Stats().SessionsReceived; got != 200 || b.s.Stats().LossDetected != 0 {
+		t.Errorf("%d sessions after %d ticks, stats %+v", got, ticks, b.s.Stats())
+	}
+}

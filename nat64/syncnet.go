@@ -72,6 +72,9 @@ func ListenSync(x *Translator, cfg SyncConfig, network SyncNetwork) (*SyncConn, 
 	if err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
+	// Room for a burst of a resync between two reads.
+	c.conn.SetReadBuffer(4 << 20)
+	c.conn.SetWriteBuffer(4 << 20)
 	c.Sync, err = NewSync(x, cfg, c.transmit)
 	if err != nil {
 		c.conn.Close()
