@@ -60,7 +60,8 @@
 // as a restarted gateway does when it starts. Deletions are not sent:
 // each gateway expires sessions by its own timers, and a lifetime is
 // refreshed only when a peer's copy would otherwise run out, so sync
-// traffic follows the rate of new flows, not of packets. Active/passive
+// traffic follows the rate of new flows, not of packets; sending is paced
+// so that a resync of a large table does not overflow the peer. Active/passive
 // pairs share one pool4; active/active pairs each allocate from their
 // own and list the other's as StandbyPool4.
 //
