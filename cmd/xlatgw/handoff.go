@@ -114,25 +114,10 @@ func (g *gateway) inject(in *instance, pkt []byte, to4 bool) {
 	} else {
 		r = in.to6(buf, readOffset, len(pkt))
 	}
-	switch r.Verdict {
-	case translate.Forward, translate.Reply:
+	var rs results
+	if out := rs.add(nil, buf, r); len(out) > 0 {
 		g.wmu.Lock()
-		g.dev.Write([][]byte{buf[r.Start-tunOffset : r.End]}, tunOffset)
+		g.dev.Write(out, tunOffset)
 		g.wmu.Unlock()
-	case translate.Fragment:
-		p := buf[r.Start:r.End]
-		frags := make([][]byte, 64)
-		for i := range frags {
-			frags[i] = make([]byte, r.MTU+64)
-		}
-		var k int
-		if p[0]>>4 == 6 {
-			k = translate.SplitIPv6(frags, p, r.MTU)
-		} else {
-			k = translate.SplitIPv4(frags, p, r.MTU)
-		}
-		for _, f := range frags[:k] {
-			g.writePacket(f)
-		}
 	}
 }

@@ -204,10 +204,7 @@ func (g *gateway) loop(ctx context.Context, dev tun.Device) error {
 	}
 	sizes := make([]int, batch)
 	out := make([][]byte, 0, 2*batch)
-	frags := make([][]byte, 64)
-	for i := range frags {
-		frags[i] = make([]byte, tunOffset+65535)
-	}
+	var rs results
 	for {
 		n, err := dev.Read(bufs, sizes, readOffset)
 		if err != nil {
@@ -220,7 +217,7 @@ func (g *gateway) loop(ctx context.Context, dev tun.Device) error {
 			return fmt.Errorf("reading the TUN device: %w", err)
 		}
 		out = out[:0]
-		usedFrags := 0
+		rs.used = 0
 		insts := g.cur.Load().insts
 		for i := 0; i < n; i++ {
 			buf, size := bufs[i], sizes[i]
@@ -251,29 +248,7 @@ func (g *gateway) loop(ctx context.Context, dev tun.Device) error {
 					in.tx4B.Add(uint64(n))
 				}
 			}
-			switch r.Verdict {
-			case translate.Forward, translate.Reply:
-				if r.Start < tunOffset {
-					continue // cannot happen with readOffset's headroom
-				}
-				out = append(out, buf[r.Start-tunOffset:r.End])
-			case translate.Fragment:
-				p := buf[r.Start:r.End]
-				dst := make([][]byte, len(frags)-usedFrags)
-				for j := range dst {
-					dst[j] = frags[usedFrags+j][tunOffset:]
-				}
-				var k int
-				if p[0]>>4 == 6 {
-					k = translate.SplitIPv6(dst, p, r.MTU)
-				} else {
-					k = translate.SplitIPv4(dst, p, r.MTU)
-				}
-				for j := 0; j < k; j++ {
-					out = append(out, frags[usedFrags+j][:tunOffset+len(dst[j])])
-				}
-				usedFrags += k
-			}
+			out = rs.add(out, buf, r)
 		}
 		if len(out) == 0 {
 			continue
@@ -289,6 +264,47 @@ func (g *gateway) loop(ctx context.Context, dev tun.Device) error {
 			g.log.Warn("writing to the TUN device", "err", err)
 		}
 	}
+}
+
+// results turns translation results into packets to write, each with
+// tunOffset bytes of room in front for the TUN's virtio header; fragments
+// go into buffers of its own, reused batch after batch.
+type results struct {
+	frags [][]byte
+	used  int
+}
+
+func (rs *results) add(out [][]byte, buf []byte, r translate.Result) [][]byte {
+	switch r.Verdict {
+	case translate.Forward, translate.Reply:
+		if r.Start < tunOffset {
+			return out // cannot happen with readOffset's headroom
+		}
+		return append(out, buf[r.Start-tunOffset:r.End])
+	case translate.Fragment:
+		if rs.frags == nil {
+			rs.frags = make([][]byte, 64)
+			for i := range rs.frags {
+				rs.frags[i] = make([]byte, tunOffset+65535)
+			}
+		}
+		p := buf[r.Start:r.End]
+		dst := make([][]byte, len(rs.frags)-rs.used)
+		for j := range dst {
+			dst[j] = rs.frags[rs.used+j][tunOffset:]
+		}
+		var k int
+		if p[0]>>4 == 6 {
+			k = translate.SplitIPv6(dst, p, r.MTU)
+		} else {
+			k = translate.SplitIPv4(dst, p, r.MTU)
+		}
+		for j := 0; j < k; j++ {
+			out = append(out, rs.frags[rs.used+j][:tunOffset+len(dst[j])])
+		}
+		rs.used += k
+	}
+	return out
 }
 
 // control hands a handoff server's datagram to its client.
