@@ -45,6 +45,20 @@ type bibRow struct {
 	nat64.BIBEntry
 }
 
+type handoffRow struct {
+	Instance   string `json:"instance"`
+	Server     string `json:"server"`
+	State      string `json:"state"`
+	Entries    int    `json:"cache_entries"`
+	Pending    int    `json:"pending_requests"`
+	TableEpoch string `json:"table_epoch"`
+}
+
+type syncRow struct {
+	Instance string `json:"instance"`
+	nat64.SyncStats
+}
+
 type eamRow struct {
 	Instance string `json:"instance"`
 	siit.EAM
@@ -92,6 +106,28 @@ func (g *gateway) adminHandler() http.Handler {
 		}
 		reply(w, out)
 	})
+	mux.HandleFunc("/handoff", func(w http.ResponseWriter, r *http.Request) {
+		out := []handoffRow{}
+		for _, in := range g.cur.Load().insts {
+			if in.handoff == nil {
+				continue
+			}
+			for _, p := range in.handoff.Peers() {
+				out = append(out, handoffRow{in.name, p.Server.String(), p.State.String(), p.Entries, p.Pending, fmt.Sprintf("%016x", p.TableEpoch)})
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Instance+out[i].Server < out[j].Instance+out[j].Server })
+		reply(w, out)
+	})
+	mux.HandleFunc("/sync", func(w http.ResponseWriter, r *http.Request) {
+		out := []syncRow{}
+		for _, in := range g.cur.Load().insts {
+			if in.sync != nil {
+				out = append(out, syncRow{in.name, in.sync.Stats()})
+			}
+		}
+		reply(w, out)
+	})
 	mux.HandleFunc("/eamt", func(w http.ResponseWriter, r *http.Request) {
 		out := []eamRow{}
 		for _, in := range g.cur.Load().insts {
@@ -118,10 +154,11 @@ func serveAdmin(g *gateway, path string) (net.Listener, error) {
 	return l, nil
 }
 
-// show is "xlatgw show stats|sessions|bib|eamt [-json] [-socket PATH]".
+// show is "xlatgw show stats|sessions|bib|eamt|handoff|sync [-json]
+// [-socket PATH]".
 func show(args []string, w io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("show: what? stats, sessions, bib or eamt")
+		return fmt.Errorf("show: what? stats, sessions, bib, eamt, handoff or sync")
 	}
 	what := args[0]
 	fs := flag.NewFlagSet("show", flag.ContinueOnError)
@@ -131,9 +168,9 @@ func show(args []string, w io.Writer) error {
 		return err
 	}
 	switch what {
-	case "stats", "sessions", "bib", "eamt":
+	case "stats", "sessions", "bib", "eamt", "handoff", "sync":
 	default:
-		return fmt.Errorf("show: %q is not stats, sessions, bib or eamt", what)
+		return fmt.Errorf("show: %q is not stats, sessions, bib, eamt, handoff or sync", what)
 	}
 	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", *socket)
@@ -189,6 +226,25 @@ func show(args []string, w io.Writer) error {
 		fmt.Fprintln(tw, "INSTANCE\tPROTO\tIPV6\tIPV4\tSTATIC\tSESSIONS")
 		for _, b := range rows {
 			fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%v\t%d\n", b.Instance, b.Proto, b.IPv6, b.IPv4, b.Static, b.Sessions)
+		}
+	case "handoff":
+		var rows []handoffRow
+		if err := json.Unmarshal(body, &rows); err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "INSTANCE\tSERVER\tSTATE\tCACHED\tPENDING\tTABLE EPOCH")
+		for _, h := range rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", h.Instance, h.Server, h.State, h.Entries, h.Pending, h.TableEpoch)
+		}
+	case "sync":
+		var rows []syncRow
+		if err := json.Unmarshal(body, &rows); err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "INSTANCE\tSENT\tRECEIVED\tSESSIONS OUT\tSESSIONS IN\tREFRESHES\tUNAUTH\tREPLAYED\tLOSSES\tRESYNCS OUT\tRESYNCS ASKED")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", r.Instance, r.DatagramsSent, r.DatagramsReceived, r.SessionsSent,
+				r.SessionsReceived, r.Refreshes, r.Unauthenticated, r.Replayed, r.LossDetected, r.ResyncsSent, r.ResyncRequests)
 		}
 	case "eamt":
 		var rows []eamRow

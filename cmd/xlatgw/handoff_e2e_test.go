@@ -29,6 +29,7 @@ import (
 
 const handoffConfig = `{
   "tun": {"name": "xlat0", "ipv4-address": "192.0.2.1", "ipv6-address": "2001:db8:c::1"},
+  "admin": "ADMIN",
   "instances": [
     {"name": "nat64", "type": "nat64", "nat64": {
       "pool6": "64:ff9b::/96", "wkp-allow-non-global": true,
@@ -63,7 +64,7 @@ func newHandoffNet(t *testing.T, ctx context.Context, hoArgs ...string) *handoff
 		}
 	}
 	n.cfg = filepath.Join(n.dir, "xlatgw.json")
-	if err := os.WriteFile(n.cfg, []byte(strings.Replace(handoffConfig, "STATE", filepath.Join(n.dir, "capable"), 1)), 0o644); err != nil {
+	if err := os.WriteFile(n.cfg, []byte(strings.NewReplacer("STATE", filepath.Join(n.dir, "capable"), "ADMIN", filepath.Join(n.dir, "admin.sock")).Replace(handoffConfig)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	n.c, n.g, n.s = netnstest.NS(t, "hc"), netnstest.NS(t, "hg"), netnstest.NS(t, "hs")
@@ -189,6 +190,12 @@ func TestHandoffEndToEnd(t *testing.T) {
 	n.startGateway()
 	clientPort, natPort := wait()
 
+	// The admin API shows the server and the client's cache.
+	var table strings.Builder
+	if err := show([]string{"handoff", "-socket", filepath.Join(n.dir, "admin.sock")}, &table); err != nil ||
+		!regexp.MustCompile(`nat64\s+192\.0\.2\.80\s+CAPABLE\s+[1-9]`).MatchString(table.String()) {
+		t.Errorf("show handoff: %v\n%s", err, table.String())
+	}
 	log := n.log()
 	t.Logf("handoffd log:\n%s", log)
 	if c := count(log, `Initialized 203\.0\.113\.1`); c != 1 {

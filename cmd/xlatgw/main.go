@@ -4,7 +4,7 @@
 //
 //	xlatgw check-config FILE
 //	xlatgw run -config FILE
-//	xlatgw show stats|sessions|bib|eamt [-json] [-socket PATH]
+//	xlatgw show stats|sessions|bib|eamt|handoff|sync [-json] [-socket PATH]
 //	xlatgw translate -config FILE -in IN.pcap -out OUT.pcap
 //
 // The configuration is JSON, read strictly (an unknown field is an error):
@@ -45,7 +45,7 @@ func main() {
 }
 
 func usage() error {
-	return fmt.Errorf("usage: xlatgw check-config FILE | xlatgw run -config FILE | xlatgw show stats|sessions|bib|eamt [-json] [-socket PATH] | xlatgw translate -config FILE -in IN.pcap -out OUT.pcap")
+	return fmt.Errorf("usage: xlatgw check-config FILE | xlatgw run -config FILE | xlatgw show stats|sessions|bib|eamt|handoff|sync [-json] [-socket PATH] | xlatgw translate -config FILE -in IN.pcap -out OUT.pcap")
 }
 
 func run(args []string) error {

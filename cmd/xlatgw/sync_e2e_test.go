@@ -33,6 +33,7 @@ import (
 const syncGatewayConfig = `{
   "tun": {"name": "xlat0", "ipv4-address": "V4ADDR", "ipv6-address": "V6ADDR"},
   "metrics": "127.0.0.1:19465",
+  "admin": "ADMIN",
   "instances": [
     {"name": "nat64", "type": "nat64", "nat64": {
       "pool6": "64:ff9b::/96", "wkp-allow-non-global": true,
@@ -73,9 +74,9 @@ func failover(t *testing.T, network string, activeActive bool) {
 	}
 	for name, r := range map[string]*strings.Replacer{
 		"a": strings.NewReplacer("V4ADDR", "192.0.2.1", "V6ADDR", "2001:db8:ca::1", "LISTEN", "198.51.100.1:6464", "PEER", "198.51.100.2:6464",
-			"KEYFILE", key, "SYNCIF", "ab", "OWNPOOL", poolA, "STANDBY", standbyA, "ROLE", role),
+			"KEYFILE", key, "SYNCIF", "ab", "OWNPOOL", poolA, "STANDBY", standbyA, "ROLE", role, "ADMIN", filepath.Join(dir, "a.sock")),
 		"b": strings.NewReplacer("V4ADDR", "192.0.2.5", "V6ADDR", "2001:db8:cb::1", "LISTEN", "198.51.100.2:6464", "PEER", "198.51.100.1:6464",
-			"KEYFILE", key, "SYNCIF", "ba", "OWNPOOL", poolB, "STANDBY", standbyB, "ROLE", role),
+			"KEYFILE", key, "SYNCIF", "ba", "OWNPOOL", poolB, "STANDBY", standbyB, "ROLE", role, "ADMIN", filepath.Join(dir, "b.sock")),
 	} {
 		cfgs[name] = filepath.Join(dir, name+".json")
 		os.WriteFile(cfgs[name], []byte(r.Replace(strings.Replace(syncGatewayConfig, "NETWORK", network, 1))), 0o644)
@@ -183,6 +184,10 @@ func failover(t *testing.T, network string, activeActive bool) {
 	t.Logf("traffic stopped for %d ms; %d UDP replies", gap, replies)
 	if replies < 300 {
 		t.Errorf("only %d UDP replies of about 600", replies)
+	}
+	var table strings.Builder
+	if err := show([]string{"sync", "-socket", filepath.Join(dir, "b.sock")}, &table); err != nil || !regexp.MustCompile(`(?m)^nat64(\s+\d+){3}\s+[1-9]`).MatchString(table.String()) {
+		t.Errorf("show sync on B: %v\n%s", err, table.String())
 	}
 	// B received A's sessions, and counted no bad datagrams.
 	metrics := netnstest.Output(t, ctx, b, "http-get", "http://127.0.0.1:19465/metrics")
