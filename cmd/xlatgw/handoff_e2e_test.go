@@ -36,7 +36,7 @@ const handoffConfig = `{
       "pool4": [{"protocol": "TCP", "prefix": "203.0.113.1/32", "ports": "1028-65535"},
                 {"protocol": "UDP", "prefix": "203.0.113.1/32", "ports": "1028-65535"},
                 {"protocol": "ICMP", "prefix": "203.0.113.1/32", "ports": "1028-65535"}]},
-     "handoff": {"servers": ["192.0.2.80"], "state-file": "STATE", "note": "xlatgw e2e"}}
+     "handoff": {SERVERS "state-file": "STATE", "note": "xlatgw e2e"}}
   ]
 }`
 
@@ -54,7 +54,10 @@ type handoffNet struct {
 	gw, ho           *exec.Cmd
 }
 
-func newHandoffNet(t *testing.T, ctx context.Context, hoArgs ...string) *handoffNet {
+// newHandoffNet builds the testbed and starts xlatgw, with handoffd
+// running and configured as a known server unless noServer (§13 test 15:
+// the gateway starts without one and handoffd comes later).
+func newHandoffNet(t *testing.T, ctx context.Context, noServer bool, hoArgs ...string) *handoffNet {
 	netnstest.Need(t)
 	n := &handoffNet{t: t, ctx: ctx, dir: t.TempDir(), hoArgs: hoArgs}
 	n.gwBin, n.hoBin = filepath.Join(n.dir, "xlatgw"), filepath.Join(n.dir, "handoffd")
@@ -64,7 +67,8 @@ func newHandoffNet(t *testing.T, ctx context.Context, hoArgs ...string) *handoff
 		}
 	}
 	n.cfg = filepath.Join(n.dir, "xlatgw.json")
-	if err := os.WriteFile(n.cfg, []byte(strings.NewReplacer("STATE", filepath.Join(n.dir, "capable"), "ADMIN", filepath.Join(n.dir, "admin.sock")).Replace(handoffConfig)), 0o644); err != nil {
+	if err := os.WriteFile(n.cfg, []byte(strings.NewReplacer("STATE", filepath.Join(n.dir, "capable"), "ADMIN", filepath.Join(n.dir, "admin.sock"),
+		"SERVERS", map[bool]string{false: `"servers": ["192.0.2.80"],`, true: ""}[noServer]).Replace(handoffConfig)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	n.c, n.g, n.s = netnstest.NS(t, "hc"), netnstest.NS(t, "hg"), netnstest.NS(t, "hs")
@@ -74,10 +78,15 @@ func newHandoffNet(t *testing.T, ctx context.Context, hoArgs ...string) *handoff
 	netnstest.IP(t, n.g, "addr add 2001:db8:c::1/64 dev g0 nodad", "addr add 192.0.2.1/24 dev g1", "link set g0 up", "link set g1 up", "link set lo up")
 	netnstest.IP(t, n.s, "addr add 192.0.2.80/24 dev s0", "link set s0 up", "link set lo up", "route add default via 192.0.2.1")
 	n.stateDir, n.logDir = filepath.Join(n.dir, "state"), filepath.Join(n.dir, "log")
-	n.startHandoffd()
+	if !noServer {
+		n.startHandoffd()
+	}
 	n.startGateway()
 	t.Cleanup(func() {
 		for _, d := range []*exec.Cmd{n.gw, n.ho} {
+			if d == nil {
+				continue
+			}
 			d.Process.Signal(syscall.SIGCONT)
 			d.Process.Signal(syscall.SIGTERM)
 			d.Wait()
@@ -172,7 +181,7 @@ func count(log, re string) int {
 func TestHandoffEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	n := newHandoffNet(t, ctx)
+	n := newHandoffNet(t, ctx, false)
 
 	// A ping first: ICMP echo takes the handoff path too (identifier as
 	// port).
@@ -218,7 +227,7 @@ func TestHandoffEndToEnd(t *testing.T) {
 func TestHandoffFallbackEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	n := newHandoffNet(t, ctx, "-persist=false")
+	n := newHandoffNet(t, ctx, false, "-persist=false")
 	wait := n.chat(16 * time.Second)
 	time.Sleep(time.Second)
 
@@ -254,5 +263,40 @@ func TestHandoffFallbackEndToEnd(t *testing.T) {
 	}
 	if c := count(log, `Created 203\.0\.113\.1:`+natPort+` \[2001:db8:c::10\]:`+clientPort); c != 2 {
 		t.Errorf("%d Created lines for the chat (port %s), want 2: created, then re-adopted on the same port", c, natPort)
+	}
+}
+
+// §13 test 15: no handoff server at first. New flows go through the
+// NAT64's own BIB at once (no added delay) and are announced; when
+// handoffd starts, the next announcement finds it, the peer becomes
+// CAPABLE and the live bindings are adopted on their ports.
+func TestHandoffNoServerEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n := newHandoffNet(t, ctx, true)
+	wait := n.chat(10 * time.Second)
+	start := time.Now()
+	if seen := netnstest.TCPExchange(t, ctx, n.s, "0.0.0.0", n.c, "64:ff9b::192.0.2.80"); seen != netip.MustParseAddr("203.0.113.1") {
+		t.Errorf("plain NAT64: the server saw %v", seen)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("a new flow without a handoff server took %v", took)
+	}
+	time.Sleep(3500 * time.Millisecond) // the first announcement's transmissions run out: NOT_CAPABLE
+	n.startHandoffd()
+	netnstest.TCPExchange(t, ctx, n.s, "0.0.0.0", n.c, "64:ff9b::192.0.2.80") // announced; answered
+	clientPort, natPort := wait()
+
+	var table strings.Builder
+	if err := show([]string{"handoff", "-socket", filepath.Join(n.dir, "admin.sock")}, &table); err != nil || !strings.Contains(table.String(), "CAPABLE") {
+		t.Errorf("show handoff: %v\n%s", err, table.String())
+	}
+	log := n.log()
+	t.Logf("handoffd log:\n%s", log)
+	if c := count(log, `Initialized 203\.0\.113\.1`); c != 1 {
+		t.Errorf("%d Initialized lines, want 1", c)
+	}
+	if c := count(log, `Created 203\.0\.113\.1:`+natPort+` \[2001:db8:c::10\]:`+clientPort); c != 1 {
+		t.Errorf("the live chat binding (port %s) was not adopted on its port", natPort)
 	}
 }
