@@ -47,7 +47,11 @@ const page = "<h1>Hello from an IPv4-only server</h1>\n"
 
 func main() {
 	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "demo: needs root to create network namespaces and a TUN device; run: sudo go run ./examples/demo")
+		fmt.Fprintln(os.Stderr, "demo: needs root to create network namespaces and a TUN device (and ip(8) from iproute2); run: sudo go run ./examples/demo")
+		os.Exit(2)
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		fmt.Fprintln(os.Stderr, "demo: needs ip(8) from iproute2 (apt-get install iproute2)")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -174,18 +178,22 @@ func run(ctx context.Context, w0 io.Writer) error {
 		{"-n", w.gw, "link", "set", "nat64", "up"},
 		{"-n", w.gw, "-6", "route", "add", "64:ff9b::/96", "dev", "nat64"},
 		{"-n", w.gw, "route", "add", "203.0.113.1/32", "dev", "nat64"},
-		{"netns", "exec", w.gw, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv4.ip_forward=1"},
 	} {
-		if s[0] == "netns" {
-			fmt.Fprintf(out, "  $ ip %s\n", strings.Join(s, " "))
-			if o, err := exec.Command("ip", s...).CombinedOutput(); err != nil {
-				return fmt.Errorf("%v: %s", err, o)
-			}
-			continue
-		}
 		if err := w.ip(s...); err != nil {
 			return err
 		}
+	}
+	// The gateway namespace forwards (what sysctl would do there).
+	fmt.Fprintln(out, "  # net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1 in "+w.gw)
+	if err := inNS(w.gw, func() error {
+		for _, f := range []string{"/proc/sys/net/ipv6/conf/all/forwarding", "/proc/sys/net/ipv4/ip_forward"} {
+			if err := os.WriteFile(f, []byte("1"), 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("forwarding: %w", err)
 	}
 	log := &transcript{out: out, max: 12}
 	go gateway(x, tun, log)
