@@ -290,8 +290,7 @@ func (c *Client) Out(server netip.Addr, client netip.AddrPort, peek bool) (uint1
 	now := c.cfg.Now()
 	c.mu.Lock()
 	port, claim := c.out(now, server, client, peek)
-	c.mu.Unlock()
-	c.flush()
+	c.unlockAndFlush()
 	return port, claim
 }
 
@@ -351,8 +350,7 @@ func (c *Client) In(server netip.Addr, port uint16, peek bool) (netip.AddrPort, 
 	now := c.cfg.Now()
 	c.mu.Lock()
 	client, claim := c.in(now, server, port, peek)
-	c.mu.Unlock()
-	c.flush()
+	c.unlockAndFlush()
 	return client, claim
 }
 
@@ -427,13 +425,13 @@ func (c *Client) SessionCreated(server netip.Addr, client netip.AddrPort, t uint
 	now := c.cfg.Now()
 	c.mu.Lock()
 	c.notify(now, server, client, t)
-	c.mu.Unlock()
-	c.flush()
+	c.unlockAndFlush()
 }
 
-// flush sends and delivers what the last call produced, outside the lock.
-func (c *Client) flush() {
-	c.mu.Lock()
+// unlockAndFlush lets go of the lock and then sends and delivers what the
+// call produced: Send and Deliver may call back into the client. A hit
+// produces nothing and costs no second lock.
+func (c *Client) unlockAndFlush() {
 	items := c.outbox
 	c.outbox = nil
 	c.mu.Unlock()

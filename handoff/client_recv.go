@@ -102,8 +102,7 @@ func (c *Client) Receive(pkt []byte) bool {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	c.receive(now, pkt)
-	c.mu.Unlock()
-	c.flush()
+	c.unlockAndFlush()
 	return true
 }
 

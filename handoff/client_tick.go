@@ -41,8 +41,7 @@ func (c *Client) Tick() {
 			delete(c.peers, s)
 		}
 	}
-	c.mu.Unlock()
-	c.flush()
+	c.unlockAndFlush()
 }
 
 func (c *Client) static(s netip.Addr) bool {
