@@ -267,13 +267,7 @@ func (x *Translator) rewrite6to4(c *compiled, buf []byte, off, n int, in *info6,
 func l4To4(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out *flow, id uint16) {
 	switch proto {
 	case header.ProtoTCP:
-		ports(l4, f, out)
-		if len(l4) >= header.TCPChecksumOffset+2 {
-			cs := binary.BigEndian.Uint16(l4[16:])
-			cs = checksum.Adjust(cs, oldAddr, newAddr)
-			cs = portsDelta(cs, f, out)
-			binary.BigEndian.PutUint16(l4[16:], cs)
-		}
+		tcpTo(l4, oldAddr, newAddr, f, out)
 	case header.ProtoUDP:
 		ports(l4, f, out)
 		if len(l4) >= header.UDPSize {
@@ -290,40 +284,12 @@ func l4To4(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out *fl
 		}
 		// Echo: type 128/129 -> 8/0, code kept; ICMPv4 has no
 		// pseudo-header, so its sum leaves the checksum (RFC 7915 §5.2).
-		oldTC := binary.BigEndian.Uint16(l4[0:])
 		t4 := uint8(header.ICMPv4EchoRequest)
 		if l4[0] == header.ICMPv6EchoReply {
 			t4 = header.ICMPv4EchoReply
 		}
-		l4[0] = t4
-		newTC := binary.BigEndian.Uint16(l4[0:])
-		oldID := binary.BigEndian.Uint16(l4[4:])
-		binary.BigEndian.PutUint16(l4[4:], id)
-		cs := binary.BigEndian.Uint16(l4[2:])
-		pseudo := checksum.Combine(oldAddr, checksum.Combine(header.ProtoICMPv6, checksum.Combine(uint16(ulen>>16), uint16(ulen))))
-		cs = checksum.Adjust(cs, checksum.Combine(pseudo, checksum.Combine(oldTC, oldID)), checksum.Combine(newTC, id))
-		binary.BigEndian.PutUint16(l4[2:], cs)
+		echoTo(l4, t4, id, pseudoSum(oldAddr, header.ProtoICMPv6, ulen), 0)
 	}
-}
-
-// ports writes the policy's ports into a TCP or UDP header.
-func ports(l4 []byte, f, out *flow) {
-	if f.Flags&FlowNoPorts != 0 || len(l4) < 4 {
-		return
-	}
-	binary.BigEndian.PutUint16(l4[0:], out.SrcPort)
-	binary.BigEndian.PutUint16(l4[2:], out.DstPort)
-}
-
-// portsDelta accounts for port changes in a transport checksum.
-func portsDelta(cs uint16, f, out *flow) uint16 {
-	if f.SrcPort != out.SrcPort {
-		cs = checksum.Update16(cs, f.SrcPort, out.SrcPort)
-	}
-	if f.DstPort != out.DstPort {
-		cs = checksum.Update16(cs, f.DstPort, out.DstPort)
-	}
-	return cs
 }
 
 // icmpError6to4 translates an ICMPv6 error and the packet it quotes (RFC

@@ -231,12 +231,7 @@ func (x *Translator) rewrite4to6(c *compiled, buf []byte, off, n, hl int, withFH
 func l4To6(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out *flow, id uint16, quoted, amend bool) {
 	switch proto {
 	case header.ProtoTCP:
-		ports(l4, f, out)
-		if len(l4) >= header.TCPChecksumOffset+2 {
-			cs := binary.BigEndian.Uint16(l4[16:])
-			cs = checksum.Adjust(cs, oldAddr, newAddr)
-			binary.BigEndian.PutUint16(l4[16:], portsDelta(cs, f, out))
-		}
+		tcpTo(l4, oldAddr, newAddr, f, out)
 	case header.ProtoUDP:
 		ports(l4, f, out)
 		if len(l4) < header.UDPSize {
@@ -248,7 +243,7 @@ func l4To6(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out *fl
 				return
 			}
 			// Amend: sum the whole datagram under the new pseudo-header.
-			ps := checksum.Combine(newAddr, checksum.Combine(header.ProtoUDP, checksum.Combine(uint16(ulen>>16), uint16(ulen))))
+			ps := pseudoSum(newAddr, header.ProtoUDP, ulen)
 			binary.BigEndian.PutUint16(l4[6:], checksum.UDPField(^checksum.Checksum(l4[:ulen], ps)))
 			return
 		}
@@ -258,20 +253,12 @@ func l4To6(l4 []byte, proto uint8, ulen int, oldAddr, newAddr uint16, f, out *fl
 		if len(l4) < header.ICMPHeaderSize {
 			return
 		}
-		oldTC := binary.BigEndian.Uint16(l4[0:])
 		t6 := uint8(header.ICMPv6EchoRequest)
 		if l4[0] == header.ICMPv4EchoReply {
 			t6 = header.ICMPv6EchoReply
 		}
-		l4[0] = t6
-		newTC := binary.BigEndian.Uint16(l4[0:])
-		oldID := binary.BigEndian.Uint16(l4[4:])
-		binary.BigEndian.PutUint16(l4[4:], id)
-		cs := binary.BigEndian.Uint16(l4[2:])
 		// ICMPv6 adds the pseudo-header (RFC 7915 §4.2).
-		pseudo := checksum.Combine(newAddr, checksum.Combine(header.ProtoICMPv6, checksum.Combine(uint16(ulen>>16), uint16(ulen))))
-		cs = checksum.Adjust(cs, checksum.Combine(oldTC, oldID), checksum.Combine(pseudo, checksum.Combine(newTC, id)))
-		binary.BigEndian.PutUint16(l4[2:], cs)
+		echoTo(l4, t6, id, 0, pseudoSum(newAddr, header.ProtoICMPv6, ulen))
 	}
 }
 
