@@ -3,6 +3,7 @@ package nat64
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -131,18 +132,7 @@ func TestJoolGrayboxNAT64(t *testing.T) {
 					seen = append(seen, o)
 				}
 			}
-			if len(seen) != len(c.Expected) {
-				t.Fatalf("%s: %d packets out, want %d (reasons: %v)", c.Purpose, len(seen), len(c.Expected), lastReasons(x))
-			}
-			for i, e := range c.Expected {
-				want, err := corpus.Packet(e)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := graybox.Compare(seen[i], want, c.IgnoreBytes); err != nil {
-					t.Errorf("%s: packet %d (%s): %v", c.Purpose, i, e, err)
-				}
-			}
+			corpus.Expect(t, c, seen, fmt.Sprintf(" (reasons: %v)", lastReasons(x)))
 		}))
 	}
 	tally.Print("nat64")
@@ -152,14 +142,7 @@ func TestJoolGrayboxNAT64(t *testing.T) {
 }
 
 func translateOne(t *testing.T, x *Translator, pkt []byte) [][]byte {
-	buf := make([]byte, translate.Headroom+len(pkt)+2048)
-	copy(buf[translate.Headroom:], pkt)
-	var r translate.Result
-	if pkt[0]>>4 == 6 {
-		r = x.To4(buf, translate.Headroom, len(pkt))
-	} else {
-		r = x.To6(buf, translate.Headroom, len(pkt))
-	}
+	r, buf := graybox.Translate(x, pkt)
 	if r.Verdict == translate.Drop {
 		t.Logf("input dropped: %v", r.Reason)
 		return nil

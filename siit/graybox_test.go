@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/v6xlat/xlat/internal/graybox"
-	"github.com/v6xlat/xlat/translate"
 )
 
 // siitConfig turns a case's settings, which use Jool's option names, into a
@@ -65,32 +64,13 @@ func TestJoolGrayboxSIIT(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				buf := make([]byte, translate.Headroom+len(pkt)+2048)
-				copy(buf[translate.Headroom:], pkt)
-				var r translate.Result
-				if pkt[0]>>4 == 6 {
-					r = x.To4(buf, translate.Headroom, len(pkt))
-				} else {
-					r = x.To6(buf, translate.Headroom, len(pkt))
-				}
-				o, err := graybox.Outputs(r, buf)
+				o, err := graybox.Outputs(graybox.Translate(x, pkt))
 				if err != nil {
 					t.Fatalf("%s: %v", c.Purpose, err)
 				}
 				outs = append(outs, o...)
 			}
-			if len(outs) != len(c.Expected) {
-				t.Fatalf("%s: %d packets out, want %d", c.Purpose, len(outs), len(c.Expected))
-			}
-			for i, e := range c.Expected {
-				want, err := corpus.Packet(e)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := graybox.Compare(outs[i], want, c.IgnoreBytes); err != nil {
-					t.Errorf("%s: packet %d (%s): %v", c.Purpose, i, e, err)
-				}
-			}
+			corpus.Expect(t, c, outs, "")
 		}))
 	}
 	tally.Print("siit")

@@ -189,3 +189,40 @@ func Outputs(r translate.Result, buf []byte) ([][]byte, error) {
 	}
 	return [][]byte{append([]byte(nil), r.Packet(buf)...)}, nil
 }
+
+// Translator is what the siit and nat64 translators have in common.
+type Translator interface {
+	To4(buf []byte, off, n int) translate.Result
+	To6(buf []byte, off, n int) translate.Result
+}
+
+// Translate runs pkt through x in the direction its IP version says, in a
+// buffer with the headroom and tailroom translation may need, and returns
+// the result and that buffer.
+func Translate(x Translator, pkt []byte) (translate.Result, []byte) {
+	buf := make([]byte, translate.Headroom+len(pkt)+2048)
+	copy(buf[translate.Headroom:], pkt)
+	if pkt[0]>>4 == 6 {
+		return x.To4(buf, translate.Headroom, len(pkt)), buf
+	}
+	return x.To6(buf, translate.Headroom, len(pkt)), buf
+}
+
+// Expect checks the packets a case produced against its expected ones:
+// the same number (detail says more when not), each equal but for the
+// ignored bytes.
+func (c *Corpus) Expect(t testing.TB, k Case, got [][]byte, detail string) {
+	t.Helper()
+	if len(got) != len(k.Expected) {
+		t.Fatalf("%s: %d packets out, want %d%s", k.Purpose, len(got), len(k.Expected), detail)
+	}
+	for i, e := range k.Expected {
+		want, err := c.Packet(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Compare(got[i], want, k.IgnoreBytes); err != nil {
+			t.Errorf("%s: packet %d (%s): %v", k.Purpose, i, e, err)
+		}
+	}
+}
