@@ -116,31 +116,9 @@ func (b *bib) insert(e bibEntry) uint32 {
 		b.slab = append(b.slab, e)
 		r = uint32(len(b.slab))
 	}
-	b.add(&b.by6, r, e.key6().hash(b.seed), true)
-	b.add(&b.by4, r, e.key4().hash(b.seed), false)
+	b.by6.add(r, e.key6().hash(b.seed), func(q uint32) uint64 { return b.hashOf(q, true) })
+	b.by4.add(r, e.key4().hash(b.seed), func(q uint32) uint64 { return b.hashOf(q, false) })
 	return r
-}
-
-func (b *bib) add(ix *index, r uint32, h uint64, is6 bool) {
-	if (ix.n+1)*4 > len(ix.slots)*3 {
-		old := ix.slots
-		*ix = index{slots: make([]uint32, len(old)*2), mask: uint64(len(old)*2 - 1), n: ix.n}
-		for _, v := range old {
-			if q := v & recMask; q != 0 {
-				place(ix, q, b.hashOf(q, is6))
-			}
-		}
-	}
-	place(ix, r, h)
-	ix.n++
-}
-
-func place(ix *index, r uint32, h uint64) {
-	i := h & ix.mask
-	for ix.slots[i] != 0 {
-		i = (i + 1) & ix.mask
-	}
-	ix.slots[i] = tagOf(h) | r
 }
 
 func (b *bib) hashOf(r uint32, is6 bool) uint64 {
@@ -152,39 +130,10 @@ func (b *bib) hashOf(r uint32, is6 bool) uint64 {
 }
 
 func (b *bib) remove(r uint32) {
-	del(&b.by6, r, func(q uint32) uint64 { return b.hashOf(q, true) })
-	del(&b.by4, r, func(q uint32) uint64 { return b.hashOf(q, false) })
+	b.by6.del(r, func(q uint32) uint64 { return b.hashOf(q, true) })
+	b.by4.del(r, func(q uint32) uint64 { return b.hashOf(q, false) })
 	b.slab[r-1] = bibEntry{}
 	b.free = append(b.free, r)
-}
-
-// del is backward-shift deletion for indexes off the hot path.
-func del(ix *index, r uint32, hashOf func(uint32) uint64) {
-	i := hashOf(r) & ix.mask
-	for ix.slots[i]&recMask != r {
-		if ix.slots[i] == 0 {
-			return
-		}
-		i = (i + 1) & ix.mask
-	}
-	ix.n--
-	for {
-		ix.slots[i] = 0
-		j := i
-		for {
-			j = (j + 1) & ix.mask
-			v := ix.slots[j]
-			if v == 0 {
-				return
-			}
-			home := hashOf(v&recMask) & ix.mask
-			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
-				ix.slots[i] = v
-				i = j
-				break
-			}
-		}
-	}
 }
 
 // BIBEntry is a binding as the API shows it.

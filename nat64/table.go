@@ -125,6 +125,59 @@ type shard struct {
 
 type expiryList struct{ head, tail uint32 }
 
+// add indexes record r under hash h, doubling the table first when it is
+// three quarters full (hashOf gives the hash of a record already in it).
+func (ix *index) add(r uint32, h uint64, hashOf func(uint32) uint64) {
+	if (ix.n+1)*4 > len(ix.slots)*3 {
+		old := ix.slots
+		*ix = index{slots: make([]uint32, len(old)*2), mask: uint64(len(old)*2 - 1), n: ix.n}
+		for _, v := range old {
+			if q := v & recMask; q != 0 {
+				ix.place(q, hashOf(q))
+			}
+		}
+	}
+	ix.place(r, h)
+	ix.n++
+}
+
+func (ix *index) place(r uint32, h uint64) {
+	i := h & ix.mask
+	for ix.slots[i] != 0 {
+		i = (i + 1) & ix.mask
+	}
+	ix.slots[i] = tagOf(h) | r
+}
+
+// del removes record r by backward-shift deletion (off the hot path).
+func (ix *index) del(r uint32, hashOf func(uint32) uint64) {
+	i := hashOf(r) & ix.mask
+	for ix.slots[i]&recMask != r {
+		if ix.slots[i] == 0 {
+			return
+		}
+		i = (i + 1) & ix.mask
+	}
+	ix.n--
+	for {
+		ix.slots[i] = 0
+		j := i
+		for {
+			j = (j + 1) & ix.mask
+			v := ix.slots[j]
+			if v == 0 {
+				return
+			}
+			home := hashOf(v&recMask) & ix.mask
+			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+				ix.slots[i] = v
+				i = j
+				break
+			}
+		}
+	}
+}
+
 func newShard(capacity int, seed uint64) *shard {
 	return &shard{by6: newIndex(capacity), by4: newIndex(capacity), seed: seed}
 }
@@ -185,9 +238,9 @@ func (sh *shard) insert(s session) uint32 {
 	sh.slab[r-1].flags |= sessionUsed
 	// (A shard holds at most recMask sessions; full tells callers first.)
 	if s.flags&sessionUnbound == 0 {
-		sh.indexAdd(&sh.by6, r, s.key6().hash(sh.seed))
+		sh.by6.add(r, s.key6().hash(sh.seed), sh.hash6)
 	}
-	sh.indexAdd(&sh.by4, r, s.key4().hash(sh.seed))
+	sh.by4.add(r, s.key4().hash(sh.seed), sh.hash4)
 	return r
 }
 
@@ -199,39 +252,19 @@ func (sh *shard) bind(r uint32, xhi, xlo uint64, xp uint16) {
 	s := sh.rec(r)
 	s.xhi, s.xlo, s.xp = xhi, xlo, xp
 	s.flags &^= sessionUnbound
-	sh.indexAdd(&sh.by6, r, s.key6().hash(sh.seed))
+	sh.by6.add(r, s.key6().hash(sh.seed), sh.hash6)
 }
 
-func (sh *shard) indexAdd(ix *index, r uint32, h uint64) {
-	if (ix.n+1)*4 > len(ix.slots)*3 {
-		old := ix.slots
-		is6 := ix == &sh.by6
-		*ix = index{slots: make([]uint32, len(old)*2), mask: uint64(len(old)*2 - 1), n: ix.n}
-		for _, v := range old {
-			if q := v & recMask; q != 0 {
-				place(ix, q, sh.hashOf(q, is6))
-			}
-		}
-	}
-	place(ix, r, h)
-	ix.n++
-}
-
-func (sh *shard) hashOf(r uint32, is6 bool) uint64 {
-	s := sh.rec(r)
-	if is6 {
-		return s.key6().hash(sh.seed)
-	}
-	return s.key4().hash(sh.seed)
-}
+func (sh *shard) hash6(r uint32) uint64 { return sh.rec(r).key6().hash(sh.seed) }
+func (sh *shard) hash4(r uint32) uint64 { return sh.rec(r).key4().hash(sh.seed) }
 
 // remove deletes record r from both indexes, its expiry list and the slab.
 func (sh *shard) remove(r uint32) {
 	s := sh.rec(r)
 	if s.flags&sessionUnbound == 0 {
-		del(&sh.by6, r, func(q uint32) uint64 { return sh.hashOf(q, true) })
+		sh.by6.del(r, sh.hash6)
 	}
-	del(&sh.by4, r, func(q uint32) uint64 { return sh.hashOf(q, false) })
+	sh.by4.del(r, sh.hash4)
 	sh.unlink(r)
 	*s = session{}
 	sh.free = append(sh.free, r)
