@@ -261,16 +261,35 @@ func chatTime() time.Duration {
 // milliseconds through a TUN gateway with the paced reader.
 const bulkSize = 16 << 20
 
+// acceptOne listens on addr:port, says "listening" (the tests wait for
+// it), and accepts one TCP connection within wait.
+func acceptOne(addr, port string, wait time.Duration) (net.Conn, error) {
+	l, err := net.Listen("tcp"+network(addr), net.JoinHostPort(addr, port))
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	fmt.Println("listening")
+	l.(*net.TCPListener).SetDeadline(time.Now().Add(wait))
+	return l.Accept()
+}
+
+// dialRetry connects to addr:port over TCP, retrying for a while: the
+// server may still be starting.
+func dialRetry(addr, port string) (c net.Conn, err error) {
+	for i := 0; i < 50; i++ {
+		if c, err = net.DialTimeout("tcp"+network(addr), net.JoinHostPort(addr, port), 2*time.Second); err == nil {
+			return c, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, err
+}
+
 func helperMain(mode, addr string) error {
 	switch mode {
 	case "bulk-server":
-		l, err := net.Listen("tcp"+network(addr), net.JoinHostPort(addr, "8081"))
-		if err != nil {
-			return err
-		}
-		fmt.Println("listening")
-		l.(*net.TCPListener).SetDeadline(time.Now().Add(30 * time.Second))
-		c, err := l.Accept()
+		c, err := acceptOne(addr, "8081", 30*time.Second)
 		if err != nil {
 			return err
 		}
@@ -288,14 +307,7 @@ func helperMain(mode, addr string) error {
 		fmt.Printf("%x\n", h.Sum(nil))
 		return nil
 	case "bulk-client":
-		var c net.Conn
-		var err error
-		for i := 0; i < 50; i++ {
-			if c, err = net.DialTimeout("tcp"+network(addr), net.JoinHostPort(addr, "8081"), 2*time.Second); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		c, err := dialRetry(addr, "8081")
 		if err != nil {
 			return err
 		}
@@ -400,13 +412,7 @@ func helperMain(mode, addr string) error {
 	case "chat-server":
 		// One connection; every line is answered with the peer address
 		// the server sees, so the client can tell whether it changed.
-		l, err := net.Listen("tcp"+network(addr), net.JoinHostPort(addr, "8083"))
-		if err != nil {
-			return err
-		}
-		fmt.Println("listening")
-		l.(*net.TCPListener).SetDeadline(time.Now().Add(chatTime() + 20*time.Second))
-		c, err := l.Accept()
+		c, err := acceptOne(addr, "8083", chatTime()+20*time.Second)
 		if err != nil {
 			return err
 		}
@@ -423,14 +429,7 @@ func helperMain(mode, addr string) error {
 		// A connection that exchanges a line every 250 ms for ChatTime:
 		// it prints the peer address the server reported, once, and fails
 		// if the connection breaks or the address changes.
-		var c net.Conn
-		var err error
-		for i := 0; i < 50; i++ {
-			if c, err = net.DialTimeout("tcp"+network(addr), net.JoinHostPort(addr, "8083"), 2*time.Second); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		c, err := dialRetry(addr, "8083")
 		if err != nil {
 			return err
 		}
@@ -462,13 +461,7 @@ func helperMain(mode, addr string) error {
 		fmt.Println("done")
 		return nil
 	case "tcp-server":
-		l, err := net.Listen("tcp"+network(addr), net.JoinHostPort(addr, "8080"))
-		if err != nil {
-			return err
-		}
-		fmt.Println("listening")
-		l.(*net.TCPListener).SetDeadline(time.Now().Add(20 * time.Second))
-		c, err := l.Accept()
+		c, err := acceptOne(addr, "8080", 20*time.Second)
 		if err != nil {
 			return err
 		}
@@ -481,14 +474,7 @@ func helperMain(mode, addr string) error {
 		fmt.Println(c.RemoteAddr().String())
 		return nil
 	case "tcp-client":
-		var c net.Conn
-		var err error
-		for i := 0; i < 50; i++ { // the server may still be starting
-			if c, err = net.DialTimeout("tcp"+network(addr), net.JoinHostPort(addr, "8080"), 2*time.Second); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		c, err := dialRetry(addr, "8080")
 		if err != nil {
 			return err
 		}
