@@ -39,8 +39,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("building map66d: %v\n%s", err, out)
 	}
 	h, m, s := netnstest.NS(t, "xh"), netnstest.NS(t, "xm"), netnstest.NS(t, "xs")
-	netnstest.Sh(t, "ip", "link", "add", "h0", "netns", h, "type", "veth", "peer", "name", "m0", "netns", m)
-	netnstest.Sh(t, "ip", "link", "add", "m1", "netns", m, "type", "veth", "peer", "name", "s0", "netns", s)
+	netnstest.Veth(t, h, "h0", m, "m0")
+	netnstest.Veth(t, m, "m1", s, "s0")
 	netnstest.IP(t, h, "addr add "+hostAddr+"/64 dev h0 nodad", "link set h0 up", "link set lo up", "-6 route add default via fd01:203:405:1::1")
 	netnstest.IP(t, m, "addr add fd01:203:405:1::1/64 dev m0 nodad", "addr add 2001:db8:ffff::1/64 dev m1 nodad", "link set m0 up", "link set m1 up", "link set lo up")
 	netnstest.IP(t, s, "addr add "+serverAddr+"/64 dev s0 nodad", "link set s0 up", "link set lo up", "-6 route add "+external+" via 2001:db8:ffff::1")

@@ -57,12 +57,7 @@ func measure(t *testing.T, name, bin, dir string) (tcpBps, udpPps float64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	pfx := map[string]string{"xlatgw": "bx", "tayga": "bt"}[name]
-	c, g, s := netnstest.NS(t, pfx+"c"), netnstest.NS(t, pfx+"g"), netnstest.NS(t, pfx+"s")
-	netnstest.Sh(t, "ip", "link", "add", "c0", "netns", c, "type", "veth", "peer", "name", "g0", "netns", g)
-	netnstest.Sh(t, "ip", "link", "add", "g1", "netns", g, "type", "veth", "peer", "name", "s0", "netns", s)
-	netnstest.IP(t, c, "addr add 2001:db8:c::10/64 dev c0 nodad", "link set c0 up", "link set lo up", "-6 route add default via 2001:db8:c::1")
-	netnstest.IP(t, g, "addr add 2001:db8:c::1/64 dev g0 nodad", "addr add 192.0.2.1/24 dev g1", "link set g0 up", "link set g1 up", "link set lo up")
-	netnstest.IP(t, s, "addr add 192.0.2.80/24 dev s0", "link set s0 up", "link set lo up", "route add default via 192.0.2.1")
+	c, g, s := netnstest.Gateway3(t, pfx)
 
 	var d *exec.Cmd
 	switch name {

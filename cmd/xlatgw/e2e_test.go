@@ -66,17 +66,15 @@ func TestEndToEnd(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(strings.NewReplacer("ADMIN", admin, "MAPLOG", maplog).Replace(e2eConfig)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, g, s := netnstest.NS(t, "gc"), netnstest.NS(t, "gg"), netnstest.NS(t, "gs")
-	netnstest.Sh(t, "ip", "link", "add", "c0", "netns", c, "type", "veth", "peer", "name", "g0", "netns", g)
-	netnstest.Sh(t, "ip", "link", "add", "g1", "netns", g, "type", "veth", "peer", "name", "s0", "netns", s)
-	netnstest.IP(t, c, "addr add 2001:db8:c::10/64 dev c0 nodad", "addr add 2001:db8:c::80/64 dev c0 nodad",
-		"link set c0 up", "link set lo up", "-6 route add default via 2001:db8:c::1")
+	c, g, s := netnstest.Gateway3(t, "g")
+	// The IPv6-only web server beside the client, and a second server
+	// address in the upper half of 192.0.2.0/24.
+	netnstest.IP(t, c, "addr add 2001:db8:c::80/64 dev c0 nodad")
+	netnstest.IP(t, s, "addr add 192.0.2.200/24 dev s0")
 	// The gateway's IPv6 link is a 1280-byte link although the client's
 	// side offers 1500: full-size segments from the server need Packet Too
 	// Big, translated to Fragmentation Needed, for the transfer to work.
-	netnstest.IP(t, g, "link set g0 mtu 1280", "addr add 2001:db8:c::1/64 dev g0 nodad", "addr add 192.0.2.1/24 dev g1",
-		"link set g0 up", "link set g1 up", "link set lo up")
-	netnstest.IP(t, s, "addr add 192.0.2.80/24 dev s0", "addr add 192.0.2.200/24 dev s0", "link set s0 up", "link set lo up", "route add default via 192.0.2.1")
+	netnstest.IP(t, g, "link set g0 mtu 1280")
 
 	d := exec.CommandContext(ctx, "ip", "netns", "exec", g, bin, "run", "-config", cfg)
 	var logs netnstest.Log

@@ -71,12 +71,7 @@ func newHandoffNet(t *testing.T, ctx context.Context, noServer bool, hoArgs ...s
 		"SERVERS", map[bool]string{false: `"servers": ["192.0.2.80"],`, true: ""}[noServer]).Replace(handoffConfig)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n.c, n.g, n.s = netnstest.NS(t, "hc"), netnstest.NS(t, "hg"), netnstest.NS(t, "hs")
-	netnstest.Sh(t, "ip", "link", "add", "c0", "netns", n.c, "type", "veth", "peer", "name", "g0", "netns", n.g)
-	netnstest.Sh(t, "ip", "link", "add", "g1", "netns", n.g, "type", "veth", "peer", "name", "s0", "netns", n.s)
-	netnstest.IP(t, n.c, "addr add 2001:db8:c::10/64 dev c0 nodad", "link set c0 up", "link set lo up", "-6 route add default via 2001:db8:c::1")
-	netnstest.IP(t, n.g, "addr add 2001:db8:c::1/64 dev g0 nodad", "addr add 192.0.2.1/24 dev g1", "link set g0 up", "link set g1 up", "link set lo up")
-	netnstest.IP(t, n.s, "addr add 192.0.2.80/24 dev s0", "link set s0 up", "link set lo up", "route add default via 192.0.2.1")
+	n.c, n.g, n.s = netnstest.Gateway3(t, "h")
 	n.stateDir, n.logDir = filepath.Join(n.dir, "state"), filepath.Join(n.dir, "log")
 	if !noServer {
 		n.startHandoffd()

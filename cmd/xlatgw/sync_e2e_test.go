@@ -83,14 +83,11 @@ func failover(t *testing.T, network string, activeActive bool) {
 	}
 
 	c, a, b, s := netnstest.NS(t, "fc"), netnstest.NS(t, "fa"), netnstest.NS(t, "fb"), netnstest.NS(t, "fs")
-	link := func(n1, i1, n2, i2 string) {
-		netnstest.Sh(t, "ip", "link", "add", i1, "netns", n1, "type", "veth", "peer", "name", i2, "netns", n2)
-	}
-	link(c, "ca", a, "ac")
-	link(c, "cb", b, "bc")
-	link(a, "as", s, "sa")
-	link(b, "bs", s, "sb")
-	link(a, "ab", b, "ba")
+	netnstest.Veth(t, c, "ca", a, "ac")
+	netnstest.Veth(t, c, "cb", b, "bc")
+	netnstest.Veth(t, a, "as", s, "sa")
+	netnstest.Veth(t, b, "bs", s, "sb")
+	netnstest.Veth(t, a, "ab", b, "ba")
 	netnstest.IP(t, c, "link set lo up", "addr add 2001:db8:c::10/128 dev lo",
 		"addr add 2001:db8:ca::10/64 dev ca nodad", "addr add 2001:db8:cb::10/64 dev cb nodad", "link set ca up", "link set cb up",
 		"-6 route add 64:ff9b::/96 via 2001:db8:ca::1 dev ca src 2001:db8:c::10")

@@ -67,6 +67,30 @@ func NS(t *testing.T, prefix string) string {
 	return ns
 }
 
+// Veth links interface if1 in namespace ns1 to if2 in ns2.
+func Veth(t *testing.T, ns1, if1, ns2, if2 string) {
+	t.Helper()
+	Sh(t, "ip", "link", "add", if1, "netns", ns1, "type", "veth", "peer", "name", if2, "netns", ns2)
+}
+
+// Gateway3 builds the testbed of the gateway tests, three namespaces named
+// from prefix:
+//
+//	client 2001:db8:c::10 c0 --- g0 2001:db8:c::1  gateway  192.0.2.1 g1 --- s0 192.0.2.80 server
+//
+// with the client's and the server's default routes through the gateway.
+// Callers add what their test needs beyond it.
+func Gateway3(t *testing.T, prefix string) (c, g, s string) {
+	t.Helper()
+	c, g, s = NS(t, prefix+"c"), NS(t, prefix+"g"), NS(t, prefix+"s")
+	Veth(t, c, "c0", g, "g0")
+	Veth(t, g, "g1", s, "s0")
+	IP(t, c, "addr add 2001:db8:c::10/64 dev c0 nodad", "link set c0 up", "link set lo up", "-6 route add default via 2001:db8:c::1")
+	IP(t, g, "addr add 2001:db8:c::1/64 dev g0 nodad", "addr add 192.0.2.1/24 dev g1", "link set g0 up", "link set g1 up", "link set lo up")
+	IP(t, s, "addr add 192.0.2.80/24 dev s0", "link set s0 up", "link set lo up", "route add default via 192.0.2.1")
+	return c, g, s
+}
+
 // IP runs "ip -n ns args..." for each command.
 func IP(t *testing.T, ns string, cmds ...string) {
 	t.Helper()
