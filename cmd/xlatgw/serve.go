@@ -90,7 +90,6 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	}
 	log.Info("translating", "tun", l.cfg.TUN.Name, "instances", len(l.insts), "metrics", l.cfg.Metrics, "admin", l.cfg.Admin)
 	go g.timers(ctx)
-	go g.handoffTimers(ctx)
 	go g.reloads(ctx, path)
 	go func() {
 		<-ctx.Done()
@@ -111,41 +110,37 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	return nil
 }
 
-// timers advance the NAT64 tables and send what they produce (the ICMP
-// errors for unanswered unsolicited SYNs).
+// timers advance the NAT64 tables every second and send what they produce
+// (the ICMP errors for unanswered unsolicited SYNs), and run the handoff
+// clients' retransmissions and reports every 50 ms (the first
+// retransmission is due 200 ms after a request).
 func (g *gateway) timers(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for _, in := range g.cur.Load().insts {
-			if in.nat64 == nil {
-				continue
-			}
-			in.nat64.Tick(g.writePacket)
-		}
-	}
-}
-
-// handoffTimers run the handoff clients' retransmissions and reports; the
-// first retransmission is due 200 ms after a request.
-func (g *gateway) handoffTimers(ctx context.Context) {
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	go every(ctx, 50*time.Millisecond, func() {
 		for _, in := range g.cur.Load().insts {
 			if in.handoff != nil {
 				in.handoff.Tick()
 			}
+		}
+	})
+	every(ctx, time.Second, func() {
+		for _, in := range g.cur.Load().insts {
+			if in.nat64 != nil {
+				in.nat64.Tick(g.writePacket)
+			}
+		}
+	})
+}
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
 		}
 	}
 }
