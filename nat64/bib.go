@@ -71,39 +71,17 @@ func newBIB(capacity int, seed uint64) *bib {
 func (b *bib) rec(i uint32) *bibEntry { return &b.slab[i-1] }
 
 func (b *bib) find6(k bibKey6) uint32 {
-	ix := &b.by6
-	h := k.hash(b.seed)
-	for i := h & ix.mask; ; i = (i + 1) & ix.mask {
-		v := ix.slots[i]
-		if v == 0 {
-			return 0
-		}
-		if v&^recMask != tagOf(h) {
-			continue
-		}
-		r := v & recMask
-		if e := &b.slab[r-1]; e.xhi == k.xhi && e.xlo == k.xlo && e.xp == k.xp && e.proto == k.proto {
-			return r
-		}
-	}
+	return b.by6.find(k.hash(b.seed), func(r uint32) bool {
+		e := &b.slab[r-1]
+		return e.xhi == k.xhi && e.xlo == k.xlo && e.xp == k.xp && e.proto == k.proto
+	})
 }
 
 func (b *bib) find4(k bibKey4) uint32 {
-	ix := &b.by4
-	h := k.hash(b.seed)
-	for i := h & ix.mask; ; i = (i + 1) & ix.mask {
-		v := ix.slots[i]
-		if v == 0 {
-			return 0
-		}
-		if v&^recMask != tagOf(h) {
-			continue
-		}
-		r := v & recMask
-		if e := &b.slab[r-1]; e.t4 == k.t4 && e.tp == k.tp && e.proto == k.proto {
-			return r
-		}
-	}
+	return b.by4.find(k.hash(b.seed), func(r uint32) bool {
+		e := &b.slab[r-1]
+		return e.t4 == k.t4 && e.tp == k.tp && e.proto == k.proto
+	})
 }
 
 func (b *bib) insert(e bibEntry) uint32 {

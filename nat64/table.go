@@ -125,6 +125,22 @@ type shard struct {
 
 type expiryList struct{ head, tail uint32 }
 
+// find returns the record under hash h that match accepts, or 0: the
+// probe sequence of every lookup, with the tag (top hash bits) checked
+// before a record is read.
+func (ix *index) find(h uint64, match func(r uint32) bool) uint32 {
+	tag := tagOf(h)
+	for i := h & ix.mask; ; i = (i + 1) & ix.mask {
+		v := ix.slots[i]
+		if v == 0 {
+			return 0
+		}
+		if v&^recMask == tag && match(v&recMask) {
+			return v & recMask
+		}
+	}
+}
+
 // add indexes record r under hash h, doubling the table first when it is
 // three quarters full (hashOf gives the hash of a record already in it).
 func (ix *index) add(r uint32, h uint64, hashOf func(uint32) uint64) {
@@ -186,42 +202,18 @@ func (sh *shard) rec(i uint32) *session { return &sh.slab[i-1] }
 
 // find6 returns the record number of the session with key k, or 0.
 func (sh *shard) find6(k key6) uint32 {
-	ix := &sh.by6
-	h := k.hash(sh.seed)
-	tag := tagOf(h)
-	for i := h & ix.mask; ; i = (i + 1) & ix.mask {
-		v := ix.slots[i]
-		if v == 0 {
-			return 0
-		}
-		if v&^recMask != tag {
-			continue
-		}
-		r := v & recMask
-		if s := &sh.slab[r-1]; s.xhi == k.xhi && s.xlo == k.xlo && s.z4 == k.z4 && s.xp == k.xp && s.zp == k.zp && s.proto == k.proto && s.flags&sessionUnbound == 0 {
-			return r
-		}
-	}
+	return sh.by6.find(k.hash(sh.seed), func(r uint32) bool {
+		s := &sh.slab[r-1]
+		return s.xhi == k.xhi && s.xlo == k.xlo && s.z4 == k.z4 && s.xp == k.xp && s.zp == k.zp && s.proto == k.proto && s.flags&sessionUnbound == 0
+	})
 }
 
 // find4 returns the record number of the session with key k, or 0.
 func (sh *shard) find4(k key4) uint32 {
-	ix := &sh.by4
-	h := k.hash(sh.seed)
-	tag := tagOf(h)
-	for i := h & ix.mask; ; i = (i + 1) & ix.mask {
-		v := ix.slots[i]
-		if v == 0 {
-			return 0
-		}
-		if v&^recMask != tag {
-			continue
-		}
-		r := v & recMask
-		if s := &sh.slab[r-1]; s.t4 == k.t4 && s.z4 == k.z4 && s.tp == k.tp && s.zp == k.zp && s.proto == k.proto {
-			return r
-		}
-	}
+	return sh.by4.find(k.hash(sh.seed), func(r uint32) bool {
+		s := &sh.slab[r-1]
+		return s.t4 == k.t4 && s.z4 == k.z4 && s.tp == k.tp && s.zp == k.zp && s.proto == k.proto
+	})
 }
 
 // insert adds s (whose key fields are set) and returns its record number.
