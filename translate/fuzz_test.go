@@ -122,6 +122,33 @@ func fuzzSeeds4() [][]byte {
 	}
 }
 
+// fuzzTranslate runs pkt through one direction in a buffer with room to
+// grow.
+func fuzzTranslate(dir func(buf []byte, off, n int) Result, pkt []byte) (Result, []byte) {
+	buf := make([]byte, Headroom+len(pkt)+256)
+	copy(buf[Headroom:], pkt)
+	return dir(buf, Headroom, len(pkt)), buf
+}
+
+// fuzzForward translates pkt, checks the output is well formed and that
+// a transport checksum that verified still does, and returns a copy of
+// the output if it was forwarded (nil otherwise).
+func fuzzForward(t *testing.T, dir func(buf []byte, off, n int) Result, pkt []byte) []byte {
+	t.Helper()
+	r, buf := fuzzTranslate(dir, pkt)
+	checkOutput(t, buf, r)
+	if r.Verdict != Forward {
+		return nil
+	}
+	out := append([]byte(nil), r.Packet(buf)...)
+	if ok, judged := transportValid(pkt); ok && judged {
+		if ok2, judged2 := transportValid(out); !ok2 && judged2 {
+			t.Fatalf("valid input, invalid transport checksum out:\n in  % x\n out % x", pkt, out)
+		}
+	}
+	return out
+}
+
 // FuzzTo4: never panics, outputs are well formed, transport checksums that
 // verified still verify, and 6->4->6 returns the original header fields.
 func FuzzTo4(f *testing.F) {
@@ -130,18 +157,9 @@ func FuzzTo4(f *testing.F) {
 	}
 	x := newTestTranslator(f, testCf)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		buf := make([]byte, Headroom+len(pkt)+256)
-		copy(buf[Headroom:], pkt)
-		r := x.To4(buf, Headroom, len(pkt))
-		checkOutput(t, buf, r)
-		if r.Verdict != Forward {
+		out := fuzzForward(t, x.To4, pkt)
+		if out == nil {
 			return
-		}
-		out := append([]byte(nil), r.Packet(buf)...)
-		if ok, judged := transportValid(pkt); ok && judged {
-			if ok2, judged2 := transportValid(out); !ok2 && judged2 {
-				t.Fatalf("valid input, invalid transport checksum out:\n in  % x\n out % x", pkt, out)
-			}
 		}
 		// Round trip: an unfragmented, extension-free packet with hop limit
 		// to spare comes back with the same addresses, ports and payload.
@@ -158,9 +176,7 @@ func FuzzTo4(f *testing.F) {
 				return
 			}
 		}
-		buf2 := make([]byte, Headroom+len(out)+256)
-		copy(buf2[Headroom:], out)
-		r2 := x.To6(buf2, Headroom, len(out))
+		r2, buf2 := fuzzTranslate(x.To6, out)
 		if r2.Verdict != Forward {
 			t.Fatalf("round trip refused: %v %v", r2.Verdict, r2.Reason)
 		}
@@ -180,27 +196,16 @@ func FuzzTo6(f *testing.F) {
 	}
 	x := newTestTranslator(f, testCf)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		buf := make([]byte, Headroom+len(pkt)+256)
-		copy(buf[Headroom:], pkt)
-		r := x.To6(buf, Headroom, len(pkt))
-		checkOutput(t, buf, r)
-		if r.Verdict != Forward {
+		out := fuzzForward(t, x.To6, pkt)
+		if out == nil {
 			return
-		}
-		out := append([]byte(nil), r.Packet(buf)...)
-		if ok, judged := transportValid(pkt); ok && judged {
-			if ok2, judged2 := transportValid(out); !ok2 && judged2 {
-				t.Fatalf("valid input, invalid transport checksum out:\n in  % x\n out % x", pkt, out)
-			}
 		}
 		ip := header.IPv4(pkt)
 		if len(pkt) < 28 || ip.HeaderLen() != 20 || ip.IsFragment() || ip.TTL() < 3 || ip.TOS() != 0 ||
 			ip.Protocol() != 6 && ip.Protocol() != 17 || int(ip.TotalLen()) > 1260 {
 			return
 		}
-		buf2 := make([]byte, Headroom+len(out)+256)
-		copy(buf2[Headroom:], out)
-		r2 := x.To4(buf2, Headroom, len(out))
+		r2, buf2 := fuzzTranslate(x.To4, out)
 		if r2.Verdict != Forward {
 			t.Fatalf("round trip refused: %v %v", r2.Verdict, r2.Reason)
 		}
