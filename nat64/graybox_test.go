@@ -1,16 +1,15 @@
 package nat64
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"testing"
 	"time"
 
-	"github.com/v6xlat/xlat/checksum"
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/graybox"
+	"github.com/v6xlat/xlat/internal/testpkt"
 	"github.com/v6xlat/xlat/translate"
 )
 
@@ -54,11 +53,7 @@ func nat64Config(settings map[string]any, env map[string]int, now func() time.Ti
 // a Linux router that cannot route the packet answers Destination
 // Unreachable, net unreachable, with TOS 0xc0 and TTL 64.
 func peerRouterError(peer netip.Addr, pkt []byte) []byte {
-	q := pkt[:min(len(pkt), 576-28)]
-	m := make([]byte, 8+len(q))
-	m[0], m[1] = header.ICMPv4DstUnreachable, 0
-	copy(m[8:], q)
-	binary.BigEndian.PutUint16(m[2:], ^checksum.Checksum(m, 0))
+	m := testpkt.ICMPError(peer, header.IPv4(pkt).Src(), header.ICMPv4DstUnreachable, 0, 0, pkt[:min(len(pkt), 576-28)])
 	out := make([]byte, 20+len(m))
 	header.IPv4(out).Encode(&header.IPv4Fields{TOS: 0xc0, TotalLength: uint16(len(out)), TTL: 64,
 		Protocol: header.ProtoICMPv4, Src: peer.As4(), Dst: header.IPv4(pkt).Src().As4()})

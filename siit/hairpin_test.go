@@ -59,11 +59,7 @@ func wantAddrs(t *testing.T, id string, p []byte, src, dst string) {
 // qsrc -> qdst.
 func icmp6Error(src, dst, qsrc, qdst netip.Addr) []byte {
 	q := testpkt.IPv6{Src: qsrc, Dst: qdst}.Packet(17, testpkt.UDP(qsrc, qdst, 1, 2, []byte("abcd")))
-	m := make([]byte, 8+len(q))
-	m[0], m[1] = 1, 0
-	copy(m[8:], q)
-	testpkt.ICMPChecksum(src, dst, m)
-	return testpkt.IPv6{Src: src, Dst: dst}.Packet(58, m)
+	return testpkt.IPv6{Src: src, Dst: dst}.Packet(58, testpkt.ICMPError(src, dst, 1, 0, 0, q))
 }
 
 // RFC 7757 Appendix B.1, intrinsic mode: each vector's final stage comes

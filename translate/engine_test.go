@@ -258,12 +258,7 @@ func TestICMPErrors(t *testing.T) {
 	// An IPv4 packet H4 sent to H6 and an error about it from H6.
 	quoted6 := testpkt.IPv6{Src: h4v6, Dst: h6}.Packet(header.ProtoUDP, testpkt.UDP(h4v6, h6, 53, 0x1234, abcd))
 	mkErr6 := func(typ, code uint8, rest uint32) []byte {
-		m := make([]byte, 8+len(quoted6))
-		m[0], m[1] = typ, code
-		binary.BigEndian.PutUint32(m[4:], rest)
-		copy(m[8:], quoted6)
-		testpkt.ICMPChecksum(h6, h4v6, m)
-		return testpkt.IPv6{Src: h6, Dst: h4v6}.Packet(header.ProtoICMPv6, m)
+		return testpkt.IPv6{Src: h6, Dst: h4v6}.Packet(header.ProtoICMPv6, testpkt.ICMPError(h6, h4v6, typ, code, rest, quoted6))
 	}
 	for _, tc := range []struct {
 		typ, code uint8
@@ -307,12 +302,7 @@ func TestICMPErrors(t *testing.T) {
 	// pointer 6; pointer 5 -> dropped.
 	quoted4 := testpkt.IPv4{Src: h6v4, Dst: h4}.Packet(header.ProtoUDP, testpkt.UDP(h6v4, h4, 0x1234, 53, abcd))
 	mkErr4 := func(typ, code uint8, rest uint32) []byte {
-		m := make([]byte, 8+len(quoted4))
-		m[0], m[1] = typ, code
-		binary.BigEndian.PutUint32(m[4:], rest)
-		copy(m[8:], quoted4)
-		testpkt.ICMPChecksum(h4, h6v4, m)
-		return testpkt.IPv4{Src: h4, Dst: h6v4}.Packet(header.ProtoICMPv4, m)
+		return testpkt.IPv4{Src: h4, Dst: h6v4}.Packet(header.ProtoICMPv4, testpkt.ICMPError(h4, h6v4, typ, code, rest, quoted4))
 	}
 	for _, tc := range []struct {
 		typ, code uint8
@@ -499,18 +489,10 @@ func TestZeroAllocs(t *testing.T) {
 
 func icmpError6() []byte {
 	q := testpkt.IPv6{Src: h4v6, Dst: h6}.Packet(17, testpkt.UDP(h4v6, h6, 53, 1, make([]byte, 64)))
-	m := make([]byte, 8+len(q))
-	m[0], m[1] = 1, 4
-	copy(m[8:], q)
-	testpkt.ICMPChecksum(h6, h4v6, m)
-	return testpkt.IPv6{Src: h6, Dst: h4v6}.Packet(58, m)
+	return testpkt.IPv6{Src: h6, Dst: h4v6}.Packet(58, testpkt.ICMPError(h6, h4v6, 1, 4, 0, q))
 }
 
 func icmpError4() []byte {
 	q := testpkt.IPv4{Src: h6v4, Dst: h4}.Packet(17, testpkt.UDP(h6v4, h4, 1, 53, make([]byte, 64)))
-	m := make([]byte, 8+len(q))
-	m[0], m[1] = 3, 3
-	copy(m[8:], q)
-	testpkt.ICMPChecksum(h4, h6v4, m)
-	return testpkt.IPv4{Src: h4, Dst: h6v4}.Packet(1, m)
+	return testpkt.IPv4{Src: h4, Dst: h6v4}.Packet(1, testpkt.ICMPError(h4, h6v4, 3, 3, 0, q))
 }

@@ -145,11 +145,7 @@ func TestNoReplyCases(t *testing.T) {
 		t.Errorf("no own address: %v %v", r.Verdict, r.Reason)
 	}
 	x = newTestTranslator(t, testCf)
-	m := make([]byte, 8+len(expired))
-	m[0], m[1] = 3, 3
-	copy(m[8:], expired)
-	testpkt.ICMPChecksum(h4, h6v4, m)
-	errPkt := testpkt.IPv4{Src: h4, Dst: h6v4, TTL: 1}.Packet(header.ProtoICMPv4, m)
+	errPkt := testpkt.IPv4{Src: h4, Dst: h6v4, TTL: 1}.Packet(header.ProtoICMPv4, testpkt.ICMPError(h4, h6v4, 3, 3, 0, expired))
 	if _, r := run(x.To6, errPkt); r.Verdict != Drop {
 		t.Errorf("error about an error: %v", r.Verdict)
 	}

@@ -73,6 +73,18 @@ func Echo(src, dst netip.Addr, typ uint8, id, seq uint16, payload []byte) []byte
 	return b
 }
 
+// ICMPError returns an ICMP error message (ICMPv4 when src is IPv4, else
+// ICMPv6) of type typ and code, with the 4 octets after the checksum set
+// to rest, quoting quoted, with a valid checksum.
+func ICMPError(src, dst netip.Addr, typ, code uint8, rest uint32, quoted []byte) []byte {
+	b := make([]byte, 8+len(quoted))
+	b[0], b[1] = typ, code
+	binary.BigEndian.PutUint32(b[4:], rest)
+	copy(b[8:], quoted)
+	ICMPChecksum(src, dst, b)
+	return b
+}
+
 // ICMPChecksum fills the checksum of the ICMP message b.
 func ICMPChecksum(src, dst netip.Addr, b []byte) {
 	b[2], b[3] = 0, 0
