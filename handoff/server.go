@@ -52,10 +52,10 @@ type Server struct {
 	tables map[netip.Addr]*Table
 	stats  Stats
 
-	key, prevKey [32]byte
-	mac, prevMAC *keyedMAC // the keys, keyed once
+	// The cookie keys (§6), current and previous (nil until the first
+	// rotation), each held as its keyed HMAC.
+	mac, prevMAC *keyedMAC
 	keyAt        time.Time
-	hasPrev      bool
 
 	per24  map[[3]byte]*bucket
 	global bucket
@@ -84,10 +84,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s := &Server{cfg: cfg, tables: make(map[netip.Addr]*Table), per24: make(map[[3]byte]*bucket),
 		global: bucket{rate: ChallengeRateGlobal, burst: ChallengeRateGlobal}}
 	s.global.tokens = s.global.burst
-	if _, err := io.ReadFull(cfg.Rand, s.key[:]); err != nil {
+	var key [32]byte
+	if _, err := io.ReadFull(cfg.Rand, key[:]); err != nil {
 		return nil, fmt.Errorf("handoff: cookie key: %w", err)
 	}
-	s.mac = newKeyedMAC(s.key)
+	s.mac = newKeyedMAC(key)
 	return s, nil
 }
 
@@ -130,8 +131,7 @@ func (s *Server) rotate(now time.Time) {
 		if _, err := io.ReadFull(s.cfg.Rand, next[:]); err != nil {
 			return // keep the old key rather than issue predictable ones
 		}
-		s.prevKey, s.prevMAC, s.hasPrev = s.key, s.mac, true
-		s.key, s.mac = next, newKeyedMAC(next)
+		s.prevMAC, s.mac = s.mac, newKeyedMAC(next)
 		s.keyAt = s.keyAt.Add(CookieKeyLifetime)
 	}
 }
@@ -142,7 +142,7 @@ func (s *Server) cookieValid(from netip.AddrPort, epoch, c, cur uint64) bool {
 	if c == 0 {
 		return false
 	}
-	return c == cur || s.hasPrev && c == s.prevMAC.sum(cookieLabel, from.Addr(), from.Port(), epoch)
+	return c == cur || s.prevMAC != nil && c == s.prevMAC.sum(cookieLabel, from.Addr(), from.Port(), epoch)
 }
 
 // badSource applies §7.1 admission.
