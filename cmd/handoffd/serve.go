@@ -71,11 +71,8 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 	srv.Restore(tables)
 	d.srv = srv
-	bindings := 0
-	for _, t := range tables {
-		bindings += t.Len()
-	}
-	log.Info("handoffd starting", "listen", o.listen, "persist", o.persist, "tables", len(tables), "bindings", bindings)
+	ntables, bindings := d.size()
+	log.Info("handoffd starting", "listen", o.listen, "persist", o.persist, "tables", ntables, "bindings", bindings)
 
 	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(o.listen))
 	if err != nil {
@@ -261,19 +258,21 @@ func (d *daemon) signals(ctx context.Context) {
 					d.log.Error("reopening the connection log", "err", err)
 				}
 			} else {
-				fmt.Fprintf(os.Stderr, "handoffd stats: %+v tables=%d bindings=%d\n", d.srv.Stats(), len(d.srv.Tables()), d.bindings())
+				tables, bindings := d.size()
+				fmt.Fprintf(os.Stderr, "handoffd stats: %+v tables=%d bindings=%d\n", d.srv.Stats(), tables, bindings)
 			}
 			d.mu.Unlock()
 		}
 	}
 }
 
-func (d *daemon) bindings() int {
-	n := 0
-	for _, t := range d.srv.Tables() {
-		n += t.Len()
+// size counts the tables and their bindings.
+func (d *daemon) size() (tables, bindings int) {
+	ts := d.srv.Tables()
+	for _, t := range ts {
+		bindings += t.Len()
 	}
-	return n
+	return len(ts), bindings
 }
 
 var (
@@ -293,7 +292,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	c.d.mu.Lock()
 	s := c.d.srv.Stats()
-	tables, bindings := len(c.d.srv.Tables()), c.d.bindings()
+	tables, bindings := c.d.size()
 	c.d.mu.Unlock()
 	for _, kv := range []struct {
 		name string
