@@ -51,6 +51,22 @@ const e2eConfig = `{
             {"prefix": "192.0.2.128/25", "instance": "nat64-upper"}]
 }`
 
+// startXlatgw runs "xlatgw run -config cfg" in namespace ns, its stderr
+// into logs, and waits until it has routed Pool6 into its TUN device.
+func startXlatgw(t *testing.T, ctx context.Context, ns, bin, cfg string, logs *netnstest.Log) *exec.Cmd {
+	t.Helper()
+	d := exec.CommandContext(ctx, "ip", "netns", "exec", ns, bin, "run", "-config", cfg)
+	d.Stderr = logs
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	netnstest.WaitFor(t, "xlatgw's routes in "+ns, func() bool {
+		out, _ := exec.Command("ip", "-n", ns, "-6", "route", "show", "dev", "xlat0").Output()
+		return strings.Contains(string(out), "64:ff9b::/96")
+	})
+	return d
+}
+
 func TestEndToEnd(t *testing.T) {
 	netnstest.Need(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -76,17 +92,9 @@ func TestEndToEnd(t *testing.T) {
 	// Big, translated to Fragmentation Needed, for the transfer to work.
 	netnstest.IP(t, g, "link set g0 mtu 1280")
 
-	d := exec.CommandContext(ctx, "ip", "netns", "exec", g, bin, "run", "-config", cfg)
 	var logs netnstest.Log
-	d.Stderr = &logs
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
+	d := startXlatgw(t, ctx, g, bin, cfg, &logs)
 	t.Cleanup(func() { d.Process.Signal(syscall.SIGTERM); d.Wait(); t.Logf("xlatgw: %s", logs.String()) })
-	netnstest.WaitFor(t, "xlatgw's routes", func() bool {
-		out, _ := exec.Command("ip", "-n", g, "-6", "route", "show", "dev", "xlat0").Output()
-		return strings.Contains(string(out), "64:ff9b::/96")
-	})
 
 	// NAT64: ping and TCP from the IPv6-only client to the IPv4-only server.
 	netnstest.Run(t, ctx, c, "ping", "64:ff9b::192.0.2.80")

@@ -103,15 +103,7 @@ func (n *handoffNet) startHandoffd() {
 }
 
 func (n *handoffNet) startGateway() {
-	n.gw = exec.CommandContext(n.ctx, "ip", "netns", "exec", n.g, n.gwBin, "run", "-config", n.cfg)
-	n.gw.Stderr = &n.gwLogs
-	if err := n.gw.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	netnstest.WaitFor(n.t, "xlatgw's routes", func() bool {
-		out, _ := exec.Command("ip", "-n", n.g, "-6", "route", "show", "dev", "xlat0").Output()
-		return strings.Contains(string(out), "64:ff9b::/96")
-	})
+	n.gw = startXlatgw(n.t, n.ctx, n.g, n.gwBin, n.cfg, &n.gwLogs)
 }
 
 func kill9(d *exec.Cmd) { d.Process.Signal(syscall.SIGKILL); d.Wait() }

@@ -106,21 +106,9 @@ func failover(t *testing.T, network string, activeActive bool) {
 		netnstest.IP(t, s, "route add 203.0.113.2/32 via 192.0.2.5")
 	}
 
-	start := func(ns, cfg string, logs *netnstest.Log) *exec.Cmd {
-		d := exec.CommandContext(ctx, "ip", "netns", "exec", ns, bin, "run", "-config", cfg)
-		d.Stderr = logs
-		if err := d.Start(); err != nil {
-			t.Fatal(err)
-		}
-		netnstest.WaitFor(t, "xlatgw's routes in "+ns, func() bool {
-			out, _ := exec.Command("ip", "-n", ns, "-6", "route", "show", "dev", "xlat0").Output()
-			return strings.Contains(string(out), "64:ff9b::/96")
-		})
-		return d
-	}
 	var logA, logB netnstest.Log
-	gwA := start(a, cfgs["a"], &logA)
-	gwB := start(b, cfgs["b"], &logB)
+	gwA := startXlatgw(t, ctx, a, bin, cfgs["a"], &logA)
+	gwB := startXlatgw(t, ctx, b, bin, cfgs["b"], &logB)
 	t.Cleanup(func() {
 		gwA.Process.Signal(syscall.SIGTERM)
 		gwB.Process.Signal(syscall.SIGTERM)
