@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"net/netip"
 	"os"
@@ -113,14 +112,7 @@ func kill9(d *exec.Cmd) { d.Process.Signal(syscall.SIGKILL); d.Wait() }
 // port of the connection.
 func (n *handoffNet) chat(d time.Duration) func() (clientPort, natPort string) {
 	n.t.Setenv("XLAT_CHAT_TIME", d.String())
-	srv := netnstest.Helper(n.ctx, n.s, "chat-server", "0.0.0.0")
-	srvOut, _ := srv.StdoutPipe()
-	if err := srv.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	if line, _ := bufio.NewReader(srvOut).ReadString('\n'); line != "listening\n" {
-		n.t.Fatalf("chat server: %q", line)
-	}
+	srv, _ := netnstest.Serve(n.t, n.ctx, n.s, "chat-server", "0.0.0.0")
 	var out netnstest.Log
 	cli := netnstest.Helper(n.ctx, n.c, "chat-client", "64:ff9b::192.0.2.80")
 	cli.Stdout, cli.Stderr = &out, &out

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -121,15 +120,7 @@ func failover(t *testing.T, network string, activeActive bool) {
 
 	// The UDP flow, for 6 s.
 	t.Setenv("XLAT_CHAT_TIME", "6s")
-	udpSrv := netnstest.Helper(ctx, s, "udp-flow-server", "192.0.2.80") // replies from the address asked
-	out, _ := udpSrv.StdoutPipe()
-	if err := udpSrv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	udpSrvOut := bufio.NewReader(out)
-	if line, _ := udpSrvOut.ReadString('\n'); line != "listening\n" {
-		t.Fatalf("udp flow server: %q", line)
-	}
+	udpSrv, udpSrvOut := netnstest.Serve(t, ctx, s, "udp-flow-server", "192.0.2.80") // replies from the address asked
 	var udpOut strings.Builder
 	udpCli := netnstest.Helper(ctx, c, "udp-flow-client", "64:ff9b::192.0.2.80")
 	udpCli.Stdout, udpCli.Stderr = &udpOut, &udpOut

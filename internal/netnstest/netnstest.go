@@ -115,35 +115,33 @@ func Run(t *testing.T, ctx context.Context, ns string, args ...string) {
 	}
 }
 
-// TCPExchange starts a TCP server in srvNS on listen:8080, connects from
-// cliNS to dial (or listen), exchanges a few bytes, and returns the peer
-// address the server saw.
-func TCPExchange(t *testing.T, ctx context.Context, srvNS, listen, cliNS, dial string) netip.Addr {
+// Serve starts the helper server mode in namespace ns on listen and waits
+// until it says it is listening; the reader has the rest of its output.
+// Wait for the command when done.
+func Serve(t *testing.T, ctx context.Context, ns, mode, listen string) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
-	srv := Helper(ctx, srvNS, "tcp-server", listen)
+	srv := Helper(ctx, ns, mode, listen)
 	stdout, _ := srv.StdoutPipe()
 	srv.Stderr = os.Stderr
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Wait()
 	r := bufio.NewReader(stdout)
 	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "listening") {
-		t.Fatalf("tcp server: %q %v", line, err)
+		t.Fatalf("%s in %s: %q %v", mode, ns, line, err)
 	}
+	return srv, r
+}
+
+// TCPExchange starts a TCP server in srvNS on listen:8080, connects from
+// cliNS to dial (or listen), exchanges a few bytes, and returns the peer
+// address the server saw.
+func TCPExchange(t *testing.T, ctx context.Context, srvNS, listen, cliNS, dial string) netip.Addr {
+	t.Helper()
 	if dial == "" {
 		dial = listen
 	}
-	Run(t, ctx, cliNS, "tcp-client", dial)
-	line, err := r.ReadString('\n')
-	if err != nil {
-		t.Fatalf("tcp server: %v", err)
-	}
-	ap, err := netip.ParseAddrPort(strings.TrimSpace(line))
-	if err != nil {
-		t.Fatalf("tcp server said %q", line)
-	}
-	return ap.Addr().Unmap()
+	return exchange(t, ctx, "tcp", srvNS, listen, cliNS, dial)
 }
 
 // UDPEcho starts a UDP echo server in srvNS on listen:7, has a client in
@@ -151,25 +149,23 @@ func TCPExchange(t *testing.T, ctx context.Context, srvNS, listen, cliNS, dial s
 // the server saw.
 func UDPEcho(t *testing.T, ctx context.Context, srvNS, listen, cliNS, dial string) netip.Addr {
 	t.Helper()
-	srv := Helper(ctx, srvNS, "udp-echo-server", listen)
-	stdout, _ := srv.StdoutPipe()
-	srv.Stderr = os.Stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	return exchange(t, ctx, "udp-echo", srvNS, listen, cliNS, dial)
+}
+
+// exchange runs the helper pair kind-server and kind-client and returns
+// the client address the server reports.
+func exchange(t *testing.T, ctx context.Context, kind, srvNS, listen, cliNS, dial string) netip.Addr {
+	t.Helper()
+	srv, r := Serve(t, ctx, srvNS, kind+"-server", listen)
 	defer srv.Wait()
-	r := bufio.NewReader(stdout)
-	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "listening") {
-		t.Fatalf("udp echo server: %q %v", line, err)
-	}
-	Run(t, ctx, cliNS, "udp-echo-client", dial)
+	Run(t, ctx, cliNS, kind+"-client", dial)
 	line, err := r.ReadString('\n')
 	if err != nil {
-		t.Fatalf("udp echo server: %v", err)
+		t.Fatalf("%s server: %v", kind, err)
 	}
 	ap, err := netip.ParseAddrPort(strings.TrimSpace(line))
 	if err != nil {
-		t.Fatalf("udp echo server said %q", line)
+		t.Fatalf("%s server said %q", kind, line)
 	}
 	return ap.Addr().Unmap()
 }
@@ -179,17 +175,8 @@ func UDPEcho(t *testing.T, ctx context.Context, srvNS, listen, cliNS, dial strin
 // the transfer runs, and checks both ends hashed the same bytes.
 func Bulk(t *testing.T, ctx context.Context, srvNS, listen, cliNS, dial string, during func()) {
 	t.Helper()
-	srv := Helper(ctx, srvNS, "bulk-server", listen)
-	srvOut, _ := srv.StdoutPipe()
-	srv.Stderr = os.Stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	srv, r := Serve(t, ctx, srvNS, "bulk-server", listen)
 	defer srv.Wait()
-	r := bufio.NewReader(srvOut)
-	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "listening") {
-		t.Fatalf("bulk server: %q %v", line, err)
-	}
 	cli := Helper(ctx, cliNS, "bulk-client", dial)
 	var cliOut strings.Builder
 	cli.Stdout, cli.Stderr = &cliOut, &cliOut
