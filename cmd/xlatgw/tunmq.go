@@ -12,13 +12,14 @@ import (
 // wireguard-go Device per queue (offloads on, as CreateTUN does), so that
 // one goroutine per queue can translate in parallel: the kernel spreads
 // flows over the queues by their hash.
-func openQueues(name string, mtu, n int) ([]tun.Device, error) {
+func openQueues(name string, mtu, n int) ([]tun.Device, []int, error) {
 	var devs []tun.Device
-	fail := func(err error) ([]tun.Device, error) {
+	var fds []int
+	fail := func(err error) ([]tun.Device, []int, error) {
 		for _, d := range devs {
 			d.Close()
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	for i := 0; i < n; i++ {
 		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
@@ -44,6 +45,7 @@ func openQueues(name string, mtu, n int) ([]tun.Device, error) {
 			return fail(fmt.Errorf("queue %d: %w", i, err))
 		}
 		devs = append(devs, d)
+		fds = append(fds, fd)
 	}
-	return devs, nil
+	return devs, fds, nil
 }
