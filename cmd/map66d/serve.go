@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/v6xlat/xlat/internal/tunbatch"
 	"github.com/v6xlat/xlat/map66"
 )
 
@@ -47,16 +48,13 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger) error
 		<-ctx.Done()
 		dev.Close()
 	}()
-	batch := dev.BatchSize()
-	bufs := make([][]byte, batch)
-	for i := range bufs {
-		bufs[i] = make([]byte, offset+65535)
-	}
-	sizes := make([]int, batch)
-	outBufs := make([][]byte, 0, batch)
+	// Bursts, so that Write can coalesce them (see tunbatch).
+	rd := tunbatch.NewReader(dev, offset, offset+65535)
+	bufs, sizes := rd.Bufs, rd.Sizes
+	outBufs := make([][]byte, 0, len(bufs))
 	var mapped, passed, dropped uint64
 	for {
-		n, err := dev.Read(bufs, sizes, offset)
+		n, err := rd.Read()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
 				log.Info("stopped", "mapped", mapped, "passed", passed, "dropped", dropped)

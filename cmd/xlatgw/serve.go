@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/v6xlat/xlat/internal/tunbatch"
 	"github.com/v6xlat/xlat/translate"
 )
 
@@ -43,7 +43,7 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	if queues == 0 {
 		queues = runtime.NumCPU()
 	}
-	devs, fds, err := openQueues(l.cfg.TUN.Name, l.cfg.TUN.MTU, queues)
+	devs, err := openQueues(l.cfg.TUN.Name, l.cfg.TUN.MTU, queues)
 	if err != nil {
 		return fmt.Errorf("creating TUN %s: %w", l.cfg.TUN.Name, err)
 	}
@@ -100,8 +100,8 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	}()
 	// One goroutine per queue; the kernel spreads flows over the queues.
 	errs := make(chan error, len(devs))
-	for i, d := range devs {
-		go func(i int, d tun.Device) { errs <- g.loop(ctx, d, fds[i]) }(i, d)
+	for _, d := range devs {
+		go func(d tun.Device) { errs <- g.loop(ctx, d) }(d)
 	}
 	for range devs {
 		if err := <-errs; err != nil && ctx.Err() == nil {
@@ -190,27 +190,16 @@ func (g *gateway) reloads(ctx context.Context, path string) {
 	}
 }
 
-// readable reports whether the TUN queue in p (one entry, asking for
-// POLLIN) has a packet waiting, without blocking.
-func readable(p []unix.PollFd) bool {
-	n, err := unix.Poll(p, 0)
-	return err == nil && n == 1 && p[0].Revents&unix.POLLIN != 0
-}
-
-// loop reads batches from the TUN queue dev (file descriptor fd),
-// translates each packet in place and writes the batch back.
-func (g *gateway) loop(ctx context.Context, dev tun.Device, fd int) error {
-	poll := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	batch := dev.BatchSize()
-	bufs := make([][]byte, 2*batch)
-	for i := range bufs {
-		bufs[i] = make([]byte, readOffset+65535+translate.Headroom)
-	}
-	sizes := make([]int, 2*batch)
-	out := make([][]byte, 0, 4*batch)
+// loop reads batches from the TUN device, translates each packet in place
+// and writes the batch back.
+func (g *gateway) loop(ctx context.Context, dev tun.Device) error {
+	// Bursts, so that Write can coalesce them (see tunbatch).
+	rd := tunbatch.NewReader(dev, readOffset, readOffset+65535+translate.Headroom)
+	bufs, sizes := rd.Bufs, rd.Sizes
+	out := make([][]byte, 0, 2*len(bufs))
 	var rs results
 	for {
-		n, err := dev.Read(bufs[:batch], sizes, readOffset)
+		n, err := rd.Read()
 		if err != nil {
 			if errors.Is(err, tun.ErrTooManySegments) {
 				continue
@@ -219,18 +208,6 @@ func (g *gateway) loop(ctx context.Context, dev tun.Device, fd int) error {
 				return nil
 			}
 			return fmt.Errorf("reading the TUN device: %w", err)
-		}
-		// Take what else is queued before writing: wireguard-go's Write
-		// coalesces the packets of a flow into one GSO superpacket, so
-		// the kernel forwards a burst of small packets once rather than
-		// once per packet, which is most of what a packet costs. A read
-		// can split into up to batch segments, hence the spare buffers.
-		for n < batch && readable(poll) {
-			k, err := dev.Read(bufs[n:n+batch], sizes[n:], readOffset)
-			if err != nil {
-				break // the next Read reports it
-			}
-			n += k
 		}
 		out = out[:0]
 		rs.used = 0

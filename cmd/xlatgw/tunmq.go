@@ -12,14 +12,13 @@ import (
 // wireguard-go Device per queue (offloads on, as CreateTUN does), so that
 // one goroutine per queue can translate in parallel: the kernel spreads
 // flows over the queues by their hash.
-func openQueues(name string, mtu, n int) ([]tun.Device, []int, error) {
+func openQueues(name string, mtu, n int) ([]tun.Device, error) {
 	var devs []tun.Device
-	var fds []int
-	fail := func(err error) ([]tun.Device, []int, error) {
+	fail := func(err error) ([]tun.Device, error) {
 		for _, d := range devs {
 			d.Close()
 		}
-		return nil, nil, err
+		return nil, err
 	}
 	for i := 0; i < n; i++ {
 		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
@@ -45,7 +44,6 @@ func openQueues(name string, mtu, n int) ([]tun.Device, []int, error) {
 			return fail(fmt.Errorf("queue %d: %w", i, err))
 		}
 		devs = append(devs, d)
-		fds = append(fds, fd)
 	}
-	return devs, fds, nil
+	return devs, nil
 }
