@@ -50,29 +50,38 @@ type mapping struct {
 // Mapper applies a set of rules, longest prefix first. It is immutable and
 // safe for concurrent use.
 type Mapper struct {
-	out   []*mapping // by internal prefix length, longest first
-	in    []*mapping // by external prefix length, longest first
-	opts  Options
-	local map[[2]uint64]bool
+	out      []side // by internal prefix length, longest first
+	in       []side // by external prefix length, longest first
+	opts     Options
+	local    [][2]uint64        // Options.Local, when there are few
+	localSet map[[2]uint64]bool // and when there are many
 }
+
+// localScan is how many local addresses are compared one by one before a
+// map is cheaper.
+const localScan = 8
 
 // New validates rules and returns a Mapper. Errors name the rule.
 func New(rules []Rule, opts Options) (*Mapper, error) {
 	m := &Mapper{opts: opts}
 	for _, a := range opts.Local {
 		if a.Is6() {
-			if m.local == nil {
-				m.local = map[[2]uint64]bool{}
-			}
-			m.local[words(a)] = true
+			m.local = append(m.local, words(a))
 		}
 	}
+	if len(m.local) > localScan {
+		m.localSet = map[[2]uint64]bool{}
+		for _, w := range m.local {
+			m.localSet[w] = true
+		}
+	}
+	var maps []*mapping
 	for i, r := range rules {
 		mp, err := compile(r)
 		if err != nil {
 			return nil, fmt.Errorf("map66 rule %d (%v): %w", i, r, err)
 		}
-		for j, o := range m.out {
+		for j, o := range maps {
 			if o.rule.Internal == r.Internal {
 				return nil, fmt.Errorf("map66 rule %d (%v): internal prefix already mapped by rule %d", i, r, j)
 			}
@@ -80,11 +89,19 @@ func New(rules []Rule, opts Options) (*Mapper, error) {
 				return nil, fmt.Errorf("map66 rule %d (%v): external prefix already mapped by rule %d", i, r, j)
 			}
 		}
-		m.out = append(m.out, mp)
-		m.in = append(m.in, mp)
+		maps = append(maps, mp)
 	}
-	slices.SortStableFunc(m.out, func(a, b *mapping) int { return b.rule.Internal.Bits() - a.rule.Internal.Bits() })
-	slices.SortStableFunc(m.in, func(a, b *mapping) int { return b.rule.External.Bits() - a.rule.External.Bits() })
+	byLen := func(p func(*mapping) netip.Prefix) []side {
+		sorted := slices.Clone(maps)
+		slices.SortStableFunc(sorted, func(a, b *mapping) int { return p(b).Bits() - p(a).Bits() })
+		out := make([]side, len(sorted))
+		for i, mp := range sorted {
+			out[i] = mp.side(p(mp) == mp.rule.Internal, opts)
+		}
+		return out
+	}
+	m.out = byLen(func(mp *mapping) netip.Prefix { return mp.rule.Internal })
+	m.in = byLen(func(mp *mapping) netip.Prefix { return mp.rule.External })
 	return m, nil
 }
 
@@ -173,79 +190,106 @@ func (r Reason) String() string {
 	return "?"
 }
 
-// mapWords rewrites address (hi, lo) from prefix (fhi, flo) to (thi, tlo)
-// with adjustment adj, keeping its one's-complement sum when the mapping is
-// neutral (RFC 6296 §3.2, §3.3). Words travel as scalars: Go keeps them in
-// registers, where [2]uint64 arrays would go through memory.
-func (mp *mapping) mapWords(hi, lo, fhi, flo, thi, tlo uint64, adj uint16, outbound bool, opts *Options) (uint64, uint64, Reason) {
-	if hi&mp.mhi != fhi || lo&mp.mlo != flo {
-		return hi, lo, ReasonNotMine
+// side is a mapping as one direction sees it: the prefix it matches, the
+// prefix it writes and the adjustment for that direction. The Mapper keeps
+// sides by value, longest prefix first, so that finding a packet's rule
+// walks one array with two compares per rule.
+type side struct {
+	mhi, mlo uint64 // the first L bits
+	fhi, flo uint64 // the prefix matched, zero-extended to L bits
+	thi, tlo uint64 // the prefix written
+	adj      uint16
+	word     uint8 // how the checksum is kept: wordSubnet, wordIID, wordNone
+	firstIID uint8 // wordIID: the first word that may carry the adjustment
+	strict   bool  // wordSubnet: subnet 0xFFFF is refused
+}
+
+const (
+	wordSubnet = iota // L <= 48: word 3 (§3.4)
+	wordIID           // the first interface-ID word not 0xFFFF (§3.5)
+	wordNone          // not neutral: the transport checksum is updated
+)
+
+func (mp *mapping) side(outbound bool, opts Options) side {
+	s := side{mhi: mp.mhi, mlo: mp.mlo, fhi: mp.ihi, flo: mp.ilo, thi: mp.ehi, tlo: mp.elo, adj: mp.adj, firstIID: uint8(mp.firstIID)}
+	if !outbound {
+		s.fhi, s.flo, s.thi, s.tlo, s.adj = mp.ehi, mp.elo, mp.ihi, mp.ilo, ^mp.adj
 	}
-	hi, lo = hi&^mp.mhi|thi, lo&^mp.mlo|tlo
-	if !mp.neutral {
-		return hi, lo, ReasonNone
+	switch {
+	case !mp.neutral:
+		s.word = wordNone
+	case mp.fixed:
+		// §3.2: outbound, subnet 0xFFFF cannot be told from 0 after
+		// mapping; inbound it is an alias the RFC translates.
+		s.word, s.strict = wordSubnet, outbound || opts.StrictInbound
+	default:
+		s.word = wordIID
 	}
-	if mp.fixed {
+	return s
+}
+
+// match returns the longest rule of sides covering (hi, lo), or nil.
+func match(sides []side, hi, lo uint64) *side {
+	for i := range sides {
+		if s := &sides[i]; hi&s.mhi == s.fhi && lo&s.mlo == s.flo {
+			return s
+		}
+	}
+	return nil
+}
+
+// apply rewrites address (hi, lo), which s matches, keeping its one's
+// complement sum unless s is not neutral (RFC 6296 §3.2, §3.3).
+func (s *side) apply(hi, lo uint64, refuseZeroIID bool) (uint64, uint64, Reason) {
+	hi, lo = hi&^s.mhi|s.thi, lo&^s.mlo|s.tlo
+	switch s.word {
+	case wordSubnet:
 		// Word 3, the subnet ID (§3.4).
 		w := uint16(hi)
-		if w == 0xffff && (outbound || opts.StrictInbound) {
-			// §3.2: subnet 0xFFFF cannot be told from 0 after mapping.
+		if w == 0xffff && s.strict {
 			return hi, lo, ReasonSubnetFFFF
 		}
-		return hi&^0xffff | uint64(checksum.ApplyAdjustment(w, adj)), lo, ReasonNone
+		return hi&^0xffff | uint64(checksum.ApplyAdjustment(w, s.adj)), lo, ReasonNone
+	case wordIID:
+		return s.applyIID(hi, lo, refuseZeroIID)
 	}
-	// §3.5: the first interface-ID word (after the prefix, for MAP66's
-	// longer ones) that is not 0xFFFF.
-	if opts.RefuseZeroIID && lo == 0 {
+	return hi, lo, ReasonNone
+}
+
+// applyIID puts the adjustment in the first interface-ID word (after the
+// prefix, for MAP66's longer ones) that is not 0xFFFF (§3.5, §3.7).
+func (s *side) applyIID(hi, lo uint64, refuseZeroIID bool) (uint64, uint64, Reason) {
+	if refuseZeroIID && lo == 0 {
 		return hi, lo, ReasonIIDZero
 	}
-	for k := mp.firstIID; k <= 7; k++ {
-		s := uint(48 - 16*(k-4))
-		if w := uint16(lo >> s); w != 0xffff {
-			return hi, lo&^(0xffff<<s) | uint64(checksum.ApplyAdjustment(w, adj))<<s, ReasonNone
+	for k := int(s.firstIID); k <= 7; k++ {
+		sh := uint(48 - 16*(k-4))
+		if w := uint16(lo >> sh); w != 0xffff {
+			return hi, lo&^(0xffff<<sh) | uint64(checksum.ApplyAdjustment(w, s.adj))<<sh, ReasonNone
 		}
 	}
 	return hi, lo, ReasonIIDAllOnes
 }
 
-// mapAddr applies the longest matching rule to address (hi, lo).
-func (m *Mapper) mapAddr(hi, lo uint64, outbound bool) (uint64, uint64, Reason) {
-	list := m.in
+// sides returns the rules for one direction.
+func (m *Mapper) sides(outbound bool) []side {
 	if outbound {
-		list = m.out
+		return m.out
 	}
-	for _, mp := range list {
-		var nhi, nlo uint64
-		var why Reason
-		if outbound {
-			nhi, nlo, why = mp.mapWords(hi, lo, mp.ihi, mp.ilo, mp.ehi, mp.elo, mp.adj, true, &m.opts)
-		} else {
-			nhi, nlo, why = mp.mapWords(hi, lo, mp.ehi, mp.elo, mp.ihi, mp.ilo, ^mp.adj, false, &m.opts)
-		}
-		if why == ReasonNotMine {
-			continue
-		}
-		return nhi, nlo, why
-	}
-	return hi, lo, ReasonNotMine
+	return m.in
 }
 
-// neutralFor reports whether the rule that maps (hi, lo) is neutral.
-func (m *Mapper) neutralFor(hi, lo uint64, outbound bool) bool {
-	list := m.in
-	if outbound {
-		list = m.out
+// isLocal reports whether (hi, lo) is one of Options.Local.
+func (m *Mapper) isLocal(hi, lo uint64) bool {
+	if m.localSet != nil {
+		return m.localSet[[2]uint64{hi, lo}]
 	}
-	for _, mp := range list {
-		fhi, flo := mp.ehi, mp.elo
-		if outbound {
-			fhi, flo = mp.ihi, mp.ilo
-		}
-		if hi&mp.mhi == fhi && lo&mp.mlo == flo {
-			return mp.neutral
+	for _, a := range m.local {
+		if a[0] == hi && a[1] == lo {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // MapAddr maps one address outbound (internal -> external) or inbound, as
@@ -255,7 +299,11 @@ func (m *Mapper) MapAddr(a netip.Addr, outbound bool) (netip.Addr, Reason) {
 		return a, ReasonNotMine
 	}
 	hi, lo := ipword.Words(a)
-	hi, lo, why := m.mapAddr(hi, lo, outbound)
+	sd := match(m.sides(outbound), hi, lo)
+	if sd == nil {
+		return a, ReasonNotMine
+	}
+	hi, lo, why := sd.apply(hi, lo, m.opts.RefuseZeroIID)
 	if why != ReasonNone {
 		return a, why
 	}

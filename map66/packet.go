@@ -20,17 +20,18 @@ func (m *Mapper) Outbound(pkt []byte) Reason {
 	if len(pkt) < header.IPv6Size {
 		return ReasonTruncated
 	}
-	ip := header.IPv6(pkt)
-	r := m.rewrite(pkt, 8, true, true)
-	if r != ReasonNone {
+	if r := m.rewrite(pkt, 8, m.out, true); r != ReasonNone {
 		return r
 	}
 	// Hairpinning: a destination in one of our external prefixes comes
-	// back in.
-	if hr := m.rewrite(pkt, 24, false, true); hr != ReasonNone && hr != ReasonNotMine && hr != ReasonLocalAddress {
-		return hr
+	// back in. Matching first keeps the usual miss out of a call.
+	h := (*[header.IPv6Size]byte)(pkt)
+	if match(m.in, binary.BigEndian.Uint64(h[24:32]), binary.BigEndian.Uint64(h[32:40])) != nil {
+		if hr := m.rewrite(pkt, 24, m.in, true); hr != ReasonNone && hr != ReasonLocalAddress {
+			return hr
+		}
 	}
-	m.embedded(pkt, ip, true)
+	m.embedded(pkt, true)
 	return ReasonNone
 }
 
@@ -41,30 +42,42 @@ func (m *Mapper) Inbound(pkt []byte) Reason {
 	if len(pkt) < header.IPv6Size {
 		return ReasonTruncated
 	}
-	r := m.rewrite(pkt, 24, false, true)
-	if r != ReasonNone {
+	if r := m.rewrite(pkt, 24, m.in, true); r != ReasonNone {
 		return r
 	}
-	m.embedded(pkt, header.IPv6(pkt), false)
+	m.embedded(pkt, false)
 	return ReasonNone
 }
 
-// rewrite maps the address at pkt[at:at+16]; checkLocal leaves the
-// interface's own addresses alone.
-func (m *Mapper) rewrite(pkt []byte, at int, outbound, checkLocal bool) Reason {
-	hi, lo := binary.BigEndian.Uint64(pkt[at:]), binary.BigEndian.Uint64(pkt[at+8:])
-	if checkLocal && m.local != nil && m.local[[2]uint64{hi, lo}] {
+// rewrite maps the address at pkt[at:at+16] by the rules of one
+// direction; checkLocal leaves the interface's own addresses alone.
+func (m *Mapper) rewrite(pkt []byte, at int, sides []side, checkLocal bool) Reason {
+	a := (*[16]byte)(pkt[at : at+16])
+	hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
+	s := match(sides, hi, lo)
+	if checkLocal && len(m.local) > 0 && m.isLocal(hi, lo) {
 		return ReasonLocalAddress
 	}
-	nhi, nlo, why := m.mapAddr(hi, lo, outbound)
-	if why != ReasonNone {
-		return why
+	if s == nil {
+		return ReasonNotMine
 	}
-	binary.BigEndian.PutUint64(pkt[at:], nhi)
-	binary.BigEndian.PutUint64(pkt[at+8:], nlo)
-	if !m.neutralFor(hi, lo, outbound) {
-		fixTransport(pkt, [2]uint64{hi, lo}, [2]uint64{nhi, nlo})
+	var nhi, nlo uint64
+	if s.word == wordSubnet && uint16(hi) != 0xffff {
+		// The common case inline: word 3 carries the adjustment (§3.4).
+		nhi = hi&^s.mhi | s.thi
+		nhi = nhi&^0xffff | uint64(checksum.ApplyAdjustment(uint16(hi), s.adj))
+		nlo = lo
+	} else {
+		var why Reason
+		if nhi, nlo, why = s.apply(hi, lo, m.opts.RefuseZeroIID); why != ReasonNone {
+			return why
+		}
+		if s.word == wordNone {
+			fixTransport(pkt, [2]uint64{hi, lo}, [2]uint64{nhi, nlo})
+		}
 	}
+	binary.BigEndian.PutUint64(a[:8], nhi)
+	binary.BigEndian.PutUint64(a[8:], nlo)
 	return ReasonNone
 }
 
@@ -73,10 +86,14 @@ func (m *Mapper) rewrite(pkt []byte, at int, outbound, checkLocal bool) Reason {
 // nothing of it; Linux, FreeBSD and draft-bctb-6man-rfc6296-bis do it so
 // that errors reach the host that caused them. A neutral mapping leaves
 // every checksum valid.
-func (m *Mapper) embedded(pkt []byte, ip header.IPv6, outbound bool) {
-	if nh := ip.NextHeader(); nh == header.ProtoTCP || nh == header.ProtoUDP {
+func (m *Mapper) embedded(pkt []byte, outbound bool) {
+	if nh := pkt[6]; nh == header.ProtoTCP || nh == header.ProtoUDP {
 		return // the common case, without walking anything
 	}
+	m.embeddedSlow(pkt, header.IPv6(pkt), outbound)
+}
+
+func (m *Mapper) embeddedSlow(pkt []byte, ip header.IPv6, outbound bool) {
 	off, proto, ok := ip.UpperLayer()
 	if !ok || proto != header.ProtoICMPv6 || len(pkt) < off+header.ICMPHeaderSize+header.IPv6Size || !header.ICMPv6IsError(pkt[off]) {
 		return
@@ -88,7 +105,7 @@ func (m *Mapper) embedded(pkt []byte, ip header.IPv6, outbound bool) {
 	}
 	before := [2]uint64{binary.BigEndian.Uint64(pkt[at:]), binary.BigEndian.Uint64(pkt[at+8:])}
 	// The quoted packet is not about our interfaces: no local check.
-	if m.rewrite(pkt[:at+16], at, outbound, false) != ReasonNone {
+	if m.rewrite(pkt[:at+16], at, m.sides(outbound), false) != ReasonNone {
 		return
 	}
 	after := [2]uint64{binary.BigEndian.Uint64(pkt[at:]), binary.BigEndian.Uint64(pkt[at+8:])}
