@@ -55,6 +55,7 @@ type Mapper struct {
 	opts     Options
 	local    [][2]uint64        // Options.Local, when there are few
 	localSet map[[2]uint64]bool // and when there are many
+	short    bool               // every prefix is /48 or shorter: see Outbound
 }
 
 // localScan is how many local addresses are compared one by one before a
@@ -102,6 +103,10 @@ func New(rules []Rule, opts Options) (*Mapper, error) {
 	}
 	m.out = byLen(func(mp *mapping) netip.Prefix { return mp.rule.Internal })
 	m.in = byLen(func(mp *mapping) netip.Prefix { return mp.rule.External })
+	m.short = true
+	for _, mp := range maps {
+		m.short = m.short && mp.bits <= 48
+	}
 	return m, nil
 }
 
@@ -228,6 +233,17 @@ func (mp *mapping) side(outbound bool, opts Options) side {
 	return s
 }
 
+// matchHigh is match for rules of /64 or shorter, which only look at the
+// high word.
+func matchHigh(sides []side, hi uint64) *side {
+	for i := range sides {
+		if s := &sides[i]; hi&s.mhi == s.fhi {
+			return s
+		}
+	}
+	return nil
+}
+
 // match returns the longest rule of sides covering (hi, lo), or nil.
 func match(sides []side, hi, lo uint64) *side {
 	for i := range sides {
@@ -244,16 +260,20 @@ func (s *side) apply(hi, lo uint64, refuseZeroIID bool) (uint64, uint64, Reason)
 	hi, lo = hi&^s.mhi|s.thi, lo&^s.mlo|s.tlo
 	switch s.word {
 	case wordSubnet:
-		// Word 3, the subnet ID (§3.4).
-		w := uint16(hi)
-		if w == 0xffff && s.strict {
+		if uint16(hi) == 0xffff && s.strict {
 			return hi, lo, ReasonSubnetFFFF
 		}
-		return hi&^0xffff | uint64(checksum.ApplyAdjustment(w, s.adj)), lo, ReasonNone
+		return s.subnet(hi), lo, ReasonNone
 	case wordIID:
 		return s.applyIID(hi, lo, refuseZeroIID)
 	}
 	return hi, lo, ReasonNone
+}
+
+// subnet puts the adjustment of a /48-or-shorter rule in word 3, the
+// subnet ID (§3.4), of the high word hi, whose prefix is already rewritten.
+func (s *side) subnet(hi uint64) uint64 {
+	return hi&^0xffff | uint64(checksum.ApplyAdjustment(uint16(hi), s.adj))
 }
 
 // applyIID puts the adjustment in the first interface-ID word (after the

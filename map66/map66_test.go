@@ -2,6 +2,7 @@ package map66
 
 import (
 	"bytes"
+	"math/rand"
 	"net/netip"
 	"strings"
 	"testing"
@@ -346,5 +347,63 @@ func TestZeroAllocs(t *testing.T) {
 	buf := make([]byte, len(pkt))
 	if n := testing.AllocsPerRun(100, func() { copy(buf, pkt); m.Outbound(buf); m.Inbound(buf) }); n != 0 {
 		t.Errorf("%v allocs", n)
+	}
+}
+
+// Outbound's inline path for /48-and-shorter rules must give what the
+// general path gives, byte for byte, on every kind of packet: mapped,
+// not mine, subnet 0xFFFF, the interface's own address, hairpinned,
+// ICMPv6 (which always takes the general path).
+func TestOutboundInlineMatchesGeneral(t *testing.T) {
+	rules := []Rule{
+		rule("fd01:203:405::/48", "2001:db8:1::/48"),
+		rule("fd01:203::/32", "2001:db8:2::/48"),
+		rule("fd02::/40", "2001:db8:100::/40"),
+	}
+	local := []netip.Addr{netip.MustParseAddr("fd01:203:405:1::1"), netip.MustParseAddr("fd02::1")}
+	prefixes := []netip.Prefix{}
+	for _, r := range rules {
+		prefixes = append(prefixes, r.Internal, r.External)
+	}
+	prefixes = append(prefixes, netip.MustParsePrefix("2001:db8:ffff::/48"))
+	rng := rand.New(rand.NewSource(1))
+	addr := func() netip.Addr {
+		if rng.Intn(8) == 0 {
+			return local[rng.Intn(len(local))]
+		}
+		p := prefixes[rng.Intn(len(prefixes))]
+		var b [16]byte
+		rng.Read(b[:])
+		if rng.Intn(4) == 0 {
+			b[6], b[7] = 0xff, 0xff // subnet 0xFFFF
+		}
+		a := p.Addr().As16()
+		for i := p.Bits() / 8; i < 16; i++ {
+			a[i] = b[i]
+		}
+		return netip.AddrFrom16(a)
+	}
+	for _, opts := range []Options{{}, {Local: local}, {StrictInbound: true}} {
+		m := mapper(t, opts, rules...)
+		if !m.short {
+			t.Fatal("rules of /48 and shorter do not take the inline path")
+		}
+		for i := 0; i < 20000; i++ {
+			src, dst := addr(), addr()
+			var pkt []byte
+			switch rng.Intn(3) {
+			case 0:
+				pkt = testpkt.IPv6{Src: src, Dst: dst}.Packet(17, testpkt.UDP(src, dst, 1, 2, []byte("data")))
+			case 1:
+				pkt = testpkt.IPv6{Src: src, Dst: dst}.Packet(6, testpkt.TCP(src, dst, 1, 2, 0x10, nil))
+			default:
+				pkt = testpkt.IPv6{Src: src, Dst: dst}.Packet(58, testpkt.Echo(src, dst, 128, 1, 1, nil))
+			}
+			inline, general := bytes.Clone(pkt), bytes.Clone(pkt)
+			a, b := m.Outbound(inline), m.outbound(general)
+			if a != b || !bytes.Equal(inline, general) {
+				t.Fatalf("%v -> %v (%+v): inline %v % x\ngeneral %v % x", src, dst, opts, a, inline[8:40], b, general[8:40])
+			}
+		}
 	}
 }

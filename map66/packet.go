@@ -20,6 +20,24 @@ func (m *Mapper) Outbound(pkt []byte) Reason {
 	if len(pkt) < header.IPv6Size {
 		return ReasonTruncated
 	}
+	// The common packet under /48 rules, without a call: a TCP or UDP
+	// source under a rule, not subnet 0xFFFF, not the interface's own, no
+	// hairpin. Only the high word of the source changes (§3.4).
+	h := (*[header.IPv6Size]byte)(pkt)
+	if nh := h[6]; m.short && (nh == header.ProtoTCP || nh == header.ProtoUDP) {
+		hi := binary.BigEndian.Uint64(h[8:16])
+		if s := matchHigh(m.out, hi); s != nil && uint16(hi) != 0xffff &&
+			matchHigh(m.in, binary.BigEndian.Uint64(h[24:32])) == nil &&
+			(len(m.local) == 0 || !m.isLocal(hi, binary.BigEndian.Uint64(h[16:24]))) {
+			binary.BigEndian.PutUint64(h[8:16], s.subnet(hi&^s.mhi|s.thi))
+			return ReasonNone
+		}
+	}
+	return m.outbound(pkt)
+}
+
+// outbound is Outbound for every packet.
+func (m *Mapper) outbound(pkt []byte) Reason {
 	if r := m.rewrite(pkt, 8, m.out, true); r != ReasonNone {
 		return r
 	}
@@ -63,10 +81,7 @@ func (m *Mapper) rewrite(pkt []byte, at int, sides []side, checkLocal bool) Reas
 	}
 	var nhi, nlo uint64
 	if s.word == wordSubnet && uint16(hi) != 0xffff {
-		// The common case inline: word 3 carries the adjustment (§3.4).
-		nhi = hi&^s.mhi | s.thi
-		nhi = nhi&^0xffff | uint64(checksum.ApplyAdjustment(uint16(hi), s.adj))
-		nlo = lo
+		nhi, nlo = s.subnet(hi&^s.mhi|s.thi), lo // the common case inline
 	} else {
 		var why Reason
 		if nhi, nlo, why = s.apply(hi, lo, m.opts.RefuseZeroIID); why != ReasonNone {
