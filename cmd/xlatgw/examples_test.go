@@ -20,5 +20,14 @@ func TestCampusExamples(t *testing.T) {
 		if len(l.insts) != 3 || len(l.cfg.Rules) != 2 {
 			t.Errorf("%s: %d instances, %d rules", f, len(l.insts), len(l.cfg.Rules))
 		}
+		synced := 0
+		for _, in := range l.insts {
+			if in.syncSetup != nil {
+				synced++
+			}
+		}
+		if synced != 2 {
+			t.Errorf("%s: %d nat64 instances synchronised, want both", f, synced)
+		}
 	}
 }
