@@ -39,7 +39,7 @@ type HandoffConfig struct {
 // config, offline translation).
 type handoffSink interface {
 	writePacket(pkt []byte)
-	inject(in *instance, pkt []byte, to4 bool)
+	inject(in *instance, pkt []byte)
 }
 
 // buildHandoff makes the client of a nat64 instance and plugs it into its
@@ -64,9 +64,9 @@ func buildHandoff(inst *instance, h *HandoffConfig, c *nat64.Config) error {
 				(*s).writePacket(pkt)
 			}
 		},
-		Deliver: func(pkt []byte, to4 bool) {
+		Deliver: func(pkt []byte, _ bool) { // the packet's version says which way
 			if s := inst.sink.Load(); s != nil {
-				(*s).inject(inst, pkt, to4)
+				(*s).inject(inst, pkt)
 			}
 		},
 		LiveBindings: func(server netip.Addr) []handoff.LocalBinding {
@@ -105,17 +105,11 @@ func (g *gateway) writePacket(p []byte) {
 
 // inject translates a packet the handoff client released (held until its
 // port was known, or echoed by the server) and sends it.
-func (g *gateway) inject(in *instance, pkt []byte, to4 bool) {
+func (g *gateway) inject(in *instance, pkt []byte) {
 	buf := make([]byte, readOffset+len(pkt)+translate.Headroom)
 	copy(buf[readOffset:], pkt)
-	var r translate.Result
-	if to4 {
-		r = in.to4(buf, readOffset, len(pkt))
-	} else {
-		r = in.to6(buf, readOffset, len(pkt))
-	}
 	var rs results
-	if out := rs.add(nil, buf, r); len(out) > 0 {
+	if out := rs.add(nil, buf, in.translate(buf, readOffset, len(pkt))); len(out) > 0 {
 		g.wmu.Lock()
 		g.dev.Write(out, tunOffset)
 		g.wmu.Unlock()

@@ -48,6 +48,31 @@ func (i *instance) engine() *translate.Translator {
 	return i.siit.Engine()
 }
 
+// translate runs the packet buf[off:off+n] through the instance in the
+// direction its version says, and counts it in and, unless dropped, out.
+func (i *instance) translate(buf []byte, off, n int) translate.Result {
+	var r translate.Result
+	if buf[off]>>4 == 6 {
+		i.rx6.Add(1)
+		i.rx6B.Add(uint64(n))
+		r = i.to4(buf, off, n)
+	} else {
+		i.rx4.Add(1)
+		i.rx4B.Add(uint64(n))
+		r = i.to6(buf, off, n)
+	}
+	if r.Verdict != translate.Drop {
+		if k := r.End - r.Start; buf[r.Start]>>4 == 6 {
+			i.tx6.Add(1)
+			i.tx6B.Add(uint64(k))
+		} else {
+			i.tx4.Add(1)
+			i.tx4B.Add(uint64(k))
+		}
+	}
+	return r
+}
+
 func (i *instance) to4(buf []byte, off, n int) translate.Result {
 	if i.nat64 != nil {
 		return i.nat64.To4(buf, off, n)

@@ -78,12 +78,7 @@ func translateFile(args []string, log io.Writer) error {
 			continue
 		}
 		n := copy(buf[translate.Headroom:], pkt)
-		var res translate.Result
-		if pkt[0]>>4 == 6 {
-			res = inst.to4(buf, translate.Headroom, n)
-		} else {
-			res = inst.to6(buf, translate.Headroom, n)
-		}
+		res := inst.translate(buf, translate.Headroom, n)
 		var pkts [][]byte
 		switch res.Verdict {
 		case translate.Drop:
