@@ -17,6 +17,28 @@ type Prefix struct {
 	mhi, mlo uint64 // the prefix mask
 	bits     uint8
 	wkp      bool // 64:ff9b::/96, precomputed for the §3.1 check
+	// Where the IPv4 address sits (RFC 6052 §2.2), for Embed and Extract
+	// without a switch: its first bits end the high word (v >> hiShift
+	// is their value there), the rest start the low word after the u
+	// octet ((v & loMask) << loShift).
+	hiShift, loShift uint8
+	loMask           uint32
+}
+
+// layout6052 is the hiShift, loShift and loMask of each prefix length:
+// /32 has all 32 bits in the high word, /40 24 of them and 8 in the low
+// word, and so on to /64 and /96 with all of them in the low word (a shift
+// of 64 or more leaves nothing).
+var layout6052 = map[int]struct {
+	hiShift, loShift uint8
+	loMask           uint32
+}{
+	32: {0, 0, 0},
+	40: {8, 48, 0xff},
+	48: {16, 40, 0xffff},
+	56: {24, 32, 0xffffff},
+	64: {32, 24, 0xffffffff},
+	96: {64, 0, 0xffffffff},
 }
 
 // WellKnownPrefix is 64:ff9b::/96 (RFC 6052 §2.1).
@@ -49,6 +71,8 @@ func NewPrefix(p netip.Prefix) (Prefix, error) {
 		return Prefix{}, fmt.Errorf("translation prefix %v: bits 64-71 (the u octet) must be zero (RFC 6052 §2.2)", p)
 	}
 	q := Prefix{hi: be64(b[:8]), lo: be64(b[8:]), bits: uint8(p.Bits()), wkp: p == wkp}
+	l := layout6052[p.Bits()]
+	q.hiShift, q.loShift, q.loMask = l.hiShift, l.loShift, l.loMask
 	if q.bits >= 64 {
 		q.mhi, q.mlo = ^uint64(0), ^uint64(0)<<(128-q.bits)
 	} else {
@@ -141,55 +165,22 @@ func (p Prefix) Contains(a netip.Addr) bool {
 func (p Prefix) Embed(v4 netip.Addr) netip.Addr {
 	a := v4.As4()
 	v := uint64(binary.BigEndian.Uint32(a[:]))
-	hi, lo := p.hi, p.lo
-	// Bits 64-71 (the u octet) stay zero: the address skips them.
-	switch p.bits {
-	case 32:
-		hi |= v
-	case 40:
-		hi |= v >> 8
-		lo |= (v & 0xff) << 48
-	case 48:
-		hi |= v >> 16
-		lo |= (v & 0xffff) << 40
-	case 56:
-		hi |= v >> 24
-		lo |= (v & 0xffffff) << 32
-	case 64:
-		lo |= v << 24
-	default: // 96
-		lo |= v
-	}
-	return addr16(hi, lo)
+	// Bits 64-71 (the u octet) stay zero: loShift skips them.
+	return addr16(p.hi|v>>p.hiShift, p.lo|(v&uint64(p.loMask))<<p.loShift)
 }
 
 // Extract returns the IPv4 address embedded in v6 and true, or false if v6
 // is not inside p. A non-zero suffix is ignored, as RFC 6052 §2.2 says a
 // receiver should; so is a non-zero u octet (§2.3 deletes it).
 func (p Prefix) Extract(v6 netip.Addr) (netip.Addr, bool) {
-	if !v6.Is6() {
+	if !v6.Is6() || p.bits == 0 {
 		return netip.Addr{}, false
 	}
 	hi, lo := ipword.Words(v6)
-	if hi&p.mhi != p.hi || lo&p.mlo != p.lo || p.bits == 0 {
+	if hi&p.mhi != p.hi || lo&p.mlo != p.lo {
 		return netip.Addr{}, false
 	}
-	var v uint32
-	switch p.bits {
-	case 32:
-		v = uint32(hi)
-	case 40:
-		v = uint32(hi)<<8 | uint32(lo>>48)&0xff
-	case 48:
-		v = uint32(hi)<<16 | uint32(lo>>40)&0xffff
-	case 56:
-		v = uint32(hi)<<24 | uint32(lo>>32)&0xffffff
-	case 64:
-		v = uint32(lo >> 24)
-	default:
-		v = uint32(lo)
-	}
-	return addr4(v), true
+	return addr4(uint32(hi<<p.hiShift) | uint32(lo>>p.loShift)&p.loMask), true
 }
 
 // Permits reports whether RFC 6052 §3.1 allows v4 to be represented under
