@@ -496,3 +496,35 @@ func icmpError4() []byte {
 	q := testpkt.IPv4{Src: h6v4, Dst: h4}.Packet(17, testpkt.UDP(h6v4, h4, 1, 53, make([]byte, 64)))
 	return testpkt.IPv4{Src: h4, Dst: h6v4}.Packet(1, testpkt.ICMPError(h4, h6v4, 3, 3, 0, q))
 }
+
+// sixPolicy breaks the Policy contract: its To4 answers with IPv6
+// addresses (the source, the destination, or both).
+type sixPolicy struct {
+	PrefixPolicy
+	bad int // 1: source, 2: destination
+}
+
+func (p *sixPolicy) To4(src, dst netip.Addr, ports Ports, m Meta) (netip.Addr, netip.Addr, Ports, Reason) {
+	s, d, ps, r := p.PrefixPolicy.To4(src, dst, ports, m)
+	if p.bad == 1 {
+		s = src
+	} else {
+		d = dst
+	}
+	return s, d, ps, r
+}
+
+// A policy whose To4 gives IPv6 addresses has its packets refused, named
+// by the side it got wrong, instead of the header being written from them.
+func TestPolicyGivingIPv6To4(t *testing.T) {
+	for bad, want := range map[int]Reason{1: ReasonUntranslatableSrc, 2: ReasonUntranslatableDst} {
+		x, err := New(Config{}, &sixPolicy{PrefixPolicy{Prefix: nsp}, bad})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkt := benchPackets(64)["udp/6to4"]
+		if _, r := run(x.To4, pkt); r.Verdict == Forward || r.Reason != want {
+			t.Errorf("bad side %d: %v %v, want refused with %v", bad, r.Verdict, r.Reason, want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/v6xlat/xlat/checksum"
 	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/internal/ipword"
 )
 
 // info6 is what the engine learns walking an IPv6 packet's headers.
@@ -121,6 +122,20 @@ func flow6(f *flow, p []byte, in *info6, fl FlowFlags, quoted bool) Reason {
 	return ReasonNone
 }
 
+// gave4 checks that a policy's To4 gave IPv4 addresses, as it must: the
+// header is then written from their words without asking again, and a
+// policy that breaks the contract has its packets refused rather than
+// written with garbage addresses.
+func gave4(src, dst netip.Addr) Reason {
+	switch {
+	case !src.Is4():
+		return ReasonUntranslatableSrc
+	case !dst.Is4():
+		return ReasonUntranslatableDst
+	}
+	return ReasonNone
+}
+
 // to4 is the RFC 7915 §5 algorithm for an outer packet.
 func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Result {
 	if !inBounds(buf, off, n) || n < header.IPv6Size {
@@ -173,6 +188,9 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 	var ps Ports
 	out.Src, out.Dst, ps, r = x.policy.To4(f.Src, f.Dst, f.ports(), f.meta())
 	out.SrcPort, out.DstPort = ps.Src(), ps.Dst()
+	if r == ReasonNone {
+		r = gave4(out.Src, out.Dst)
+	}
 	if r != ReasonNone {
 		return x.refuse6(c, buf, off, n, r, in.proto == header.ProtoICMPv6)
 	}
@@ -221,8 +239,13 @@ func (x *Translator) rewrite6to4(c *compiled, buf []byte, off, n int, in *info6,
 	// Transport checksum: the pseudo-header addresses change from IPv6 to
 	// IPv4 (RFC 7915 §5.5); read the old ones before the IPv4 header
 	// overwrites them.
+	// The policy's IPv4 addresses as words: netip.Addr's As4 would check
+	// their kind again on each use.
+	_, s4 := ipword.Words(out.Src)
+	_, d4 := ipword.Words(out.Dst)
+	src4, dst4 := uint32(s4), uint32(d4)
 	oldAddr := checksum.Combine(checksum.AddrSum(f.Src), checksum.AddrSum(f.Dst))
-	newAddr := checksum.Combine(checksum.AddrSum(out.Src), checksum.AddrSum(out.Dst))
+	newAddr := checksum.Combine(checksum.Combine(uint16(src4>>16), uint16(src4)), checksum.Combine(uint16(dst4>>16), uint16(dst4)))
 	if in.first() {
 		l4 := p[in.l4off:]
 		// The ICMP identifier belongs to the IPv6 node: the source of an
@@ -235,7 +258,9 @@ func (x *Translator) rewrite6to4(c *compiled, buf []byte, off, n int, in *info6,
 	}
 
 	total := header.IPv4MinSize + ulen
-	hf := header.IPv4Fields{TOS: tc, TotalLength: uint16(total), TTL: hop, Protocol: in.proto, Src: out.Src.As4(), Dst: out.Dst.As4()}
+	hf := header.IPv4Fields{TOS: tc, TotalLength: uint16(total), TTL: hop, Protocol: in.proto}
+	binary.BigEndian.PutUint32(hf.Src[:], src4)
+	binary.BigEndian.PutUint32(hf.Dst[:], dst4)
 	if hf.Protocol == header.ProtoICMPv6 {
 		hf.Protocol = header.ProtoICMPv4
 	}
@@ -393,6 +418,9 @@ func (x *Translator) quoted6to4(c *compiled, buf []byte, off, n int, fl FlowFlag
 	var ps Ports
 	var r Reason
 	out.Src, out.Dst, ps, r = x.policy.To4(f.Src, f.Dst, f.ports(), f.meta())
+	if r == ReasonNone {
+		r = gave4(out.Src, out.Dst)
+	}
 	if r != ReasonNone {
 		return 0, netip.Addr{}, netip.Addr{}, r
 	}
