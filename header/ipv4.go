@@ -104,7 +104,23 @@ func (h IPv4) CalculateChecksum() uint16 {
 func (h IPv4) SetChecksumFromHeader() { h.SetChecksum(h.CalculateChecksum()) }
 
 // ValidChecksum reports whether the header checksum verifies.
-func (h IPv4) ValidChecksum() bool { return checksum.Verify(h[:h.HeaderLen()], 0) }
+func (h IPv4) ValidChecksum() bool {
+	if len(h) >= IPv4MinSize && h.HeaderLen() == IPv4MinSize {
+		// The usual header, without options: its five 32-bit words in
+		// one go. A one's-complement sum folds to the same 16 bits
+		// whatever the width it was added in (RFC 1071 §2(B)), and a
+		// header that verifies sums to 0xFFFF.
+		b := h[:IPv4MinSize]
+		s := uint64(binary.BigEndian.Uint32(b[0:])) + uint64(binary.BigEndian.Uint32(b[4:])) +
+			uint64(binary.BigEndian.Uint32(b[8:])) + uint64(binary.BigEndian.Uint32(b[12:])) +
+			uint64(binary.BigEndian.Uint32(b[16:]))
+		s = s>>32 + s&0xffffffff
+		s = s>>16 + s&0xffff
+		s = s>>16 + s&0xffff
+		return s == 0xffff
+	}
+	return checksum.Verify(h[:h.HeaderLen()], 0)
+}
 
 // Valid reports whether b starts with a well-formed IPv4 header whose
 // Total Length fits in b: version 4, IHL at least 5, Total Length at least
