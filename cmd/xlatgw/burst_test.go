@@ -57,42 +57,56 @@ func burst() (templates [][]byte, sizes []int) {
 	return templates, sizes
 }
 
+// burstRun translates the same burst again and again, restoring its
+// packets from the templates first, as a TUN read would have filled them.
+type burstRun struct {
+	g         *gateway
+	templates [][]byte
+	bufs, out [][]byte
+	sizes     []int
+	rs        results
+}
+
+func newBurstRun(t testing.TB) *burstRun {
+	b := &burstRun{g: burstGateway(t)}
+	b.templates, b.sizes = burst()
+	for _, tpl := range b.templates {
+		b.bufs = append(b.bufs, make([]byte, len(tpl)))
+	}
+	b.out = make([][]byte, 0, 2*len(b.bufs))
+	return b
+}
+
+func (b *burstRun) run() {
+	for i, tpl := range b.templates {
+		copy(b.bufs[i], tpl)
+	}
+	b.out = b.g.translateBurst(b.bufs, b.sizes, b.out[:0], &b.rs)
+}
+
 // The datapath allocates nothing per packet once its flows exist.
 func TestBurstAllocs(t *testing.T) {
-	g := burstGateway(t)
-	templates, sizes := burst()
-	bufs := make([][]byte, len(templates))
-	for i, tpl := range templates {
-		bufs[i] = make([]byte, len(tpl))
+	b := newBurstRun(t)
+	b.run() // creates the NAT64 sessions
+	if len(b.out) != len(b.bufs) {
+		t.Fatalf("%d of %d packets translated", len(b.out), len(b.bufs))
 	}
-	out := make([][]byte, 0, 2*len(bufs))
-	var rs results
-	run := func() {
-		for i, tpl := range templates {
-			copy(bufs[i], tpl)
-		}
-		out = g.translateBurst(bufs, sizes, out[:0], &rs)
-	}
-	run() // creates the NAT64 sessions
-	if len(out) != len(bufs) {
-		t.Fatalf("%d of %d packets translated", len(out), len(bufs))
-	}
-	for i, p := range out {
+	for i, p := range b.out {
 		want := byte(4)
-		if templates[i][readOffset]>>4 == 4 {
+		if b.templates[i][readOffset]>>4 == 4 {
 			want = 6
 		}
 		if v := p[tunOffset] >> 4; v != want {
 			t.Fatalf("packet %d left as IPv%d, want IPv%d", i, v, want)
 		}
 	}
-	if n := testing.AllocsPerRun(100, run); n != 0 {
-		t.Errorf("%v allocations per burst of %d packets", n, len(bufs))
+	if n := testing.AllocsPerRun(100, b.run); n != 0 {
+		t.Errorf("%v allocations per burst of %d packets", n, len(b.bufs))
 	}
 	// Every packet counted: the first burst, AllocsPerRun's warm-up
 	// and its 100 runs.
 	const bursts = 102
-	nat, siit := g.cur.Load().insts[0], g.cur.Load().insts[1]
+	nat, siit := b.g.cur.Load().insts[0], b.g.cur.Load().insts[1]
 	if in, out := nat.rx6.Load(), nat.tx4.Load(); in != bursts*32 || out != bursts*32 {
 		t.Errorf("nat64 counted %d IPv6 packets in and %d IPv4 out, want %d each", in, out, bursts*32)
 	}
@@ -103,21 +117,11 @@ func TestBurstAllocs(t *testing.T) {
 
 // BenchmarkBurst is the gateway's user-space cost per packet: choosing the
 // instance, translating, counting, collecting the packets to write (and
-// restoring the 64-byte-ish input, as a TUN read would have filled it).
+// restoring the small input packets).
 func BenchmarkBurst(b *testing.B) {
-	g := burstGateway(b)
-	templates, sizes := burst()
-	bufs := make([][]byte, len(templates))
-	for i, tpl := range templates {
-		bufs[i] = make([]byte, len(tpl))
-	}
-	out := make([][]byte, 0, 2*len(bufs))
-	var rs results
+	r := newBurstRun(b)
 	b.ReportAllocs()
-	for i := 0; i < b.N; i += len(bufs) {
-		for j, tpl := range templates {
-			copy(bufs[j], tpl)
-		}
-		out = g.translateBurst(bufs, sizes, out[:0], &rs)
+	for i := 0; i < b.N; i += len(r.bufs) {
+		r.run()
 	}
 }
