@@ -294,8 +294,8 @@ func FuzzMapRoundTrip(f *testing.F) {
 	})
 }
 
-// BenchmarkMap measures one mapping of a UDP packet beside copying the
-// packet. It maps a ring of 64 packets, as a TUN batch holds: one pass maps
+// BenchmarkMap measures one mapping of a UDP packet, outbound and
+// inbound, beside copying the packet. It maps a ring of 64 packets, as a TUN batch holds: one pass maps
 // their sources out, the next maps them back with the reverse rule, so no
 // packet is restored by a copy the mapping would be charged for, and one
 // packet's mapping does not wait for the last one's stores.
@@ -305,23 +305,36 @@ func BenchmarkMap(b *testing.B) {
 	for _, size := range []int{64, 1500} {
 		src, dst := netip.MustParseAddr("fd01:203:405:1::1234"), netip.MustParseAddr("2001:db8:ffff::1")
 		pkt := testpkt.IPv6{Src: src, Dst: dst}.Packet(17, testpkt.UDP(src, dst, 1, 2, make([]byte, size-48)))
-		b.Run("op=map/size="+itoa(size), func(b *testing.B) {
-			var ring [64][]byte
-			for i := range ring {
-				ring[i] = append([]byte(nil), pkt...)
-			}
-			b.SetBytes(int64(len(pkt)))
-			b.ReportAllocs()
-			ms := [2]*Mapper{m, back}
-			for i := 0; i < b.N; i++ {
-				if ms[i>>6&1].Outbound(ring[i&63]) != ReasonNone {
-					b.Fatal("refused")
+		// op=map: sources out; op=unmap: destinations in (the reply's
+		// header, addresses swapped).
+		reply := append([]byte(nil), pkt...)
+		copy(reply[8:24], pkt[24:40])
+		copy(reply[24:40], pkt[8:24])
+		mapped, _ := m.MapAddr(src, true)
+		copy(reply[24:40], mapped.AsSlice())
+		for _, op := range []struct {
+			name string
+			pkt  []byte
+			f    func(*Mapper, []byte) Reason
+		}{{"map", pkt, (*Mapper).Outbound}, {"unmap", reply, (*Mapper).Inbound}} {
+			b.Run("op="+op.name+"/size="+itoa(size), func(b *testing.B) {
+				var ring [64][]byte
+				for i := range ring {
+					ring[i] = append([]byte(nil), op.pkt...)
 				}
-			}
-			if b.N%128 == 0 && !bytes.Equal(ring[0], pkt) {
-				b.Fatal("mapping there and back changed the packet")
-			}
-		})
+				b.SetBytes(int64(len(pkt)))
+				b.ReportAllocs()
+				ms := [2]*Mapper{m, back}
+				for i := 0; i < b.N; i++ {
+					if op.f(ms[i>>6&1], ring[i&63]) != ReasonNone {
+						b.Fatal("refused")
+					}
+				}
+				if b.N%128 == 0 && !bytes.Equal(ring[0], op.pkt) {
+					b.Fatal("mapping there and back changed the packet")
+				}
+			})
+		}
 		dst2 := make([]byte, len(pkt))
 		b.Run("op=copy/size="+itoa(size), func(b *testing.B) {
 			b.SetBytes(int64(len(pkt)))
@@ -350,11 +363,11 @@ func TestZeroAllocs(t *testing.T) {
 	}
 }
 
-// Outbound's inline path for /48-and-shorter rules must give what the
-// general path gives, byte for byte, on every kind of packet: mapped,
-// not mine, subnet 0xFFFF, the interface's own address, hairpinned,
-// ICMPv6 (which always takes the general path).
-func TestOutboundInlineMatchesGeneral(t *testing.T) {
+// The quick path of Outbound and Inbound for /48-and-shorter rules must
+// give what the general path gives, byte for byte, on every kind of
+// packet: mapped, not mine, subnet 0xFFFF, the interface's own address,
+// hairpinned, ICMPv6 (which always takes the general path).
+func TestQuickMatchesGeneral(t *testing.T) {
 	rules := []Rule{
 		rule("fd01:203:405::/48", "2001:db8:1::/48"),
 		rule("fd01:203::/32", "2001:db8:2::/48"),
@@ -399,10 +412,15 @@ func TestOutboundInlineMatchesGeneral(t *testing.T) {
 			default:
 				pkt = testpkt.IPv6{Src: src, Dst: dst}.Packet(58, testpkt.Echo(src, dst, 128, 1, 1, nil))
 			}
-			inline, general := bytes.Clone(pkt), bytes.Clone(pkt)
-			a, b := m.Outbound(inline), m.outbound(general)
-			if a != b || !bytes.Equal(inline, general) {
-				t.Fatalf("%v -> %v (%+v): inline %v % x\ngeneral %v % x", src, dst, opts, a, inline[8:40], b, general[8:40])
+			for _, dir := range []struct {
+				name           string
+				quick, general func([]byte) Reason
+			}{{"outbound", m.Outbound, m.outbound}, {"inbound", m.Inbound, m.inbound}} {
+				inline, general := bytes.Clone(pkt), bytes.Clone(pkt)
+				a, b := dir.quick(inline), dir.general(general)
+				if a != b || !bytes.Equal(inline, general) {
+					t.Fatalf("%s %v -> %v (%+v): quick %v % x\ngeneral %v % x", dir.name, src, dst, opts, a, inline[8:40], b, general[8:40])
+				}
 			}
 		}
 	}

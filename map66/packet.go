@@ -20,20 +20,31 @@ func (m *Mapper) Outbound(pkt []byte) Reason {
 	if len(pkt) < header.IPv6Size {
 		return ReasonTruncated
 	}
-	// The common packet under /48 rules, without a call: a TCP or UDP
-	// source under a rule, not subnet 0xFFFF, not the interface's own, no
-	// hairpin. Only the high word of the source changes (§3.4).
+	// Hairpinning (a destination in one of our external prefixes) takes
+	// the general path.
 	h := (*[header.IPv6Size]byte)(pkt)
-	if nh := h[6]; m.short && (nh == header.ProtoTCP || nh == header.ProtoUDP) {
-		hi := binary.BigEndian.Uint64(h[8:16])
-		if s := matchHigh(m.out, hi); s != nil && uint16(hi) != 0xffff &&
-			matchHigh(m.in, binary.BigEndian.Uint64(h[24:32])) == nil &&
-			(len(m.local) == 0 || !m.isLocal(hi, binary.BigEndian.Uint64(h[16:24]))) {
-			binary.BigEndian.PutUint64(h[8:16], s.subnet(hi&^s.mhi|s.thi))
-			return ReasonNone
-		}
+	if m.short && matchHigh(m.in, binary.BigEndian.Uint64(h[24:32])) == nil && m.quick(h, 8, m.out) {
+		return ReasonNone
 	}
 	return m.outbound(pkt)
+}
+
+// quick maps the address at h[at:at+16] the quick way and reports whether
+// it could: a TCP or UDP packet (nothing inside to map) under
+// /48-or-shorter rules, an address under a rule, not subnet 0xFFFF, not
+// the interface's own. Only its high word changes then (§3.4).
+func (m *Mapper) quick(h *[header.IPv6Size]byte, at int, sides []side) bool {
+	if nh := h[6]; !m.short || nh != header.ProtoTCP && nh != header.ProtoUDP {
+		return false
+	}
+	a := (*[16]byte)(h[at : at+16])
+	hi := binary.BigEndian.Uint64(a[:8])
+	s := matchHigh(sides, hi)
+	if s == nil || uint16(hi) == 0xffff || len(m.local) > 0 && m.isLocal(hi, binary.BigEndian.Uint64(a[8:])) {
+		return false
+	}
+	binary.BigEndian.PutUint64(a[:8], s.subnet(hi&^s.mhi|s.thi))
+	return true
 }
 
 // outbound is Outbound for every packet.
@@ -60,6 +71,14 @@ func (m *Mapper) Inbound(pkt []byte) Reason {
 	if len(pkt) < header.IPv6Size {
 		return ReasonTruncated
 	}
+	if m.quick((*[header.IPv6Size]byte)(pkt), 24, m.in) {
+		return ReasonNone
+	}
+	return m.inbound(pkt)
+}
+
+// inbound is Inbound for every packet.
+func (m *Mapper) inbound(pkt []byte) Reason {
 	if r := m.rewrite(pkt, 24, m.in, true); r != ReasonNone {
 		return r
 	}
