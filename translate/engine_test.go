@@ -514,17 +514,24 @@ func (p *sixPolicy) To4(src, dst netip.Addr, ports Ports, m Meta) (netip.Addr, n
 	return s, d, ps, r
 }
 
-// A policy whose To4 gives IPv6 addresses has its packets refused, named
-// by the side it got wrong, instead of the header being written from them.
+func (p *sixPolicy) Error4(src, dst, qsrc, qdst netip.Addr, m Meta) (netip.Addr, netip.Addr, Reason) {
+	s, d, _, r := p.To4(src, dst, 0, m)
+	return s, d, r
+}
+
+// A policy whose To4 or Error4 gives IPv6 addresses has its packets
+// refused, named by the side it got wrong, instead of the header being
+// written from them (or As4 panicking).
 func TestPolicyGivingIPv6To4(t *testing.T) {
 	for bad, want := range map[int]Reason{1: ReasonUntranslatableSrc, 2: ReasonUntranslatableDst} {
 		x, err := New(Config{}, &sixPolicy{PrefixPolicy{Prefix: nsp}, bad})
 		if err != nil {
 			t.Fatal(err)
 		}
-		pkt := benchPackets(64)["udp/6to4"]
-		if _, r := run(x.To4, pkt); r.Verdict == Forward || r.Reason != want {
-			t.Errorf("bad side %d: %v %v, want refused with %v", bad, r.Verdict, r.Reason, want)
+		for name, pkt := range map[string][]byte{"udp": benchPackets(64)["udp/6to4"], "error": icmpError6()} {
+			if _, r := run(x.To4, pkt); r.Verdict == Forward || r.Reason != want {
+				t.Errorf("%s, bad side %d: %v %v, want refused with %v", name, bad, r.Verdict, r.Reason, want)
+			}
 		}
 	}
 }

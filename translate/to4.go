@@ -122,7 +122,8 @@ func flow6(f *flow, p []byte, in *info6, fl FlowFlags, quoted bool) Reason {
 	return ReasonNone
 }
 
-// gave4 checks that a policy's To4 gave IPv4 addresses, as it must: the
+// gave4 checks that a policy's To4 or Error4 gave IPv4 addresses, as it
+// must: the
 // header is then written from their words without asking again, and a
 // policy that breaks the contract has its packets refused rather than
 // written with garbage addresses.
@@ -361,6 +362,9 @@ func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info
 		return drop(r)
 	}
 	src4, dst4, r := x.policy.Error4(f.Src, f.Dst, qsrc, qdst, f.meta())
+	if r == ReasonNone {
+		r = gave4(src4, dst4)
+	}
 	if r != ReasonNone {
 		return drop(r)
 	}
