@@ -497,25 +497,32 @@ func icmpError4() []byte {
 	return testpkt.IPv4{Src: h4, Dst: h6v4}.Packet(1, testpkt.ICMPError(h4, h6v4, 3, 3, 0, q))
 }
 
-// sixPolicy breaks the Policy contract: its To4 answers with IPv6
-// addresses (the source, the destination, or both).
+// sixPolicy breaks the Policy contract: its To4 (or only its Error4)
+// answers with an IPv6 address on one side.
 type sixPolicy struct {
 	PrefixPolicy
-	bad int // 1: source, 2: destination
+	side     int  // 1: source, 2: destination
+	errsOnly bool // To4 keeps the contract, Error4 breaks it
+}
+
+func (p *sixPolicy) wrong(src, dst, s, d netip.Addr) (netip.Addr, netip.Addr) {
+	if p.side == 1 {
+		return src, d
+	}
+	return s, dst
 }
 
 func (p *sixPolicy) To4(src, dst netip.Addr, ports Ports, m Meta) (netip.Addr, netip.Addr, Ports, Reason) {
 	s, d, ps, r := p.PrefixPolicy.To4(src, dst, ports, m)
-	if p.bad == 1 {
-		s = src
-	} else {
-		d = dst
+	if !p.errsOnly {
+		s, d = p.wrong(src, dst, s, d)
 	}
 	return s, d, ps, r
 }
 
 func (p *sixPolicy) Error4(src, dst, qsrc, qdst netip.Addr, m Meta) (netip.Addr, netip.Addr, Reason) {
-	s, d, _, r := p.To4(src, dst, 0, m)
+	s, d, r := p.PrefixPolicy.Error4(src, dst, qsrc, qdst, m)
+	s, d = p.wrong(src, dst, s, d)
 	return s, d, r
 }
 
@@ -523,14 +530,20 @@ func (p *sixPolicy) Error4(src, dst, qsrc, qdst netip.Addr, m Meta) (netip.Addr,
 // refused, named by the side it got wrong, instead of the header being
 // written from them (or As4 panicking).
 func TestPolicyGivingIPv6To4(t *testing.T) {
-	for bad, want := range map[int]Reason{1: ReasonUntranslatableSrc, 2: ReasonUntranslatableDst} {
-		x, err := New(Config{}, &sixPolicy{PrefixPolicy{Prefix: nsp}, bad})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for name, pkt := range map[string][]byte{"udp": benchPackets(64)["udp/6to4"], "error": icmpError6()} {
-			if _, r := run(x.To4, pkt); r.Verdict == Forward || r.Reason != want {
-				t.Errorf("%s, bad side %d: %v %v, want refused with %v", name, bad, r.Verdict, r.Reason, want)
+	for _, errsOnly := range []bool{false, true} {
+		for side, want := range map[int]Reason{1: ReasonUntranslatableSrc, 2: ReasonUntranslatableDst} {
+			x, err := New(Config{}, &sixPolicy{PrefixPolicy{Prefix: nsp}, side, errsOnly})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkts := map[string][]byte{"error": icmpError6()}
+			if !errsOnly {
+				pkts["udp"] = benchPackets(64)["udp/6to4"]
+			}
+			for name, pkt := range pkts {
+				if _, r := run(x.To4, pkt); r.Verdict == Forward || r.Reason != want {
+					t.Errorf("%s, side %d, errors only %v: %v %v, want refused with %v", name, side, errsOnly, r.Verdict, r.Reason, want)
+				}
 			}
 		}
 	}
