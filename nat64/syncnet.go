@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
+
+	"github.com/v6xlat/xlat/internal/ticker"
 )
 
 // SyncNetwork says where sync datagrams go: to a list of unicast peers,
@@ -96,18 +97,7 @@ func (c *SyncConn) transmit(b []byte) {
 // Run receives and ticks until ctx ends; then it closes the socket.
 func (c *SyncConn) Run(ctx context.Context) error {
 	go func() { <-ctx.Done(); c.conn.Close() }()
-	go func() {
-		t := time.NewTicker(c.cfg.FlushInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				c.Tick()
-			}
-		}
-	}()
+	go ticker.Every(ctx, c.cfg.FlushInterval, c.Tick)
 	buf := make([]byte, 65536)
 	for {
 		n, _, err := c.conn.ReadFromUDPAddrPort(buf)

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/v6xlat/xlat/handoff"
+	"github.com/v6xlat/xlat/internal/ticker"
 )
 
 // batchSize is how many datagrams one read takes (recvmmsg): their
@@ -224,21 +225,14 @@ func (d *daemon) serve(conn *net.UDPConn) error {
 
 // snapshots writes the state every SnapshotInterval (§7.4).
 func (d *daemon) snapshots(ctx context.Context) {
-	t := time.NewTicker(handoff.SnapshotInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			d.mu.Lock()
-			err := d.store.Snapshot(d.srv.Tables())
-			d.mu.Unlock()
-			if err != nil {
-				d.log.Error("snapshot", "err", err)
-			}
+	ticker.Every(ctx, handoff.SnapshotInterval, func() {
+		d.mu.Lock()
+		err := d.store.Snapshot(d.srv.Tables())
+		d.mu.Unlock()
+		if err != nil {
+			d.log.Error("snapshot", "err", err)
 		}
-	}
+	})
 }
 
 // signals: SIGHUP reopens the connection log (log rotation), SIGUSR1

@@ -18,6 +18,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/v6xlat/xlat/internal/ticker"
 	"github.com/v6xlat/xlat/internal/tunbatch"
 	"github.com/v6xlat/xlat/translate"
 )
@@ -116,34 +117,20 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 // clients' retransmissions and reports every 50 ms (the first
 // retransmission is due 200 ms after a request).
 func (g *gateway) timers(ctx context.Context) {
-	go every(ctx, 50*time.Millisecond, func() {
+	go ticker.Every(ctx, 50*time.Millisecond, func() {
 		for _, in := range g.cur.Load().insts {
 			if in.handoff != nil {
 				in.handoff.Tick()
 			}
 		}
 	})
-	every(ctx, time.Second, func() {
+	ticker.Every(ctx, time.Second, func() {
 		for _, in := range g.cur.Load().insts {
 			if in.nat64 != nil {
 				in.nat64.Tick(g.writePacket)
 			}
 		}
 	})
-}
-
-// every calls fn every d until ctx ends.
-func every(ctx context.Context, d time.Duration, fn func()) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fn()
-		}
-	}
 }
 
 // attach points the instances' handoff clients at this gateway.
