@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/netip"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,10 +33,7 @@ func TestEndToEnd(t *testing.T) {
 	netnstest.Need(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "map66d")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("building map66d: %v\n%s", err, out)
-	}
+	bin := netnstest.Build(t, ".")
 	h, m, s := netnstest.NS(t, "xh"), netnstest.NS(t, "xm"), netnstest.NS(t, "xs")
 	netnstest.Veth(t, h, "h0", m, "m0")
 	netnstest.Veth(t, m, "m1", s, "s0")

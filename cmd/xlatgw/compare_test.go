@@ -34,10 +34,7 @@ func TestCompareTAYGA(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "xlatgw")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("building xlatgw: %v\n%s", err, out)
-	}
+	bin := netnstest.Build(t, ".")
 	type result struct{ tcp, pps, blast float64 }
 	results := map[string]result{}
 	for _, name := range []string{"xlatgw", "tayga"} {

@@ -72,10 +72,7 @@ func TestEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "xlatgw")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("building xlatgw: %v\n%s", err, out)
-	}
+	bin := netnstest.Build(t, ".")
 	cfg := filepath.Join(dir, "xlatgw.json")
 	admin := filepath.Join(dir, "admin.sock")
 	maplog := filepath.Join(dir, "mapping.log")

@@ -59,12 +59,7 @@ type handoffNet struct {
 func newHandoffNet(t *testing.T, ctx context.Context, noServer bool, hoArgs ...string) *handoffNet {
 	netnstest.Need(t)
 	n := &handoffNet{t: t, ctx: ctx, dir: t.TempDir(), hoArgs: hoArgs}
-	n.gwBin, n.hoBin = filepath.Join(n.dir, "xlatgw"), filepath.Join(n.dir, "handoffd")
-	for bin, pkg := range map[string]string{n.gwBin: ".", n.hoBin: "../handoffd"} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", pkg, err, out)
-		}
-	}
+	n.gwBin, n.hoBin = netnstest.Build(t, "."), netnstest.Build(t, "../handoffd")
 	n.cfg = filepath.Join(n.dir, "xlatgw.json")
 	if err := os.WriteFile(n.cfg, []byte(strings.NewReplacer("STATE", filepath.Join(n.dir, "capable"), "ADMIN", filepath.Join(n.dir, "admin.sock"),
 		"SERVERS", map[bool]string{false: `"servers": ["192.0.2.80"],`, true: ""}[noServer]).Replace(handoffConfig)), 0o644); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -48,21 +47,18 @@ func TestSyncFailoverEndToEnd(t *testing.T) {
 	// Unicast peers (what the mission's operators moved to), and a
 	// multicast group on the sync link.
 	unicast, multicast := `"listen": "LISTEN", "peers": ["PEER"]`, `"group": "239.255.64.64:6464", "interface": "SYNCIF"`
-	t.Run("unicast", func(t *testing.T) { failover(t, unicast, false) })
-	t.Run("multicast", func(t *testing.T) { failover(t, multicast, false) })
+	bin := netnstest.Build(t, ".") // once for the three subtests
+	t.Run("unicast", func(t *testing.T) { failover(t, bin, unicast, false) })
+	t.Run("multicast", func(t *testing.T) { failover(t, bin, multicast, false) })
 	// Active/active: A allocates from 203.0.113.1, B from 203.0.113.2,
 	// each standing by for the other's address; A's flows move to B.
-	t.Run("active-active", func(t *testing.T) { failover(t, unicast, true) })
+	t.Run("active-active", func(t *testing.T) { failover(t, bin, unicast, true) })
 }
 
-func failover(t *testing.T, network string, activeActive bool) {
+func failover(t *testing.T, bin, network string, activeActive bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "xlatgw")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("building xlatgw: %v\n%s", err, out)
-	}
 	key := filepath.Join(dir, "sync.key")
 	os.WriteFile(key, []byte("6b2f8e1c9a7d4e3b5f0a1c2d3e4f5a6b\n"), 0o600)
 	cfgs := map[string]string{}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/v6xlat/xlat/internal/netnstest"
 )
 
 // The demo runs as documented: its transcript shows the page fetched and
@@ -56,10 +58,7 @@ func TestDemoWithoutRoot(t *testing.T) {
 			t.Skip("running as root, and no setpriv to drop it")
 		}
 	}
-	bin := t.TempDir() + "/demo"
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := netnstest.Build(t, ".")
 	cmd := exec.Command(bin)
 	if os.Geteuid() == 0 {
 		cmd = exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin)
@@ -78,10 +77,7 @@ func TestDemoInterrupted(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("the demo needs ip(8)")
 	}
-	bin := t.TempDir() + "/demo"
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := netnstest.Build(t, ".")
 	cmd := exec.Command(bin)
 	var out strings.Builder
 	r, w, _ := os.Pipe()

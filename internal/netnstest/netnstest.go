@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,6 +90,22 @@ func Gateway3(t *testing.T, prefix string) (c, g, s string) {
 	IP(t, g, "addr add 2001:db8:c::1/64 dev g0 nodad", "addr add 192.0.2.1/24 dev g1", "link set g0 up", "link set g1 up", "link set lo up")
 	IP(t, s, "addr add 192.0.2.80/24 dev s0", "link set s0 up", "link set lo up", "route add default via 192.0.2.1")
 	return c, g, s
+}
+
+// Build compiles the command in package directory pkg (relative to the
+// test's directory, "." for the package under test) into a temporary
+// directory and returns the binary's path.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	abs, err := filepath.Abs(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), filepath.Base(abs))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", filepath.Base(abs), err, out)
+	}
+	return bin
 }
 
 // IP runs "ip -n ns args..." for each command.
