@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,6 +48,9 @@ func TestCompareTAYGA(t *testing.T) {
 	fmt.Printf("%-8s %14.2f %18.1f %18.1f\n", "tayga", y.tcp/1e9, y.blast/1e3, y.pps/1e3)
 	fmt.Printf("%-8s %13.2fx %17.2fx %17.2fx\n", "ratio", x.tcp/y.tcp, x.blast/y.blast, x.pps/y.pps)
 }
+
+// measureSecs is how long each measurement sends.
+const measureSecs = 5
 
 // measure builds client -- gw -- server, starts the named translator in
 // gw, and runs iperf3 for TCP and for small UDP datagrams.
@@ -92,7 +96,7 @@ func measure(t *testing.T, name, bin, dir string) (tcpBps, udpPps, blastPps floa
 		}
 		defer srv.Wait()
 		time.Sleep(300 * time.Millisecond)
-		out, err := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", c, "iperf3", "-c", "2001:db8:64::192.0.2.80", "-J", "-t", "5"}, args...)...).Output()
+		out, err := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", c, "iperf3", "-c", "2001:db8:64::192.0.2.80", "-J", "-t", strconv.Itoa(measureSecs)}, args...)...).Output()
 		if err != nil {
 			t.Fatalf("%s iperf3 %s: %v\n%s\n%s", name, strings.Join(args, " "), err, out, logs.String())
 		}
@@ -121,9 +125,9 @@ func measure(t *testing.T, name, bin, dir string) (tcpBps, udpPps, blastPps floa
 	t.Logf("%s: TCP %.2f Gbit/s, iperf3 UDP 64 B %.1f kpps delivered (%.0f sent, %.0f lost)", name, tcpBps/1e9, udpPps/1e3, pk, lost)
 
 	// The same datagrams from a sender and receiver that move 64 per
-	// system call.
+	// system call, for as long.
 	srv, out := netnstest.Serve(t, ctx, s, "blast-server", "192.0.2.80")
-	cli, err := netnstest.Helper(ctx, c, "blast-client", "2001:db8:64::192.0.2.80,5").Output()
+	cli, err := netnstest.Helper(ctx, c, "blast-client", fmt.Sprintf("2001:db8:64::192.0.2.80,%d", measureSecs)).Output()
 	if err != nil {
 		t.Fatalf("%s blast-client: %v\n%s", name, err, logs.String())
 	}
@@ -132,7 +136,7 @@ func measure(t *testing.T, name, bin, dir string) (tcpBps, udpPps, blastPps floa
 	line, _ := out.ReadString('\n')
 	fmt.Sscanf(line, "received %g", &received)
 	srv.Wait()
-	blastPps = received / 5
+	blastPps = received / measureSecs
 	t.Logf("%s: sendmmsg UDP 64 B %.1f kpps delivered (%.0f sent, %.0f received)", name, blastPps/1e3, sent, received)
 	return tcpBps, udpPps, blastPps
 }
