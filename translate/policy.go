@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/internal/ipword"
 )
 
 // Ports holds a packet's transport endpoints: the source port in the high
@@ -136,26 +137,30 @@ type PrefixPolicy struct {
 
 // To4 implements Policy.
 func (p *PrefixPolicy) To4(src, dst netip.Addr, ports Ports, _ Meta) (netip.Addr, netip.Addr, Ports, Reason) {
-	s4, ok := p.Prefix.Extract(src)
-	if !ok || !p.permits(s4) {
+	s, ok := p.Prefix.extract(ipword.Words(src))
+	if !ok || !src.Is6() || !p.permits(s) {
 		return src, dst, ports, ReasonUntranslatableSrc
 	}
-	d4, ok := p.Prefix.Extract(dst)
-	if !ok || !p.permits(d4) {
+	d, ok := p.Prefix.extract(ipword.Words(dst))
+	if !ok || !dst.Is6() || !p.permits(d) {
 		return src, dst, ports, ReasonUntranslatableDst
 	}
-	return s4, d4, ports, ReasonNone
+	return addr4(s), addr4(d), ports, ReasonNone
 }
 
 // To6 implements Policy.
 func (p *PrefixPolicy) To6(src, dst netip.Addr, ports Ports, _ Meta) (netip.Addr, netip.Addr, Ports, Reason) {
-	if !p.permits(src) {
+	// The low word of an IPv4 Addr is ::ffff:a.b.c.d's: the address is its
+	// low 32 bits.
+	_, s := ipword.Words(src)
+	if !src.Is4() || !p.permits(uint32(s)) {
 		return src, dst, ports, ReasonUntranslatableSrc
 	}
-	if !p.permits(dst) {
+	_, d := ipword.Words(dst)
+	if !dst.Is4() || !p.permits(uint32(d)) {
 		return src, dst, ports, ReasonUntranslatableDst
 	}
-	return p.Prefix.Embed(src), p.Prefix.Embed(dst), ports, ReasonNone
+	return addr16(p.Prefix.embed(uint32(s))), addr16(p.Prefix.embed(uint32(d))), ports, ReasonNone
 }
 
 // Error4 implements Policy: the error's own addresses, by RFC 6052.
@@ -170,8 +175,10 @@ func (p *PrefixPolicy) Error6(src, dst, _, _ netip.Addr, m Meta) (netip.Addr, ne
 	return s, d, r
 }
 
-func (p *PrefixPolicy) permits(a netip.Addr) bool {
-	return p.AllowNonGlobal || p.Prefix.Permits(a)
+// permits is Prefix.Permits of the IPv4 address v4 as a word, unless
+// AllowNonGlobal.
+func (p *PrefixPolicy) permits(v4 uint32) bool {
+	return !p.Prefix.wkp || p.AllowNonGlobal || global4(v4)
 }
 
 // readPorts fills f's ports (and TCP flags) from the TCP or UDP header l4.

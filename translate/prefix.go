@@ -164,9 +164,22 @@ func (p Prefix) Contains(a netip.Addr) bool {
 // [Prefix.Permits] is the §3.1 policy check. v4 must be an IPv4 address.
 func (p Prefix) Embed(v4 netip.Addr) netip.Addr {
 	a := v4.As4()
-	v := uint64(binary.BigEndian.Uint32(a[:]))
+	return addr16(p.embed(binary.BigEndian.Uint32(a[:])))
+}
+
+// embed and extract are Embed and Extract on address words. They take p by
+// pointer and are small enough to inline, so a policy calling them on the
+// datapath neither calls nor copies the Prefix, which is too large to go
+// in registers.
+func (p *Prefix) embed(v4 uint32) (hi, lo uint64) {
+	v := uint64(v4)
 	// Bits 64-71 (the u octet) stay zero: loShift skips them.
-	return addr16(p.hi|v>>p.hiShift, p.lo|(v&uint64(p.loMask))<<p.loShift)
+	return p.hi | v>>p.hiShift, p.lo | (v&uint64(p.loMask))<<p.loShift
+}
+
+func (p *Prefix) extract(hi, lo uint64) (v4 uint32, ok bool) {
+	v4 = uint32(hi<<p.hiShift) | uint32(lo>>p.loShift)&p.loMask
+	return v4, hi&p.mhi == p.hi && lo&p.mlo == p.lo && p.bits != 0
 }
 
 // Extract returns the IPv4 address embedded in v6 and true, or false if v6
@@ -176,11 +189,11 @@ func (p Prefix) Extract(v6 netip.Addr) (netip.Addr, bool) {
 	if !v6.Is6() || p.bits == 0 {
 		return netip.Addr{}, false
 	}
-	hi, lo := ipword.Words(v6)
-	if hi&p.mhi != p.hi || lo&p.mlo != p.lo {
+	v4, ok := p.extract(ipword.Words(v6))
+	if !ok {
 		return netip.Addr{}, false
 	}
-	return addr4(uint32(hi<<p.hiShift) | uint32(lo>>p.loShift)&p.loMask), true
+	return addr4(v4), true
 }
 
 // Permits reports whether RFC 6052 §3.1 allows v4 to be represented under
@@ -214,8 +227,27 @@ var nonGlobal4 = [...]netip.Prefix{
 // IsGlobal4 reports whether v4 is outside every non-global block of RFC
 // 6052 §3.1.
 func IsGlobal4(v4 netip.Addr) bool {
-	for _, p := range nonGlobal4 {
-		if p.Contains(v4) {
+	if !v4.Is4() {
+		return true // no IPv4 block contains it
+	}
+	_, lo := ipword.Words(v4)
+	return global4(uint32(lo))
+}
+
+// nonGlobal4Words are nonGlobal4 as (address, mask) words.
+var nonGlobal4Words = func() (w [len(nonGlobal4)][2]uint32) {
+	for i, p := range nonGlobal4 {
+		a := p.Addr().As4()
+		w[i] = [2]uint32{binary.BigEndian.Uint32(a[:]), ^uint32(0) << (32 - p.Bits())}
+	}
+	return w
+}()
+
+// global4 is IsGlobal4 of the IPv4 address v4 as a word, small enough to
+// inline where only the well-known prefix needs it.
+func global4(v4 uint32) bool {
+	for _, b := range nonGlobal4Words {
+		if v4&b[1] == b[0] {
 			return false
 		}
 	}

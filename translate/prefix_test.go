@@ -1,8 +1,12 @@
 package translate
 
 import (
+	"encoding/binary"
+	"math/rand"
 	"net/netip"
 	"testing"
+
+	"github.com/v6xlat/xlat/internal/ipword"
 )
 
 func TestRFC6052Vectors(t *testing.T) {
@@ -117,5 +121,39 @@ func TestPrefixText(t *testing.T) {
 	}
 	if err := p.UnmarshalText([]byte("2001:db8::/44")); err == nil {
 		t.Error("bad prefix accepted")
+	}
+}
+
+// TestGlobal4Words holds the word table IsGlobal4 and PrefixPolicy use to
+// the netip.Prefix list it is built from, at every block's first and last
+// address, just outside them, and at random addresses.
+func TestGlobal4Words(t *testing.T) {
+	byPrefix := func(a netip.Addr) bool {
+		for _, p := range nonGlobal4 {
+			if p.Contains(a) {
+				return false
+			}
+		}
+		return true
+	}
+	var probes []uint32
+	for _, p := range nonGlobal4 {
+		a := p.Addr().As4()
+		first := binary.BigEndian.Uint32(a[:])
+		last := first | ^uint32(0)>>p.Bits()
+		probes = append(probes, first, last, first-1, last+1)
+	}
+	rng := rand.New(rand.NewSource(1))
+	for range 100000 {
+		probes = append(probes, rng.Uint32())
+	}
+	for _, v := range probes {
+		a := ipword.From4(v)
+		if want := byPrefix(a); IsGlobal4(a) != want || global4(v) != want {
+			t.Fatalf("%v: IsGlobal4 %v, global4 %v, want %v", a, IsGlobal4(a), global4(v), want)
+		}
+	}
+	if !IsGlobal4(netip.MustParseAddr("2001:db8::1")) {
+		t.Error("an IPv6 address is in an IPv4 block")
 	}
 }
