@@ -2,7 +2,6 @@ package checksum
 
 import (
 	"encoding/binary"
-	"math/bits"
 	"net/netip"
 
 	"github.com/v6xlat/xlat/internal/ipword"
@@ -70,12 +69,19 @@ func AddrSum(a netip.Addr) uint16 {
 		return Combine(uint16(v>>16), uint16(v))
 	}
 	if a.Is6() {
-		hi, lo := ipword.Words(a)
-		s, c := bits.Add64(hi, lo, 0)
-		s += c // cannot carry again: the sum of two words is below 2^65-1
-		s32, c32 := bits.Add32(uint32(s>>32), uint32(s), 0)
-		s32 += c32
-		return Combine(uint16(s32>>16), uint16(s32))
+		return WordSum(ipword.Words(a))
 	}
 	return 0
+}
+
+// WordSum returns the one's-complement sum of the 16-bit words of hi and
+// lo: AddrSum of an IPv6 address given as its two big-endian 64-bit words,
+// without AddrSum's look at the family, so that it inlines on a datapath.
+func WordSum(hi, lo uint64) uint16 {
+	// Four 32-bit halves add up below 2^34; two folds leave at most
+	// 0x10003, and the last one's end-around carry cannot carry again.
+	s := hi>>32 + hi&0xffffffff + lo>>32 + lo&0xffffffff
+	s = s>>16 + s&0xffff
+	s = s>>16 + s&0xffff
+	return uint16(s + s>>16)
 }

@@ -245,7 +245,7 @@ func (x *Translator) rewrite6to4(c *compiled, buf []byte, off, n int, in *info6,
 	_, s4 := ipword.Words(out.Src)
 	_, d4 := ipword.Words(out.Dst)
 	src4, dst4 := uint32(s4), uint32(d4)
-	oldAddr := checksum.Combine(checksum.AddrSum(f.Src), checksum.AddrSum(f.Dst))
+	oldAddr := checksum.Combine(checksum.WordSum(ipword.Words(f.Src)), checksum.WordSum(ipword.Words(f.Dst)))
 	newAddr := checksum.Combine(checksum.Combine(uint16(src4>>16), uint16(src4)), checksum.Combine(uint16(dst4>>16), uint16(dst4)))
 	if in.first() {
 		l4 := p[in.l4off:]

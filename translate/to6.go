@@ -2,9 +2,11 @@ package translate
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/v6xlat/xlat/checksum"
 	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/internal/ipword"
 )
 
 // flow4 reads the flow of the IPv4 packet p (header length hl). quoted
@@ -190,8 +192,8 @@ func (x *Translator) rewrite4to6(c *compiled, buf []byte, off, n, hl int, withFH
 	}
 	l4off := off + hl
 	if fo&0x1fff == 0 {
-		oldAddr := checksum.Combine(checksum.AddrSum(f.Src), checksum.AddrSum(f.Dst))
-		newAddr := checksum.Combine(checksum.AddrSum(out.Src), checksum.AddrSum(out.Dst))
+		oldAddr := sum4(f.Src, f.Dst)
+		newAddr := checksum.Combine(checksum.WordSum(ipword.Words(out.Src)), checksum.WordSum(ipword.Words(out.Dst)))
 		// The identifier belongs to the IPv6 node: the destination of an
 		// outer packet, the source of a quoted one.
 		icmpID := out.DstPort
@@ -375,4 +377,16 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, f *f
 	m.SetChecksum(0)
 	m.SetChecksum(^checksum.Checksum(m, h.PseudoHeaderSum(header.ProtoICMPv6, len(m))))
 	return Result{Outcome: Outcome{Verdict: Forward}, Start: start, End: end}
+}
+
+// sum4 is checksum.AddrSum of the IPv4 addresses a and b together, in one
+// call without AddrSum's look at the family: an IPv4 Addr's low word holds
+// it (::ffff:a.b.c.d).
+func sum4(a, b netip.Addr) uint16 {
+	_, x := ipword.Words(a)
+	_, y := ipword.Words(b)
+	s := x&0xffffffff + y&0xffffffff
+	s = s>>16 + s&0xffff
+	s = s>>16 + s&0xffff
+	return uint16(s + s>>16)
 }
