@@ -74,5 +74,12 @@ func Put6(b []byte, a netip.Addr) {
 
 // Get6 reads an IPv6 address from b[:16].
 func Get6(b []byte) netip.Addr {
-	return From6(binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:16]))
+	// From6 spelt out: through it, Get6 would be too costly to inline.
+	if direct {
+		a := netip.IPv6Unspecified()
+		p := (*[2]uint64)(unsafe.Pointer(&a))
+		p[0], p[1] = binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:16])
+		return a
+	}
+	return netip.AddrFrom16([16]byte(b[:16]))
 }
