@@ -469,3 +469,26 @@ func itoa(n int) string {
 	}
 	return string(d)
 }
+
+// TestWordSum holds WordSum to the naive sum of the same 16 bytes, at the
+// words where folding carries most and at random ones.
+func TestWordSum(t *testing.T) {
+	edges := []uint64{0, 1, 0xffff, 0xffffffff, 0xffff_0000_ffff_0000, 0x8000_8000_8000_8000, ^uint64(0) - 1, ^uint64(0)}
+	rng := rand.New(rand.NewSource(3))
+	check := func(hi, lo uint64) {
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[:8], hi)
+		binary.BigEndian.PutUint64(b[8:], lo)
+		if got, want := WordSum(hi, lo), reference(b[:], 0); got != want {
+			t.Fatalf("WordSum(%#x, %#x) = %#04x, want %#04x", hi, lo, got, want)
+		}
+	}
+	for _, hi := range edges {
+		for _, lo := range edges {
+			check(hi, lo)
+		}
+	}
+	for range 100000 {
+		check(rng.Uint64(), rng.Uint64())
+	}
+}
