@@ -178,7 +178,7 @@ func (p *PrefixPolicy) Error6(src, dst, _, _ netip.Addr, m Meta) (netip.Addr, ne
 // permits is Prefix.Permits of the IPv4 address v4 as a word, unless
 // AllowNonGlobal.
 func (p *PrefixPolicy) permits(v4 uint32) bool {
-	return !p.Prefix.wkp || p.AllowNonGlobal || global4(v4)
+	return !p.Prefix.shape.wkp() || p.AllowNonGlobal || global4(v4)
 }
 
 // readPorts fills f's ports (and TCP flags) from the TCP or UDP header l4.

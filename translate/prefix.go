@@ -15,15 +15,35 @@ import (
 type Prefix struct {
 	hi, lo   uint64 // the prefix bits, zeros after
 	mhi, mlo uint64 // the prefix mask
-	bits     uint8
-	wkp      bool // 64:ff9b::/96, precomputed for the §3.1 check
-	// Where the IPv4 address sits (RFC 6052 §2.2), for Embed and Extract
-	// without a switch: its first bits end the high word (v >> hiShift
-	// is their value there), the rest start the low word after the u
-	// octet ((v & loMask) << loShift).
-	hiShift, loShift uint8
-	loMask           uint32
+	shape    shape
 }
+
+// shape packs the rest of a Prefix into one word, so that a Prefix is five
+// words and a method taking it by value with an address still gets its
+// arguments in registers (Go's ABI passes a struct in registers only when
+// every field fits), rather than copied through the stack on every call.
+//
+// Bits 0-7 are the length, bit 8 is set for 64:ff9b::/96 (precomputed for
+// the §3.1 check), bits 16-23 and 24-31 are hiShift and loShift and bits
+// 32-63 loMask: where the IPv4 address sits (RFC 6052 §2.2), for Embed and
+// Extract without a switch. Its first bits end the high word (v >> hiShift
+// is their value there), the rest start the low word after the u octet
+// ((v & loMask) << loShift).
+type shape uint64
+
+func makeShape(bits uint8, wkp bool, hiShift, loShift uint8, loMask uint32) shape {
+	s := shape(bits) | shape(hiShift)<<16 | shape(loShift)<<24 | shape(loMask)<<32
+	if wkp {
+		s |= 1 << 8
+	}
+	return s
+}
+
+func (s shape) bits() uint8    { return uint8(s) }
+func (s shape) wkp() bool      { return s&(1<<8) != 0 }
+func (s shape) hiShift() uint8 { return uint8(s >> 16) }
+func (s shape) loShift() uint8 { return uint8(s >> 24) }
+func (s shape) loMask() uint32 { return uint32(s >> 32) }
 
 // layout6052 is the hiShift, loShift and loMask of each prefix length:
 // /32 has all 32 bits in the high word, /40 24 of them and 8 in the low
@@ -70,13 +90,12 @@ func NewPrefix(p netip.Prefix) (Prefix, error) {
 		// RFC 6052 §2.2: bits 64-71 (the u octet) must be zero.
 		return Prefix{}, fmt.Errorf("translation prefix %v: bits 64-71 (the u octet) must be zero (RFC 6052 §2.2)", p)
 	}
-	q := Prefix{hi: be64(b[:8]), lo: be64(b[8:]), bits: uint8(p.Bits()), wkp: p == wkp}
 	l := layout6052[p.Bits()]
-	q.hiShift, q.loShift, q.loMask = l.hiShift, l.loShift, l.loMask
-	if q.bits >= 64 {
-		q.mhi, q.mlo = ^uint64(0), ^uint64(0)<<(128-q.bits)
+	q := Prefix{hi: be64(b[:8]), lo: be64(b[8:]), shape: makeShape(uint8(p.Bits()), p == wkp, l.hiShift, l.loShift, l.loMask)}
+	if p.Bits() >= 64 {
+		q.mhi, q.mlo = ^uint64(0), ^uint64(0)<<(128-p.Bits())
 	} else {
-		q.mhi = ^uint64(0) << (64 - q.bits)
+		q.mhi = ^uint64(0) << (64 - p.Bits())
 	}
 	return q, nil
 }
@@ -100,11 +119,11 @@ func MustParsePrefix(s string) Prefix {
 }
 
 // IsValid reports whether p is a valid prefix (not the zero value).
-func (p Prefix) IsValid() bool { return p.bits != 0 }
+func (p Prefix) IsValid() bool { return p.shape.bits() != 0 }
 
 // Prefix returns p as a netip.Prefix.
 func (p Prefix) Prefix() netip.Prefix {
-	return netip.PrefixFrom(addr16(p.hi, p.lo), int(p.bits))
+	return netip.PrefixFrom(addr16(p.hi, p.lo), int(p.shape.bits()))
 }
 
 func be64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
@@ -114,7 +133,7 @@ func addr16(hi, lo uint64) netip.Addr { return ipword.From6(hi, lo) }
 func addr4(v uint32) netip.Addr { return ipword.From4(v) }
 
 // Bits returns the prefix length.
-func (p Prefix) Bits() int { return int(p.bits) }
+func (p Prefix) Bits() int { return int(p.shape.bits()) }
 
 func (p Prefix) String() string { return p.Prefix().String() }
 
@@ -141,7 +160,7 @@ func (p *Prefix) UnmarshalText(b []byte) error {
 }
 
 // IsWellKnown reports whether p is 64:ff9b::/96.
-func (p Prefix) IsWellKnown() bool { return p.wkp }
+func (p Prefix) IsWellKnown() bool { return p.shape.wkp() }
 
 // ChecksumNeutral reports whether the words of p sum to a neutral value, so
 // that embedding an address changes no checksum (RFC 6052 §4.1, RFC 8215
@@ -156,7 +175,7 @@ func (p Prefix) Contains(a netip.Addr) bool {
 		return false
 	}
 	hi, lo := ipword.Words(a)
-	return hi&p.mhi == p.hi && lo&p.mlo == p.lo && p.bits != 0
+	return hi&p.mhi == p.hi && lo&p.mlo == p.lo && p.shape.bits() != 0
 }
 
 // Embed returns the IPv4-embedded IPv6 address of v4 under p (RFC 6052
@@ -174,19 +193,19 @@ func (p Prefix) Embed(v4 netip.Addr) netip.Addr {
 func (p *Prefix) embed(v4 uint32) (hi, lo uint64) {
 	v := uint64(v4)
 	// Bits 64-71 (the u octet) stay zero: loShift skips them.
-	return p.hi | v>>p.hiShift, p.lo | (v&uint64(p.loMask))<<p.loShift
+	return p.hi | v>>p.shape.hiShift(), p.lo | (v&uint64(p.shape.loMask()))<<p.shape.loShift()
 }
 
 func (p *Prefix) extract(hi, lo uint64) (v4 uint32, ok bool) {
-	v4 = uint32(hi<<p.hiShift) | uint32(lo>>p.loShift)&p.loMask
-	return v4, hi&p.mhi == p.hi && lo&p.mlo == p.lo && p.bits != 0
+	v4 = uint32(hi<<p.shape.hiShift()) | uint32(lo>>p.shape.loShift())&p.shape.loMask()
+	return v4, hi&p.mhi == p.hi && lo&p.mlo == p.lo && p.shape.bits() != 0
 }
 
 // Extract returns the IPv4 address embedded in v6 and true, or false if v6
 // is not inside p. A non-zero suffix is ignored, as RFC 6052 §2.2 says a
 // receiver should; so is a non-zero u octet (§2.3 deletes it).
 func (p Prefix) Extract(v6 netip.Addr) (netip.Addr, bool) {
-	if !v6.Is6() || p.bits == 0 {
+	if !v6.Is6() || p.shape.bits() == 0 {
 		return netip.Addr{}, false
 	}
 	v4, ok := p.extract(ipword.Words(v6))
@@ -201,7 +220,7 @@ func (p Prefix) Extract(v6 netip.Addr) (netip.Addr, bool) {
 // (translators must drop such packets). Every other prefix, the RFC 8215
 // local-use block included, permits every address.
 func (p Prefix) Permits(v4 netip.Addr) bool {
-	return !p.wkp || IsGlobal4(v4)
+	return !p.shape.wkp() || IsGlobal4(v4)
 }
 
 // nonGlobal4 are the IPv4 blocks RFC 6052 §3.1 treats as non-global: RFC
