@@ -28,4 +28,11 @@
 //   - Several rules at once, the longest prefix winning; hairpinning (§4.3);
 //     and MAP66's check that leaves the interface's own addresses alone
 //     (Options.Local).
+//
+// [Mapper.OutboundBatch] and [Mapper.InboundBatch] take a burst of packets
+// per call, as a TUN reader gets them. With one rule of /48 or shorter and
+// no interface address under its prefix, the common site, they map TCP and
+// UDP packets in a first loop with no calls in it, and leave the rest to
+// Outbound and Inbound: the same bytes and reasons, at about a third of
+// the cost per packet.
 package map66

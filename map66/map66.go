@@ -56,6 +56,11 @@ type Mapper struct {
 	local    [][2]uint64        // Options.Local, when there are few
 	localSet map[[2]uint64]bool // and when there are many
 	short    bool               // every prefix is /48 or shorter: see Outbound
+	// burstOut and burstIn: OutboundBatch and InboundBatch may take their
+	// first pass, as there is one short rule and none of Options.Local
+	// is under the prefix matched, so no packet the pass maps can be
+	// one of the interface's own.
+	burstOut, burstIn bool
 }
 
 // localScan is how many local addresses are compared one by one before a
@@ -106,6 +111,9 @@ func New(rules []Rule, opts Options) (*Mapper, error) {
 	m.short = true
 	for _, mp := range maps {
 		m.short = m.short && mp.bits <= 48
+	}
+	if m.short && len(maps) == 1 && m.localSet == nil {
+		m.burstOut, m.burstIn = !m.localUnder(&m.out[0]), !m.localUnder(&m.in[0])
 	}
 	return m, nil
 }
@@ -272,8 +280,12 @@ func (s *side) apply(hi, lo uint64, refuseZeroIID bool) (uint64, uint64, Reason)
 
 // subnet puts the adjustment of a /48-or-shorter rule in word 3, the
 // subnet ID (§3.4), of the high word hi, whose prefix is already rewritten.
-func (s *side) subnet(hi uint64) uint64 {
-	return hi&^0xffff | uint64(checksum.ApplyAdjustment(uint16(hi), s.adj))
+func (s *side) subnet(hi uint64) uint64 { return subnet(hi, s.adj) }
+
+// subnet is side.subnet with the adjustment apart, for loops that keep it
+// in a register.
+func subnet(hi uint64, adj uint16) uint64 {
+	return hi&^0xffff | uint64(checksum.ApplyAdjustment(uint16(hi), adj))
 }
 
 // applyIID puts the adjustment in the first interface-ID word (after the
@@ -297,6 +309,17 @@ func (m *Mapper) sides(outbound bool) []side {
 		return m.out
 	}
 	return m.in
+}
+
+// localUnder reports whether one of Options.Local is under the prefix s
+// matches.
+func (m *Mapper) localUnder(s *side) bool {
+	for _, a := range m.local {
+		if a[0]&s.mhi == s.fhi && a[1]&s.mlo == s.flo {
+			return true
+		}
+	}
+	return false
 }
 
 // isLocal reports whether (hi, lo) is one of Options.Local.

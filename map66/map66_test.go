@@ -335,6 +335,33 @@ func BenchmarkMap(b *testing.B) {
 				}
 			})
 		}
+		// The same, a burst of 64 per call (OutboundBatch, InboundBatch).
+		for _, op := range []struct {
+			name string
+			pkt  []byte
+			f    func(*Mapper, [][]byte, []Reason)
+		}{{"map-batch", pkt, (*Mapper).OutboundBatch}, {"unmap-batch", reply, (*Mapper).InboundBatch}} {
+			b.Run("op="+op.name+"/size="+itoa(size), func(b *testing.B) {
+				ring := make([][]byte, 64)
+				for i := range ring {
+					ring[i] = append([]byte(nil), op.pkt...)
+				}
+				why := make([]Reason, len(ring))
+				b.SetBytes(int64(len(pkt)))
+				b.ReportAllocs()
+				ms := [2]*Mapper{m, back}
+				for i := 0; i < b.N; i += len(ring) {
+					n := min(len(ring), b.N-i)
+					op.f(ms[i>>6&1], ring[:n], why)
+					if why[n-1] != ReasonNone {
+						b.Fatal("refused:", why[n-1])
+					}
+				}
+				if b.N%128 == 0 && !bytes.Equal(ring[0], op.pkt) {
+					b.Fatal("mapping there and back changed the packet")
+				}
+			})
+		}
 		dst2 := make([]byte, len(pkt))
 		b.Run("op=copy/size="+itoa(size), func(b *testing.B) {
 			b.SetBytes(int64(len(pkt)))
@@ -421,6 +448,144 @@ func TestQuickMatchesGeneral(t *testing.T) {
 				if a != b || !bytes.Equal(inline, general) {
 					t.Fatalf("%s %v -> %v (%+v): quick %v % x\ngeneral %v % x", dir.name, src, dst, opts, a, inline[8:40], b, general[8:40])
 				}
+			}
+		}
+	}
+}
+
+// OutboundBatch and InboundBatch must give, packet by packet, what
+// Outbound and Inbound give: the same bytes and the same reason, whether
+// their first pass runs (one short rule) or not (several rules, a /64, a
+// local address under the prefix), on bursts that mix what the first
+// pass maps with what it leaves: other protocols, truncated packets,
+// subnet 0xFFFF, hairpins, addresses not ours.
+func TestBatchMatchesOne(t *testing.T) {
+	local := netip.MustParseAddr("fd01:203:405:1::1")
+	cases := []struct {
+		name  string
+		opts  Options
+		rules []Rule
+		pass  bool // the first pass runs, outbound
+	}{
+		{"one-48", Options{}, []Rule{rule("fd01:203:405::/48", "2001:db8:1::/48")}, true},
+		{"one-32", Options{}, []Rule{rule("fd01:203::/32", "2001:db8::/32")}, true},
+		{"one-48-strict", Options{StrictInbound: true}, []Rule{rule("fd01:203:405::/48", "2001:db8:1::/48")}, true},
+		{"one-48-local-elsewhere", Options{Local: []netip.Addr{netip.MustParseAddr("2001:db8:ffff::1")}}, []Rule{rule("fd01:203:405::/48", "2001:db8:1::/48")}, true},
+		{"one-48-local-under", Options{Local: []netip.Addr{local}}, []Rule{rule("fd01:203:405::/48", "2001:db8:1::/48")}, false},
+		{"one-64", Options{}, []Rule{rule("fd01:203:405:1::/64", "2001:db8:1:2::/64")}, false},
+		{"two", Options{}, []Rule{rule("fd01:203:405::/48", "2001:db8:1::/48"), rule("fd02::/40", "2001:db8:100::/40")}, false},
+	}
+	rng := rand.New(rand.NewSource(2))
+	for _, c := range cases {
+		m := mapper(t, c.opts, c.rules...)
+		if m.burstOut != c.pass {
+			t.Fatalf("%s: first pass %v, want %v", c.name, m.burstOut, c.pass)
+		}
+		var prefixes []netip.Prefix
+		for _, r := range c.rules {
+			prefixes = append(prefixes, r.Internal, r.External)
+		}
+		prefixes = append(prefixes, netip.MustParsePrefix("2001:db8:ffff::/48"))
+		addr := func() netip.Addr {
+			if rng.Intn(10) == 0 {
+				return local
+			}
+			p := prefixes[rng.Intn(len(prefixes))]
+			var b [16]byte
+			rng.Read(b[:])
+			if rng.Intn(5) == 0 {
+				b[6], b[7] = 0xff, 0xff
+			}
+			a := p.Addr().As16()
+			for i := p.Bits() / 8; i < 16; i++ {
+				a[i] = b[i]
+			}
+			return netip.AddrFrom16(a)
+		}
+		for round := 0; round < 300; round++ {
+			n := 1 + rng.Intn(64)
+			var pkts [][]byte
+			for range n {
+				src, dst := addr(), addr()
+				var p []byte
+				switch rng.Intn(5) {
+				case 0:
+					p = testpkt.IPv6{Src: src, Dst: dst}.Packet(6, testpkt.TCP(src, dst, 1, 2, 0x10, nil))
+				case 1:
+					p = testpkt.IPv6{Src: src, Dst: dst}.Packet(58, testpkt.Echo(src, dst, 128, 1, 1, nil))
+				case 2:
+					p = testpkt.IPv6{Src: src, Dst: dst}.Packet(17, testpkt.UDP(src, dst, 1, 2, []byte("data")))
+					p = p[:rng.Intn(len(p))] // truncated, maybe below the header
+				default:
+					p = testpkt.IPv6{Src: src, Dst: dst}.Packet(17, testpkt.UDP(src, dst, 1, 2, []byte("data")))
+				}
+				pkts = append(pkts, p)
+			}
+			for _, dir := range []struct {
+				name  string
+				one   func([]byte) Reason
+				batch func([][]byte, []Reason)
+			}{{"outbound", m.Outbound, m.OutboundBatch}, {"inbound", m.Inbound, m.InboundBatch}} {
+				batch := make([][]byte, n)
+				for i, p := range pkts {
+					batch[i] = bytes.Clone(p)
+				}
+				why := make([]Reason, n+3) // longer than the burst
+				dir.batch(batch, why)
+				for i, p := range pkts {
+					one := bytes.Clone(p)
+					r := dir.one(one)
+					if why[i] != r || !bytes.Equal(batch[i], one) {
+						t.Fatalf("%s %s, packet %d of %d: batch %v % x\none by one %v % x", c.name, dir.name, i, n, why[i], batch[i], r, one)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestBatchZeroAllocs(t *testing.T) {
+	m := mapper(t, Options{}, rule("fd01:203:405::/48", "2001:db8:1::/48"))
+	src, dst := netip.MustParseAddr("fd01:203:405:1::1234"), netip.MustParseAddr("2001:db8:ffff::1")
+	ext, _ := m.MapAddr(src, true)
+	out := [][]byte{ // the second is left to the second pass
+		testpkt.IPv6{Src: src, Dst: dst}.Packet(17, testpkt.UDP(src, dst, 1, 2, make([]byte, 100))),
+		testpkt.IPv6{Src: src, Dst: dst}.Packet(58, testpkt.Echo(src, dst, 128, 1, 1, nil)),
+	}
+	in := [][]byte{
+		testpkt.IPv6{Src: dst, Dst: ext}.Packet(17, testpkt.UDP(dst, ext, 2, 1, make([]byte, 100))),
+		testpkt.IPv6{Src: dst, Dst: ext}.Packet(58, testpkt.Echo(dst, ext, 129, 1, 1, nil)),
+	}
+	pkts := make([][]byte, 2)
+	var whyOut, whyIn [2]Reason
+	if n := testing.AllocsPerRun(100, func() {
+		for i := range pkts {
+			pkts[i] = append(pkts[i][:0], out[i]...)
+		}
+		m.OutboundBatch(pkts, whyOut[:])
+		for i := range pkts {
+			pkts[i] = append(pkts[i][:0], in[i]...)
+		}
+		m.InboundBatch(pkts, whyIn[:])
+	}); n != 0 {
+		t.Errorf("%v allocs", n)
+	}
+	if whyOut != [2]Reason{} || whyIn != [2]Reason{} {
+		t.Errorf("reasons %v out, %v in; want none", whyOut, whyIn)
+	}
+}
+
+// adjustWord is ApplyAdjustment for every word but 0xFFFF.
+func TestAdjustWord(t *testing.T) {
+	adjs := []uint16{0, 1, 2, 0x7fff, 0x8000, 0xfffe, 0xffff}
+	rng := rand.New(rand.NewSource(3))
+	for range 200 {
+		adjs = append(adjs, uint16(rng.Uint32()))
+	}
+	for _, adj := range adjs {
+		for w := range 0xffff {
+			if got, want := adjustWord(uint64(w), uint64(adj)), checksum.ApplyAdjustment(uint16(w), adj); got != uint64(want) {
+				t.Fatalf("adjustWord(%#x, %#x) = %#x, want %#x", w, adj, got, want)
 			}
 		}
 	}

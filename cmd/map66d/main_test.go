@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/v6xlat/xlat/internal/testpkt"
+	"github.com/v6xlat/xlat/map66"
 )
 
 func TestFlagsPairAndPrint(t *testing.T) {
@@ -32,3 +37,49 @@ func TestFlagsPairAndPrint(t *testing.T) {
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// A burst through mapBoth ends as each packet would one by one: tried
+// outbound, then inbound when no rule took it.
+func TestBurstMapsBothWays(t *testing.T) {
+	m, err := map66.New([]map66.Rule{{Internal: mustPrefix("fd01:203:405::/48"), External: mustPrefix("2001:db8:1::/48")}}, map66.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, ext, far := netip.MustParseAddr("fd01:203:405:1::1234"), netip.MustParseAddr("2001:db8:1:d550::1234"), netip.MustParseAddr("2001:db8:ffff::1")
+	pkts := [][]byte{
+		testpkt.IPv6{Src: in, Dst: far}.Packet(17, testpkt.UDP(in, far, 1, 2, nil)),              // out
+		testpkt.IPv6{Src: far, Dst: ext}.Packet(6, testpkt.TCP(far, ext, 2, 1, 0x10, nil)),       // in
+		testpkt.IPv6{Src: far, Dst: far}.Packet(17, testpkt.UDP(far, far, 1, 2, nil)),            // neither
+		testpkt.IPv6{Src: far, Dst: ext}.Packet(58, testpkt.Echo(far, ext, 129, 1, 1, nil)),      // in, slow
+		testpkt.IPv6{Src: in, Dst: far}.Packet(58, testpkt.Echo(in, far, 128, 1, 1, nil)),        // out, slow
+		testpkt.IPv6{Src: far, Dst: mustPrefix("2001:db8:1:ffff::1/128").Addr()}.Packet(17, nil), // subnet 0xFFFF in: mapped
+	}
+	var b burst
+	for round := 0; round < 2; round++ { // the second reuses the slices
+		b.reset()
+		var want [][]byte
+		var wantWhy []map66.Reason
+		for _, p := range pkts {
+			one := bytes.Clone(p)
+			why := m.Outbound(one)
+			if why == map66.ReasonNotMine {
+				why = m.Inbound(one)
+			}
+			want, wantWhy = append(want, one), append(wantWhy, why)
+			p = bytes.Clone(p)
+			b.add(p, p)
+		}
+		got := b.mapBoth(m)
+		if !slices.Equal(got, wantWhy) {
+			t.Fatalf("reasons %v, want %v", got, wantWhy)
+		}
+		for i := range pkts {
+			if !bytes.Equal(b.pkts[i], want[i]) {
+				t.Errorf("packet %d: % x, want % x", i, b.pkts[i], want[i])
+			}
+		}
+		if wantWhy[2] != map66.ReasonNotMine || wantWhy[0] != map66.ReasonNone || wantWhy[1] != map66.ReasonNone {
+			t.Errorf("fixture reasons %v", wantWhy)
+		}
+	}
+}

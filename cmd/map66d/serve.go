@@ -52,6 +52,7 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger) error
 	rd := tunbatch.NewReader(dev, offset, offset+65535)
 	bufs, sizes := rd.Bufs, rd.Sizes
 	outBufs := make([][]byte, 0, len(bufs))
+	var b burst
 	var mapped, passed, dropped uint64
 	for {
 		n, err := rd.Read()
@@ -65,17 +66,17 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger) error
 			}
 			return fmt.Errorf("reading %s: %w", name, err)
 		}
-		outBufs = outBufs[:0]
+		b.reset()
 		for i := 0; i < n; i++ {
 			pkt := bufs[i][offset : offset+sizes[i]]
 			if len(pkt) < 40 || pkt[0]>>4 != 6 {
 				dropped++
 				continue
 			}
-			why := m.Outbound(pkt)
-			if why == map66.ReasonNotMine {
-				why = m.Inbound(pkt)
-			}
+			b.add(pkt, bufs[i][:offset+sizes[i]])
+		}
+		outBufs = outBufs[:0]
+		for i, why := range b.mapBoth(m) {
 			switch why {
 			case map66.ReasonNone:
 				mapped++
@@ -86,7 +87,7 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger) error
 				log.Debug("dropped", "reason", why.String())
 				continue
 			}
-			outBufs = append(outBufs, bufs[i][:offset+sizes[i]])
+			outBufs = append(outBufs, b.bufs[i])
 		}
 		if len(outBufs) > 0 {
 			if _, err := dev.Write(outBufs, offset); err != nil && ctx.Err() == nil {
@@ -166,4 +167,41 @@ func newRule(prio int, src, dst *net.IPNet, iif string, table int) *netlink.Rule
 
 func ipnet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 128)}
+}
+
+// burst is one read's packets on their way through the mapper. One TUN
+// carries both directions: a packet is tried outbound (its source
+// internal) and, when no rule took it, inbound.
+type burst struct {
+	pkts, bufs [][]byte // the IPv6 packets, and each with its headroom
+	why        []map66.Reason
+	in         [][]byte // those left to Inbound
+	inAt       []int    // and where each is in pkts
+	whyIn      []map66.Reason
+}
+
+func (b *burst) reset() { b.pkts, b.bufs = b.pkts[:0], b.bufs[:0] }
+
+func (b *burst) add(pkt, buf []byte) {
+	b.pkts, b.bufs = append(b.pkts, pkt), append(b.bufs, buf)
+}
+
+// mapBoth maps the burst in place and returns each packet's reason.
+func (b *burst) mapBoth(m *map66.Mapper) []map66.Reason {
+	b.why = append(b.why[:0], make([]map66.Reason, len(b.pkts))...)
+	m.OutboundBatch(b.pkts, b.why)
+	b.in, b.inAt = b.in[:0], b.inAt[:0]
+	for i, why := range b.why {
+		if why == map66.ReasonNotMine {
+			b.in, b.inAt = append(b.in, b.pkts[i]), append(b.inAt, i)
+		}
+	}
+	if len(b.in) > 0 {
+		b.whyIn = append(b.whyIn[:0], make([]map66.Reason, len(b.in))...)
+		m.InboundBatch(b.in, b.whyIn)
+		for j, i := range b.inAt {
+			b.why[i] = b.whyIn[j]
+		}
+	}
+	return b.why
 }
