@@ -153,23 +153,29 @@ type IPv4Fields struct {
 	Src, Dst [4]byte
 }
 
-// Encode writes a 20-byte header from f into h, checksum included. The
-// checksum is summed from the values, not read back from h: reading back
-// fields just written a byte or two at a time would stall the CPU's store
-// forwarding, which costs more than the whole sum.
+// Encode writes a 20-byte header from f into h, checksum included.
 func (h IPv4) Encode(f *IPv4Fields) {
-	src, dst := binary.BigEndian.Uint32(f.Src[:]), binary.BigEndian.Uint32(f.Dst[:])
-	w0 := uint32(IPv4Version<<4|IPv4MinSize/4)<<24 | uint32(f.TOS)<<16 | uint32(f.TotalLength)
-	w1 := uint32(f.ID)<<16 | uint32(f.FlagsOffset)
-	w2 := uint32(f.TTL)<<24 | uint32(f.Protocol)<<16
-	s := uint64(w0) + uint64(w1) + uint64(w2) + uint64(src) + uint64(dst)
+	h.EncodeWords(uint32(f.TOS)<<16|uint32(f.TotalLength), uint32(f.ID)<<16|uint32(f.FlagsOffset),
+		uint32(f.TTL)<<8|uint32(f.Protocol), binary.BigEndian.Uint32(f.Src[:]), binary.BigEndian.Uint32(f.Dst[:]))
+}
+
+// EncodeWords is Encode for callers that hold the fields in registers:
+// tosLen is TOS<<16 | Total Length, idFlags Identification<<16 |
+// flags-and-offset, ttlProto TTL<<8 | Protocol, and src and dst the
+// addresses. The checksum is summed from the values, not read back from
+// h: reading back fields just written a byte or two at a time would stall
+// the CPU's store forwarding, which costs more than the whole sum.
+func (h IPv4) EncodeWords(tosLen, idFlags, ttlProto, src, dst uint32) {
+	w0 := uint32(IPv4Version<<4|IPv4MinSize/4)<<24 | tosLen
+	w2 := ttlProto << 16
+	s := uint64(w0) + uint64(idFlags) + uint64(w2) + uint64(src) + uint64(dst)
 	s = s>>32 + s&0xffffffff
 	s = s>>16 + s&0xffff
 	s = s>>16 + s&0xffff
 	w2 |= uint32(^uint16(s + s>>16))
 	_ = h[19]
 	binary.BigEndian.PutUint32(h[0:], w0)
-	binary.BigEndian.PutUint32(h[4:], w1)
+	binary.BigEndian.PutUint32(h[4:], idFlags)
 	binary.BigEndian.PutUint32(h[8:], w2)
 	binary.BigEndian.PutUint32(h[12:], src)
 	binary.BigEndian.PutUint32(h[16:], dst)

@@ -139,6 +139,11 @@ func gave4(src, dst netip.Addr) Reason {
 
 // to4 is the RFC 7915 §5 algorithm for an outer packet.
 func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Result {
+	if fl == 0 && !x.general {
+		if r, ok := x.plain6to4(c, buf, off, n); ok {
+			return r
+		}
+	}
 	if !inBounds(buf, off, n) || n < header.IPv6Size {
 		return drop(ReasonTruncated)
 	}

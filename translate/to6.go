@@ -72,6 +72,11 @@ func sourceRoute(opts []byte) bool {
 
 // to6 is the RFC 7915 §4 algorithm for an outer packet.
 func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Result {
+	if fl == 0 && !x.general {
+		if r, ok := x.plain4to6(c, buf, off, n); ok {
+			return r
+		}
+	}
 	if !inBounds(buf, off, n) || n < header.IPv4MinSize {
 		return drop(ReasonTruncated)
 	}
@@ -385,7 +390,12 @@ func (x *Translator) icmpError4to6(c *compiled, buf []byte, off, n, hl int, f *f
 func sum4(a, b netip.Addr) uint16 {
 	_, x := ipword.Words(a)
 	_, y := ipword.Words(b)
-	s := x&0xffffffff + y&0xffffffff
+	return sum4Words(uint32(x), uint32(y))
+}
+
+// sum4Words is sum4 of two addresses as words.
+func sum4Words(x, y uint32) uint16 {
+	s := uint64(x) + uint64(y)
 	s = s>>16 + s&0xffff
 	s = s>>16 + s&0xffff
 	return uint16(s + s>>16)

@@ -39,6 +39,8 @@ type Translator struct {
 	tokens  float64
 	refill  time.Time
 	limited atomic.Uint64
+
+	general bool // no plain path (plain.go): for tests that compare them
 }
 
 // New returns a Translator with configuration cfg and address policy p.

@@ -21,11 +21,16 @@ func ports(l4 []byte, f, out *flow) {
 
 // portsDelta accounts for port changes in a transport checksum.
 func portsDelta(cs uint16, f, out *flow) uint16 {
-	if f.SrcPort != out.SrcPort {
-		cs = checksum.Update16(cs, f.SrcPort, out.SrcPort)
+	return portsUpdate(cs, f.SrcPort, f.DstPort, out.SrcPort, out.DstPort)
+}
+
+// portsUpdate is portsDelta for ports (sp, dp) that became (nsp, ndp).
+func portsUpdate(cs, sp, dp, nsp, ndp uint16) uint16 {
+	if sp != nsp {
+		cs = checksum.Update16(cs, sp, nsp)
 	}
-	if f.DstPort != out.DstPort {
-		cs = checksum.Update16(cs, f.DstPort, out.DstPort)
+	if dp != ndp {
+		cs = checksum.Update16(cs, dp, ndp)
 	}
 	return cs
 }
