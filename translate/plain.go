@@ -8,9 +8,9 @@ import (
 	"github.com/v6xlat/xlat/internal/ipword"
 )
 
-// The plain path: most packets a translator sees are TCP or UDP with no
-// extension headers or IPv4 options, not fragmented, not expiring, and
-// small enough for the other side. For them every rule of RFC 7915 §4
+// The plain path: most packets a translator sees are TCP, UDP or ICMP
+// echoes with no extension headers or IPv4 options, not fragmented, not
+// expiring, and small enough for the other side. For them every rule of RFC 7915 §4
 // and §5 comes down to a few fields, so they are translated in one pass
 // over words read once, without the walk and the flow records the
 // general path keeps for everything else.
@@ -33,33 +33,35 @@ func (x *Translator) plain6to4(c *compiled, buf []byte, off, n int) (Result, boo
 	vtf := binary.BigEndian.Uint32(h[0:4])
 	plen := int(binary.BigEndian.Uint16(h[4:6]))
 	nh, hop := h[6], h[7]
-	minL4 := header.UDPSize
-	if nh == header.ProtoTCP {
+	minL4 := header.UDPSize // and ICMPHeaderSize
+	switch nh {
+	case header.ProtoTCP:
 		minL4 = header.TCPMinSize
+	case header.ProtoUDP:
+	case header.ProtoICMPv6:
+		if t := h[header.IPv6Size]; t != header.ICMPv6EchoRequest && t != header.ICMPv6EchoReply {
+			return Result{}, false
+		}
+	default:
+		return Result{}, false
 	}
 	// RFC 7915 §5.1: Hop Limit 1 expires here (the general path replies);
 	// a packet over the IPv4 MTU is answered or fragmented there too.
-	if vtf>>28 != header.IPv6Version || nh != header.ProtoTCP && nh != header.ProtoUDP ||
-		plen < minL4 || plen > n-header.IPv6Size || hop <= 1 || header.IPv4MinSize+plen > c.IPv4MTU {
+	if vtf>>28 != header.IPv6Version || plen < minL4 || plen > n-header.IPv6Size || hop <= 1 || header.IPv4MinSize+plen > c.IPv4MTU {
 		return Result{}, false
 	}
 	n = header.IPv6Size + plen // link-layer padding ignored
 	l4 := p[header.IPv6Size:n]
-	sp, dp := binary.BigEndian.Uint16(l4[0:]), binary.BigEndian.Uint16(l4[2:])
-	var tcpFlags uint8
-	csAt := 6
-	if nh == header.ProtoTCP {
-		tcpFlags, csAt = l4[13], header.TCPChecksumOffset
-	}
 	shi, slo := binary.BigEndian.Uint64(h[8:16]), binary.BigEndian.Uint64(h[16:24])
 	dhi, dlo := binary.BigEndian.Uint64(h[24:32]), binary.BigEndian.Uint64(h[32:40])
+	ports, m := plainFlow(l4, nh)
 
-	s4, d4, ps, r := x.policy.To4(ipword.From6(shi, slo), ipword.From6(dhi, dlo), MakePorts(sp, dp), MakeMeta(nh, tcpFlags, 0))
+	s4, d4, ps, r := x.policy.To4(ipword.From6(shi, slo), ipword.From6(dhi, dlo), ports, m)
 	if r == ReasonNone {
 		r = gave4(s4, d4)
 	}
 	if r != ReasonNone {
-		return x.refuse6(c, buf, off, n, r, false), true
+		return x.refuse6(c, buf, off, n, r, nh == header.ProtoICMPv6), true
 	}
 	_, s := ipword.Words(s4)
 	_, d := ipword.Words(d4)
@@ -67,18 +69,19 @@ func (x *Translator) plain6to4(c *compiled, buf []byte, off, n int) (Result, boo
 
 	// RFC 7915 §5.5: the pseudo-header's addresses change, and the
 	// policy's ports may; the checksum follows incrementally (RFC 1624),
-	// so a wrong one stays wrong. A zero UDP checksum means none.
-	nsp, ndp := ps.Src(), ps.Dst()
-	binary.BigEndian.PutUint16(l4[0:], nsp)
-	binary.BigEndian.PutUint16(l4[2:], ndp)
-	if cs := binary.BigEndian.Uint16(l4[csAt:]); nh == header.ProtoTCP || cs != 0 {
-		oldAddr := checksum.Combine(checksum.WordSum(shi, slo), checksum.WordSum(dhi, dlo))
-		newAddr := sum4Words(src4, dst4)
-		cs = portsUpdate(checksum.Adjust(cs, oldAddr, newAddr), sp, dp, nsp, ndp)
-		if nh == header.ProtoUDP {
-			cs = checksum.UDPField(cs)
+	// so a wrong one stays wrong.
+	oldAddr := checksum.Combine(checksum.WordSum(shi, slo), checksum.WordSum(dhi, dlo))
+	if nh == header.ProtoICMPv6 {
+		// §5.2: echo types 128/129 become 8/0, the identifier the
+		// policy's, and the checksum loses the pseudo-header.
+		t4 := uint8(header.ICMPv4EchoRequest)
+		if l4[0] == header.ICMPv6EchoReply {
+			t4 = header.ICMPv4EchoReply
 		}
-		binary.BigEndian.PutUint16(l4[csAt:], cs)
+		echoTo(l4, t4, ps.Src(), pseudoSum(oldAddr, header.ProtoICMPv6, plen), 0)
+		nh = header.ProtoICMPv4
+	} else {
+		plainPorts(l4, nh, ports, ps, oldAddr, sum4Words(src4, dst4))
 	}
 
 	tos := uint8(vtf >> 20)
@@ -97,6 +100,43 @@ func (x *Translator) plain6to4(c *compiled, buf []byte, off, n int) (Result, boo
 	return Result{Outcome: Outcome{Verdict: Forward}, Start: start, End: off + n}, true
 }
 
+// plainFlow returns what the policy is told of a plain packet's
+// transport, l4, of protocol proto (either family's): the flow's ports,
+// or an echo's identifier in both, and its Meta. The identifier is the
+// same on both sides, as the general path's flow has it.
+func plainFlow(l4 []byte, proto uint8) (Ports, Meta) {
+	switch proto {
+	case header.ProtoICMPv6, header.ProtoICMPv4:
+		id := binary.BigEndian.Uint16(l4[4:])
+		return MakePorts(id, id), MakeMeta(header.ProtoICMPv4, 0, FlowICMPQuery)
+	case header.ProtoTCP:
+		return Ports(binary.BigEndian.Uint32(l4)), MakeMeta(proto, l4[13], 0)
+	}
+	return Ports(binary.BigEndian.Uint32(l4)), MakeMeta(proto, 0, 0)
+}
+
+// plainPorts writes the policy's ports ps over a TCP or UDP header's old
+// ones and updates its checksum for them and for the pseudo-header's
+// addresses, whose sum went from oldAddr to newAddr. A zero UDP checksum
+// means none and stays (RFC 7915 §5.5; §4.5's zero the general path
+// handles).
+func plainPorts(l4 []byte, proto uint8, old, ps Ports, oldAddr, newAddr uint16) {
+	binary.BigEndian.PutUint32(l4, uint32(ps))
+	at := 6
+	if proto == header.ProtoTCP {
+		at = header.TCPChecksumOffset
+	}
+	cs := binary.BigEndian.Uint16(l4[at:])
+	if proto == header.ProtoUDP && cs == 0 {
+		return
+	}
+	cs = portsUpdate(checksum.Adjust(cs, oldAddr, newAddr), old.Src(), old.Dst(), ps.Src(), ps.Dst())
+	if proto == header.ProtoUDP {
+		cs = checksum.UDPField(cs)
+	}
+	binary.BigEndian.PutUint16(l4[at:], cs)
+}
+
 // plain4to6 is to6 for a plain outer IPv4 packet: no options (so no
 // source route), not a fragment, a UDP checksum other than zero, and
 // headroom for the 20 bytes it grows.
@@ -111,9 +151,20 @@ func (x *Translator) plain4to6(c *compiled, buf []byte, off, n int) (Result, boo
 	total := int(uint16(w0))
 	ulen := total - header.IPv4MinSize
 	ttl, proto := uint8(w2>>24), uint8(w2>>16)
-	minL4 := header.UDPSize
-	if proto == header.ProtoTCP {
+	minL4 := header.UDPSize // and ICMPHeaderSize
+	switch proto {
+	case header.ProtoTCP:
 		minL4 = header.TCPMinSize
+	case header.ProtoUDP:
+		if h[header.IPv4MinSize+6] == 0 && h[header.IPv4MinSize+7] == 0 {
+			return Result{}, false // §4.5: amended or refused by the general path
+		}
+	case header.ProtoICMPv4:
+		if t := h[header.IPv4MinSize]; t != header.ICMPv4EchoRequest && t != header.ICMPv4EchoReply {
+			return Result{}, false
+		}
+	default:
+		return Result{}, false
 	}
 	// RFC 7915 §4.1: the payload follows the IPv6 header; with DF set, a
 	// packet too big for the IPv6 link gets Fragmentation Needed, and
@@ -123,39 +174,34 @@ func (x *Translator) plain4to6(c *compiled, buf []byte, off, n int) (Result, boo
 	if w1&uint32(header.IPv4FlagDF) == 0 {
 		limit = min(limit, c.LowestIPv6MTU)
 	}
-	if w0>>24 != header.IPv4Version<<4|header.IPv4MinSize/4 || proto != header.ProtoTCP && proto != header.ProtoUDP ||
-		ulen < minL4 || total > n || w1&0x3fff != 0 || ttl <= 1 || header.IPv6Size+ulen > limit ||
-		checksum.Combine(checksum.Combine(sum4Words(w0, w1), sum4Words(w2, src)), sum4Words(dst, 0)) != 0xffff {
+	if w0>>24 != header.IPv4Version<<4|header.IPv4MinSize/4 || ulen < minL4 || total > n ||
+		w1&0x3fff != 0 || ttl <= 1 || header.IPv6Size+ulen > limit || !header.IPv4(h[:header.IPv4MinSize]).ValidChecksum() {
 		return Result{}, false
 	}
 	n = total // link-layer padding ignored
 	l4 := p[header.IPv4MinSize:n]
-	sp, dp := binary.BigEndian.Uint16(l4[0:]), binary.BigEndian.Uint16(l4[2:])
-	var tcpFlags uint8
-	csAt := 6
-	if proto == header.ProtoTCP {
-		tcpFlags, csAt = l4[13], header.TCPChecksumOffset
-	}
-	cs := binary.BigEndian.Uint16(l4[csAt:])
-	if proto == header.ProtoUDP && cs == 0 {
-		return Result{}, false // §4.5: amended or refused by the general path
-	}
+	ports, m := plainFlow(l4, proto)
 
-	s6, d6, ps, r := x.policy.To6(ipword.From4(src), ipword.From4(dst), MakePorts(sp, dp), MakeMeta(proto, tcpFlags, 0))
+	s6, d6, ps, r := x.policy.To6(ipword.From4(src), ipword.From4(dst), ports, m)
 	if r != ReasonNone {
 		return x.refuse4(c, buf, off, n, r, proto), true
 	}
 
 	// RFC 7915 §4.5: the transport checksum follows the pseudo-header's
 	// new addresses and the policy's ports, incrementally.
-	nsp, ndp := ps.Src(), ps.Dst()
-	binary.BigEndian.PutUint16(l4[0:], nsp)
-	binary.BigEndian.PutUint16(l4[2:], ndp)
-	cs = portsUpdate(checksum.Adjust(cs, sum4Words(src, dst), checksum.Combine(checksum.WordSum(ipword.Words(s6)), checksum.WordSum(ipword.Words(d6)))), sp, dp, nsp, ndp)
-	if proto == header.ProtoUDP {
-		cs = checksum.UDPField(cs)
+	newAddr := checksum.Combine(checksum.WordSum(ipword.Words(s6)), checksum.WordSum(ipword.Words(d6)))
+	if proto == header.ProtoICMPv4 {
+		// §4.2: echo types 8/0 become 128/129, the identifier the
+		// policy's, and the checksum gains the pseudo-header.
+		t6 := uint8(header.ICMPv6EchoRequest)
+		if l4[0] == header.ICMPv4EchoReply {
+			t6 = header.ICMPv6EchoReply
+		}
+		echoTo(l4, t6, ps.Dst(), 0, pseudoSum(newAddr, header.ProtoICMPv6, ulen))
+		proto = header.ProtoICMPv6
+	} else {
+		plainPorts(l4, proto, ports, ps, sum4Words(src, dst), newAddr)
 	}
-	binary.BigEndian.PutUint16(l4[csAt:], cs)
 
 	// §4.1: Traffic Class from TOS (or zero), Flow Label zero, Hop
 	// Limit from TTL less one.

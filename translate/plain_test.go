@@ -36,7 +36,8 @@ func (p *portPolicy) To4(src, dst netip.Addr, ports Ports, m Meta) (netip.Addr, 
 		return src, dst, ports, r
 	}
 	s, d, _, r := p.PrefixPolicy.To4(src, dst, ports, m)
-	return s, d, MakePorts(ports.Src()^0x5a5a, ports.Dst()), r
+	// The Meta shows in the port, so that the test sees it.
+	return s, d, MakePorts(ports.Src()^uint16(m)^uint16(m>>16), ports.Dst()), r
 }
 
 func (p *portPolicy) To6(src, dst netip.Addr, ports Ports, m Meta) (netip.Addr, netip.Addr, Ports, Reason) {
@@ -44,13 +45,14 @@ func (p *portPolicy) To6(src, dst netip.Addr, ports Ports, m Meta) (netip.Addr, 
 		return src, dst, ports, r
 	}
 	s, d, _, r := p.PrefixPolicy.To6(src, dst, ports, m)
-	return s, d, MakePorts(ports.Src(), ports.Dst()+1), r
+	return s, d, MakePorts(ports.Src(), ports.Dst()+uint16(m)^uint16(m>>16)), r
 }
 
 // The plain path (plain.go) must give what the general path gives, byte
 // for byte over the whole buffer and field for field of the Result, on
 // packets that are plain and on the near misses around every condition
-// that makes a packet not plain: other protocols, extension headers and
+// that makes a packet not plain: other protocols and ICMP types than
+// TCP, UDP and echoes, extension headers and
 // options, fragments, Hop Limit and TTL 1, lengths that disagree,
 // padding, sizes on either side of 1260 and of the MTUs, zero and wrong
 // checksums, short headroom, untranslatable addresses, refusing policies.
@@ -167,7 +169,8 @@ func randomPlain6(rng *rand.Rand, src, dst netip.Addr) []byte {
 	case 0, 1:
 		nh, l4 = header.ProtoTCP, testpkt.TCP(src, dst, sp, dp, uint8(rng.Intn(256)), pay)
 	case 2:
-		nh, l4 = header.ProtoICMPv6, testpkt.Echo(src, dst, 128, sp, dp, pay)
+		typ := []uint8{128, 128, 129, 130, 135}[rng.Intn(5)] // echoes, MLD, ND
+		nh, l4 = header.ProtoICMPv6, testpkt.Echo(src, dst, typ, sp, dp, pay)
 	default:
 		l4 = testpkt.UDP(src, dst, sp, dp, pay)
 		if rng.Intn(5) == 0 {
@@ -207,7 +210,8 @@ func randomPlain4(rng *rand.Rand, src, dst netip.Addr) []byte {
 	case 0, 1:
 		proto, l4 = header.ProtoTCP, testpkt.TCP(src, dst, sp, dp, uint8(rng.Intn(256)), pay)
 	case 2:
-		proto, l4 = header.ProtoICMPv4, testpkt.Echo(src, dst, 8, sp, dp, pay)
+		typ := []uint8{8, 8, 0, 13, 3}[rng.Intn(5)] // echoes, timestamp, an error
+		proto, l4 = header.ProtoICMPv4, testpkt.Echo(src, dst, typ, sp, dp, pay)
 	default:
 		l4 = testpkt.UDP(src, dst, sp, dp, pay)
 		if rng.Intn(5) == 0 {
