@@ -212,7 +212,9 @@ func (x *Translator) plain4to6(c *compiled, buf []byte, off, n int) (Result, boo
 	start := off + header.IPv4MinSize - header.IPv6Size
 	ip := header.IPv6(buf[start : start+header.IPv6Size])
 	ip.SetVersionClassFlow(tos, 0)
-	binary.BigEndian.PutUint32(ip[4:8], uint32(ulen)<<16|uint32(proto)<<8|uint32(ttl-1))
+	ip.SetPayloadLen(uint16(ulen))
+	ip.SetNextHeader(proto)
+	ip.SetHopLimit(ttl - 1)
 	ip.SetSrc(s6)
 	ip.SetDst(d6)
 	return Result{Outcome: Outcome{Verdict: Forward}, Start: start, End: off + n}, true

@@ -160,29 +160,8 @@ func randomPlain6(rng *rand.Rand, src, dst netip.Addr) []byte {
 	case 1:
 		h.Frag, h.FragID, h.FragMore = true, rng.Uint32(), rng.Intn(2) == 0
 	}
-	pay := make([]byte, randomSize(rng)-header.IPv6Size-header.TCPMinSize)
-	rng.Read(pay)
-	var l4 []byte
-	nh := uint8(header.ProtoUDP)
-	sp, dp := uint16(rng.Intn(65536)), uint16(rng.Intn(65536))
-	switch rng.Intn(5) {
-	case 0, 1:
-		nh, l4 = header.ProtoTCP, testpkt.TCP(src, dst, sp, dp, uint8(rng.Intn(256)), pay)
-	case 2:
-		typ := []uint8{128, 128, 129, 130, 135}[rng.Intn(5)] // echoes, MLD, ND
-		nh, l4 = header.ProtoICMPv6, testpkt.Echo(src, dst, typ, sp, dp, pay)
-	default:
-		l4 = testpkt.UDP(src, dst, sp, dp, pay)
-		if rng.Intn(5) == 0 {
-			l4[6], l4[7] = 0, 0
-		}
-	}
-	if rng.Intn(8) == 0 {
-		l4[rng.Intn(min(len(l4), 20))] ^= 0x40 // a wrong checksum, kept wrong
-	}
-	if rng.Intn(20) == 0 {
-		l4 = l4[:rng.Intn(min(len(l4), 20))] // too short a transport header
-	}
+	// Echoes, MLD, ND.
+	nh, l4 := randomTransport(rng, src, dst, header.IPv6Size, header.ProtoICMPv6, []uint8{128, 128, 129, 130, 135})
 	if h.Ext != nil {
 		h.Ext[0] = nh
 		return h.Packet(header.ProtoHopByHop, l4)
@@ -201,29 +180,8 @@ func randomPlain4(rng *rand.Rand, src, dst netip.Addr) []byte {
 	case 2:
 		h.FragOff = uint16(1 + rng.Intn(100))
 	}
-	pay := make([]byte, randomSize(rng)-header.IPv4MinSize-header.TCPMinSize)
-	rng.Read(pay)
-	var l4 []byte
-	proto := uint8(header.ProtoUDP)
-	sp, dp := uint16(rng.Intn(65536)), uint16(rng.Intn(65536))
-	switch rng.Intn(5) {
-	case 0, 1:
-		proto, l4 = header.ProtoTCP, testpkt.TCP(src, dst, sp, dp, uint8(rng.Intn(256)), pay)
-	case 2:
-		typ := []uint8{8, 8, 0, 13, 3}[rng.Intn(5)] // echoes, timestamp, an error
-		proto, l4 = header.ProtoICMPv4, testpkt.Echo(src, dst, typ, sp, dp, pay)
-	default:
-		l4 = testpkt.UDP(src, dst, sp, dp, pay)
-		if rng.Intn(5) == 0 {
-			l4[6], l4[7] = 0, 0
-		}
-	}
-	if rng.Intn(8) == 0 {
-		l4[rng.Intn(min(len(l4), 20))] ^= 0x40
-	}
-	if rng.Intn(20) == 0 {
-		l4 = l4[:rng.Intn(min(len(l4), 20))]
-	}
+	// Echoes, timestamp, an error.
+	proto, l4 := randomTransport(rng, src, dst, header.IPv4MinSize, header.ProtoICMPv4, []uint8{8, 8, 0, 13, 3})
 	p := h.Packet(proto, l4)
 	switch rng.Intn(20) {
 	case 0:
@@ -234,6 +192,35 @@ func randomPlain4(rng *rand.Rand, src, dst netip.Addr) []byte {
 		p[0] = 0x46 // options claimed, none there
 	}
 	return p
+}
+
+// randomTransport returns a TCP, UDP or ICMP (icmp, of one of icmpTypes)
+// header and payload for a packet whose IP header is ipSize long: some
+// with a zero UDP checksum, some with a wrong checksum, some too short.
+func randomTransport(rng *rand.Rand, src, dst netip.Addr, ipSize int, icmp uint8, icmpTypes []uint8) (uint8, []byte) {
+	pay := make([]byte, randomSize(rng)-ipSize-header.TCPMinSize)
+	rng.Read(pay)
+	var l4 []byte
+	proto := uint8(header.ProtoUDP)
+	sp, dp := uint16(rng.Intn(65536)), uint16(rng.Intn(65536))
+	switch rng.Intn(5) {
+	case 0, 1:
+		proto, l4 = header.ProtoTCP, testpkt.TCP(src, dst, sp, dp, uint8(rng.Intn(256)), pay)
+	case 2:
+		proto, l4 = icmp, testpkt.Echo(src, dst, icmpTypes[rng.Intn(len(icmpTypes))], sp, dp, pay)
+	default:
+		l4 = testpkt.UDP(src, dst, sp, dp, pay)
+		if rng.Intn(5) == 0 {
+			l4[6], l4[7] = 0, 0
+		}
+	}
+	if rng.Intn(8) == 0 {
+		l4[rng.Intn(min(len(l4), 20))] ^= 0x40 // a wrong checksum, kept wrong
+	}
+	if rng.Intn(20) == 0 {
+		l4 = l4[:rng.Intn(min(len(l4), 20))] // too short a transport header
+	}
+	return proto, l4
 }
 
 // randomSize returns a packet size, often near the boundaries the engine
