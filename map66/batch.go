@@ -61,7 +61,10 @@ func (m *Mapper) InboundBatch(pkts [][]byte, why []Reason) {
 }
 
 // burstIn is InboundBatch's first pass, as burstOut is OutboundBatch's,
-// on destinations; inbound there is no hairpin to leave.
+// on destinations; inbound there is no hairpin to leave. The two are kept
+// apart on purpose: one loop taking the address's offset and the hairpin
+// check as arguments measured 23% slower a packet (a bounds check and a
+// register more in a loop of about six cycles).
 func burstIn(pkts [][]byte, why []Reason, mask, from, to uint64) (left bool) {
 	why = why[:len(pkts)]
 	clear(why)

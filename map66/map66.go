@@ -280,12 +280,8 @@ func (s *side) apply(hi, lo uint64, refuseZeroIID bool) (uint64, uint64, Reason)
 
 // subnet puts the adjustment of a /48-or-shorter rule in word 3, the
 // subnet ID (§3.4), of the high word hi, whose prefix is already rewritten.
-func (s *side) subnet(hi uint64) uint64 { return subnet(hi, s.adj) }
-
-// subnet is side.subnet with the adjustment apart, for loops that keep it
-// in a register.
-func subnet(hi uint64, adj uint16) uint64 {
-	return hi&^0xffff | uint64(checksum.ApplyAdjustment(uint16(hi), adj))
+func (s *side) subnet(hi uint64) uint64 {
+	return hi&^0xffff | uint64(checksum.ApplyAdjustment(uint16(hi), s.adj))
 }
 
 // applyIID puts the adjustment in the first interface-ID word (after the
