@@ -15,15 +15,14 @@ import (
 // all in memory: the client's control datagrams go straight to the
 // server's Handle and the replies straight back.
 type handoffRig struct {
-	t       *testing.T
-	clock   *fakeClock
-	srv     *handoff.Server
-	log     strings.Builder
-	cli     *handoff.Client
-	x       *Translator
-	parked  [][]byte // delivered by the client, to translate again
-	toSrv   [][]byte
-	started int
+	t      *testing.T
+	clock  *fakeClock
+	srv    *handoff.Server
+	log    strings.Builder
+	cli    *handoff.Client
+	x      *Translator
+	parked [][]byte // delivered by the client, to translate again
+	toSrv  [][]byte
 }
 
 func newHandoffRig(t *testing.T) *handoffRig {
