@@ -33,20 +33,18 @@ type Reader struct {
 }
 
 // NewReader reads dev with offset octets of headroom in buffers of size
-// octets each. It holds twice dev.BatchSize() buffers: a single read may
-// split a superpacket into a whole batch of segments, and one more read
-// is only started while a whole batch of room is left.
+// octets each, laid out by Buffers. It holds twice dev.BatchSize()
+// buffers: a single read may split a superpacket into a whole batch of
+// segments, and one more read is only started while a whole batch of room
+// is left.
 func NewReader(dev tun.Device, offset, size int) *Reader {
 	batch := dev.BatchSize()
 	r := &Reader{
-		Bufs:   make([][]byte, 2*batch),
+		Bufs:   Buffers(2*batch, size),
 		Sizes:  make([]int, 2*batch),
 		dev:    dev,
 		batch:  batch,
 		offset: offset,
-	}
-	for i := range r.Bufs {
-		r.Bufs[i] = make([]byte, size)
 	}
 	if fd, ok := descriptor(dev); ok {
 		r.poll = []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"testing"
+	"unsafe"
 
 	"golang.zx2c4.com/wireguard/tun"
 )
@@ -101,5 +102,28 @@ func TestReadReportsFirstError(t *testing.T) {
 	dev.w.Close()
 	if _, err := r.Read(); err == nil {
 		t.Fatal("Read on a closed device returned no error")
+	}
+}
+
+// Buffers the size of a TUN read are page-aligned allocations; each
+// must start at its own cache-line offset in the page, so that the first
+// line of 64 buffers in a row falls in 64 different L1 sets.
+func TestBuffersSpreadOverSets(t *testing.T) {
+	const size = 65535 + 64
+	bufs := Buffers(200, size)
+	for i, b := range bufs {
+		if len(b) != size {
+			t.Fatalf("buffer %d has %d octets, want %d", i, len(b), size)
+		}
+	}
+	for i := 0; i+lineSpan <= len(bufs); i++ {
+		var seen [lineSpan]bool
+		for _, b := range bufs[i : i+lineSpan] {
+			set := uintptr(unsafe.Pointer(unsafe.SliceData(b))) / cacheLine % lineSpan
+			if seen[set] {
+				t.Fatalf("buffers %d to %d: two start in L1 set %d", i, i+lineSpan-1, set)
+			}
+			seen[set] = true
+		}
 	}
 }
