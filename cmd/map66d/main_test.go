@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/v6xlat/xlat/internal/testpkt"
+	"github.com/v6xlat/xlat/internal/tunbatch"
 	"github.com/v6xlat/xlat/map66"
 )
 
@@ -81,5 +82,50 @@ func TestBurstMapsBothWays(t *testing.T) {
 		if wantWhy[2] != map66.ReasonNotMine || wantWhy[0] != map66.ReasonNone || wantWhy[1] != map66.ReasonNone {
 			t.Errorf("fixture reasons %v", wantWhy)
 		}
+	}
+}
+
+// BenchmarkServeBurst is the daemon's cost per packet for a full burst of
+// 1500-byte packets in TUN-read-sized buffers (mapping them alternately
+// out and back, so they need no restoring), with the buffers laid out as
+// tunbatch.Buffers does (staggered) and as one make each would leave them
+// (aligned: every header at the same offset in its page).
+func BenchmarkServeBurst(b *testing.B) {
+	out, err := map66.New([]map66.Rule{{Internal: mustPrefix("fd01:203:405::/48"), External: mustPrefix("2001:db8:1::/48")}}, map66.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	back, err := map66.New([]map66.Rule{{Internal: mustPrefix("2001:db8:1::/48"), External: mustPrefix("fd01:203:405::/48")}}, map66.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	src, far := netip.MustParseAddr("fd01:203:405:1::1234"), netip.MustParseAddr("2001:db8:ffff::1")
+	pkt := testpkt.IPv6{Src: src, Dst: far}.Packet(17, testpkt.UDP(src, far, 1, 2, make([]byte, 1500-48)))
+	const n, size = 128, offset + 65535 // tunbatch's two batches of wireguard-go's 64
+	for _, layout := range []string{"aligned", "staggered"} {
+		b.Run("layout="+layout, func(b *testing.B) {
+			bufs := tunbatch.Buffers(n, size)
+			if layout == "aligned" {
+				for i := range bufs {
+					bufs[i] = make([]byte, size)
+				}
+			}
+			for _, buf := range bufs {
+				copy(buf[offset:], pkt)
+			}
+			var bu burst
+			ms := [2]*map66.Mapper{out, back}
+			b.SetBytes(int64(len(pkt)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i += n {
+				bu.reset()
+				for _, buf := range bufs[:min(n, b.N-i)] {
+					bu.add(buf[offset:offset+len(pkt)], buf[:offset+len(pkt)])
+				}
+				if why := bu.mapBoth(ms[i/n&1]); why[0] != map66.ReasonNone {
+					b.Fatal(why[0])
+				}
+			}
+		})
 	}
 }
