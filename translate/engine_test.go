@@ -548,3 +548,49 @@ func TestPolicyGivingIPv6To4(t *testing.T) {
 		}
 	}
 }
+
+// AppendTo4 and AppendTo6 give what in-place translation gives, appended
+// after what dst held, and leave the input as it was; a drop appends
+// nothing.
+func TestAppendCopies(t *testing.T) {
+	udp6 := testpkt.IPv6{Src: h6, Dst: h4v6}.Packet(header.ProtoUDP, testpkt.UDP(h6, h4v6, 1, 2, abcd))
+	cases := []struct {
+		name string
+		in   []byte
+		to4  bool
+		v    Verdict
+	}{
+		{"6to4 forward", udp6, true, Forward},
+		{"4to6 forward", testpkt.IPv4{Src: h4, Dst: h6v4}.Packet(header.ProtoUDP, testpkt.UDP(h4, h6v4, 1, 2, abcd)), false, Forward},
+		{"4to6 reply", testpkt.IPv4{Src: h4, Dst: h6v4, TTL: 1}.Packet(header.ProtoUDP, testpkt.UDP(h4, h6v4, 1, 2, abcd)), false, Reply},
+		{"6to4 drop", udp6[:30], true, Drop},
+	}
+	for _, tc := range cases {
+		// Two translators, so that both number their IPv4 packets alike.
+		x, y := newTestTranslator(t, testCf), newTestTranslator(t, testCf)
+		f, app := x.To6, y.AppendTo6
+		if tc.to4 {
+			f, app = x.To4, y.AppendTo4
+		}
+		want, wr := run(f, tc.in)
+		orig := bytes.Clone(tc.in)
+		prefix := []byte("held")
+		got, r := app(bytes.Clone(prefix), tc.in)
+		if !bytes.Equal(tc.in, orig) {
+			t.Errorf("%s: the input changed", tc.name)
+		}
+		if r.Outcome != wr.Outcome || r.Verdict != tc.v || !bytes.Equal(got[:len(prefix)], prefix) {
+			t.Errorf("%s: %v, want %v (%v); dst now starts % x", tc.name, r.Outcome, wr.Outcome, tc.v, got[:min(len(got), len(prefix))])
+			continue
+		}
+		if wr.Verdict == Drop {
+			if len(got) != len(prefix) {
+				t.Errorf("%s: a drop appended %d bytes", tc.name, len(got)-len(prefix))
+			}
+			continue
+		}
+		if !bytes.Equal(r.Packet(got), want) || r.End != len(got) {
+			t.Errorf("%s: appended\n% x\nwant\n% x", tc.name, r.Packet(got), want)
+		}
+	}
+}
