@@ -103,6 +103,12 @@ func (h IPv6) UpperLayer() (off int, proto uint8, ok bool) {
 				return off, nh, false
 			}
 			nh, off = h[off], off+(int(h[off+1])+1)*8
+		case ProtoAH:
+			// RFC 4302 §2.2: AH's length counts 32-bit words, less 2.
+			if off+8 > len(h) {
+				return off, nh, false
+			}
+			nh, off = h[off], off+(int(h[off+1])+2)*4
 		case ProtoFragment:
 			if off+IPv6FragmentSize > len(h) {
 				return off, nh, false
