@@ -1,6 +1,8 @@
 package siit
 
 import (
+	"encoding/binary"
+	"math/rand/v2"
 	"net/netip"
 	"sync/atomic"
 
@@ -143,7 +145,7 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 		}
 		// RFC 6791: an ICMPv6 error from an untranslatable router gets a
 		// source from the pool, or the translator's own address.
-		s4, ok = st.rfc6791v4(src)
+		s4, ok = st.rfc6791v4()
 		if !ok {
 			return src, dst, ports, translate.ReasonUntranslatableSrc
 		}
@@ -176,7 +178,7 @@ func (p *policy) To6(src, dst netip.Addr, ports translate.Ports, m translate.Met
 		// RFC 7915 §4.1: the sources of ICMPv4 errors (and of the packets
 		// they quote) are translated even when illegal; RFC 6791's IPv6 pool
 		// or the translator's own address stands in when there is no form.
-		s6, ok = st.rfc6791v6(src)
+		s6, ok = st.rfc6791v6()
 		if !ok {
 			return src, dst, ports, translate.ReasonUntranslatableSrc
 		}
@@ -237,53 +239,50 @@ func (st *state) pool6Allows(v4 netip.Addr, strict bool) bool {
 	return st.cfg.AllowNonGlobalWKP || st.cfg.Pool6.Permits(v4)
 }
 
-// rfc6791v4 picks the IPv4 source for an ICMPv6 error from src (RFC 6791
-// §4: any address of the pool; hashing src keeps one router on one address).
-func (st *state) rfc6791v4(src netip.Addr) (netip.Addr, bool) {
+// rfc6791v4 picks the IPv4 source for an ICMPv6 error whose source has no
+// IPv4 form: an address of the configured pool, or the translator's own.
+func (st *state) rfc6791v4() (netip.Addr, bool) {
 	p := st.cfg.RFC6791v4
 	if !p.IsValid() {
 		a := st.cfg.Addr4
 		return a, a.IsValid()
 	}
-	return pick(p, src), true
+	return pick(p), true
 }
 
-func (st *state) rfc6791v6(src netip.Addr) (netip.Addr, bool) {
+// rfc6791v6 is rfc6791v4 for an ICMPv4 error whose source has no IPv6
+// form.
+func (st *state) rfc6791v6() (netip.Addr, bool) {
 	p := st.cfg.RFC6791v6
 	if !p.IsValid() {
 		a := st.cfg.Addr6
 		return a, a.IsValid()
 	}
-	return pick(p, src), true
+	return pick(p), true
 }
 
-// pick returns an address of p chosen by a hash of key.
-func pick(p netip.Prefix, key netip.Addr) netip.Addr {
+// pick returns an address of p at random. RFC 6791 §5 recommends a random
+// choice for each message, so that two hops of one traceroute are unlikely
+// to show the same address and look like a routing loop. Host bits written
+// into the configured prefix are ignored. Beyond 64 host bits only the low
+// 64 vary, which is choice enough.
+func pick(p netip.Prefix) netip.Addr {
+	p = p.Masked()
 	host := p.Addr().BitLen() - p.Bits()
 	if host == 0 {
 		return p.Addr()
 	}
-	b := key.As16()
-	h := uint64(14695981039346656037)
-	for _, c := range b {
-		h = (h ^ uint64(c)) * 1099511628211
-	}
+	r := rand.Uint64()
 	if host < 64 {
-		h &= 1<<host - 1
+		r &= 1<<host - 1
 	}
 	if p.Addr().Is4() {
 		a := p.Addr().As4()
-		for i := 3; i >= 0 && h != 0; i-- {
-			a[i] |= byte(h)
-			h >>= 8
-		}
+		binary.BigEndian.PutUint32(a[:], binary.BigEndian.Uint32(a[:])|uint32(r))
 		return netip.AddrFrom4(a)
 	}
 	a := p.Addr().As16()
-	for i := 15; i >= 0 && h != 0; i-- {
-		a[i] |= byte(h)
-		h >>= 8
-	}
+	binary.BigEndian.PutUint64(a[8:], binary.BigEndian.Uint64(a[8:])|r)
 	return netip.AddrFrom16(a)
 }
 
