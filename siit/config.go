@@ -30,7 +30,8 @@ type Config struct {
 	Denylist4 []netip.Prefix `json:"denylist4,omitempty"`
 	// RFC6791v4 and RFC6791v6 are the pools that source ICMP errors whose
 	// original source has no form in the other family (RFC 6791). Unset,
-	// the translator's own address is used.
+	// the translator's own address is used. An address is drawn at random
+	// from the pool for each error (RFC 6791 §5).
 	RFC6791v4 netip.Prefix `json:"rfc6791v4-prefix"`
 	RFC6791v6 netip.Prefix `json:"rfc6791v6-prefix"`
 	// HairpinMode is "off", "simple" or "intrinsic" (default).
