@@ -179,6 +179,29 @@ func TestClientMissThenHit(t *testing.T) {
 	tb.expectLog(ts(1) + " Initialized 192.0.2.1\n" + ts(1) + " Created 192.0.2.1:1028 [2001:db8:1::2]:53186\n")
 }
 
+// Handoff applies only to the configured destination prefixes (§8): a
+// server outside them is left to RFC 6146, with no datagram sent.
+func TestClientDestinations(t *testing.T) {
+	outside := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}, Destinations: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}})
+	if _, c := outside.cli.Out(sAddr, client1, false); c != NotClaimed {
+		t.Errorf("outbound to a server outside the destinations: %v", c)
+	}
+	if _, c := outside.cli.In(sAddr, 1028, false); c != NotClaimed {
+		t.Errorf("inbound from a server outside the destinations: %v", c)
+	}
+	// Nor a notification for a server not known to be CAPABLE.
+	outside.cli.SessionCreated(netip.MustParseAddr("192.0.2.9"), client1, 1028)
+	outside.pump()
+	if outside.sent != 0 {
+		t.Errorf("%d datagrams sent for a disabled destination", outside.sent)
+	}
+	inside := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}, Destinations: []netip.Prefix{
+		netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("192.0.2.0/30")}})
+	if _, c := inside.cli.Out(sAddr, client1, false); c != Await {
+		t.Errorf("outbound to a server inside the second prefix: %v, want Await", c)
+	}
+}
+
 // §13 test 11 at unit level: a restarted NAT64 (new epoch, empty cache)
 // meets an established connection's packet from the server: LOOKUP, MAP
 // EXISTING with the same port; nothing logged.
