@@ -420,6 +420,41 @@ func TestStaticBIB(t *testing.T) {
 	}
 }
 
+// RemoveStaticBIB turns a manual binding back into a dynamic one: with no
+// session it goes at once; with one, when the session does.
+func TestRemoveStaticBIB(t *testing.T) {
+	clock := newClock()
+	cfg := testConfig(clock)
+	s := StaticBIB{Protocol: UDP, IPv6: Endpoint{netip.AddrPortFrom(h1, 53)}, IPv4: Endpoint{netip.AddrPortFrom(pool, 53)}}
+	s2 := StaticBIB{Protocol: UDP, IPv6: Endpoint{netip.AddrPortFrom(h1, 54)}, IPv4: Endpoint{netip.AddrPortFrom(pool, 54)}}
+	cfg.StaticBIB = []StaticBIB{s, s2}
+	x := newTest(t, cfg)
+	unreachable := func(port uint16) bool {
+		p, r := xl(x, udp4(h2, 9999, pool, port))
+		return r.Verdict == translate.Reply && header.ICMPv4(p[20:]).Type() == header.ICMPv4DstUnreachable
+	}
+
+	if !x.RemoveStaticBIB(s) || x.Bindings() != 1 || !unreachable(53) {
+		t.Fatalf("removing an idle static binding left %d bindings", x.Bindings())
+	}
+	if x.RemoveStaticBIB(s) {
+		t.Error("removed the same binding twice")
+	}
+
+	// A session keeps the other one until it expires.
+	if _, r := xl(x, udp4(h2, 9999, pool, 54)); r.Verdict != translate.Forward {
+		t.Fatalf("static inbound: %v %v", r.Verdict, r.Reason)
+	}
+	if !x.RemoveStaticBIB(s2) || x.Bindings() != 1 || unreachable(54) {
+		t.Fatalf("a binding with a session: %d bindings", x.Bindings())
+	}
+	clock.advance(time.Hour)
+	clock.tick(x)
+	if x.Bindings() != 0 || !unreachable(54) {
+		t.Errorf("after its session expired: %d bindings", x.Bindings())
+	}
+}
+
 // Hairpinning (§3.8): host A reaches host B through B's IPv4 transport
 // address and B sees A's external one.
 func TestHairpin(t *testing.T) {

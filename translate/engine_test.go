@@ -153,10 +153,7 @@ func TestCase4Split(t *testing.T) {
 	if r.Verdict != Fragment || r.MTU != 1280 {
 		t.Fatalf("%v", r)
 	}
-	frags := make([][]byte, 4)
-	for i := range frags {
-		frags[i] = make([]byte, 1280)
-	}
+	frags := buffers(4, 1280)
 	n := SplitIPv6(frags, out, r.MTU)
 	if n != 2 {
 		t.Fatalf("%d fragments", n)
