@@ -13,6 +13,9 @@ cd "$(dirname "$0")/.."
 # replaces the counts with one duration for longer runs by hand.
 FUZZTIME=${FUZZTIME:-}
 
+echo "== no compiled binaries in the tree"
+scripts/check-tree.sh
+
 echo "== gofmt"
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
