@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -28,11 +29,12 @@ var (
 	descHandoff  = prometheus.NewDesc("xlatgw_handoff_events_total", "handoff/1 client counters by name (handoff.ClientStats).", []string{"instance", "counter"}, nil)
 	descPeers    = prometheus.NewDesc("xlatgw_handoff_peers", "handoff/1 servers by state.", []string{"instance", "state"}, nil)
 	descSync     = prometheus.NewDesc("xlatgw_sync_events_total", "Session sync counters by name (nat64.SyncStats: datagrams and sessions sent and received, coalesced, refreshes, unauthenticated, replayed, losses, resyncs).", []string{"instance", "counter"}, nil)
+	descReadDrop = prometheus.NewDesc("xlatgw_tun_read_dropped_total", "What a TUN queue handed over that could not become packets (a superpacket with more segments than a burst holds, a malformed virtio header), by queue.", []string{"queue"}, nil)
 	descCache    = prometheus.NewDesc("xlatgw_handoff_cache_entries", "handoff/1 cache entries, all servers.", []string{"instance"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRefused, descSessions, descBIB, descPool4, descEAMT, descHandoff, descPeers, descCache, descSync} {
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRefused, descSessions, descBIB, descPool4, descEAMT, descHandoff, descPeers, descCache, descSync, descReadDrop} {
 		ch <- d
 	}
 }
@@ -43,6 +45,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge := func(d *prometheus.Desc, v int, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	for i, rd := range c.g.readers {
+		counter(descReadDrop, rd.Dropped.Load(), strconv.Itoa(i))
 	}
 	for _, in := range c.g.cur.Load().insts {
 		n := in.name

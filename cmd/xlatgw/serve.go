@@ -37,6 +37,8 @@ type gateway struct {
 	dev  tun.Device // queue 0, which the timers' packets go to
 	log  *slog.Logger
 	wmu  sync.Mutex // TUN writes from the datapath and from the timers
+	// readers are the queues' readers, for their counters.
+	readers []*tunbatch.Reader
 }
 
 func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error {
@@ -55,6 +57,10 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	}()
 	dev := devs[0]
 	g := &gateway{dev: dev, log: log}
+	for _, d := range devs {
+		// Bursts, so that Write can coalesce them (see tunbatch).
+		g.readers = append(g.readers, tunbatch.NewReader(d, readOffset, readOffset+65535+translate.Headroom))
+	}
 	g.cur.Store(l)
 	if l.cfg.ManageRoutes == nil || *l.cfg.ManageRoutes {
 		name, _ := dev.Name()
@@ -101,8 +107,8 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	}()
 	// One goroutine per queue; the kernel spreads flows over the queues.
 	errs := make(chan error, len(devs))
-	for _, d := range devs {
-		go func(d tun.Device) { errs <- g.loop(ctx, d) }(d)
+	for i, d := range devs {
+		go func(d tun.Device, rd *tunbatch.Reader) { errs <- g.loop(ctx, d, rd) }(d, g.readers[i])
 	}
 	for range devs {
 		if err := <-errs; err != nil && ctx.Err() == nil {
@@ -179,9 +185,7 @@ func (g *gateway) reloads(ctx context.Context, path string) {
 
 // loop reads batches from the TUN device, translates each packet in place
 // and writes the batch back.
-func (g *gateway) loop(ctx context.Context, dev tun.Device) error {
-	// Bursts, so that Write can coalesce them (see tunbatch).
-	rd := tunbatch.NewReader(dev, readOffset, readOffset+65535+translate.Headroom)
+func (g *gateway) loop(ctx context.Context, dev tun.Device, rd *tunbatch.Reader) error {
 	bufs, sizes := rd.Bufs, rd.Sizes
 	out := make([][]byte, 0, 2*len(bufs))
 	var rs results
