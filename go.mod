@@ -3,6 +3,7 @@ module github.com/v6xlat/xlat
 go 1.23.1
 
 require (
+	github.com/cilium/ebpf v0.19.0
 	github.com/gopacket/gopacket v1.3.1
 	github.com/prometheus/client_golang v1.22.0
 	github.com/vishvananda/netlink v1.3.1

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"reflect"
 
 	"github.com/v6xlat/xlat/internal/strictjson"
 	"github.com/v6xlat/xlat/nat64"
@@ -27,6 +28,9 @@ type Config struct {
 	// ManageRoutes installs the addresses and routes the configuration
 	// implies on the TUN device (default true).
 	ManageRoutes *bool `json:"manage-routes,omitempty"`
+	// AFXDP adds the AF_XDP datapath on the named interfaces (off when
+	// absent: TUN only).
+	AFXDP *AFXDPConfig `json:"af-xdp,omitempty"`
 }
 
 // TUNConfig is the device and the gateway's own addresses, the sources of
@@ -99,6 +103,11 @@ func parseConfig(data []byte) (*loaded, error) {
 	if len(cfg.Instances) == 0 {
 		return nil, fmt.Errorf("config: instances: none")
 	}
+	if cfg.AFXDP != nil {
+		if err := cfg.AFXDP.check(); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
 	l := &loaded{cfg: cfg}
 	names := map[string]*member{}
 	for i, in := range cfg.Instances {
@@ -137,6 +146,9 @@ func parseConfig(data []byte) (*loaded, error) {
 func reload(old, next *loaded) (*loaded, error) {
 	if next.cfg.TUN != old.cfg.TUN {
 		return nil, fmt.Errorf("tun: changes need a restart")
+	}
+	if !reflect.DeepEqual(next.cfg.AFXDP, old.cfg.AFXDP) {
+		return nil, fmt.Errorf("af-xdp: changes need a restart")
 	}
 	byName := map[string]*instance{}
 	for _, in := range old.insts {

@@ -103,6 +103,15 @@ func (g *gateway) writePacket(p []byte) {
 	g.wmu.Unlock()
 }
 
+// writePackets sends packets with tunOffset octets of room in front out
+// of the TUN device, into the kernel's routing: what the AF_XDP datapath
+// hands over.
+func (g *gateway) writePackets(bufs [][]byte) {
+	g.wmu.Lock()
+	g.dev.Write(bufs, tunOffset)
+	g.wmu.Unlock()
+}
+
 // inject translates a packet the handoff client released (held until its
 // port was known, or echoed by the server) and sends it.
 func (g *gateway) inject(in *instance, pkt []byte) {

@@ -39,6 +39,7 @@ type gateway struct {
 	wmu  sync.Mutex // TUN writes from the datapath and from the timers
 	// readers are the queues' readers, for their counters.
 	readers []*tunbatch.Reader
+	xdp     *xdpDatapath // nil without af-xdp
 }
 
 func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error {
@@ -76,6 +77,15 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 		}
 		defer g.mlog.close()
 	}
+	if l.cfg.AFXDP != nil {
+		if g.xdp, err = openXDP(l.cfg.AFXDP, claimedPrefixes(l)); err != nil {
+			return err
+		}
+		defer g.xdp.close()
+		if err := watchFIB(ctx, &g.xdp.fib, log); err != nil {
+			return fmt.Errorf("af-xdp: reading the routing tables: %w", err)
+		}
+	}
 	g.attach(l)
 	for _, in := range l.insts {
 		if err := g.startSync(ctx, in.instance); err != nil {
@@ -106,11 +116,19 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 		}
 	}()
 	// One goroutine per queue; the kernel spreads flows over the queues.
-	errs := make(chan error, len(devs))
+	loops := len(devs)
+	errs := make(chan error, loops+8)
 	for i, d := range devs {
 		go func(d tun.Device, rd *tunbatch.Reader) { errs <- g.loop(ctx, d, rd) }(d, g.readers[i])
 	}
-	for range devs {
+	if g.xdp != nil {
+		for _, grp := range g.xdp.groups {
+			loops++
+			go func(grp *xdpGroup) { errs <- grp.run(ctx, g) }(grp)
+		}
+		log.Info("af-xdp", "interfaces", l.cfg.AFXDP.Interfaces, "queues", len(g.xdp.groups), "zero-copy", g.xdp.groups[0].socks[0].ZeroCopy, "generic", g.xdp.programs[0].Generic)
+	}
+	for range loops {
 		if err := <-errs; err != nil && ctx.Err() == nil {
 			return err
 		}
@@ -172,6 +190,12 @@ func (g *gateway) reloads(ctx context.Context, path string) {
 			g.log.Error("reload refused; the running configuration stays", "err", err)
 			continue
 		}
+		if g.xdp != nil {
+			if err := g.xdp.claims.Set(claimedPrefixes(next)); err != nil {
+				g.log.Error("reload refused; the running configuration stays", "err", err)
+				continue
+			}
+		}
 		g.attach(next)
 		for _, in := range next.insts {
 			if err := g.startSync(ctx, in.instance); err != nil {
@@ -225,15 +249,26 @@ func (g *gateway) translateBurst(bufs [][]byte, sizes []int, out [][]byte, rs *r
 	rs.used = 0
 	insts := g.cur.Load().insts
 	for i, buf := range bufs {
-		pkt := buf[readOffset : readOffset+sizes[i]]
-		if g.control(insts, pkt) {
-			continue
-		}
-		if in := pick(insts, pkt); in != nil {
-			out = rs.add(out, buf, in.translate(buf, readOffset, sizes[i]))
+		if r, ok := g.translatePacket(insts, buf, readOffset, sizes[i]); ok {
+			out = rs.add(out, buf, r)
 		}
 	}
 	return out
+}
+
+// translatePacket is what every datapath does with a packet it read,
+// buf[off:off+n]: a handoff server's control datagram goes to its client
+// (ok false: nothing to send), anything else to the instance that claims
+// it, which translates it in place; a packet no instance claims is
+// dropped (the zero Result).
+func (g *gateway) translatePacket(insts []*member, buf []byte, off, n int) (r translate.Result, ok bool) {
+	if g.control(insts, buf[off:off+n]) {
+		return r, false
+	}
+	if in := pick(insts, buf[off:off+n]); in != nil {
+		return in.translate(buf, off, n), true
+	}
+	return r, true
 }
 
 // results turns translation results into packets to write, each with
@@ -290,16 +325,10 @@ func (g *gateway) control(insts []*member, pkt []byte) bool {
 	return false
 }
 
-// setupRouting brings the device up, routes every instance's prefixes into
-// it and enables forwarding; the returned function removes the routes.
-func setupRouting(name string, l *loaded) (func(), error) {
-	link, err := netlink.LinkByName(name)
-	if err != nil {
-		return nil, err
-	}
-	if err := netlink.LinkSetUp(link); err != nil {
-		return nil, fmt.Errorf("bringing %s up: %w", name, err)
-	}
+// claimedPrefixes are the destinations the instances translate: their
+// pool6, pool4, standby pool4, and EAMT IPv4 prefixes. They are routed
+// into the TUN device, and the AF_XDP programs claim them.
+func claimedPrefixes(l *loaded) []netip.Prefix {
 	var prefixes []netip.Prefix
 	for _, in := range l.insts {
 		if in.nat64 != nil {
@@ -320,6 +349,20 @@ func setupRouting(name string, l *loaded) (func(), error) {
 			prefixes = append(prefixes, e.IPv4)
 		}
 	}
+	return prefixes
+}
+
+// setupRouting brings the device up, routes every instance's prefixes into
+// it and enables forwarding; the returned function removes the routes.
+func setupRouting(name string, l *loaded) (func(), error) {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return nil, fmt.Errorf("bringing %s up: %w", name, err)
+	}
+	prefixes := claimedPrefixes(l)
 	var added []*netlink.Route
 	undo := func() {
 		for _, r := range added {

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync/atomic"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/v6xlat/xlat/internal/afxdp"
+	"github.com/v6xlat/xlat/translate"
+)
+
+// AFXDPConfig puts an AF_XDP datapath beside the TUN device: frames for
+// the instances' prefixes are taken from these interfaces' drivers,
+// translated in place and sent back out of them, without the kernel's
+// routing. The TUN device stays, for what the kernel must do (packets to
+// a neighbour it has not resolved, packets too big for the way out,
+// packets arriving on other interfaces, the gateway's own).
+type AFXDPConfig struct {
+	// Interfaces are the network interfaces to attach to, by name: one
+	// for both families or one a side.
+	Interfaces []string `json:"interfaces"`
+	// Frames is how many 4 KiB frames each queue's UMEM has (default
+	// 4096, 16 MiB).
+	Frames int `json:"frames,omitempty"`
+}
+
+// xdpRingSize is the entries of each ring of each socket; frames must be
+// enough to fill the fill rings and keep the RX and TX rings busy.
+const xdpRingSize = 1024
+
+func (c *AFXDPConfig) check() error {
+	if len(c.Interfaces) == 0 {
+		return fmt.Errorf("af-xdp.interfaces: none")
+	}
+	seen := map[string]bool{}
+	for i, n := range c.Interfaces {
+		if n == "" || seen[n] {
+			return fmt.Errorf("af-xdp.interfaces[%d]: %q is empty or named twice", i, n)
+		}
+		seen[n] = true
+	}
+	if c.Frames == 0 {
+		c.Frames = 4096
+	}
+	if min := 2 * xdpRingSize * len(c.Interfaces); c.Frames < min || c.Frames > 1<<20 {
+		return fmt.Errorf("af-xdp.frames: %d is outside %d..%d (two rings' worth per interface, at most 4 GiB)", c.Frames, min, 1<<20)
+	}
+	return nil
+}
+
+// xdpDatapath is the AF_XDP side of a running gateway: the programs on
+// the interfaces, and one group of sockets per receive queue, each group
+// sharing one UMEM and served by one goroutine.
+type xdpDatapath struct {
+	claims   *afxdp.Claims
+	programs []*afxdp.Program
+	groups   []*xdpGroup
+	fib      atomic.Pointer[fib]
+}
+
+// openXDP attaches to the configured interfaces and opens their sockets.
+// What it opened is closed again when it fails.
+func openXDP(c *AFXDPConfig, claimed []netip.Prefix) (_ *xdpDatapath, err error) {
+	x := &xdpDatapath{}
+	defer func() {
+		if err != nil {
+			x.close()
+		}
+	}()
+	var links []netlink.Link
+	queues := 0
+	for _, name := range c.Interfaces {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("af-xdp: interface %s: %w", name, err)
+		}
+		if l.Attrs().EncapType != "ether" {
+			return nil, fmt.Errorf("af-xdp: interface %s is %s, not Ethernet", name, l.Attrs().EncapType)
+		}
+		if mtu := l.Attrs().MTU; mtu > afxdp.FrameSize-afxdp.Headroom-14-translate.Headroom {
+			return nil, fmt.Errorf("af-xdp: interface %s has MTU %d; frames of %d octets hold at most %d", name, mtu, afxdp.FrameSize, afxdp.FrameSize-afxdp.Headroom-14-translate.Headroom)
+		}
+		n := afxdp.RxQueues(name)
+		if queues == 0 || n < queues {
+			queues = n
+		}
+		links = append(links, l)
+	}
+	if x.claims, err = afxdp.NewClaims(); err != nil {
+		return nil, fmt.Errorf("af-xdp: %w", err)
+	}
+	if err := x.claims.Set(claimed); err != nil {
+		return nil, fmt.Errorf("af-xdp: %w", err)
+	}
+	for q := 0; q < queues; q++ {
+		u, err := afxdp.NewUMEM(c.Frames, xdpRingSize)
+		if err != nil {
+			return nil, fmt.Errorf("af-xdp: queue %d: %w", q, err)
+		}
+		grp := &xdpGroup{queue: q, umem: u, descs: make([]unix.XDPDesc, 64), fib: &x.fib}
+		x.groups = append(x.groups, grp)
+		for _, l := range links {
+			s, err := afxdp.Open(u, l.Attrs().Index, q)
+			if err != nil {
+				return nil, fmt.Errorf("af-xdp: %s queue %d: %w", l.Attrs().Name, q, err)
+			}
+			grp.socks = append(grp.socks, s)
+		}
+	}
+	// The programs last: frames are only redirected once every socket
+	// can take them.
+	for _, l := range links {
+		p, err := afxdp.Attach(x.claims, l.Attrs().Index, max(l.Attrs().NumRxQueues, afxdp.RxQueues(l.Attrs().Name)))
+		if err != nil {
+			return nil, fmt.Errorf("af-xdp: %w", err)
+		}
+		x.programs = append(x.programs, p)
+		for _, grp := range x.groups {
+			for _, s := range grp.socks {
+				if s.Ifindex == p.Ifindex {
+					if err := p.Register(s); err != nil {
+						return nil, fmt.Errorf("af-xdp: %s: %w", l.Attrs().Name, err)
+					}
+				}
+			}
+		}
+	}
+	return x, nil
+}
+
+// close detaches the programs first, so that the kernel takes the
+// interfaces' traffic back before the sockets go.
+func (x *xdpDatapath) close() {
+	for _, p := range x.programs {
+		p.Close()
+	}
+	for _, grp := range x.groups {
+		for _, s := range grp.socks {
+			s.Close()
+		}
+		grp.umem.Close()
+	}
+	if x.claims != nil {
+		x.claims.Close()
+	}
+}
+
+// xdpGroup is the sockets of one receive queue number, one an interface,
+// sharing a UMEM, so that a frame received on one interface can leave by
+// another. One goroutine runs it.
+type xdpGroup struct {
+	queue int
+	umem  *afxdp.UMEM
+	socks []*afxdp.Socket
+	descs []unix.XDPDesc
+	fib   *atomic.Pointer[fib]
+	punt  [][]byte // packets for the kernel, through the TUN device
+	pollf []unix.PollFd
+
+	// Counters, read by the metrics collector.
+	rx, tx, dropped, punted, txFull atomic.Uint64
+}
+
+// spinRounds is how many empty rounds a group spins through before it
+// sleeps in poll: waking from poll costs more than a burst's worth of
+// time at high rates, and a ring left unserved meanwhile overflows.
+const spinRounds = 2000
+
+// run serves the group until ctx ends.
+func (grp *xdpGroup) run(ctx context.Context, g *gateway) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, s := range grp.socks {
+		grp.pollf = append(grp.pollf, unix.PollFd{Fd: int32(s.FD()), Events: unix.POLLIN})
+	}
+	idle := 0
+	for ctx.Err() == nil {
+		for _, s := range grp.socks {
+			s.Complete()
+		}
+		for _, s := range grp.socks {
+			s.Fill()
+			s.WakeRX()
+		}
+		got := 0
+		insts := g.cur.Load().insts
+		f := grp.fib.Load()
+		for _, s := range grp.socks {
+			n := s.Receive(grp.descs)
+			for i := 0; i < n; i++ {
+				grp.handle(g, insts, f, grp.descs[i])
+			}
+			s.Release(n)
+			got += n
+		}
+		for _, s := range grp.socks {
+			if err := s.Flush(); err != nil && ctx.Err() == nil {
+				g.log.Warn("af-xdp: sending", "queue", grp.queue, "ifindex", s.Ifindex, "err", err)
+			}
+		}
+		if len(grp.punt) > 0 {
+			g.writePackets(grp.punt)
+			grp.punt = grp.punt[:0]
+		}
+		if got > 0 {
+			idle = 0
+			continue
+		}
+		if idle++; idle < spinRounds {
+			continue
+		}
+		idle = 0
+		// Nothing for a while: sleep until a frame arrives, waking now
+		// and then to reap completions and notice ctx.
+		if _, err := unix.Poll(grp.pollf, 100); err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("af-xdp: poll: %w", err)
+		}
+	}
+	return nil
+}
+
+// handle translates one received frame in place and sends it on, or
+// hands it to the kernel, or drops it; the frame goes back to the UMEM in
+// every case but a send, whose completion returns it.
+func (grp *xdpGroup) handle(g *gateway, insts []*member, f *fib, d unix.XDPDesc) {
+	grp.rx.Add(1)
+	frame := grp.umem.Frame(d.Addr)
+	base := d.Addr &^ (afxdp.FrameSize - 1)
+	off := int(d.Addr - base)
+	if d.Len <= 14 || off+int(d.Len) > len(frame) {
+		grp.dropped.Add(1)
+		grp.umem.Free(d.Addr)
+		return
+	}
+	r, ok := g.translatePacket(insts, frame, off+14, int(d.Len)-14)
+	if !ok {
+		grp.umem.Free(d.Addr)
+		return
+	}
+	switch r.Verdict {
+	case translate.Forward, translate.Reply:
+		if !grp.send(f, base, frame, r.Start, r.End) {
+			grp.umem.Free(d.Addr)
+		}
+	case translate.Fragment:
+		grp.fragment(f, frame[r.Start:r.End], r.MTU)
+		grp.umem.Free(d.Addr)
+	default:
+		grp.dropped.Add(1)
+		grp.umem.Free(d.Addr)
+	}
+}
+
+// send puts an Ethernet header in front of the packet frame[start:end]
+// and queues it on the socket of the interface its route leaves by, or
+// hands a copy to the kernel where the fast path cannot send it (see
+// fib.nextHop); it reports whether the frame was queued.
+func (grp *xdpGroup) send(f *fib, base uint64, frame []byte, start, end int) bool {
+	pkt := frame[start:end]
+	var dst netip.Addr
+	ethType := uint16(0x86dd)
+	if pkt[0]>>4 == 4 {
+		dst = netip.AddrFrom4([4]byte(pkt[16:20]))
+		ethType = 0x0800
+	} else {
+		dst = netip.AddrFrom16([16]byte(pkt[24:40]))
+	}
+	ifindex, dmac, smac, mtu, ok := f.nextHop(dst)
+	if !ok || len(pkt) > mtu || start < 14 {
+		grp.puntCopy(pkt)
+		return false
+	}
+	var s *afxdp.Socket
+	for _, c := range grp.socks {
+		if c.Ifindex == ifindex {
+			s = c
+		}
+	}
+	if s == nil {
+		grp.puntCopy(pkt)
+		return false
+	}
+	eth := frame[start-14 : start]
+	copy(eth[0:6], dmac[:])
+	copy(eth[6:12], smac[:])
+	binary.BigEndian.PutUint16(eth[12:], ethType)
+	if !s.Send(base+uint64(start-14), end-start+14) {
+		grp.txFull.Add(1)
+		return false
+	}
+	grp.tx.Add(1)
+	return true
+}
+
+// fragment splits an oversized translated packet into frames of its own
+// and sends each.
+func (grp *xdpGroup) fragment(f *fib, p []byte, mtu int) {
+	var dst [64][]byte
+	var addrs [64]uint64
+	n := 0
+	for n < len(dst) {
+		a, ok := grp.umem.Alloc()
+		if !ok {
+			break
+		}
+		addrs[n] = a
+		dst[n] = grp.umem.Frame(a)[afxdp.Headroom:]
+		n++
+	}
+	var k int
+	if p[0]>>4 == 6 {
+		k = translate.SplitIPv6(dst[:n], p, mtu)
+	} else {
+		k = translate.SplitIPv4(dst[:n], p, mtu)
+	}
+	for i := 0; i < n; i++ {
+		if i >= k || !grp.send(f, addrs[i], grp.umem.Frame(addrs[i]), afxdp.Headroom, afxdp.Headroom+len(dst[i])) {
+			grp.umem.Free(addrs[i])
+		}
+	}
+	if k == 0 {
+		grp.dropped.Add(1)
+	}
+}
+
+// puntCopy queues a copy of pkt for the kernel, which routes it as if it
+// had come from the TUN device.
+func (grp *xdpGroup) puntCopy(pkt []byte) {
+	buf := make([]byte, tunOffset+len(pkt))
+	copy(buf[tunOffset:], pkt)
+	grp.punt = append(grp.punt, buf)
+	grp.punted.Add(1)
+}
