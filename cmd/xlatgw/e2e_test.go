@@ -60,15 +60,32 @@ func startXlatgw(t *testing.T, ctx context.Context, ns, bin, cfg string, logs *n
 	if err := d.Start(); err != nil {
 		t.Fatal(err)
 	}
-	netnstest.WaitFor(t, "xlatgw's routes in "+ns, func() bool {
+	for i := 0; ; i++ {
 		out, _ := exec.Command("ip", "-n", ns, "-6", "route", "show", "dev", "xlat0").Output()
-		return strings.Contains(string(out), "64:ff9b::/96")
-	})
-	return d
+		if strings.Contains(string(out), "64:ff9b::/96") {
+			return d
+		}
+		if i == 100 {
+			d.Process.Kill()
+			d.Wait()
+			t.Fatalf("timed out waiting for xlatgw's routes in %s; xlatgw said:\n%s", ns, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
-func TestEndToEnd(t *testing.T) {
+func TestEndToEnd(t *testing.T) { endToEnd(t, false) }
+
+// TestEndToEndAFXDP is the same on the AF_XDP datapath: the gateway's two
+// interfaces carry the XDP program, and the fast path has to be what
+// carried the traffic.
+func TestEndToEndAFXDP(t *testing.T) { endToEnd(t, true) }
+
+func endToEnd(t *testing.T, xdp bool) {
 	netnstest.Need(t)
+	if xdp {
+		needXDP(t)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	dir := t.TempDir()
@@ -76,10 +93,24 @@ func TestEndToEnd(t *testing.T) {
 	cfg := filepath.Join(dir, "xlatgw.json")
 	admin := filepath.Join(dir, "admin.sock")
 	maplog := filepath.Join(dir, "mapping.log")
-	if err := os.WriteFile(cfg, []byte(strings.NewReplacer("ADMIN", admin, "MAPLOG", maplog).Replace(e2eConfig)), 0o644); err != nil {
+	config := strings.NewReplacer("ADMIN", admin, "MAPLOG", maplog).Replace(e2eConfig)
+	prefix := "g"
+	if xdp {
+		config = strings.Replace(config, `"instances"`, `"af-xdp": {"interfaces": ["g0", "g1"]},
+  "instances"`, 1)
+		prefix = "gx"
+	}
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, g, s := netnstest.Gateway3(t, "g")
+	c, g, s := netnstest.Gateway3(t, prefix)
+	if xdp {
+		// veth hands the receiver whatever its sender offloaded: a
+		// checksum left partial would reach the XDP program as it is.
+		// Real NICs deliver complete checksums.
+		noChecksumOffload(t, c, "c0")
+		noChecksumOffload(t, s, "s0")
+	}
 	// The IPv6-only web server beside the client, and a second server
 	// address in the upper half of 192.0.2.0/24.
 	netnstest.IP(t, c, "addr add 2001:db8:c::80/64 dev c0 nodad")
@@ -115,7 +146,13 @@ func TestEndToEnd(t *testing.T) {
 	// translator (its own Time Exceeded), then the IPv4 router behind it
 	// (an ICMPv4 Time Exceeded translated back, sourced from Pool6 + the
 	// router).
-	for hops, want := range map[string]string{"2": "2001:db8:c::1", "3": "64:ff9b::c000:201"} {
+	hopLimits := map[string]string{"2": "2001:db8:c::1", "3": "64:ff9b::c000:201"}
+	if xdp {
+		// No kernel forwarding on the fast path: the translator is the
+		// only hop, and answers a hop limit of 1 itself.
+		hopLimits = map[string]string{"1": "2001:db8:c::1"}
+	}
+	for hops, want := range hopLimits {
 		if got := netnstest.Output(t, ctx, c, "traceroute", "64:ff9b::192.0.2.80,"+hops); got != want {
 			t.Errorf("hop limit %s: Time Exceeded from %s, want %s", hops, got, want)
 		}
@@ -168,4 +205,12 @@ func TestEndToEnd(t *testing.T) {
 	if seen := netnstest.TCPExchange(t, ctx, c, "2001:db8:c::80", s, "198.51.100.80"); seen != netip.MustParseAddr("2001:db8:46::c000:250") {
 		t.Errorf("NAT46: the IPv6 server saw %v, want 2001:db8:46::192.0.2.80", seen)
 	}
+	if xdp {
+		checkXDP(t, ctx, c, g, s, d, m(t, ctx, g), bin, cfg, &logs)
+	}
+}
+
+// m reads the gateway's metrics.
+func m(t *testing.T, ctx context.Context, g string) string {
+	return netnstest.Output(t, ctx, g, "http-get", "http://127.0.0.1:19464/metrics")
 }

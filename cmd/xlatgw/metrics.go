@@ -30,11 +30,13 @@ var (
 	descPeers    = prometheus.NewDesc("xlatgw_handoff_peers", "handoff/1 servers by state.", []string{"instance", "state"}, nil)
 	descSync     = prometheus.NewDesc("xlatgw_sync_events_total", "Session sync counters by name (nat64.SyncStats: datagrams and sessions sent and received, coalesced, refreshes, unauthenticated, replayed, losses, resyncs).", []string{"instance", "counter"}, nil)
 	descReadDrop = prometheus.NewDesc("xlatgw_tun_read_dropped_total", "What a TUN queue handed over that could not become packets (a superpacket with more segments than a burst holds, a malformed virtio header), by queue.", []string{"queue"}, nil)
+	descXDP      = prometheus.NewDesc("xlatgw_xdp_packets_total", "AF_XDP datapath frames by queue and what became of them: received, transmitted, dropped, punted (handed to the kernel through the TUN device), tx_ring_full (dropped for want of room to send).", []string{"queue", "event"}, nil)
+	descXDPSock  = prometheus.NewDesc("xlatgw_xdp_socket_events_total", "The kernel's AF_XDP socket counters (XDP_STATISTICS) by queue and interface: rx_dropped, rx_ring_full, fill_ring_empty, tx_invalid.", []string{"queue", "interface", "event"}, nil)
 	descCache    = prometheus.NewDesc("xlatgw_handoff_cache_entries", "handoff/1 cache entries, all servers.", []string{"instance"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRefused, descSessions, descBIB, descPool4, descEAMT, descHandoff, descPeers, descCache, descSync, descReadDrop} {
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRefused, descSessions, descBIB, descPool4, descEAMT, descHandoff, descPeers, descCache, descSync, descReadDrop, descXDP, descXDPSock} {
 		ch <- d
 	}
 }
@@ -48,6 +50,30 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for i, rd := range c.g.readers {
 		counter(descReadDrop, rd.Dropped.Load(), strconv.Itoa(i))
+	}
+	if x := c.g.xdp; x != nil {
+		for _, grp := range x.groups {
+			q := strconv.Itoa(grp.queue)
+			counter(descXDP, grp.rx.Load(), q, "received")
+			counter(descXDP, grp.tx.Load(), q, "transmitted")
+			counter(descXDP, grp.dropped.Load(), q, "dropped")
+			counter(descXDP, grp.punted.Load(), q, "punted")
+			counter(descXDP, grp.txFull.Load(), q, "tx_ring_full")
+			for _, s := range grp.socks {
+				st, err := s.Stats()
+				if err != nil {
+					continue
+				}
+				name := strconv.Itoa(s.Ifindex)
+				if l, err := net.InterfaceByIndex(s.Ifindex); err == nil {
+					name = l.Name
+				}
+				counter(descXDPSock, st.Rx_dropped, q, name, "rx_dropped")
+				counter(descXDPSock, st.Rx_ring_full, q, name, "rx_ring_full")
+				counter(descXDPSock, st.Rx_fill_ring_empty_descs, q, name, "fill_ring_empty")
+				counter(descXDPSock, st.Tx_invalid_descs, q, name, "tx_invalid")
+			}
+		}
 	}
 	for _, in := range c.g.cur.Load().insts {
 		n := in.name

@@ -48,14 +48,21 @@ func TestSyncFailoverEndToEnd(t *testing.T) {
 	// multicast group on the sync link.
 	unicast, multicast := `"listen": "LISTEN", "peers": ["PEER"]`, `"group": "239.255.64.64:6464", "interface": "SYNCIF"`
 	bin := netnstest.Build(t, ".") // once for the three subtests
-	t.Run("unicast", func(t *testing.T) { failover(t, bin, unicast, false) })
-	t.Run("multicast", func(t *testing.T) { failover(t, bin, multicast, false) })
+	t.Run("unicast", func(t *testing.T) { failover(t, bin, unicast, false, false) })
+	t.Run("multicast", func(t *testing.T) { failover(t, bin, multicast, false, false) })
 	// Active/active: A allocates from 203.0.113.1, B from 203.0.113.2,
 	// each standing by for the other's address; A's flows move to B.
-	t.Run("active-active", func(t *testing.T) { failover(t, bin, unicast, true) })
+	t.Run("active-active", func(t *testing.T) { failover(t, bin, unicast, true, false) })
+	// Both gateways on the AF_XDP datapath, on all three of their
+	// interfaces: the sync peer is reached over a link whose program
+	// passes the sync datagrams to the kernel.
+	t.Run("unicast-af-xdp", func(t *testing.T) {
+		needXDP(t)
+		failover(t, bin, unicast, false, true)
+	})
 }
 
-func failover(t *testing.T, bin, network string, activeActive bool) {
+func failover(t *testing.T, bin, network string, activeActive, xdp bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	dir := t.TempDir()
@@ -74,7 +81,12 @@ func failover(t *testing.T, bin, network string, activeActive bool) {
 			"KEYFILE", key, "SYNCIF", "ba", "OWNPOOL", poolB, "STANDBY", standbyB, "ROLE", role, "ADMIN", filepath.Join(dir, "b.sock")),
 	} {
 		cfgs[name] = filepath.Join(dir, name+".json")
-		os.WriteFile(cfgs[name], []byte(r.Replace(strings.Replace(syncGatewayConfig, "NETWORK", network, 1))), 0o644)
+		config := r.Replace(strings.Replace(syncGatewayConfig, "NETWORK", network, 1))
+		if xdp {
+			ifs := map[string]string{"a": `["ac", "as", "ab"]`, "b": `["bc", "bs", "ba"]`}[name]
+			config = strings.Replace(config, `"instances"`, `"af-xdp": {"interfaces": `+ifs+`}, "instances"`, 1)
+		}
+		os.WriteFile(cfgs[name], []byte(config), 0o644)
 	}
 
 	c, a, b, s := netnstest.NS(t, "fc"), netnstest.NS(t, "fa"), netnstest.NS(t, "fb"), netnstest.NS(t, "fs")
@@ -99,6 +111,13 @@ func failover(t *testing.T, bin, network string, activeActive bool) {
 		"link set sa up", "link set sb up", "route add 203.0.113.1/32 via 192.0.2.1")
 	if activeActive {
 		netnstest.IP(t, s, "route add 203.0.113.2/32 via 192.0.2.5")
+	}
+	if xdp {
+		// Every interface faces a program (see endToEnd).
+		noChecksumOffload(t, c, "ca", "cb")
+		noChecksumOffload(t, s, "sa", "sb")
+		noChecksumOffload(t, a, "ac", "as", "ab")
+		noChecksumOffload(t, b, "bc", "bs", "ba")
 	}
 
 	var logA, logB netnstest.Log
@@ -163,6 +182,9 @@ func failover(t *testing.T, bin, network string, activeActive bool) {
 	}
 	// B received A's sessions, and counted no bad datagrams.
 	metrics := netnstest.Output(t, ctx, b, "http-get", "http://127.0.0.1:19465/metrics")
+	if tx := metric(metrics, `xlatgw_xdp_packets_total\{event="transmitted",queue="0"\}`); xdp && tx < 5000 {
+		t.Errorf("B's AF_XDP fast path sent %.0f frames after the failover; want the rest of the transfer:\n%s", tx, grepLines(metrics, "xlatgw_xdp"))
+	}
 	if !regexp.MustCompile(`xlatgw_sync_events_total\{counter="SessionsReceived",instance="nat64"\} [1-9]`).MatchString(metrics) ||
 		!strings.Contains(metrics, `xlatgw_sync_events_total{counter="Unauthenticated",instance="nat64"} 0`) {
 		t.Errorf("B's sync metrics:\n%s", grepLines(metrics, "xlatgw_sync"))

@@ -27,7 +27,8 @@ type AFXDPConfig struct {
 	// for both families or one a side.
 	Interfaces []string `json:"interfaces"`
 	// Frames is how many 4 KiB frames each queue's UMEM has (default
-	// 4096, 16 MiB).
+	// 4096, 16 MiB, or two rings' worth per interface where that is
+	// more).
 	Frames int `json:"frames,omitempty"`
 }
 
@@ -46,10 +47,11 @@ func (c *AFXDPConfig) check() error {
 		}
 		seen[n] = true
 	}
+	minFrames := 2 * xdpRingSize * len(c.Interfaces)
 	if c.Frames == 0 {
-		c.Frames = 4096
+		c.Frames = max(4096, minFrames)
 	}
-	if min := 2 * xdpRingSize * len(c.Interfaces); c.Frames < min || c.Frames > 1<<20 {
+	if min := minFrames; c.Frames < min || c.Frames > 1<<20 {
 		return fmt.Errorf("af-xdp.frames: %d is outside %d..%d (two rings' worth per interface, at most 4 GiB)", c.Frames, min, 1<<20)
 	}
 	return nil
@@ -80,6 +82,9 @@ func openXDP(c *AFXDPConfig, claimed []netip.Prefix) (_ *xdpDatapath, err error)
 		l, err := netlink.LinkByName(name)
 		if err != nil {
 			return nil, fmt.Errorf("af-xdp: interface %s: %w", name, err)
+		}
+		if err := afxdp.CheckFree(l); err != nil {
+			return nil, fmt.Errorf("af-xdp: %w", err)
 		}
 		if l.Attrs().EncapType != "ether" {
 			return nil, fmt.Errorf("af-xdp: interface %s is %s, not Ethernet", name, l.Attrs().EncapType)

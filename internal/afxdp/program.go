@@ -207,6 +207,16 @@ func instructions(c *Claims, xsks *ebpf.Map) asm.Instructions {
 // process did not attach.
 var ErrAttached = errors.New("already has an XDP program attached")
 
+// CheckFree returns ErrAttached, with what to do about it, when the
+// interface already runs an XDP program.
+func CheckFree(l netlink.Link) error {
+	name := l.Attrs().Name
+	if x := l.Attrs().Xdp; x != nil && x.Attached {
+		return fmt.Errorf("%s %w (program id %d); detach it first (ip link set dev %s xdp off) or leave %s out of af-xdp.interfaces", name, ErrAttached, x.ProgId, name, name)
+	}
+	return nil
+}
+
 // Attach loads the program for the interface ifindex with room for queues
 // sockets, and attaches it: in native (driver) mode where the driver has
 // it, in generic mode otherwise. It refuses an interface that already
@@ -218,8 +228,8 @@ func Attach(c *Claims, ifindex, queues int) (*Program, error) {
 		return nil, fmt.Errorf("interface %d: %w", ifindex, err)
 	}
 	name := l.Attrs().Name
-	if x := l.Attrs().Xdp; x != nil && x.Attached {
-		return nil, fmt.Errorf("%s %w (program id %d); detach it first (ip link set dev %s xdp off) or leave %s out of af-xdp.interfaces", name, ErrAttached, x.ProgId, name, name)
+	if err := CheckFree(l); err != nil {
+		return nil, err
 	}
 	p := &Program{Ifindex: ifindex}
 	p.xsks, err = ebpf.NewMap(&ebpf.MapSpec{Name: "xlat_xsks", Type: ebpf.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: uint32(queues)})

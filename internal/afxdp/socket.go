@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -164,16 +165,16 @@ func (s *Socket) setup() error {
 		// need-wakeup setting, and may name none of its own.
 		sa.Flags = unix.XDP_SHARED_UMEM
 		sa.SharedUmemFD = uint32(u.fd)
-		if err := unix.Bind(s.fd, sa); err != nil {
+		if err := bind(s.fd, sa); err != nil {
 			return bindError(s, err)
 		}
 	} else {
 		// Zero-copy first; a driver without it says EOPNOTSUPP, and
 		// copy mode works everywhere.
 		sa.Flags = unix.XDP_USE_NEED_WAKEUP | unix.XDP_ZEROCOPY
-		if err := unix.Bind(s.fd, sa); err != nil {
+		if err := bind(s.fd, sa); err != nil {
 			sa.Flags = unix.XDP_USE_NEED_WAKEUP | unix.XDP_COPY
-			if err := unix.Bind(s.fd, sa); err != nil {
+			if err := bind(s.fd, sa); err != nil {
 				return bindError(s, err)
 			}
 		}
@@ -187,6 +188,20 @@ func (s *Socket) setup() error {
 		u.fd = s.fd
 	}
 	return nil
+}
+
+// bind binds, trying again for up to two seconds while the kernel says
+// EBUSY: a queue whose last socket closed a moment ago (a gateway
+// restarted, or killed) is released asynchronously.
+func bind(fd int, sa *unix.SockaddrXDP) error {
+	var err error
+	for i := 0; i < 20; i++ {
+		if err = unix.Bind(fd, sa); !errors.Is(err, unix.EBUSY) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
 }
 
 func bindError(s *Socket, err error) error {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/v6xlat/xlat/internal/afxdp"
+)
+
+// inNewNetns runs f on a thread of its own in a new network namespace;
+// the thread is never unlocked, so it ends with the goroutine and takes
+// the namespace along.
+func inNewNetns(t *testing.T, f func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a network namespace, XDP and AF_XDP (CI runs it as root)")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			t.Errorf("unshare: %v", err)
+			return
+		}
+		f()
+	}()
+	<-done
+}
+
+// The AF_XDP datapath takes a frame from the RX ring, translates it in
+// place, writes the next hop's Ethernet header in front and queues it on
+// the TX ring without allocating.
+func TestXDPHandleAllocs(t *testing.T) {
+	inNewNetns(t, func() {
+		g := burstGateway(t)
+		la := netlink.NewLinkAttrs()
+		la.Name = "xa"
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "xb"}); err != nil {
+			t.Errorf("veth: %v", err)
+			return
+		}
+		xa, _ := netlink.LinkByName("xa")
+		xb, _ := netlink.LinkByName("xb")
+		netlink.LinkSetUp(xa)
+		netlink.LinkSetUp(xb)
+		x, err := openXDP(&AFXDPConfig{Interfaces: []string{"xa"}, Frames: 4096}, claimedPrefixes(g.cur.Load()))
+		if err != nil {
+			t.Errorf("openXDP: %v", err)
+			return
+		}
+		defer x.close()
+		var mac [6]byte
+		copy(mac[:], xa.Attrs().HardwareAddr)
+		server := [6]byte{0x02, 0, 0, 0, 0, 0x80}
+		f := &fib{
+			routes: []fibRoute{{dst: netip.MustParsePrefix("192.0.2.0/24"), ifindex: xa.Attrs().Index}},
+			neigh:  map[neighKey][6]byte{{xa.Attrs().Index, netip.MustParseAddr("192.0.2.80")}: server},
+			links:  map[int]fibLink{xa.Attrs().Index: {mac: mac, mtu: 1500}},
+		}
+		grp := x.groups[0]
+		sock := grp.socks[0]
+		templates, sizes := burst()
+		pkt := templates[0][readOffset : readOffset+sizes[0]] // IPv6/UDP to 192.0.2.80 through the NAT64
+		insts := g.cur.Load().insts
+		frameOf := func() unix.XDPDesc {
+			a, ok := grp.umem.Alloc()
+			if !ok {
+				sock.Flush()
+				sock.Complete()
+				if a, ok = grp.umem.Alloc(); !ok {
+					t.Fatal("no free frame")
+				}
+			}
+			fr := grp.umem.Frame(a)
+			copy(fr[afxdp.Headroom:], []byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x86, 0xdd})
+			copy(fr[afxdp.Headroom+14:], pkt)
+			return unix.XDPDesc{Addr: a + afxdp.Headroom, Len: uint32(14 + len(pkt))}
+		}
+		// One frame, looked at closely.
+		d := frameOf()
+		grp.handle(g, insts, f, d)
+		if grp.tx.Load() != 1 || grp.punted.Load() != 0 || grp.dropped.Load() != 0 {
+			t.Errorf("sent %d, punted %d, dropped %d; want one sent", grp.tx.Load(), grp.punted.Load(), grp.dropped.Load())
+		}
+		out := grp.umem.Frame(d.Addr)[afxdp.Headroom+20:] // IPv4 is 20 octets shorter; Ethernet goes right in front
+		if [6]byte(out[0:6]) != server || [6]byte(out[6:12]) != mac || out[12] != 0x08 || out[13] != 0 || out[14] != 0x45 {
+			t.Errorf("the frame sent starts % x; want the server's MAC, xa's, IPv4", out[:15])
+		}
+		if dst := net.IP(out[14+16 : 14+20]); !dst.Equal(net.IPv4(192, 0, 2, 80)) {
+			t.Errorf("translated to %v, want 192.0.2.80", dst)
+		}
+		sock.Flush()
+		allocs := testing.AllocsPerRun(2000, func() {
+			grp.handle(g, insts, f, frameOf())
+			if sock.TXFree() < 64 {
+				sock.Flush()
+				sock.Complete()
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%.1f allocations per frame", allocs)
+		}
+	})
+}

@@ -1,0 +1,166 @@
+package afxdp
+
+import (
+	"encoding/hex"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// A ring's indexes run freely over 2^32: what is free and what is
+// available must come out right across the wrap.
+func TestRingIndexesWrap(t *testing.T) {
+	var prod, cons, flags uint32
+	desc := make([]uint64, 8)
+	r := &ring{producer: &prod, consumer: &cons, flags: &flags, desc: unsafe.Pointer(&desc[0]), mask: 7, size: 8}
+	start := uint32(1<<32 - 3)
+	prod, cons, r.cachedProd, r.cachedCons = start, start, start, start
+	if n := r.free(8); n != 8 {
+		t.Fatalf("empty ring: %d free, want 8", n)
+	}
+	for i := uint32(0); i < 5; i++ {
+		*r.addr(r.cachedProd + i) = uint64(100 + i)
+	}
+	r.submit(5)
+	if prod != start+5 || r.free(8) != 3 {
+		t.Fatalf("after 5 across the wrap: producer %d, %d free; want %d and 3", prod, r.free(8), start+5)
+	}
+	// The other side consumes three; the producer sees it only when it
+	// looks.
+	cons += 3
+	if n := r.free(4); n != 6 {
+		t.Errorf("after the consumer took 3: %d free, want 6", n)
+	}
+	// As a consumer ring: five entries were produced, two are left.
+	c := &ring{producer: &prod, consumer: &cons, flags: &flags, desc: r.desc, mask: 7, size: 8, cachedProd: start + 3, cachedCons: start + 3}
+	if n := c.available(8); n != 2 {
+		t.Fatalf("%d available, want 2", n)
+	}
+	if got := *c.addr(c.cachedCons); got != 103 {
+		t.Errorf("entry %d holds %d, want 103", c.cachedCons, got)
+	}
+	c.release(2)
+	if cons != start+5 || c.available(8) != 0 {
+		t.Errorf("after release: consumer %d, %d available", cons, c.available(8))
+	}
+}
+
+// inNewNetns runs f on a thread of its own in a new network namespace;
+// the thread is never unlocked, so it ends with the goroutine and takes
+// the namespace along.
+func inNewNetns(t *testing.T, f func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a network namespace, XDP and AF_XDP (CI runs it as root)")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			t.Errorf("unshare: %v", err)
+			return
+		}
+		f()
+	}()
+	<-done
+}
+
+// The program redirects exactly the frames whose destination is claimed,
+// and passes everything else (ARP, neighbour discovery, the host's own
+// traffic, frames too short to hold the header it reads).
+func TestProgramClaims(t *testing.T) {
+	inNewNetns(t, func() {
+		la := netlink.NewLinkAttrs()
+		la.Name = "xa"
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "xb"}); err != nil {
+			t.Errorf("veth: %v", err)
+			return
+		}
+		xa, _ := netlink.LinkByName("xa")
+		netlink.LinkSetUp(xa)
+		c, err := NewClaims()
+		if err != nil {
+			t.Errorf("NewClaims: %v", err)
+			return
+		}
+		defer c.Close()
+		if err := c.Set([]netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("203.0.113.0/28"), netip.MustParsePrefix("198.51.100.7/32")}); err != nil {
+			t.Error(err)
+			return
+		}
+		u, err := NewUMEM(4096, 1024)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer u.Close()
+		s, err := Open(u, xa.Attrs().Index, 0)
+		if err != nil {
+			t.Errorf("Open: %v", err)
+			return
+		}
+		defer s.Close()
+		p, err := Attach(c, xa.Attrs().Index, 1)
+		if err != nil {
+			t.Errorf("Attach: %v", err)
+			return
+		}
+		defer p.Close()
+		if err := p.Register(s); err != nil {
+			t.Error(err)
+			return
+		}
+		if _, err := Attach(c, xa.Attrs().Index, 1); err == nil || !strings.Contains(err.Error(), "already has an XDP program") {
+			t.Errorf("a second Attach to xa: %v, want ErrAttached", err)
+		}
+
+		const eth6 = "020000000001020000000002" + "86dd"
+		const eth4 = "020000000001020000000002" + "0800"
+		ipv6 := func(dst string) string {
+			return eth6 + "6000000000081140" + "20010db8000000000000000000000010" + dst + "0000000000000000"
+		}
+		ipv4 := func(dst string) string {
+			return eth4 + "45000020000040004011" + "0000" + "c0000250" + dst + "0000000000000000" + "00000000"
+		}
+		const redirect, pass = 4, 2
+		for _, tc := range []struct {
+			name  string
+			frame string
+			want  uint32
+		}{
+			{"IPv6 to pool6", ipv6("0064ff9b0000000000000000c0000250"), redirect},
+			{"IPv6 next to pool6", ipv6("0064ff9b0000000000000001c0000250"), pass},
+			{"IPv6 neighbour solicitation", ipv6("ff0200000000000000000001ff000001"), pass},
+			{"IPv4 in a claimed /28", ipv4("cb00710f"), redirect},
+			{"IPv4 past the /28", ipv4("cb007110"), pass},
+			{"IPv4 to a claimed /32", ipv4("c6336407"), redirect},
+			{"ARP", "ffffffffffff020000000002" + "0806" + "0001080006040001020000000002c0000250000000000000cb007101", pass},
+			{"IPv6 header cut short", ipv6("0064ff9b0000000000000000c0000250")[:2*(14+30)], pass},
+			{"IPv4 header cut short", ipv4("cb00710f")[:2*(14+10)], pass},
+			{"VLAN-tagged", "020000000001020000000002" + "8100" + "0001" + "86dd" + strings.Repeat("00", 60), pass},
+		} {
+			frame, _ := hex.DecodeString(tc.frame)
+			got, _, err := p.prog.Test(frame)
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+				continue
+			}
+			if got != tc.want {
+				t.Errorf("%s: XDP action %d, want %d", tc.name, got, tc.want)
+			}
+		}
+		// A reload that gives up a prefix takes it out of the trie.
+		c.Set([]netip.Prefix{netip.MustParsePrefix("64:ff9b::/96")})
+		frame, _ := hex.DecodeString(ipv4("cb00710f"))
+		if got, _, _ := p.prog.Test(frame); got != pass {
+			t.Errorf("after the /28 was released: action %d, want pass", got)
+		}
+	})
+}
