@@ -26,7 +26,8 @@ import (
 // translation: the ceiling of this testbed), xlatgw as SIIT (pool6 /96,
 // the client by an EAMT entry), xlatgw as NAT64 (one pool4 address; the
 // many-flow columns reuse 10,000 source ports, so after a warm-up they are
-// established sessions) and TAYGA. Columns: one TCP stream (iperf3), and
+// established sessions), both again on the AF_XDP datapath (-xdp), and
+// TAYGA. Columns: one TCP stream (iperf3), and
 // 64-byte IPv6/UDP packets, one flow and a new source port every packet,
 // each from the test's own sendmmsg generator and from trafgen, both
 // pinned to CPU 0. Datagrams are counted in the server's UDP counters
@@ -42,14 +43,14 @@ func TestCompare(t *testing.T) {
 		t.Skip("a benchmark: set XLAT_COMPARE=1 (see scripts/compare.sh)")
 	}
 	netnstest.Need(t)
-	for _, tool := range []string{"tayga", "iperf3", "trafgen", "taskset"} {
+	for _, tool := range []string{"tayga", "iperf3", "trafgen", "taskset", "ethtool"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s (scripts/compare.sh installs it)", tool)
 		}
 	}
 	runs := envInt("XLAT_COMPARE_RUNS", 1)
 	secs := envInt("XLAT_COMPARE_SECS", 3)
-	rows := strings.Split(envOr("XLAT_COMPARE_ROWS", "kernel,siit,nat64,tayga"), ",")
+	rows := strings.Split(envOr("XLAT_COMPARE_ROWS", "kernel,siit,nat64,siit-xdp,nat64-xdp,tayga"), ",")
 	bin := netnstest.Build(t, ".")
 	var all []map[string]cells
 	for run := 1; run <= runs; run++ {
@@ -100,16 +101,24 @@ func measureRow(t *testing.T, row, bin string, secs int) cells {
 	case "kernel":
 		dst = "2001:db8:5::80"
 		netnstest.Sh(t, "ip", "netns", "exec", g, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
-	case "siit", "nat64":
+	case "siit", "nat64", "siit-xdp", "nat64-xdp":
 		inst := `{"name": "siit", "type": "siit", "siit": {"pool6": "2001:db8:64::/96",
 		    "eamt": [{"ipv6": "2001:db8:c::10/128", "ipv4": "198.51.100.10/32"}]}}`
-		if row == "nat64" {
+		if strings.HasPrefix(row, "nat64") {
 			inst = `{"name": "nat64", "type": "nat64", "nat64": {"pool6": "2001:db8:64::/96",
 		    "pool4": [{"protocol": "TCP", "prefix": "203.0.113.1/32"}, {"protocol": "UDP", "prefix": "203.0.113.1/32"},
 		      {"protocol": "ICMP", "prefix": "203.0.113.1/32"}]}}`
 		}
+		xdp := ""
+		if strings.HasSuffix(row, "-xdp") {
+			xdp = `"af-xdp": {"interfaces": ["g0", "g1"]},`
+			// What the program sees is what the veth peer sent: a
+			// checksum it left to offload would arrive partial.
+			noChecksumOffload(t, c, "c0")
+			noChecksumOffload(t, s, "s0")
+		}
 		cfg := filepath.Join(dir, "xlatgw.json")
-		os.WriteFile(cfg, []byte(`{"tun": {"name": "xlat0", "ipv4-address": "192.0.2.1", "ipv6-address": "2001:db8:c::1"},
+		os.WriteFile(cfg, []byte(`{"tun": {"name": "xlat0", "ipv4-address": "192.0.2.1", "ipv6-address": "2001:db8:c::1"}, `+xdp+`
 		  "instances": [`+inst+`]}`), 0o644)
 		d = exec.CommandContext(ctx, "ip", "netns", "exec", g, bin, "run", "-config", cfg)
 	case "tayga":
@@ -122,7 +131,7 @@ func measureRow(t *testing.T, row, bin string, secs int) cells {
 		netnstest.Sh(t, "ip", "netns", "exec", g, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
 		d = exec.CommandContext(ctx, "ip", "netns", "exec", g, "tayga", "-c", conf, "-n")
 	default:
-		t.Fatalf("no row %q (kernel, siit, nat64, tayga)", row)
+		t.Fatalf("no row %q (kernel, siit, nat64, siit-xdp, nat64-xdp, tayga)", row)
 	}
 	var logs netnstest.Log
 	if d != nil {
