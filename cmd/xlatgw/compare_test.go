@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,8 +72,9 @@ func TestCompare(t *testing.T) {
 }
 
 // cells is one row's measurements: TCP in bit/s, UDP in datagrams/s
-// delivered.
-type cells [5]float64
+// delivered, and (from colOffered on) what the generator offered in each
+// UDP column, so that a row limited by its generator shows as one.
+type cells [9]float64
 
 // The columns of a row.
 const (
@@ -81,6 +83,7 @@ const (
 	colOneTrafgen
 	colManyMmsg
 	colManyTrafgen
+	colOffered // + colOneMmsg-1 ... colManyTrafgen-1
 )
 
 var colNames = [...]string{"TCP Gbit/s", "1 flow mmsg", "1 flow trafgen", "many mmsg", "many trafgen"}
@@ -161,10 +164,12 @@ func measureRow(t *testing.T, row, bin string, secs int) cells {
 	// A warm-up with every flow, so that the NAT64's sessions exist and
 	// every row is measured in its steady state.
 	udpRate(t, ctx, c, s, dst, 1, manyFlows, "")
-	r[colOneMmsg] = udpRate(t, ctx, c, s, dst, secs, 1, "")
-	r[colOneTrafgen] = udpRate(t, ctx, c, s, dst, secs, 1, tg[0])
-	r[colManyMmsg] = udpRate(t, ctx, c, s, dst, secs, manyFlows, "")
-	r[colManyTrafgen] = udpRate(t, ctx, c, s, dst, secs, manyFlows, tg[1])
+	for _, m := range []struct {
+		col, flows int
+		tg         string
+	}{{colOneMmsg, 1, ""}, {colOneTrafgen, 1, tg[0]}, {colManyMmsg, manyFlows, ""}, {colManyTrafgen, manyFlows, tg[1]}} {
+		r[m.col], r[colOffered+m.col-colOneMmsg] = udpRate(t, ctx, c, s, dst, secs, m.flows, m.tg)
+	}
 	if t.Failed() {
 		t.Log(logs.String())
 	}
@@ -199,8 +204,8 @@ func iperfTCP(t *testing.T, ctx context.Context, c, s, dst string, secs int) flo
 // udpRate sends 64-byte UDP packets for secs seconds from the client, over
 // flows source ports, with trafgen configuration tg or (when empty) the
 // sendmmsg generator, and returns the datagrams per second the server's
-// UDP layer saw.
-func udpRate(t *testing.T, ctx context.Context, c, s, dst string, secs, flows int, tg string) float64 {
+// UDP layer saw and those the generator says it sent.
+func udpRate(t *testing.T, ctx context.Context, c, s, dst string, secs, flows int, tg string) (delivered, offered float64) {
 	t.Helper()
 	before := udpDelivered(t, s)
 	start := time.Now()
@@ -215,12 +220,17 @@ func udpRate(t *testing.T, ctx context.Context, c, s, dst string, secs, flows in
 	}
 	// timeout(1) ends trafgen with SIGINT and exits 124: judge trafgen
 	// by its closing count instead.
-	if out, err := cmd.CombinedOutput(); (err != nil && tg == "") || (tg != "" && !strings.Contains(string(out), "packets outgoing")) {
+	out, err := cmd.CombinedOutput()
+	if (err != nil && tg == "") || (tg != "" && !strings.Contains(string(out), "packets outgoing")) {
 		t.Fatalf("%s: %v\n%s", cmd, err, out)
 	}
 	elapsed := time.Since(start)
 	time.Sleep(300 * time.Millisecond) // what is still queued on the way
-	return float64(udpDelivered(t, s)-before) / elapsed.Seconds()
+	var sent float64
+	if m := regexp.MustCompile(`sent (\d+)|(\d+) packets outgoing`).FindStringSubmatch(string(out)); m != nil {
+		sent, _ = strconv.ParseFloat(m[1]+m[2], 64)
+	}
+	return float64(udpDelivered(t, s)-before) / elapsed.Seconds(), sent / elapsed.Seconds()
 }
 
 // udpDelivered is the UDP datagrams namespace ns has taken in, of both
@@ -286,15 +296,24 @@ func trafgenConfigs(t *testing.T, c, g, dst, dir string) [2]string {
 // printRun prints one run's table, with each row's ratio to TAYGA and to
 // the kernel's own forwarding.
 func printRun(rows []string, res map[string]cells) {
-	fmt.Printf("%-8s", "")
+	fmt.Printf("%-11s", "")
 	for _, n := range colNames {
 		fmt.Printf(" %15s", n)
 	}
 	fmt.Println("   (UDP: thousand datagrams/s delivered)")
 	for _, row := range rows {
 		r := res[row]
-		fmt.Printf("%-8s %15.2f", row, r[0]/1e9)
-		for _, v := range r[1:] {
+		fmt.Printf("%-11s %15.2f", row, r[0]/1e9)
+		for _, v := range r[colOneMmsg:colOffered] {
+			fmt.Printf(" %15.0f", v/1e3)
+		}
+		fmt.Println()
+	}
+	fmt.Println("offered by the generators (thousand datagrams/s):")
+	for _, row := range rows {
+		r := res[row]
+		fmt.Printf("%-11s %15s", row, "")
+		for _, v := range r[colOffered:] {
 			fmt.Printf(" %15.0f", v/1e3)
 		}
 		fmt.Println()
@@ -308,8 +327,8 @@ func printRun(rows []string, res map[string]cells) {
 			if row == base || row == "kernel" {
 				continue
 			}
-			fmt.Printf("%-8s", row+"/"+base[:1])
-			for i := range b {
+			fmt.Printf("%-11s", row+"/"+base[:1])
+			for i := range b[:colOffered] {
 				fmt.Printf(" %14.2fx", res[row][i]/b[i])
 			}
 			fmt.Println()
@@ -329,13 +348,13 @@ func printRange(rows []string, all []map[string]cells) {
 		}
 		return fmt.Sprintf(format+"–"+format, lo/scale, hi/scale)
 	}
-	fmt.Printf("%-8s", "")
+	fmt.Printf("%-11s", "")
 	for _, n := range colNames {
 		fmt.Printf(" %15s", n)
 	}
 	fmt.Println()
 	for _, row := range rows {
-		fmt.Printf("%-8s", row)
+		fmt.Printf("%-11s", row)
 		for i := range colNames {
 			scale, format := 1e3, "%.0f"
 			if i == colTCP {
@@ -353,7 +372,7 @@ func printRange(rows []string, all []map[string]cells) {
 			if row == base || row == "kernel" {
 				continue
 			}
-			fmt.Printf("%-8s", row+"/"+base[:1])
+			fmt.Printf("%-11s", row+"/"+base[:1])
 			for i := range colNames {
 				fmt.Printf(" %14sx", span(func(r map[string]cells) float64 { return r[row][i] / r[base][i] }, 1, "%.2f"))
 			}
