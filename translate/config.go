@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/v6xlat/xlat/internal/ipword"
 )
 
 // Config holds the translation options. Field names follow Jool's global
@@ -46,6 +48,14 @@ type Config struct {
 	Addr4 netip.Addr `json:"ipv4-address,omitzero"`
 	Addr6 netip.Addr `json:"ipv6-address,omitzero"`
 
+	// SilentUntranslatable drops a packet whose addresses have no
+	// translation (no mapping, a denylisted or forbidden class) without
+	// the ICMP error RFC 7915 §4.4 (IPv4: Destination Unreachable, 3/13)
+	// and §5.4 (IPv6: Destination Unreachable, 1/1) recommend. By default
+	// the error is sent, through the rate limit, so that the sender fails
+	// at once instead of waiting for a timeout.
+	SilentUntranslatable bool `json:"silent-untranslatable,omitempty"`
+
 	// ICMPErrorRate and ICMPErrorBurst bound generated ICMP errors with a
 	// token bucket (RFC 4443 §2.4(f), RFC 1812 §4.3.2.8). Default 1000/s,
 	// burst 100. A negative rate disables generated errors.
@@ -64,6 +74,10 @@ var DefaultMTUPlateaus = []uint16{65535, 32000, 17914, 8166, 4352, 2002, 1492, 1
 type compiled struct {
 	Config
 	plateaus []uint16 // descending
+
+	// The own IPv6 address as words, for the plain path.
+	own6           bool
+	own6hi, own6lo uint64
 }
 
 func (c Config) compile() (*compiled, error) {
@@ -116,5 +130,10 @@ func (c Config) compile() (*compiled, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &compiled{Config: c, plateaus: plateaus}, nil
+	cc := &compiled{Config: c, plateaus: plateaus}
+	if c.Addr6.IsValid() {
+		cc.own6 = true
+		cc.own6hi, cc.own6lo = ipword.Words(c.Addr6)
+	}
+	return cc, nil
 }

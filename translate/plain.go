@@ -54,18 +54,26 @@ func (x *Translator) plain6to4(c *compiled, buf []byte, off, n int) (Result, boo
 	l4 := p[header.IPv6Size:n]
 	shi, slo := binary.BigEndian.Uint64(h[8:16]), binary.BigEndian.Uint64(h[16:24])
 	dhi, dlo := binary.BigEndian.Uint64(h[24:32]), binary.BigEndian.Uint64(h[32:40])
+	// Addresses a router must not forward, and the translator's own, are
+	// the general path's to refuse or answer (addrclass.go).
+	if forbidden6(shi, slo) || forbidden6(dhi, dlo) || c.own6 && dhi == c.own6hi && dlo == c.own6lo {
+		return Result{}, false
+	}
 	ports, m := plainFlow(l4, nh)
 
 	s4, d4, ps, r := x.policy.To4(ipword.From6(shi, slo), ipword.From6(dhi, dlo), ports, m)
 	if r == ReasonNone {
 		r = gave4(s4, d4)
 	}
-	if r != ReasonNone {
-		return x.refuse6(c, buf, off, n, r, nh == header.ProtoICMPv6), true
-	}
 	_, s := ipword.Words(s4)
 	_, d := ipword.Words(d4)
 	src4, dst4 := uint32(s), uint32(d)
+	if r == ReasonNone {
+		r = screenOut4(src4, dst4)
+	}
+	if r != ReasonNone {
+		return x.refuse6(c, buf, off, n, r, nh == header.ProtoICMPv6), true
+	}
 
 	// RFC 7915 §5.5: the pseudo-header's addresses change, and the
 	// policy's ports may; the checksum follows incrementally (RFC 1624),
@@ -93,7 +101,7 @@ func (x *Translator) plain6to4(c *compiled, buf []byte, off, n int) (Result, boo
 	// node; an Identification for smaller packets, which may be split.
 	idFlags := uint32(header.IPv4FlagDF)
 	if total <= 1260 {
-		idFlags = uint32(x.nextID()) << 16
+		idFlags = uint32(x.ids.next(src4, dst4, nh)) << 16
 	}
 	start := off + header.IPv6Size - header.IPv4MinSize
 	header.IPv4(buf[start:start+header.IPv4MinSize]).EncodeWords(uint32(tos)<<16|total, idFlags, uint32(hop-1)<<8|uint32(nh), src4, dst4)
@@ -178,18 +186,26 @@ func (x *Translator) plain4to6(c *compiled, buf []byte, off, n int) (Result, boo
 		w1&0x3fff != 0 || ttl <= 1 || header.IPv6Size+ulen > limit || !header.IPv4(h[:header.IPv4MinSize]).ValidChecksum() {
 		return Result{}, false
 	}
+	if forbidden4(src) || forbidden4(dst) {
+		return Result{}, false // the general path's (addrclass.go)
+	}
 	n = total // link-layer padding ignored
 	l4 := p[header.IPv4MinSize:n]
 	ports, m := plainFlow(l4, proto)
 
 	s6, d6, ps, r := x.policy.To6(ipword.From4(src), ipword.From4(dst), ports, m)
+	shi, slo := ipword.Words(s6)
+	dhi, dlo := ipword.Words(d6)
+	if r == ReasonNone {
+		r = screenOut6(c, shi, slo, dhi, dlo)
+	}
 	if r != ReasonNone {
 		return x.refuse4(c, buf, off, n, r, proto), true
 	}
 
 	// RFC 7915 §4.5: the transport checksum follows the pseudo-header's
 	// new addresses and the policy's ports, incrementally.
-	newAddr := checksum.Combine(checksum.WordSum(ipword.Words(s6)), checksum.WordSum(ipword.Words(d6)))
+	newAddr := checksum.Combine(checksum.WordSum(shi, slo), checksum.WordSum(dhi, dlo))
 	if proto == header.ProtoICMPv4 {
 		// §4.2: echo types 8/0 become 128/129, the identifier the
 		// policy's, and the checksum gains the pseudo-header.

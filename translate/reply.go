@@ -71,7 +71,7 @@ func (x *Translator) reply4(c *compiled, buf []byte, off, n int, typ, code uint8
 	qn := min(n, 576-GrowReply4)
 	start := off - GrowReply4
 	header.IPv4(buf[start : start+header.IPv4MinSize]).Encode(&header.IPv4Fields{
-		TotalLength: uint16(GrowReply4 + qn), ID: x.nextID(), TTL: replyTTL,
+		TotalLength: uint16(GrowReply4 + qn), ID: x.nextID(c.Addr4.As4(), src.As4(), header.ProtoICMPv4), TTL: replyTTL,
 		Protocol: header.ProtoICMPv4, Src: c.Addr4.As4(), Dst: src.As4(),
 	})
 	m := header.ICMPv4(buf[start+header.IPv4MinSize : off+qn])
@@ -84,15 +84,21 @@ func (x *Translator) reply4(c *compiled, buf []byte, off, n int, typ, code uint8
 
 var broadcast4 = [4]byte{255, 255, 255, 255}
 
-// refuse6 handles a policy refusal of an IPv6 packet: RFC 7915 §5.4 sends
+// refuse6 handles a refusal of an IPv6 packet: RFC 7915 §5.4 sends
 // Destination Unreachable, administratively prohibited, unless the packet
 // is an ICMPv6 message; RFC 6146 §3.5.1.1 uses Address Unreachable when
-// the pool is exhausted. Untranslatable addresses are not ours to answer.
+// the pool is exhausted. Addresses without a translation are refused the
+// same way (unless SilentUntranslatable), so that the sender fails at once.
 func (x *Translator) refuse6(c *compiled, buf []byte, off, n int, r Reason, isICMP bool) Result {
 	if isICMP {
 		return drop(r)
 	}
 	switch r {
+	case ReasonUntranslatableSrc, ReasonUntranslatableDst, ReasonIllegalSource, ReasonIllegalDestination:
+		if c.SilentUntranslatable {
+			return drop(r)
+		}
+		return x.reply6(c, buf, off, n, header.ICMPv6DstUnreachable, header.ICMPv6CodeAdminProhib, 0, r)
 	case ReasonPolicyProhibited:
 		return x.reply6(c, buf, off, n, header.ICMPv6DstUnreachable, header.ICMPv6CodeAdminProhib, 0, r)
 	case ReasonPolicyNoResources, ReasonLimit:
@@ -111,6 +117,12 @@ func (x *Translator) refuse6(c *compiled, buf []byte, off, n int, r Reason, isIC
 // here (they are dropped where the error is translated).
 func (x *Translator) refuse4(c *compiled, buf []byte, off, n int, r Reason, proto uint8) Result {
 	switch r {
+	case ReasonUntranslatableSrc, ReasonUntranslatableDst, ReasonIllegalSource, ReasonIllegalDestination:
+		// RFC 7915 §4.4: Type 3 Code 13 for what cannot be translated.
+		if c.SilentUntranslatable {
+			return drop(r)
+		}
+		return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeAdminProhib, 0, r)
 	case ReasonPolicyProhibited, ReasonPolicyNoResources:
 		return x.reply4(c, buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeAdminProhib, 0, r)
 	case ReasonUnsupported:
@@ -148,4 +160,29 @@ func (x *Translator) Reply6(buf []byte, off, n int, typ, code uint8, rest uint32
 	r := x.reply6(x.cfg.Load(), buf, off, n, typ, code, rest, ReasonNone)
 	x.stats.count(r)
 	return r
+}
+
+// own6 handles an IPv6 packet addressed to the translator's own IPv6
+// address: it is not to be translated (the other side would route it back,
+// round and round until its hop limit ran out). An Echo Request without
+// extension headers or fragmentation is answered, as a host answers it
+// (RFC 4443 §4.2); anything else is dropped.
+func (x *Translator) own6(c *compiled, buf []byte, off, n int, in *info6, isErr bool) Result {
+	p := buf[off : off+n]
+	if isErr || in.l4off != header.IPv6Size || in.frag || p[6] != header.ProtoICMPv6 ||
+		n < header.IPv6Size+header.ICMPHeaderSize || p[header.IPv6Size] != header.ICMPv6EchoRequest {
+		return drop(ReasonOwnAddress)
+	}
+	h := header.IPv6(p)
+	src, dst := h.Src(), h.Dst()
+	h.SetSrc(dst)
+	h.SetDst(src)
+	h.SetHopLimit(replyTTL)
+	m := header.ICMPv6(p[header.IPv6Size:])
+	// The pseudo-header's sum is the same with the addresses swapped;
+	// only the type word changes (RFC 1624).
+	old := uint16(m[0])<<8 | uint16(m[1])
+	m[0] = header.ICMPv6EchoReply
+	m.SetChecksum(checksum.Update16(m.Checksum(), old, uint16(m[0])<<8|uint16(m[1])))
+	return Result{Outcome: Outcome{Reply, ReasonOwnAddress}, Start: off, End: off + n}
 }

@@ -174,6 +174,15 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 		return drop(r)
 	}
 	isErr := f.Flags&FlowICMPError != 0
+	if fl&FlowHairpin == 0 {
+		switch r := screenIn(c, f.Src, f.Dst, isErr); r {
+		case ReasonNone:
+		case ReasonOwnAddress:
+			return x.own6(c, buf, off, n, &in, isErr)
+		default:
+			return drop(r) // RFC 7915 §5.1: silently
+		}
+	}
 	if q := in.l4off + header.ICMPHeaderSize; isErr && n >= q+header.IPv6Size && string(p[8:24]) == string(p[q+24:q+40]) {
 		f.Flags |= FlowFromQuotedDst
 	}
@@ -196,6 +205,9 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 	out.SrcPort, out.DstPort = ps.Src(), ps.Dst()
 	if r == ReasonNone {
 		r = gave4(out.Src, out.Dst)
+	}
+	if r == ReasonNone {
+		r = screenOut(c, out.Src, out.Dst)
 	}
 	if r != ReasonNone {
 		return x.refuse6(c, buf, off, n, r, in.proto == header.ProtoICMPv6)
@@ -284,7 +296,7 @@ func (x *Translator) rewrite6to4(c *compiled, buf []byte, off, n int, in *info6,
 		// to respect IPv6's 1280 minimum.
 		hf.FlagsOffset = header.IPv4FlagDF
 	case !quoted:
-		hf.ID = x.nextID()
+		hf.ID = x.nextID(hf.Src, hf.Dst, hf.Protocol)
 	}
 	start := off + in.l4off - header.IPv4MinSize
 	header.IPv4(buf[start : start+header.IPv4MinSize]).Encode(&hf)
@@ -397,7 +409,7 @@ func (x *Translator) icmpError6to4(c *compiled, buf []byte, off, n int, in *info
 		// Identification comes from its Fragment header (§5.1.1).
 		hf.ID = uint16(in.fragID)
 	} else {
-		hf.ID = x.nextID()
+		hf.ID = x.nextID(hf.Src, hf.Dst, hf.Protocol)
 	}
 	header.IPv4(buf[start:qs]).Encode(&hf)
 	return Result{Outcome: Outcome{Verdict: Forward}, Start: start, End: end}

@@ -103,6 +103,11 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 		return drop(r)
 	}
 	isErr := f.Flags&FlowICMPError != 0
+	if fl&FlowHairpin == 0 {
+		if r := screenIn(c, f.Src, f.Dst, isErr); r != ReasonNone {
+			return drop(r) // RFC 7915 §4.1: silently (RFC 1812 §5.3.7)
+		}
+	}
 	if isErr && n >= hl+header.ICMPHeaderSize+header.IPv4MinSize &&
 		string(p[12:16]) == string(p[hl+header.ICMPHeaderSize+16:hl+header.ICMPHeaderSize+20]) {
 		f.Flags |= FlowFromQuotedDst
@@ -139,6 +144,9 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 	var ps Ports
 	out.Src, out.Dst, ps, r = x.policy.To6(f.Src, f.Dst, f.ports(), f.meta())
 	out.SrcPort, out.DstPort = ps.Src(), ps.Dst()
+	if r == ReasonNone {
+		r = screenOut(c, out.Src, out.Dst)
+	}
 	if r != ReasonNone {
 		return x.refuse4(c, buf, off, n, r, f.Proto)
 	}

@@ -33,7 +33,7 @@ type Translator struct {
 	cfg    atomic.Pointer[compiled]
 	policy Policy
 	stats  Stats
-	ids    atomic.Uint32 // IPv4 Identification for unfragmented packets
+	ids    idGen // IPv4 Identification for packets that need one
 
 	mu      sync.Mutex // guards the ICMP error token bucket
 	tokens  float64
@@ -53,6 +53,7 @@ func New(cfg Config, p Policy) (*Translator, error) {
 		return nil, err
 	}
 	x := &Translator{policy: p}
+	x.ids.init()
 	x.cfg.Store(c)
 	x.tokens = float64(c.ICMPErrorBurst)
 	x.refill = c.Now()
@@ -126,11 +127,6 @@ func (x *Translator) appendVia(dst, pkt []byte, f func([]byte, int, int) Result)
 	out := append(dst, buf[r.Start:r.End]...)
 	r.Start, r.End = len(dst), len(out)
 	return out, r
-}
-
-// nextID returns an IPv4 Identification for a packet without one.
-func (x *Translator) nextID() uint16 {
-	return uint16(x.ids.Add(1))
 }
 
 // allowError takes a token for one generated ICMP error.

@@ -85,7 +85,7 @@ const (
 	ReasonUntranslatableDst         // the policy has no mapping for the destination
 	ReasonPolicyProhibited          // the policy refused the packet (filtering, denylist)
 	ReasonPolicyNoResources         // the policy is out of ports, sessions or memory
-	ReasonIllegalSource             // unspecified, loopback or multicast source
+	ReasonIllegalSource             // a source in a class a router must not forward (addrclass.go)
 	ReasonICMPErrorRateLimit        // an ICMP error was due but the rate limit held it
 	ReasonNoBinding                 // no BIB entry or session for an inbound packet (RFC 6146 §3.5)
 	ReasonHeld                      // kept by the policy (an unsolicited SYN held for simultaneous open)
@@ -93,6 +93,8 @@ const (
 	ReasonUnsupported               // a transport the policy does not handle (RFC 6146 §3.4)
 	ReasonAwaiting                  // kept while a port broker (the handoff client) asks for the flow's port
 	ReasonPortRefused               // a port broker refused the flow a port (handoff: rate, hold-down, no server)
+	ReasonIllegalDestination        // a destination in a class a router must not forward, or none to translate to (addrclass.go)
+	ReasonOwnAddress                // addressed to the translator itself (an echo request is answered), or translated onto its own address
 	numReasons
 )
 
@@ -124,6 +126,8 @@ var reasonNames = [numReasons]string{
 	ReasonUnsupported:        "unsupported-protocol",
 	ReasonAwaiting:           "awaiting-port",
 	ReasonPortRefused:        "port-refused",
+	ReasonIllegalDestination: "illegal-destination",
+	ReasonOwnAddress:         "own-address",
 }
 
 func (r Reason) String() string {
