@@ -100,3 +100,15 @@ func screenOut6(c *compiled, shi, slo, dhi, dlo uint64) Reason {
 	}
 	return ReasonNone
 }
+
+// ipv6Only reports whether the IPv4 Protocol value p names what only
+// IPv6 has: an extension header (Hop-by-Hop 0, Routing 43, Fragment 44,
+// Destination Options 60, Mobility 135, HIP 139, Shim6 140; RFC 7045 §2),
+// No Next Header 59, or ICMPv6 58.
+func ipv6Only(p uint8) bool {
+	switch p {
+	case 0, 43, 44, 58, 59, 60, 135, 139, 140:
+		return true
+	}
+	return false
+}

@@ -291,3 +291,31 @@ func TestIdentification(t *testing.T) {
 		t.Errorf("%d of 64 other flows moved this flow's counter", shared)
 	}
 }
+
+// An IPv4 packet whose Protocol means an extension header or ICMPv6 in
+// IPv6 is not translated into one: the sender hears Protocol Unreachable.
+func TestIPv6OnlyProtocols(t *testing.T) {
+	bothPaths(t, testCf, func(t *testing.T, x *Translator) {
+		for _, p := range []uint8{0, 43, 44, 58, 59, 60, 135, 139, 140} {
+			in := testpkt.IPv4{Src: h4, Dst: h6v4, TTL: 64}.Packet(p, abcd)
+			out, r := run(x.To6, in)
+			want := testpkt.IPv4{Src: xlat4, Dst: h4, ID: out4ID(out)}.Packet(header.ProtoICMPv4, testpkt.ICMPError(xlat4, h4, header.ICMPv4DstUnreachable, header.ICMPv4CodeProtoUnreach, 0, in))
+			expectPacket(t, fmt.Sprintf("protocol %d", p), out, r, Reply, ReasonUnsupported, want)
+		}
+		// Protocols both families share pass (GRE 47, ESP 50, SCTP 132).
+		for _, p := range []uint8{47, 50, 132} {
+			in := testpkt.IPv4{Src: h4, Dst: h6v4, TTL: 64}.Packet(p, abcd)
+			if _, r := run(x.To6, in); r.Verdict != Forward {
+				t.Errorf("protocol %d: %v/%v, want it translated", p, r.Verdict, r.Reason)
+			}
+		}
+	})
+}
+
+// out4ID is the Identification of an IPv4 packet (0 if there is none).
+func out4ID(p []byte) uint16 {
+	if len(p) < 6 {
+		return 0
+	}
+	return uint16(p[4])<<8 | uint16(p[5])
+}

@@ -108,6 +108,17 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 			return drop(r) // RFC 7915 §4.1: silently (RFC 1812 §5.3.7)
 		}
 	}
+	if ipv6Only(f.Proto) {
+		// RFC 7915 §4.1 copies Protocol into Next Header, but these
+		// numbers mean an IPv6 extension header (RFC 7045 §2) or ICMPv6
+		// there, and the receiver would read the payload as one. The
+		// IPv4 sender hears what an IPv6 host would have said, in IPv4:
+		// Protocol Unreachable.
+		if isErr {
+			return drop(ReasonUnsupported)
+		}
+		return x.refuse4(c, buf, off, n, ReasonUnsupported, f.Proto)
+	}
 	if isErr && n >= hl+header.ICMPHeaderSize+header.IPv4MinSize &&
 		string(p[12:16]) == string(p[hl+header.ICMPHeaderSize+16:hl+header.ICMPHeaderSize+20]) {
 		f.Flags |= FlowFromQuotedDst
