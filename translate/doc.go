@@ -25,7 +25,19 @@
 //     error is dropped; RFC 4884 extensions are re-padded for the new length
 //     unit, and errors are truncated to 1280 (IPv6) or 576 (IPv4) bytes.
 //   - §4.4 and §5.4: ICMP errors the translator originates, from its own
-//     addresses, rate limited with a token bucket.
+//     addresses, rate limited with a token bucket, for every packet it
+//     refuses, those whose addresses have no translation included
+//     ([Config.SilentUntranslatable] turns those off).
+//   - §1.4, §4.1, §5.1 with RFC 1812 §5.3.7, RFC 3927 §7 and RFC 4291 §2.5:
+//     as a router, no packet from or to an address that must not be
+//     forwarded (addrclass.go); an illegal source inside an ICMP error is
+//     translated, for troubleshooting. IPv4 Protocol values that mean an
+//     IPv6 extension header are answered with Protocol Unreachable instead
+//     of being copied.
+//   - RFC 6864 §4 and RFC 7739 §5: IPv4 Identifications from per-flow
+//     counters at random offsets (ipid.go).
+//   - The translator's own IPv6 address answers Echo Requests and is never
+//     a translation's destination.
 //   - Transport checksums are updated incrementally (RFC 1624), so a wrong
 //     checksum stays wrong; ICMP errors, whose body changes, are verified
 //     and recomputed.
