@@ -116,18 +116,21 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 		}
 	}()
 	// One goroutine per queue; the kernel spreads flows over the queues.
-	loops := len(devs)
-	errs := make(chan error, loops+8)
+	var running []queue
 	for i, d := range devs {
-		go func(d tun.Device, rd *tunbatch.Reader) { errs <- g.loop(ctx, d, rd) }(d, g.readers[i])
+		running = append(running, &tunQueue{dev: d, rd: g.readers[i]})
 	}
 	if g.xdp != nil {
 		for _, grp := range g.xdp.groups {
-			loops++
-			go func(grp *xdpGroup) { errs <- grp.run(ctx, g) }(grp)
+			running = append(running, grp)
 		}
 		log.Info("af-xdp", "interfaces", l.cfg.AFXDP.Interfaces, "queues", len(g.xdp.groups), "zero-copy", g.xdp.groups[0].socks[0].ZeroCopy, "generic", g.xdp.programs[0].Generic)
 	}
+	errs := make(chan error, len(running))
+	for _, q := range running {
+		go func(q queue) { errs <- q.serve(ctx, g) }(q)
+	}
+	loops := len(running)
 	for range loops {
 		if err := <-errs; err != nil && ctx.Err() == nil {
 			return err
@@ -207,9 +210,25 @@ func (g *gateway) reloads(ctx context.Context, path string) {
 	}
 }
 
-// loop reads batches from the TUN device, translates each packet in place
+// A queue is one receive queue of a datapath, served by a goroutine of
+// its own: it reads a burst, has the gateway translate each packet in
+// place (translatePacket), and writes what comes out. The instances do not
+// know which datapath a packet came from: a TUN queue and an AF_XDP queue
+// group (xdp.go) are both queues.
+type queue interface {
+	serve(ctx context.Context, g *gateway) error
+}
+
+// tunQueue is one queue of the TUN device.
+type tunQueue struct {
+	dev tun.Device
+	rd  *tunbatch.Reader
+}
+
+// serve reads batches from the TUN queue, translates each packet in place
 // and writes the batch back.
-func (g *gateway) loop(ctx context.Context, dev tun.Device, rd *tunbatch.Reader) error {
+func (q *tunQueue) serve(ctx context.Context, g *gateway) error {
+	dev, rd := q.dev, q.rd
 	bufs, sizes := rd.Bufs, rd.Sizes
 	out := make([][]byte, 0, 2*len(bufs))
 	var rs results

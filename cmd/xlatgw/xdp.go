@@ -178,8 +178,8 @@ type xdpGroup struct {
 // time at high rates, and a ring left unserved meanwhile overflows.
 const spinRounds = 2000
 
-// run serves the group until ctx ends.
-func (grp *xdpGroup) run(ctx context.Context, g *gateway) error {
+// serve runs the group until ctx ends: a queue of the AF_XDP datapath.
+func (grp *xdpGroup) serve(ctx context.Context, g *gateway) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	for _, s := range grp.socks {
