@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/v6xlat/xlat/handoff"
 	"github.com/v6xlat/xlat/header"
@@ -354,12 +355,57 @@ func (c Config) validate() (*settings, error) {
 	for _, v := range []struct {
 		n    int
 		name string
-	}{{c.MaxSessions, "max-sessions"}, {c.MaxSessionsPerSource, "max-sessions-per-source"}, {c.MaxSessionsPer64, "max-sessions-per-64"}} {
+	}{{c.MaxSessions, "max-sessions"}, {c.MaxSessionsPerSource, "max-sessions-per-source"}, {c.MaxSessionsPer64, "max-sessions-per-64"}, {c.ExpectedSessions, "expected-sessions"}} {
 		if v.n < 0 {
 			return nil, fmt.Errorf("%s: %d is negative", v.name, v.n)
 		}
+		if v.n > MaxTableSessions {
+			up, full := TableMemory(v.n, v.n)
+			return nil, fmt.Errorf("%s: %d is more than the tables index (%d); it would take %s of table memory up front and %s full", v.name, v.n, MaxTableSessions, bytesText(up), bytesText(full))
+		}
 	}
 	return s, nil
+}
+
+// MaxTableSessions is the most sessions a Translator's tables are sized
+// for (max-sessions, expected-sessions): 2^28, about 35 GB of tables when
+// full. Larger values are refused when the configuration is read, before
+// anything is allocated.
+const MaxTableSessions = 1 << 28
+
+// TableMemory estimates the memory of a Translator's tables, in bytes:
+// what New allocates up front for expected sessions (the indexes, sized
+// for them), and what the tables take at most once max sessions exist
+// (each with its record, a BIB entry of its own and index slots, and the
+// slack of a table that grew by doubling). It allocates nothing, so that a
+// configuration can be refused for its size before it costs anything.
+func TableMemory(expected, maxSessions int) (upfront, full uint64) {
+	// Four indexes (sessions and BIB, each by either side) of 32-bit
+	// slots, a power of two at most 3/4 full.
+	slots := func(n int) uint64 {
+		n = min(max(n, 0), 1<<50) // what no table reaches; keeps the loop finite
+		size := uint64(16)
+		for size*3/4 < uint64(n) {
+			size *= 2
+		}
+		return size * 4
+	}
+	expected, maxSessions = min(max(expected, 0), 1<<50), min(max(maxSessions, 0), 1<<50)
+	upfront = 2*slots(expected) + 2*64*slots(expected/64)
+	perSession := uint64(unsafe.Sizeof(session{})+unsafe.Sizeof(bibEntry{})) * 2 // doubling slack
+	full = max(upfront, 4*slots(maxSessions)) + uint64(maxSessions)*perSession
+	return upfront, full
+}
+
+// bytesText renders n bytes for a person.
+func bytesText(n uint64) string {
+	switch {
+	case n >= 1<<40:
+		return fmt.Sprintf("%.1f TiB", float64(n)/(1<<40))
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
 func v4u(a netip.Addr) uint32 {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"reflect"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/v6xlat/xlat/internal/strictjson"
 	"github.com/v6xlat/xlat/nat64"
 	"github.com/v6xlat/xlat/siit"
@@ -223,6 +225,9 @@ func buildInstance(in Instance, tun TUNConfig) (*instance, error) {
 				return nil, err
 			}
 		}
+		if err := fitsMemory(c); err != nil {
+			return nil, err
+		}
 		x, err := nat64.New(c)
 		if err != nil {
 			return nil, err
@@ -258,3 +263,44 @@ func orInt(a, b int) int {
 	}
 	return b
 }
+
+// physicalMemory is this machine's RAM in bytes (0 when unknown); a
+// variable, for tests.
+var physicalMemory = func() uint64 {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) != nil {
+		return 0
+	}
+	return uint64(si.Totalram) * uint64(si.Unit)
+}
+
+// fitsMemory refuses a nat64 configuration whose tables cannot fit this
+// machine: more than half its memory allocated up front, or more than all
+// of it once max-sessions sessions exist. It allocates nothing: a number
+// that would have the gateway die of an out-of-memory error is refused
+// with the field named.
+func fitsMemory(c nat64.Config) error {
+	ram := physicalMemory()
+	for _, n := range []int{c.ExpectedSessions, c.MaxSessions} {
+		if n < 0 || n > nat64.MaxTableSessions {
+			return nil // nat64.New refuses it, with its own words
+		}
+	}
+	if ram == 0 {
+		return nil
+	}
+	expected, field := c.ExpectedSessions, "expected-sessions"
+	if expected == 0 {
+		expected, field = c.MaxSessions, "max-sessions (expected-sessions defaults to it)"
+	}
+	up, full := nat64.TableMemory(expected, c.MaxSessions)
+	if up > ram/2 {
+		return fmt.Errorf("nat64.%s: %d sessions would take %s of table memory up front, more than half of this machine's %s", field, expected, gib(up), gib(ram))
+	}
+	if c.MaxSessions > 0 && full > ram {
+		return fmt.Errorf("nat64.max-sessions: %d sessions would take up to %s of table memory, more than this machine's %s", c.MaxSessions, gib(full), gib(ram))
+	}
+	return nil
+}
+
+func gib(n uint64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }
