@@ -12,7 +12,7 @@ import (
 // SyncConfig configures session synchronisation between gateways.
 type SyncConfig struct {
 	// Key authenticates every datagram (HMAC-SHA256); all peers share it.
-	// At least 16 octets.
+	// At least MinSyncKey octets, not one octet repeated (CheckSyncKey).
 	Key []byte
 	// NodeID tells the peers apart; random when 0.
 	NodeID uint32
@@ -101,10 +101,29 @@ type knownExpiry struct {
 	sweep uint32
 }
 
+// MinSyncKey is the shortest sync key accepted: 256 bits, HMAC-SHA256's
+// block of security (RFC 2104 §3 recommends at least the hash's length).
+const MinSyncKey = 32
+
+// CheckSyncKey refuses keys that authenticate nothing: shorter than
+// MinSyncKey octets, or one octet repeated (all zeros included), which is
+// what a placeholder or a failed generator leaves.
+func CheckSyncKey(key []byte) error {
+	if len(key) < MinSyncKey {
+		return fmt.Errorf("%d octets, want at least %d (head -c %d /dev/urandom makes one)", len(key), MinSyncKey, MinSyncKey)
+	}
+	for _, b := range key[1:] {
+		if b != key[0] {
+			return nil
+		}
+	}
+	return fmt.Errorf("every octet is %#02x: not a key", key[0])
+}
+
 // NewSync returns a Sync for x; send transmits one datagram to all peers.
 func NewSync(x *Translator, cfg SyncConfig, send func([]byte)) (*Sync, error) {
-	if len(cfg.Key) < 16 {
-		return nil, fmt.Errorf("sync: key: %d octets, want at least 16", len(cfg.Key))
+	if err := CheckSyncKey(cfg.Key); err != nil {
+		return nil, fmt.Errorf("sync: key: %w", err)
 	}
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = 20 * time.Millisecond

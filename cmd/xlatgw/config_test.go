@@ -118,7 +118,7 @@ func TestHandoffConfig(t *testing.T) {
 func TestSyncConfig(t *testing.T) {
 	const base = `{"instances": [{"name": "a", "type": "nat64", "nat64": {"pool6": "64:ff9b::/96",
 	  "pool4": [{"protocol": "TCP", "prefix": "203.0.113.1/32"}] %s}, "sync": %s}]}`
-	key := `"key": "00112233445566778899aabbccddeeff"`
+	key := `"key": "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"`
 	peers := `"listen": "198.51.100.1:6464", "peers": ["198.51.100.2:6464"]`
 	for _, c := range []struct{ nat, sync, want string }{
 		{"", `{` + peers + `}`, "key or key-file required"},

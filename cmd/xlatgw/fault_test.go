@@ -45,3 +45,39 @@ func TestFaultTableSizes(t *testing.T) {
 		t.Errorf("check-config: %v", err)
 	}
 }
+
+// A sync key is a secret and must be one: a key file others can read is
+// refused as ssh refuses such a private key, and so are short keys and
+// one octet repeated (the all-zero placeholder among them).
+func TestFaultSyncKeys(t *testing.T) {
+	dir := t.TempDir()
+	config := func(sync string) []byte {
+		return []byte(`{"tun": {"name": "xlat0"}, "instances": [{"name": "n", "type": "nat64", "nat64": {"pool6": "64:ff9b::/96",
+		  "pool4": [{"protocol": "UDP", "prefix": "203.0.113.1/32"}]},
+		  "sync": {"listen": "198.51.100.1:6464", "peers": ["198.51.100.2:6464"], ` + sync + `}}]}`)
+	}
+	file := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, mode) // past the umask
+		return p
+	}
+	good := "6b2f8e1c9a7d4e3b5f0a1c2d3e4f5a6b5a1f0e9d8c7b6a5948372615f4e3d2c1"
+	for _, tc := range []struct{ sync, want string }{
+		{`"key-file": "` + file("world", good, 0o644) + `"`, "readable or writable by group or others (mode 0644); chmod 600 it"},
+		{`"key-file": "` + file("group", good, 0o640) + `"`, "(mode 0640)"},
+		{`"key-file": "` + file("short", "00112233445566778899aabbccddeeff", 0o600) + `"`, "16 octets, want at least 32"},
+		{`"key-file": "` + file("zero", strings.Repeat("00", 32), 0o600) + `"`, "every octet is 0x00: not a key"},
+		{`"key": "` + strings.Repeat("41", 40) + `"`, "every octet is 0x41: not a key"},
+		{`"key": "00112233445566778899aabbccddeeff"`, "16 octets, want at least 32"},
+	} {
+		if _, err := parseConfig(config(tc.sync)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want an error saying %q", tc.sync, err, tc.want)
+		}
+	}
+	if _, err := parseConfig(config(`"key-file": "` + file("ok", good+"\n", 0o600) + `"`)); err != nil {
+		t.Errorf("a 0600 file with a 32-octet key: %v", err)
+	}
+}

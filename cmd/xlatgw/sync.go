@@ -28,7 +28,7 @@ type SyncSettings struct {
 	Group     netip.AddrPort   `json:"group,omitempty"`
 	Interface string           `json:"interface,omitempty"`
 	// Key (hex) or KeyFile (its contents, raw or hex): the shared
-	// HMAC-SHA256 key, at least 16 octets.
+	// HMAC-SHA256 key, at least 32 octets, in a file only its owner reads.
 	Key     string `json:"key,omitempty"`
 	KeyFile string `json:"key-file,omitempty"`
 	NodeID  uint32 `json:"node-id,omitempty"`
@@ -77,6 +77,15 @@ func syncKey(s *SyncSettings) ([]byte, error) {
 		}
 		key = k
 	case s.KeyFile != "":
+		// As ssh does with private keys: a key others can read is no
+		// secret.
+		fi, err := os.Stat(s.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("sync.key-file: %v", err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			return nil, fmt.Errorf("sync.key-file: %s is readable or writable by group or others (mode %04o); chmod 600 it", s.KeyFile, perm)
+		}
 		b, err := os.ReadFile(s.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("sync.key-file: %v", err)
@@ -88,8 +97,8 @@ func syncKey(s *SyncSettings) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("sync: key or key-file required (datagrams are authenticated)")
 	}
-	if len(key) < 16 {
-		return nil, fmt.Errorf("sync: the key has %d octets, want at least 16", len(key))
+	if err := nat64.CheckSyncKey(key); err != nil {
+		return nil, fmt.Errorf("sync: the key: %w", err)
 	}
 	return key, nil
 }

@@ -67,7 +67,7 @@ func failover(t *testing.T, bin, network string, activeActive, xdp bool) {
 	defer cancel()
 	dir := t.TempDir()
 	key := filepath.Join(dir, "sync.key")
-	os.WriteFile(key, []byte("6b2f8e1c9a7d4e3b5f0a1c2d3e4f5a6b\n"), 0o600)
+	os.WriteFile(key, []byte("6b2f8e1c9a7d4e3b5f0a1c2d3e4f5a6b5a1f0e9d8c7b6a5948372615f4e3d2c1\n"), 0o600)
 	cfgs := map[string]string{}
 	role, poolA, poolB, standbyA, standbyB := "active-passive", "203.0.113.1", "203.0.113.1", "", ""
 	if activeActive {
