@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -144,14 +145,55 @@ func (g *gateway) adminHandler() http.Handler {
 
 // serveAdmin listens on the unix socket path, readable by its owner only.
 func serveAdmin(g *gateway, path string) (net.Listener, error) {
-	os.Remove(path)
+	if err := removeStaleSocket(path); err != nil {
+		return nil, err
+	}
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		return nil, err
 	}
 	os.Chmod(path, 0o600)
-	go http.Serve(l, g.adminHandler())
+	go newHTTPServer(g.adminHandler()).Serve(l)
 	return l, nil
+}
+
+// removeStaleSocket removes what a gateway that did not exit cleanly left
+// at path, and nothing else: a file that is not a socket, or a socket
+// another process still answers on, is refused.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("%s exists and is not a socket (%v); not removing it", path, fi.Mode().Type())
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("%s is in use: another process answers on it", path)
+	}
+	return os.Remove(path)
+}
+
+// HTTP timeouts of the admin and metrics servers: a client that opens a
+// connection and sends nothing, or reads nothing, is dropped.
+var (
+	httpReadHeaderTimeout = 5 * time.Second
+	httpTimeout           = 30 * time.Second
+)
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpTimeout,
+		WriteTimeout:      httpTimeout,
+		IdleTimeout:       2 * httpTimeout,
+		MaxHeaderBytes:    16 << 10,
+	}
 }
 
 // show is "xlatgw show stats|sessions|bib|eamt|handoff|sync [-json]

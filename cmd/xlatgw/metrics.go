@@ -134,6 +134,6 @@ func serveMetrics(g *gateway, addr string) (net.Listener, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	go http.Serve(l, mux)
+	go newHTTPServer(mux).Serve(l)
 	return l, nil
 }
