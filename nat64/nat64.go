@@ -101,10 +101,8 @@ func New(cfg Config) (*Translator, error) {
 	if x.engine, err = translate.New(st.Config.Config, (*policy)(x)); err != nil {
 		return nil, err
 	}
-	for _, b := range cfg.StaticBIB {
-		if err := x.AddStaticBIB(b); err != nil {
-			return nil, err
-		}
+	if err := x.addStaticBIBs(cfg.StaticBIB); err != nil {
+		return nil, err
 	}
 	return x, nil
 }
@@ -118,8 +116,13 @@ func (x *Translator) SetHooks(h *Hooks) { x.hooks.Store(h) }
 // Update replaces the configuration atomically. Sessions and bindings stay;
 // pool4 changes apply to new bindings; static BIB entries are added.
 func (x *Translator) Update(cfg Config) error {
-	st, err := cfg.validate()
+	st, err := x.check(cfg)
 	if err != nil {
+		return err
+	}
+	// Everything that can fail has been checked: the static bindings go
+	// in all at once, then the configuration is swapped.
+	if err := x.addStaticBIBs(cfg.StaticBIB); err != nil {
 		return err
 	}
 	if err := x.engine.SetConfig(st.Config.Config); err != nil {
@@ -131,12 +134,30 @@ func (x *Translator) Update(cfg Config) error {
 		x.bib.mu.Unlock()
 	}
 	x.st.Store(st)
-	for _, b := range cfg.StaticBIB {
-		if err := x.AddStaticBIB(b); err != nil {
-			return err
-		}
-	}
 	return nil
+}
+
+// Check reports whether Update would accept cfg, changing nothing: the
+// configuration itself, the engine's options, and every static binding
+// against the bindings that exist. A caller updating several translators
+// checks them all first.
+func (x *Translator) Check(cfg Config) error {
+	_, err := x.check(cfg)
+	return err
+}
+
+func (x *Translator) check(cfg Config) (*settings, error) {
+	st, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Config.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if err := x.checkStaticBIBs(cfg.StaticBIB); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // Sessions returns how many sessions exist.

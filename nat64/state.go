@@ -261,16 +261,68 @@ func (x *Translator) hasSessionTo(e *bibEntry, z4 uint32) bool {
 // AddStaticBIB adds a manual binding (RFC 6146 §3.1), which lives until it
 // is removed.
 func (x *Translator) AddStaticBIB(s StaticBIB) error {
+	return x.addStaticBIBs([]StaticBIB{s})
+}
+
+// checkStaticBIBs is addStaticBIBs without the adding.
+func (x *Translator) checkStaticBIBs(list []StaticBIB) error {
+	return x.staticBIBs(list, false)
+}
+
+// addStaticBIBs adds the static bindings all or none: each is checked
+// against the BIB and the others before any goes in, under one hold of
+// its lock.
+func (x *Translator) addStaticBIBs(list []StaticBIB) error {
+	return x.staticBIBs(list, true)
+}
+
+func (x *Translator) staticBIBs(list []StaticBIB, add bool) error {
 	b := x.bib
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	seen4, seen6 := map[bibKey4]StaticBIB{}, map[bibKey6]StaticBIB{}
+	for _, s := range list {
+		if err := x.staticConflict(s); err != nil {
+			return err
+		}
+		hi, lo := ipword.Words(s.IPv6.Addr())
+		k6 := bibKey6{hi, lo, s.IPv6.Port(), uint8(s.Protocol)}
+		k4 := bibKey4{v4u(s.IPv4.Addr()), s.IPv4.Port(), uint8(s.Protocol)}
+		if o, ok := seen4[k4]; ok && o != s {
+			return fmt.Errorf("bib: %v %v is listed twice, with %v and %v", s.Protocol, s.IPv4, o.IPv6, s.IPv6)
+		}
+		if o, ok := seen6[k6]; ok && o != s {
+			return fmt.Errorf("bib: %v %v is listed twice, with %v and %v", s.Protocol, s.IPv6, o.IPv4, s.IPv4)
+		}
+		seen4[k4], seen6[k6] = s, s
+	}
+	if !add {
+		return nil
+	}
+	for _, s := range list {
+		hi, lo := ipword.Words(s.IPv6.Addr())
+		proto := uint8(s.Protocol)
+		k6 := bibKey6{hi, lo, s.IPv6.Port(), proto}
+		if r := b.find6(k6); r != 0 {
+			b.rec(r).static = true // already bound the same way
+			continue
+		}
+		r := b.insert(bibEntry{xhi: hi, xlo: lo, xp: s.IPv6.Port(), t4: v4u(s.IPv4.Addr()), tp: s.IPv4.Port(), proto: proto, static: true})
+		x.emitBIB(BIBCreated, b.rec(r))
+	}
+	return nil
+}
+
+// staticConflict says why s cannot be added to the BIB (b.mu held): either
+// side bound to something else.
+func (x *Translator) staticConflict(s StaticBIB) error {
+	b := x.bib
 	hi, lo := ipword.Words(s.IPv6.Addr())
 	proto := uint8(s.Protocol)
 	k6 := bibKey6{hi, lo, s.IPv6.Port(), proto}
 	k4 := bibKey4{v4u(s.IPv4.Addr()), s.IPv4.Port(), proto}
 	if r := b.find6(k6); r != 0 {
-		if e := b.rec(r); e.key4() == k4 {
-			e.static = true
+		if b.rec(r).key4() == k4 {
 			return nil
 		}
 		return fmt.Errorf("bib: %v %v is already bound to %v", s.Protocol, s.IPv6, b.rec(r).public().IPv4)
@@ -278,8 +330,6 @@ func (x *Translator) AddStaticBIB(s StaticBIB) error {
 	if r := b.find4(k4); r != 0 {
 		return fmt.Errorf("bib: %v %v is already bound to %v", s.Protocol, s.IPv4, b.rec(r).public().IPv6)
 	}
-	r := b.insert(bibEntry{xhi: hi, xlo: lo, xp: s.IPv6.Port(), t4: k4.t4, tp: k4.tp, proto: proto, static: true})
-	x.emitBIB(BIBCreated, b.rec(r))
 	return nil
 }
 

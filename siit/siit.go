@@ -64,6 +64,16 @@ func (t *Translator) Update(cfg Config) error {
 	return nil
 }
 
+// Check reports whether Update would accept cfg, changing nothing: a
+// caller updating several translators checks them all first.
+func (t *Translator) Check(cfg Config) error {
+	st, err := newState(cfg)
+	if err != nil {
+		return err
+	}
+	return st.cfg.Config.Validate()
+}
+
 // Config returns the configuration in force.
 func (t *Translator) Config() Config { return t.st.Load().cfg }
 

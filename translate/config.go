@@ -66,6 +66,14 @@ type Config struct {
 	Now func() time.Time `json:"-"`
 }
 
+// Validate reports what is wrong with c, as New and SetConfig would, without
+// changing anything: for callers that must check a whole configuration
+// before they apply any of it.
+func (c Config) Validate() error {
+	_, err := c.compile()
+	return err
+}
+
 // DefaultMTUPlateaus is the RFC 1191 §7 plateau table, Jool's default.
 var DefaultMTUPlateaus = []uint16{65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68}
 

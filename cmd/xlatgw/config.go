@@ -156,9 +156,11 @@ func reload(old, next *loaded) (*loaded, error) {
 	for _, in := range old.insts {
 		byName[in.name] = in.instance
 	}
-	out := &loaded{cfg: next.cfg}
+	// First everything is checked, then everything is applied: a reload
+	// refused for its last instance must not have changed the first.
 	for _, in := range next.insts {
 		prev := byName[in.name]
+		var err error
 		switch {
 		case prev != nil && prev.nat64 != nil && in.nat64 != nil:
 			if !sameHandoff(prev.handoffCfg, in.handoffCfg) {
@@ -168,13 +170,26 @@ func reload(old, next *loaded) (*loaded, error) {
 				return nil, fmt.Errorf("instance %s: sync: changes need a restart", in.name)
 			}
 			in.nat64Cfg.Broker = prev.nat64Cfg.Broker // keep the running client and its cache
+			err = prev.nat64.Check(in.nat64Cfg)
+		case prev != nil && prev.siit != nil && in.siit != nil:
+			err = prev.siit.Check(in.siitCfg)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("instance %s: %w", in.name, err)
+		}
+	}
+	out := &loaded{cfg: next.cfg}
+	for _, in := range next.insts {
+		prev := byName[in.name]
+		switch {
+		case prev != nil && prev.nat64 != nil && in.nat64 != nil:
 			if err := prev.nat64.Update(in.nat64Cfg); err != nil {
-				return nil, fmt.Errorf("instance %s: %w", in.name, err)
+				return nil, fmt.Errorf("instance %s (the instances before it were updated): %w", in.name, err)
 			}
 			prev.nat64Cfg = in.nat64Cfg
 		case prev != nil && prev.siit != nil && in.siit != nil:
 			if err := prev.siit.Update(in.siitCfg); err != nil {
-				return nil, fmt.Errorf("instance %s: %w", in.name, err)
+				return nil, fmt.Errorf("instance %s (the instances before it were updated): %w", in.name, err)
 			}
 			prev.siitCfg = in.siitCfg
 		default:

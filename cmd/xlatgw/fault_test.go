@@ -200,3 +200,51 @@ func TestFaultSystemdUnits(t *testing.T) {
 		}
 	}
 }
+
+// A reload refused for one instance changes no instance: everything is
+// checked before anything is applied (a restart-only change to the last
+// instance once left the first one's pool4 changed).
+func TestFaultReloadAllOrNothing(t *testing.T) {
+	const key = `"key": "6b2f8e1c9a7d4e3b5f0a1c2d3e4f5a6b5a1f0e9d8c7b6a5948372615f4e3d2c1"`
+	config := func(eam6, pool4, peer string) []byte {
+		return []byte(`{"tun": {"name": "xlat0", "ipv4-address": "192.0.2.1", "ipv6-address": "2001:db8:c::1"}, "instances": [
+		  {"name": "dc", "type": "siit", "siit": {"pool6": "2001:db8:46::/96", "eamt": [{"ipv4": "198.51.100.80/32", "ipv6": "` + eam6 + `/128"}]}},
+		  {"name": "a", "type": "nat64", "nat64": {"pool6": "64:ff9b::/96", "pool4": [{"protocol": "UDP", "prefix": "` + pool4 + `/32"}]}},
+		  {"name": "b", "type": "nat64", "nat64": {"pool6": "64:ff9b::/96", "pool4": [{"protocol": "UDP", "prefix": "203.0.113.200/32"}]},
+		   "sync": {"listen": "198.51.100.1:6464", "peers": ["` + peer + `"], ` + key + `}}]}`)
+	}
+	old, err := parseConfig(config("2001:db8:c::80", "203.0.113.1", "198.51.100.2:6464"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every instance changes; the last one's change needs a restart.
+	next, err := parseConfig(config("2001:db8:c::81", "203.0.113.9", "198.51.100.3:6464"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reload(old, next); err == nil || !strings.Contains(err.Error(), "instance b: sync: changes need a restart") {
+		t.Fatalf("reload: %v", err)
+	}
+	for _, in := range old.insts {
+		switch in.name {
+		case "a":
+			if p := in.nat64.Pool4()[0].Prefix; p.Addr().String() != "203.0.113.1" {
+				t.Errorf("instance a's pool4 is %v after the refused reload", p)
+			}
+		case "dc":
+			if e := in.siit.Config().EAMT; len(e) != 1 || e[0].IPv6.Addr().String() != "2001:db8:c::80" {
+				t.Errorf("instance dc's EAMT is %v after the refused reload", e)
+			}
+		}
+	}
+	// Without the restart-only change the same reload goes through whole.
+	next, _ = parseConfig(config("2001:db8:c::81", "203.0.113.9", "198.51.100.2:6464"))
+	if _, err := reload(old, next); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	for _, in := range old.insts {
+		if in.name == "a" && in.nat64.Pool4()[0].Prefix.Addr().String() != "203.0.113.9" {
+			t.Errorf("instance a's pool4 is %v after the reload", in.nat64.Pool4()[0].Prefix)
+		}
+	}
+}

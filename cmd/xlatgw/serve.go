@@ -18,6 +18,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/v6xlat/xlat/internal/afxdp"
 	"github.com/v6xlat/xlat/internal/ticker"
 	"github.com/v6xlat/xlat/internal/tunbatch"
 	"github.com/v6xlat/xlat/translate"
@@ -186,6 +187,9 @@ func (g *gateway) reloads(ctx context.Context, path string) {
 		case <-hup:
 		}
 		next, err := loadConfig(path)
+		if err == nil && g.xdp != nil && len(claimedPrefixes(next)) > afxdp.MaxClaims {
+			err = fmt.Errorf("af-xdp: %d prefixes to claim; the programs hold %d", len(claimedPrefixes(next)), afxdp.MaxClaims)
+		}
 		if err == nil {
 			next, err = reload(g.cur.Load(), next)
 		}

@@ -22,8 +22,8 @@ type Claims struct {
 	cur    []netip.Prefix
 }
 
-// maxClaims bounds each trie.
-const maxClaims = 4096
+// MaxClaims bounds each trie.
+const MaxClaims = 4096
 
 // NewClaims creates the tries, empty.
 func NewClaims() (*Claims, error) {
@@ -39,7 +39,7 @@ func NewClaims() (*Claims, error) {
 		size uint32
 		name string
 	}{{&c.v4, 4 + 4, "xlat_claim4"}, {&c.v6, 4 + 16, "xlat_claim6"}} {
-		*m.p, err = ebpf.NewMap(&ebpf.MapSpec{Name: m.name, Type: ebpf.LPMTrie, KeySize: m.size, ValueSize: 4, MaxEntries: maxClaims, Flags: unix.BPF_F_NO_PREALLOC})
+		*m.p, err = ebpf.NewMap(&ebpf.MapSpec{Name: m.name, Type: ebpf.LPMTrie, KeySize: m.size, ValueSize: 4, MaxEntries: MaxClaims, Flags: unix.BPF_F_NO_PREALLOC})
 		if err != nil {
 			c.Close()
 			return nil, permission(fmt.Errorf("creating the BPF map %s: %w", m.name, err))
@@ -58,8 +58,8 @@ func permission(err error) error {
 
 // Set makes prefixes the claimed destinations, replacing what was there.
 func (c *Claims) Set(prefixes []netip.Prefix) error {
-	if len(prefixes) > maxClaims {
-		return fmt.Errorf("%d prefixes to claim; at most %d", len(prefixes), maxClaims)
+	if len(prefixes) > MaxClaims {
+		return fmt.Errorf("%d prefixes to claim; at most %d", len(prefixes), MaxClaims)
 	}
 	want := map[netip.Prefix]bool{}
 	for _, p := range prefixes {
