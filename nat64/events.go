@@ -1,6 +1,7 @@
 package nat64
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -123,6 +124,12 @@ func (x *Translator) RangeBIB(fn func(BIBEntry) bool) {
 	}
 }
 
+// Errors Apply refuses a peer's session with, besides malformed ones.
+var (
+	ErrApplyAddress = errors.New("nat64: apply: not an address of this table")
+	ErrApplyLimit   = errors.New("nat64: apply: at a session limit")
+)
+
 // Apply replays a session event from a peer (session synchronisation):
 // the session and its binding are created or updated (never to an earlier
 // expiry than it has here), or deleted. Apply emits no session events, so
@@ -147,6 +154,11 @@ func (x *Translator) Apply(ev SessionEvent) error {
 	}
 	xhi, xlo := ipword.Words(s.IPv6Src.Addr())
 	k := key4{t4: v4u(s.IPv4Src.Addr()), tp: s.IPv4Src.Port(), z4: v4u(s.IPv4Dst.Addr()), zp: s.IPv4Dst.Port(), proto: proto}
+	if !st.pool4Addrs[k.t4] {
+		// A peer shares this gateway's pool4 (or stands by for it);
+		// a session on any other address is none of this table's.
+		return fmt.Errorf("%w: %v is in neither pool4 nor standby-pool4", ErrApplyAddress, s.IPv4Src.Addr())
+	}
 	sh := x.shard4(k.tp)
 	b := x.bib
 	b.mu.Lock()
@@ -175,9 +187,12 @@ func (x *Translator) Apply(ev SessionEvent) error {
 	case proto == header.ProtoTCP:
 		class = classTCPTrans
 	}
-	expires := x.now32() + st.timeouts[class]
+	// A peer's lifetime is taken up to this table's own for the class:
+	// a session cannot outlive here what local traffic could give it.
+	limit := x.now32() + st.timeouts[class]
+	expires := limit
 	if !s.Expires.IsZero() {
-		if d := s.Expires.Sub(x.epoch); d > 0 {
+		if d := s.Expires.Sub(x.epoch); d > 0 && int32(uint32(d/time.Second)-limit) < 0 {
 			expires = uint32(d / time.Second)
 		}
 	}
@@ -191,7 +206,13 @@ func (x *Translator) Apply(ev SessionEvent) error {
 		sh.mu.Unlock()
 		return nil
 	}
+	shardFull := len(sh.free) == 0 && len(sh.slab) >= recMask
 	sh.mu.Unlock()
+	// A new session from a peer counts against the same limits as one
+	// traffic makes here.
+	if x.limited(st, xhi, xlo) || shardFull {
+		return fmt.Errorf("%w: no room for %v (max-sessions %d, per source %d, per /64 %d)", ErrApplyLimit, s, st.MaxSessions, st.MaxSessionsPerSource, st.MaxSessionsPer64)
+	}
 	br := b.find6(bibKey6{xhi, xlo, s.IPv6Src.Port(), proto})
 	if br == 0 {
 		if b.find4(bibKey4{k.t4, k.tp, proto}) != 0 {

@@ -1,9 +1,12 @@
 package nat64
 
 import (
+	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/v6xlat/xlat/header"
 )
@@ -49,5 +52,124 @@ func TestFaultUpdateAllOrNothing(t *testing.T) {
 	}
 	if err := x.Update(next); err != nil || x.Bindings() != 2 || x.st.Load().MaxSessions != 77 || x.Engine().Config().IPv4MTU != 1400 {
 		t.Errorf("Update: %v, %d bindings, max-sessions %d", err, x.Bindings(), x.st.Load().MaxSessions)
+	}
+}
+
+// A sync peer is held to this gateway's limits: its sessions only on
+// addresses of this pool4, no more than max-sessions and the per-source
+// limit allow, and no longer-lived than this table's own timeouts, each
+// refusal counted by its reason.
+func TestFaultSyncPeerLimits(t *testing.T) {
+	clock := newClock()
+	a := newSyncNode(t, clock, 1, syncKey)
+	b := &syncNode{t: t, clock: clock}
+	cfg := testConfig(clock)
+	cfg.MaxSessions, cfg.MaxSessionsPerSource = 10, 2
+	b.x = newTest(t, cfg)
+	var err error
+	if b.s, err = NewSync(b.x, SyncConfig{Key: syncKey, NodeID: 2, Now: clock.now}, func(p []byte) {}); err != nil {
+		t.Fatal(err)
+	}
+	var recs []syncRecord
+	for i := 0; i < 60; i++ {
+		t4 := pool
+		if i < 20 {
+			t4 = netip.MustParseAddr("8.8.8.8") // in neither pool4 nor standby-pool4
+		}
+		recs = append(recs, syncRecord{proto: uint8(UDP),
+			x6:     netip.AddrPortFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i % 30)}), uint16(1000+i)),
+			t4:     netip.AddrPortFrom(t4, uint16(2000+i)),
+			z4:     netip.MustParseAddrPort("192.0.2.1:53"),
+			remain: 365 * 24 * 3600}) // a year
+	}
+	for len(recs) > 0 {
+		n := min(len(recs), syncPerDatagram)
+		b.s.Receive(a.s.datagram(syncSessions, recs[:n]))
+		recs = recs[n:]
+	}
+	st := b.s.Stats()
+	if b.x.Sessions() != 10 || st.SessionsReceived != 10 || st.ApplyNotOurs != 20 || st.ApplyAtLimit != 30 {
+		t.Errorf("%d sessions; received %d, not ours %d, at a limit %d; want 10, 10, 20, 30", b.x.Sessions(), st.SessionsReceived, st.ApplyNotOurs, st.ApplyAtLimit)
+	}
+	perSource := map[netip.Addr]int{}
+	udp := DefaultUDPTimeout
+	b.x.RangeSessions(func(s Session) bool {
+		perSource[s.IPv6Src.Addr()]++
+		if s.IPv4Src.Addr() != pool {
+			t.Errorf("a session on %v was taken", s.IPv4Src.Addr())
+		}
+		if s.Expires.After(clock.now().Add(udp + time.Second)) {
+			t.Errorf("a session lives until %v, past the UDP timeout %v", s.Expires, udp)
+		}
+		return true
+	})
+	for src, n := range perSource {
+		if n > 2 {
+			t.Errorf("%v has %d sessions, over max-sessions-per-source 2", src, n)
+		}
+	}
+}
+
+// Sync datagrams from anyone cost the datapath nothing: oversized ones are
+// dropped unread, forged ones are checked without the lock the
+// datapath's hook takes, and on a unicast socket only the configured
+// peers are listened to.
+func TestFaultSyncFlood(t *testing.T) {
+	clock := newClock()
+	b := newSyncNode(t, clock, 2, syncKey)
+	b.s.Receive(make([]byte, SyncMaxDatagram+1))
+	forged := make([]byte, SyncMaxDatagram)
+	copy(forged, "XS\x01\x01")
+	// The datapath holds the lock (its Hook is running): a forged
+	// datagram is refused all the same, without waiting for it.
+	b.s.mu.Lock()
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < 1000; i++ {
+			b.s.Receive(forged)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("forged datagrams waited for the lock the datapath holds")
+	}
+	b.s.mu.Unlock()
+	if st := b.s.Stats(); st.Oversized != 1 || st.Unauthenticated != 1000 {
+		t.Errorf("oversized %d, unauthenticated %d; want 1 and 1000", st.Oversized, st.Unauthenticated)
+	}
+
+	// Over UDP: a stranger's datagrams are not even read as sync.
+	freePort := func() netip.AddrPort {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Skip("no loopback UDP:", err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).AddrPort()
+	}
+	me, peer := freePort(), freePort()
+	c, err := ListenSync(newTest(t, testConfig(newClock())), SyncConfig{Key: syncKey}, SyncNetwork{Listen: me, Peers: []netip.AddrPort{peer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	stranger, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(me))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	for i := 0; i < 20; i++ {
+		stranger.Write(forged)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Stats().UnknownSource < 20 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := c.Stats(); st.UnknownSource != 20 || st.Unauthenticated != 0 {
+		t.Errorf("from a stranger: unknown source %d, unauthenticated %d; want 20 and 0", st.UnknownSource, st.Unauthenticated)
 	}
 }

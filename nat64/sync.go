@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,7 +55,11 @@ type SyncStats struct {
 	LossDetected      uint64 // gaps in a peer's sequence that did not close
 	ResyncRequests    uint64 // HELLOs sent (start, loss)
 	ResyncsSent       uint64 // full tables sent to a peer that asked
-	ApplyErrors       uint64 // records the table refused (a conflicting binding)
+	ApplyErrors       uint64 // records the table refused: a conflicting binding, or malformed
+	ApplyNotOurs      uint64 // records refused: an address in neither pool4 nor standby-pool4
+	ApplyAtLimit      uint64 // records refused: max-sessions, per source, per /64, or a full shard
+	Oversized         uint64 // datagrams dropped unread: larger than a sender makes
+	UnknownSource     uint64 // datagrams dropped unread: not from a configured peer
 }
 
 // Sync replicates a Translator's sessions to peer gateways and applies
@@ -77,21 +82,25 @@ type Sync struct {
 	cfg  SyncConfig
 	send func([]byte)
 
-	mu      sync.Mutex
-	mac     *syncMAC
-	node    uint32
-	epoch   uint64
-	seq     uint64
-	pending map[key4]syncRecord
-	known   map[key4]knownExpiry
-	gen     uint32 // sweep generation
-	peers   map[uint32]*peerSeq
-	stats   SyncStats
-	hello   bool // a HELLO is due
-	dump    bool // a full table is due
-	dumpAt  time.Time
-	sweptAt time.Time
-	recs    []syncRecord
+	mu   sync.Mutex
+	mac  *syncMAC // sealing, under mu
+	rmac *syncMAC // verifying, Receive's own
+
+	// What Receive drops before it takes mu, counted without it.
+	oversized, unauthenticated, malformed, unknownSource atomic.Uint64
+	node                                                 uint32
+	epoch                                                uint64
+	seq                                                  uint64
+	pending                                              map[key4]syncRecord
+	known                                                map[key4]knownExpiry
+	gen                                                  uint32 // sweep generation
+	peers                                                map[uint32]*peerSeq
+	stats                                                SyncStats
+	hello                                                bool // a HELLO is due
+	dump                                                 bool // a full table is due
+	dumpAt                                               time.Time
+	sweptAt                                              time.Time
+	recs                                                 []syncRecord
 }
 
 // knownExpiry is the lifetime a peer holds for a session, in the
@@ -158,7 +167,7 @@ func NewSync(x *Translator, cfg SyncConfig, send func([]byte)) (*Sync, error) {
 			cfg.NodeID = binary.BigEndian.Uint32(b[:])
 		}
 	}
-	s := &Sync{x: x, cfg: cfg, send: send, mac: newSyncMAC(cfg.Key), node: cfg.NodeID,
+	s := &Sync{x: x, cfg: cfg, send: send, mac: newSyncMAC(cfg.Key), rmac: newSyncMAC(cfg.Key), node: cfg.NodeID,
 		epoch:   uint64(cfg.Now().UnixNano()),
 		pending: map[key4]syncRecord{}, known: map[key4]knownExpiry{}, peers: map[uint32]*peerSeq{},
 		hello: true, gen: 1}
@@ -168,8 +177,13 @@ func NewSync(x *Translator, cfg SyncConfig, send func([]byte)) (*Sync, error) {
 // Stats returns a copy of the counters.
 func (s *Sync) Stats() SyncStats {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stats
+	st := s.stats
+	s.mu.Unlock()
+	st.Oversized = s.oversized.Load()
+	st.Unauthenticated = s.unauthenticated.Load()
+	st.Malformed = s.malformed.Load()
+	st.UnknownSource = s.unknownSource.Load()
+	return st
 }
 
 // Hook is the Translator's Hooks.Session while syncing: it queues
@@ -335,19 +349,25 @@ func (s *Sync) datagram(typ uint8, recs []syncRecord) []byte {
 // its sessions applied.
 func (s *Sync) Receive(b []byte) {
 	now := s.cfg.Now()
-	s.mu.Lock()
-	if !s.mac.valid(b) {
-		s.stats.Unauthenticated++
-		s.mu.Unlock()
+	// Size first, then the MAC, then parsing, all without the lock the
+	// datapath's Hook takes: a flood of forged datagrams costs their
+	// receiver alone. Receive is called from one goroutine at a time, and
+	// rmac and recs are its own.
+	if len(b) > SyncMaxDatagram {
+		s.oversized.Add(1)
+		return
+	}
+	if !s.rmac.valid(b) {
+		s.unauthenticated.Add(1)
 		return
 	}
 	h, recs, err := parseSync(b, s.recs[:0])
 	s.recs = recs
 	if err != nil {
-		s.stats.Malformed++
-		s.mu.Unlock()
+		s.malformed.Add(1)
 		return
 	}
+	s.mu.Lock()
 	if h.node == s.node {
 		s.mu.Unlock()
 		return // our own, looped back by multicast
@@ -382,9 +402,14 @@ func (s *Sync) Receive(b []byte) {
 		err := s.x.Apply(SessionEvent{Kind: SessionChanged, Session: Session{Proto: Protocol(r.proto), IPv6Src: r.x6,
 			IPv4Src: r.t4, IPv4Dst: r.z4, Expires: exp, tcp: r.state}})
 		s.mu.Lock()
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrApplyAddress):
+			s.stats.ApplyNotOurs++
+		case errors.Is(err, ErrApplyLimit):
+			s.stats.ApplyAtLimit++
+		case err != nil:
 			s.stats.ApplyErrors++
-		} else {
+		default:
 			s.stats.SessionsReceived++
 			// The peer knows this lifetime: no echo unless traffic here
 			// extends it.

@@ -84,6 +84,18 @@ func ListenSync(x *Translator, cfg SyncConfig, network SyncNetwork) (*SyncConn, 
 	return c, nil
 }
 
+// fromPeer reports whether a datagram from a came from a configured peer:
+// its address and the port it sends from, which is its listening port.
+func (c *SyncConn) fromPeer(a netip.AddrPort) bool {
+	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	for _, p := range c.net.Peers {
+		if netip.AddrPortFrom(p.Addr().Unmap(), p.Port()) == a {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *SyncConn) transmit(b []byte) {
 	if c.net.Group.IsValid() {
 		c.conn.WriteToUDPAddrPort(b, c.net.Group)
@@ -100,12 +112,19 @@ func (c *SyncConn) Run(ctx context.Context) error {
 	go ticker.Every(ctx, c.cfg.FlushInterval, c.Tick)
 	buf := make([]byte, 65536)
 	for {
-		n, _, err := c.conn.ReadFromUDPAddrPort(buf)
+		n, from, err := c.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
 			return fmt.Errorf("sync: %w", err)
+		}
+		// Unicast: only the configured peers, before any work is
+		// spent on the datagram. A multicast group's members are
+		// whoever joined it on the interface; the MAC tells them apart.
+		if !c.net.Group.IsValid() && !c.fromPeer(from) {
+			c.unknownSource.Add(1)
+			continue
 		}
 		c.Receive(buf[:n])
 	}
