@@ -22,6 +22,7 @@ type Stats struct {
 	BadToken             uint64
 	EchoDropped          uint64
 	EchoMismatch         uint64
+	ErrorsSuppressed     uint64 // ERRORs left out: never more reply octets than request octets for what is not a mapping answer
 	TablesRefused        uint64
 	RefusedRate          uint64
 	Created              uint64
@@ -195,8 +196,14 @@ func (s *Server) Handle(now time.Time, from netip.AddrPort, b []byte, replies []
 	if t == nil {
 		if len(s.tables) >= s.cfg.MaxTables {
 			s.stats.TablesRefused++
-			return append(replies, (&Datagram{Session: hdr, Messages: []Message{
-				&Error{Code: ErrTableLimit, Text: "table limit"}}}).Append(nil))
+			reply := (&Datagram{Session: hdr, Messages: []Message{&Error{Code: ErrTableLimit, Text: "table limit"}}}).Append(nil)
+			if len(reply) > len(b) {
+				// No amplification: a short request gets no longer
+				// refusal.
+				s.stats.ErrorsSuppressed++
+				return replies
+			}
+			return append(replies, reply)
 		}
 		if t = s.newTable(now, from.Addr()); t == nil {
 			return replies // no randomness for an epoch: answer nothing rather than a guessable table
@@ -206,7 +213,7 @@ func (s *Server) Handle(now time.Time, from netip.AddrPort, b []byte, replies []
 		hdr.Flags |= FlagPersistent
 	}
 	hdr.TableEpoch = t.Epoch
-	return s.process(now, t, hdr, d, replies)
+	return s.process(now, t, hdr, d, len(b), replies)
 }
 
 func (s *Server) newTable(now time.Time, n netip.Addr) *Table {
@@ -243,7 +250,7 @@ func (s *Server) event(e Event) {
 // process answers the messages of an accepted datagram in order (§5.6):
 // for each request its INVALIDATEs, its MAP or UNMAPPED, its echoes; one
 // request's answer is never split across datagrams.
-func (s *Server) process(now time.Time, t *Table, hdr Session, d *Datagram, replies [][]byte) [][]byte {
+func (s *Server) process(now time.Time, t *Table, hdr Session, d *Datagram, reqLen int, replies [][]byte) [][]byte {
 	w := replyWriter{hdr: hdr, replies: replies}
 	requests := 0
 	echo := false // packets after the current request are echoed
@@ -298,8 +305,23 @@ func (s *Server) process(now time.Time, t *Table, hdr Session, d *Datagram, repl
 	}
 	w.add(s, s.out)
 	s.out = s.out[:0]
+	// One ERROR per kind of malformed message, and only as many octets
+	// of them as the request's messages took: a request full of small
+	// broken messages must not draw a larger answer (no amplification).
+	budget := reqLen - HeaderSize
+	var reported [256]bool
 	for _, typ := range d.MalformedMessages {
-		w.add(s, []Message{&Error{Code: ErrMalformed, Subtype: typ}})
+		if reported[typ] {
+			continue
+		}
+		reported[typ] = true
+		m := &Error{Code: ErrMalformed, Subtype: typ}
+		if n := len(appendMessage(nil, m)); n <= budget {
+			budget -= n
+			w.add(s, []Message{m})
+			continue
+		}
+		s.stats.ErrorsSuppressed++
 	}
 	return w.flush()
 }
