@@ -115,6 +115,8 @@ type ClientStats struct {
 	Refused            uint64
 	Notifications      uint64
 	NotifySuppressed   uint64
+	NotifyNoCredit     uint64 // notifications left out: the data traffic had not paid for them
+	PeersRefused       uint64 // servers not tracked: MaxPeers reached
 	Refreshes          uint64
 	Hits, Misses       uint64
 	HeldDropped        uint64 // held packets dropped (buffer full, refusal, failure)
@@ -136,10 +138,11 @@ type Client struct {
 	kn    [32]byte // Kn, for tokens
 	epoch uint64   // nat64_epoch
 
-	mu    sync.Mutex
-	peers map[netip.Addr]*peer
-	count int // cache entries, all peers
-	stats ClientStats
+	mu     sync.Mutex
+	peers  map[netip.Addr]*peer
+	count  int // cache entries, all peers
+	credit int // octets of notification the data traffic has paid for
+	stats  ClientStats
 	// The work a call produced, sent and delivered after the lock is let
 	// go.
 	outbox []outItem
@@ -195,7 +198,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	c := &Client{cfg: cfg, peers: map[netip.Addr]*peer{}}
+	c := &Client{cfg: cfg, peers: map[netip.Addr]*peer{}, credit: NotifyCreditMax}
 	var e [8]byte
 	for c.epoch == 0 {
 		if _, err := io.ReadFull(cfg.Rand, c.kn[:]); err != nil {
@@ -295,6 +298,9 @@ func (c *Client) Out(server netip.Addr, client netip.AddrPort, peek bool) (uint1
 }
 
 func (c *Client) out(now time.Time, server netip.Addr, client netip.AddrPort, peek bool) (uint16, Claim) {
+	if !peek && c.credit < NotifyCreditMax {
+		c.credit = min(c.credit+NotifyCreditPerPacket, NotifyCreditMax)
+	}
 	p := c.peers[server]
 	if p != nil {
 		if e := p.byClient[client]; e != nil {

@@ -194,16 +194,27 @@ func (c *Client) request(p *peer, q *pending, now time.Time) {
 // notify sends SESSION + MAP_REQUEST(A, t, C) + NOTE for a session the
 // NAT64 created itself towards a server that is not CAPABLE (§8.4).
 func (c *Client) notify(now time.Time, s netip.Addr, client netip.AddrPort, t uint16) {
+	if c.peers[s] == nil && len(c.peers) >= MaxPeers {
+		c.stats.PeersRefused++
+		return
+	}
 	p := c.peer(s, now)
 	p.lastActivity = now
 	switch p.state {
 	case Capable, Unreachable:
 		return
 	}
+	// What the notification may cost at most, all its transmissions.
+	cost := (HeaderSize + len(appendMessage(nil, &MapRequest{})) + len(appendMessage(nil, &Note{Text: c.cfg.Note}))) * MaxTransmissions
+	if c.credit < cost {
+		c.stats.NotifyNoCredit++
+		return
+	}
 	if !p.notify.take(now) {
 		c.stats.NotifySuppressed++
 		return
 	}
+	c.credit -= cost
 	c.stats.Notifications++
 	q := &pending{key: pendKey{port: t}, msg: &MapRequest{Flags: FlagAdopt, Port: t, Client: client}}
 	if p.state != Unknown {

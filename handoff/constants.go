@@ -35,6 +35,19 @@ const (
 	NotifyRate               = 10 // per second, per peer
 	NotifyBurst              = 20
 	PeerIdleTimeout          = 3600 * time.Second
+	// MaxPeers bounds the servers a client tracks at once (the
+	// configured and remembered ones besides): a NAT64 talking to many
+	// destinations does not probe them all.
+	MaxPeers = 1024
+	// Notifications are paid for by the data traffic towards handoff
+	// destinations: every outbound packet earns NotifyCreditPerPacket
+	// octets (a quarter of the smallest IPv4 TCP packet), up to
+	// NotifyCreditMax, which is also what a client starts with, and a
+	// notification costs its datagram's octets times MaxTransmissions.
+	// So beyond the first 64 KiB the notifications' control traffic stays
+	// under a quarter of the data traffic that causes it.
+	NotifyCreditPerPacket = 10
+	NotifyCreditMax       = 64 << 10
 	CapableRecordTTL         = 30 * 24 * time.Hour
 	CookieKeyLifetime        = 24 * time.Hour
 	ChallengeRatePer24       = 20 // per second, per source /24
