@@ -48,18 +48,18 @@ const (
 	// under a quarter of the data traffic that causes it.
 	NotifyCreditPerPacket = 10
 	NotifyCreditMax       = 64 << 10
-	CapableRecordTTL         = 30 * 24 * time.Hour
-	CookieKeyLifetime        = 24 * time.Hour
-	ChallengeRatePer24       = 20 // per second, per source /24
-	ChallengeBurstPer24      = 50
-	ChallengeRateGlobal      = 2000 // per second
-	MaxTables                = 64
-	QuotaPrefixLen           = 64
-	PrefixQuota              = 4096
-	CreateRate               = 500 // per second, per table
-	CreateBurst              = 5000
-	SnapshotInterval         = 300 * time.Second
-	LogTimeLayout            = "2006-01-02 15:04:05.000000" // always UTC
+	CapableRecordTTL      = 30 * 24 * time.Hour
+	CookieKeyLifetime     = 24 * time.Hour
+	ChallengeRatePer24    = 20 // per second, per source /24
+	ChallengeBurstPer24   = 50
+	ChallengeRateGlobal   = 2000 // per second
+	MaxTables             = 64
+	QuotaPrefixLen        = 64
+	PrefixQuota           = 4096
+	CreateRate            = 500 // per second, per table
+	CreateBurst           = 5000
+	SnapshotInterval      = 300 * time.Second
+	LogTimeLayout         = "2006-01-02 15:04:05.000000" // always UTC
 
 	// HeaderSize is a datagram's SESSION: the smallest well-formed
 	// datagram.
