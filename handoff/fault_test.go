@@ -1,7 +1,12 @@
 package handoff
 
 import (
+	"bytes"
+	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -79,4 +84,115 @@ func TestFaultClientAmplification(t *testing.T) {
 	}
 	t.Logf("%d destinations, %d octets of data at least: %d control datagrams, %d octets (%.2f of the data); %d peers",
 		destinations, data, tb.sent, controlOctets, float64(controlOctets)/float64(data), len(tb.cli.Peers()))
+}
+
+// A journal write that fails leaves the journal as it was, and the batch
+// is written at the same place when it works again: nothing lost, nothing
+// twice.
+func TestFaultJournalWriteFails(t *testing.T) {
+	dir := t.TempDir()
+	a := startPersisted(t, dir, 8)
+	a.send(1, req(client(1))) // Initialized, Created: synced
+	jpath := filepath.Join(dir, journalName)
+	before, _ := os.ReadFile(jpath)
+	// The next batch meets a journal it cannot write.
+	w := a.store.journal
+	ro, err := os.Open(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.store.journal = ro
+	a.srv.Handle(step(2), nCP, reqDatagram(t, a, req(client(2))), nil)
+	if err := a.store.Sync(); err == nil {
+		t.Fatal("Sync to a read-only journal succeeded")
+	}
+	if now, _ := os.ReadFile(jpath); !bytes.Equal(now, before) {
+		t.Errorf("the failed write changed the journal: %d octets, was %d", len(now), len(before))
+	}
+	ro.Close()
+	a.store.journal = w
+	if err := a.store.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	want := state(a.srv.Table(n1))
+	a.store.Close()
+	b := startPersisted(t, dir, 8)
+	if got := state(b.srv.Table(n1)); got != want {
+		t.Errorf("after the retry:\n got %s\nwant %s", got, want)
+	}
+}
+
+// A crash in the middle of a batch leaves intact records and then a tail
+// with nothing intact in it: any number of records of it are cut off at
+// start, and counted. Damage with intact records after it is refused,
+// unless Repair keeps the snapshot and every record before the damage.
+func TestFaultJournalTornTailAndRepair(t *testing.T) {
+	dir := t.TempDir()
+	a := startPersisted(t, dir, 8)
+	a.send(1, req(client(1)))
+	if err := a.store.Snapshot(a.srv.Tables()); err != nil { // client 1 in the snapshot
+		t.Fatal(err)
+	}
+	for i := 2; i <= 6; i++ {
+		a.send(i, req(client(i))) // five Created in the journal
+	}
+	a.store.Close()
+	jpath := filepath.Join(dir, journalName)
+	j, _ := os.ReadFile(jpath)
+	if len(j) != headerLen+5*recordLen {
+		t.Fatalf("journal of %d octets", len(j))
+	}
+	load := func(b []byte, repair bool) (*Store, []*Table, error) {
+		os.WriteFile(jpath, b, 0o600)
+		st, _ := OpenStore(dir)
+		st.Repair = repair
+		tables, err := st.Load(TableConfig{SlotMin: 1028, SlotMax: 1035})
+		return st, tables, err
+	}
+	bindings := func(ts []*Table) int {
+		n := 0
+		for _, t := range ts {
+			n += t.Len()
+		}
+		return n
+	}
+	// The last three records and half of another torn.
+	torn := append([]byte(nil), j...)
+	for i := headerLen + 2*recordLen; i < len(torn); i++ {
+		torn[i] = 0xa5
+	}
+	torn = append(torn, make([]byte, recordLen/2)...)
+	st, tables, err := load(torn, false)
+	if err != nil || st.TornRecords != 4 || bindings(tables) != 3 {
+		t.Errorf("torn tail: %v, %d records cut, %d bindings; want 4 cut, 3 bindings (1 snapshot + 2 journal)", err, st.TornRecords, bindings(tables))
+	}
+	st.Close()
+	if b, _ := os.ReadFile(jpath); len(b) != headerLen+2*recordLen {
+		t.Errorf("the torn tail was not cut off: %d octets", len(b))
+	}
+	// One damaged record with intact ones after it: refused, or
+	// repaired.
+	mid := append([]byte(nil), j...)
+	mid[headerLen+recordLen+9] ^= 1 // the second of five
+	if _, _, err := load(mid, false); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "intact records follow") {
+		t.Errorf("damage before intact records: %v, want ErrDamaged", err)
+	}
+	st, tables, err = load(mid, true)
+	if err != nil || st.DroppedRecords != 4 || bindings(tables) != 2 {
+		t.Errorf("repair: %v, %d dropped, %d bindings; want 4 dropped, 2 bindings (the snapshot's and the first record's)", err, st.DroppedRecords, bindings(tables))
+	}
+	st.Close()
+}
+
+// reqDatagram is persisted.send's datagram, to hand the server without
+// the Sync send does.
+func reqDatagram(t *testing.T, p *persisted, msgs ...Message) []byte {
+	t.Helper()
+	var ks [32]byte
+	for i := range ks {
+		ks[i] = byte(0x20 + i)
+	}
+	d := Datagram{Session: Session{Version: 1, NAT64Epoch: epoch1, Token: 7,
+		Cookie: Cookie(ks, nCP.Addr(), nCP.Port(), epoch1)}, Messages: msgs}
+	return d.Append(nil)
 }

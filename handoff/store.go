@@ -17,12 +17,22 @@ import (
 // Store keeps the server's tables on disk (§7.4): a snapshot of every
 // table plus a journal of the creations and deletions since. Both files
 // begin with a magic and a format version; every journal record carries
-// a CRC, so a torn final record (a crash mid-write) is detected and
-// skipped, while damage anywhere else stops the restore with ErrDamaged.
+// a CRC, so a torn tail (a crash in the middle of writing a batch: intact
+// records, then nothing intact) is detected and cut off, while damage with
+// intact records after it stops the restore with ErrDamaged, unless Repair
+// is set.
 //
 // A Store is not safe for concurrent use; handoffd serialises it with the
 // Server.
 type Store struct {
+	// Repair makes Load keep the snapshot and every intact journal record
+	// before the first damaged one, and drop the rest, instead of
+	// refusing with ErrDamaged (a damaged snapshot is still refused).
+	Repair bool
+	// After Load: how many records a torn tail held (cut off), and how
+	// many Repair dropped from the damage on.
+	TornRecords, DroppedRecords int
+
 	dir     string
 	journal *os.File
 	pending []byte // records not yet written
@@ -185,18 +195,37 @@ func (st *Store) openJournal(cfg TableConfig, tables map[netip.Addr]*Table) erro
 	if v := binary.BigEndian.Uint32(b[8:]); v != formatVersion {
 		return damaged("format version %d, this build reads %d", v, formatVersion)
 	}
+	intact := func(off int) bool {
+		return off+recordLen <= len(b) && crc32.Checksum(b[off:off+recordLen-4], castagnoli) == binary.BigEndian.Uint32(b[off+recordLen-4:])
+	}
+	records := func(from int) int { return (len(b) - from + recordLen - 1) / recordLen }
 	valid := headerLen
 	for off := headerLen; off < len(b); off += recordLen {
-		rec := b[off:min(off+recordLen, len(b))]
-		last := off+recordLen >= len(b)
-		if len(rec) < recordLen || crc32.Checksum(rec[:recordLen-4], castagnoli) != binary.BigEndian.Uint32(rec[recordLen-4:]) {
-			if last {
-				break // §7.4: a torn final record is skipped
+		if !intact(off) {
+			// §7.4: a crash in the middle of a batch leaves intact
+			// records and then a tail with nothing intact in it; that
+			// tail is cut off. An intact record after the damage means
+			// the damage is something else.
+			later := false
+			for o := off + recordLen; o < len(b) && !later; o += recordLen {
+				later = intact(o)
 			}
-			return damaged("record at offset %d fails its checksum", off)
+			if !later {
+				st.TornRecords = records(off)
+				break
+			}
+			if !st.Repair {
+				return damaged("record at offset %d fails its checksum, and intact records follow", off)
+			}
+			st.DroppedRecords = records(off)
+			break
 		}
-		if err := replay(cfg, tables, rec); err != nil {
-			return damaged("record at offset %d: %v", off, err)
+		if err := replay(cfg, tables, b[off:off+recordLen]); err != nil {
+			if !st.Repair {
+				return damaged("record at offset %d: %v", off, err)
+			}
+			st.DroppedRecords = records(off)
+			break
 		}
 		valid = off + recordLen
 	}
@@ -277,14 +306,18 @@ func (st *Store) Sync() error {
 	if st.journal == nil {
 		return errors.New("handoff: journal not open (Load first)")
 	}
-	n, err := st.journal.WriteAt(st.pending, st.size)
-	st.size += int64(n)
+	_, err := st.journal.WriteAt(st.pending, st.size)
 	if err == nil {
 		err = st.journal.Sync()
 	}
 	if err != nil {
+		// A failed write leaves the journal as it was: what part of
+		// the batch reached the file is cut off again, and the batch
+		// stays queued for the next Sync, written at the same offset.
+		st.journal.Truncate(st.size)
 		return fmt.Errorf("handoff: journal: %w", err)
 	}
+	st.size += int64(len(st.pending))
 	st.pending = st.pending[:0]
 	return nil
 }

@@ -14,6 +14,8 @@
 //	                   ($LOGS_DIRECTORY or /var/log/handoffd)
 //	-persist           keep tables across restarts (default true)
 //	-discard-state     start empty when the persisted state is damaged, instead of refusing to start
+//	-repair-state      when the journal is damaged, keep the snapshot and every intact record before
+//	                   the damage, and drop the rest, instead of refusing to start
 //	-max-tables N      NAT64 tables (default 64)
 //	-quota N           bindings per client prefix (default 4096)
 //	-quota-prefix L    bits of the client address that make its prefix (default 64)
@@ -54,6 +56,7 @@ type options struct {
 	logDir       string
 	persist      bool
 	discardState bool
+	repairState  bool
 	maxTables    int
 	table        handoff.TableConfig
 	allow, deny  []netip.Prefix
@@ -80,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.logDir, "log-dir", envOr("LOGS_DIRECTORY", "/var/log/handoffd"), "directory for the connection log handoff.log, or - for stdout")
 	fs.BoolVar(&o.persist, "persist", true, "keep tables across restarts (snapshot and journal)")
 	fs.BoolVar(&o.discardState, "discard-state", false, "start empty when the persisted state is damaged")
+	fs.BoolVar(&o.repairState, "repair-state", false, "keep the snapshot and the intact journal records before damage, drop the rest")
 	fs.IntVar(&o.maxTables, "max-tables", handoff.MaxTables, "NAT64 tables this server keeps")
 	fs.IntVar(&o.table.PrefixQuota, "quota", handoff.PrefixQuota, "bindings per client prefix")
 	fs.IntVar(&o.table.QuotaPrefixLen, "quota-prefix", handoff.QuotaPrefixLen, "bits of a client address that make its prefix for -quota")

@@ -41,6 +41,15 @@ type daemon struct {
 	store   *handoff.Store // nil without persistence
 	clog    *handoff.ConnLog
 	logFile *os.File // nil for stdout
+
+	// While the connection log cannot be written (a full disk) no
+	// datagram is answered, so that no binding goes unlogged: logStalled
+	// counts them; journalFailed says the last batch never became
+	// durable, and its lines must not be logged.
+	logStalled    uint64
+	logWarned     time.Time
+	journalFailed bool
+	replies       [][]byte
 }
 
 func run(ctx context.Context, o *options, log *slog.Logger) error {
@@ -86,6 +95,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		}
 	}
 	go d.signals(ctx)
+	go d.retryLog(ctx)
 	if o.persist {
 		go d.snapshots(ctx)
 	}
@@ -98,6 +108,14 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	case err = <-done:
 		conn.Close()
 	}
+	err = d.shutdown(err)
+	log.Info("handoffd stopped", "stats", fmt.Sprintf("%+v", d.srv.Stats()))
+	return err
+}
+
+// shutdown writes the last snapshot and log lines after the loop ended
+// with err.
+func (d *daemon) shutdown(err error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.store != nil && err == nil {
@@ -105,10 +123,13 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 			err = serr
 		}
 	}
-	if ferr := d.clog.Flush(); err == nil {
+	if d.journalFailed {
+		// The last batch's bindings are gone with this process: a line
+		// is written only for a binding that is durable.
+		d.clog.Discard()
+	} else if ferr := d.clog.Flush(); err == nil {
 		err = ferr
 	}
-	log.Info("handoffd stopped", "stats", fmt.Sprintf("%+v", d.srv.Stats()))
 	return err
 }
 
@@ -117,7 +138,14 @@ func (d *daemon) openStore() ([]*handoff.Table, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.Repair = d.o.repairState
 	tables, err := st.Load(d.o.table)
+	if err == nil && st.TornRecords > 0 {
+		d.log.Warn("cut off the journal's torn tail (a crash while writing a batch)", "records", st.TornRecords)
+	}
+	if err == nil && st.DroppedRecords > 0 {
+		d.log.Warn("-repair-state: kept the snapshot and the intact journal records before the damage, dropped the rest", "records", st.DroppedRecords)
+	}
 	if errors.Is(err, handoff.ErrDamaged) && d.o.discardState {
 		d.log.Warn("discarding damaged state (-discard-state)", "err", err)
 		if err = st.Discard(); err == nil {
@@ -126,7 +154,7 @@ func (d *daemon) openStore() ([]*handoff.Table, error) {
 	}
 	if err != nil {
 		if errors.Is(err, handoff.ErrDamaged) {
-			return nil, fmt.Errorf("%w (start with -discard-state to begin with empty tables)", err)
+			return nil, fmt.Errorf("%w (start with -repair-state to keep what is intact, or -discard-state to begin with empty tables)", err)
 		}
 		return nil, err
 	}
@@ -178,7 +206,6 @@ func (d *daemon) serve(conn *net.UDPConn) error {
 		in[i].Buffers = [][]byte{make([]byte, handoff.MaxDatagram+1)}
 	}
 	var out []ipv4.Message
-	var replies [][]byte
 	for {
 		n, err := pc.ReadBatch(in, 0)
 		if err != nil {
@@ -187,31 +214,9 @@ func (d *daemon) serve(conn *net.UDPConn) error {
 			}
 			return fmt.Errorf("reading: %w", err)
 		}
-		now := time.Now()
-		out = out[:0]
-		d.mu.Lock()
-		for _, m := range in[:n] {
-			ua, ok := m.Addr.(*net.UDPAddr)
-			if !ok {
-				continue
-			}
-			replies = d.srv.Handle(now, ua.AddrPort(), m.Buffers[0][:m.N], replies[:0])
-			for _, r := range replies {
-				out = append(out, ipv4.Message{Buffers: [][]byte{r}, Addr: ua})
-			}
+		if out, err = d.batch(time.Now(), in[:n], out[:0]); err != nil {
+			return err
 		}
-		if d.store != nil {
-			if err := d.store.Sync(); err != nil {
-				// Replies must not report what is not on disk; stop, and
-				// let the restart restore what is.
-				d.mu.Unlock()
-				return err
-			}
-		}
-		if err := d.clog.Flush(); err != nil {
-			d.log.Error("writing the connection log", "err", err)
-		}
-		d.mu.Unlock()
 		for len(out) > 0 {
 			k, err := pc.WriteBatch(out, 0)
 			if err != nil {
@@ -221,6 +226,70 @@ func (d *daemon) serve(conn *net.UDPConn) error {
 			out = out[k:]
 		}
 	}
+}
+
+// batch answers the datagrams of one read, their journal records synced
+// before any reply is returned, and their log lines written after that;
+// while the log cannot be written it answers nothing.
+func (d *daemon) batch(now time.Time, in, out []ipv4.Message) ([]ipv4.Message, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.logWritable(now) {
+		// Silent until the lines waiting reach the log: a binding
+		// created now could not be logged.
+		d.logStalled += uint64(len(in))
+		return out, nil
+	}
+	for _, m := range in {
+		ua, ok := m.Addr.(*net.UDPAddr)
+		if !ok {
+			continue
+		}
+		d.replies = d.srv.Handle(now, ua.AddrPort(), m.Buffers[0][:m.N], d.replies[:0])
+		for _, r := range d.replies {
+			out = append(out, ipv4.Message{Buffers: [][]byte{r}, Addr: ua})
+		}
+	}
+	if d.store != nil {
+		if err := d.store.Sync(); err != nil {
+			// Replies must not report what is not on disk, nor the log
+			// name it; stop, and let the restart restore what is.
+			d.journalFailed = true
+			return out[:0], err
+		}
+	}
+	if err := d.clog.Flush(); err != nil {
+		d.log.Error("writing the connection log: no datagram is answered until it can be written; the lines wait", "err", err)
+		d.logWarned = now
+	}
+	return out, nil
+}
+
+// logWritable retries the lines waiting for a log that could not be
+// written, and reports whether none wait (mu held). While they do it says
+// so on stderr every ten seconds.
+func (d *daemon) logWritable(now time.Time) bool {
+	if !d.clog.Failing() {
+		return true
+	}
+	if err := d.clog.Flush(); err != nil {
+		if now.Sub(d.logWarned) >= 10*time.Second {
+			d.log.Error("the connection log still cannot be written; not answering", "err", err, "datagrams-unanswered", d.logStalled)
+			d.logWarned = now
+		}
+		return false
+	}
+	d.log.Info("the connection log is written again; answering", "datagrams-unanswered", d.logStalled)
+	return true
+}
+
+// retryLog writes waiting lines every second even when no datagram comes.
+func (d *daemon) retryLog(ctx context.Context) {
+	ticker.Every(ctx, time.Second, func() {
+		d.mu.Lock()
+		d.logWritable(time.Now())
+		d.mu.Unlock()
+	})
 }
 
 // snapshots writes the state every SnapshotInterval (§7.4).
@@ -273,6 +342,8 @@ var (
 	descCounter  = prometheus.NewDesc("handoffd_events_total", "The counters of handoff/1 §11, by name.", []string{"counter"}, nil)
 	descTables   = prometheus.NewDesc("handoffd_tables", "NAT64 tables held.", nil, nil)
 	descBindings = prometheus.NewDesc("handoffd_bindings", "Bindings in all tables.", nil, nil)
+	descLogFail  = prometheus.NewDesc("handoffd_connection_log_failing", "1 while the connection log cannot be written (lines waiting, datagrams not answered).", nil, nil)
+	descStalled  = prometheus.NewDesc("handoffd_unanswered_log_full_total", "Datagrams not answered because the connection log could not be written.", nil, nil)
 )
 
 type collector struct{ d *daemon }
@@ -281,12 +352,18 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCounter
 	ch <- descTables
 	ch <- descBindings
+	ch <- descLogFail
+	ch <- descStalled
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	c.d.mu.Lock()
 	s := c.d.srv.Stats()
 	tables, bindings := c.d.size()
+	failing, stalled := 0.0, c.d.logStalled
+	if c.d.clog.Failing() {
+		failing = 1
+	}
 	c.d.mu.Unlock()
 	for _, kv := range []struct {
 		name string
@@ -304,6 +381,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descTables, prometheus.GaugeValue, float64(tables))
 	ch <- prometheus.MustNewConstMetric(descBindings, prometheus.GaugeValue, float64(bindings))
+	ch <- prometheus.MustNewConstMetric(descLogFail, prometheus.GaugeValue, failing)
+	ch <- prometheus.MustNewConstMetric(descStalled, prometheus.CounterValue, float64(stalled))
 }
 
 func (d *daemon) serveMetrics(ctx context.Context) error {
