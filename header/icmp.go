@@ -46,17 +46,40 @@ const (
 	ICMPv6CodeUnknownNH   = 1 // Parameter Problem: unrecognised Next Header
 )
 
-func (h ICMPv4) Type() uint8            { return h[0] }
-func (h ICMPv4) Code() uint8            { return h[1] }
-func (h ICMPv4) Checksum() uint16       { return binary.BigEndian.Uint16(h[2:]) }
-func (h ICMPv4) Ident() uint16          { return binary.BigEndian.Uint16(h[4:]) }
-func (h ICMPv4) Seq() uint16            { return binary.BigEndian.Uint16(h[6:]) }
-func (h ICMPv4) Pointer() uint8         { return h[4] } // Parameter Problem
-func (h ICMPv4) MTU() uint16            { return binary.BigEndian.Uint16(h[6:]) }
+// Type is the ICMP type (RFC 792).
+func (h ICMPv4) Type() uint8 { return h[0] }
+
+// Code is the ICMP code.
+func (h ICMPv4) Code() uint8 { return h[1] }
+
+// Checksum is the checksum field (over the ICMP message only, no
+// pseudo-header).
+func (h ICMPv4) Checksum() uint16 { return binary.BigEndian.Uint16(h[2:]) }
+
+// Ident is the identifier of an Echo or Echo Reply.
+func (h ICMPv4) Ident() uint16 { return binary.BigEndian.Uint16(h[4:]) }
+
+// Seq is the sequence number of an Echo or Echo Reply.
+func (h ICMPv4) Seq() uint16 { return binary.BigEndian.Uint16(h[6:]) }
+
+// Pointer is the octet a Parameter Problem points at.
+func (h ICMPv4) Pointer() uint8 { return h[4] } // Parameter Problem
+
+// MTU is the Next-Hop MTU of a Fragmentation Needed (RFC 1191 §4).
+func (h ICMPv4) MTU() uint16 { return binary.BigEndian.Uint16(h[6:]) }
+
+// SetTypeCode writes the type and the code.
 func (h ICMPv4) SetTypeCode(t, c uint8) { h[0], h[1] = t, c }
-func (h ICMPv4) SetChecksum(v uint16)   { binary.BigEndian.PutUint16(h[2:], v) }
-func (h ICMPv4) SetIdent(v uint16)      { binary.BigEndian.PutUint16(h[4:], v) }
-func (h ICMPv4) SetRest(v uint32)       { binary.BigEndian.PutUint32(h[4:], v) }
+
+// SetChecksum writes the checksum field.
+func (h ICMPv4) SetChecksum(v uint16) { binary.BigEndian.PutUint16(h[2:], v) }
+
+// SetIdent writes the identifier of an Echo or Echo Reply.
+func (h ICMPv4) SetIdent(v uint16) { binary.BigEndian.PutUint16(h[4:], v) }
+
+// SetRest writes the four octets after the checksum (identifier and
+// sequence, pointer, MTU, or unused).
+func (h ICMPv4) SetRest(v uint32) { binary.BigEndian.PutUint32(h[4:], v) }
 
 // Length is the RFC 4884 length attribute of an ICMPv4 error (types 3, 11
 // and 12): the original datagram's length in 32-bit words, 0 if absent.
@@ -71,16 +94,37 @@ func ICMPv4IsError(t uint8) bool {
 	return false
 }
 
-func (h ICMPv6) Type() uint8            { return h[0] }
-func (h ICMPv6) Code() uint8            { return h[1] }
-func (h ICMPv6) Checksum() uint16       { return binary.BigEndian.Uint16(h[2:]) }
-func (h ICMPv6) Ident() uint16          { return binary.BigEndian.Uint16(h[4:]) }
-func (h ICMPv6) Pointer() uint32        { return binary.BigEndian.Uint32(h[4:]) } // Parameter Problem
-func (h ICMPv6) MTU() uint32            { return binary.BigEndian.Uint32(h[4:]) } // Packet Too Big
+// Type is the ICMPv6 type (RFC 4443 §2.1).
+func (h ICMPv6) Type() uint8 { return h[0] }
+
+// Code is the ICMPv6 code.
+func (h ICMPv6) Code() uint8 { return h[1] }
+
+// Checksum is the checksum field (over the message and the IPv6
+// pseudo-header, RFC 4443 §2.3).
+func (h ICMPv6) Checksum() uint16 { return binary.BigEndian.Uint16(h[2:]) }
+
+// Ident is the identifier of an Echo Request or Echo Reply.
+func (h ICMPv6) Ident() uint16 { return binary.BigEndian.Uint16(h[4:]) }
+
+// Pointer is the octet a Parameter Problem points at.
+func (h ICMPv6) Pointer() uint32 { return binary.BigEndian.Uint32(h[4:]) } // Parameter Problem
+
+// MTU is the MTU of a Packet Too Big (RFC 4443 §3.2).
+func (h ICMPv6) MTU() uint32 { return binary.BigEndian.Uint32(h[4:]) } // Packet Too Big
+
+// SetTypeCode writes the type and the code.
 func (h ICMPv6) SetTypeCode(t, c uint8) { h[0], h[1] = t, c }
-func (h ICMPv6) SetChecksum(v uint16)   { binary.BigEndian.PutUint16(h[2:], v) }
-func (h ICMPv6) SetIdent(v uint16)      { binary.BigEndian.PutUint16(h[4:], v) }
-func (h ICMPv6) SetRest(v uint32)       { binary.BigEndian.PutUint32(h[4:], v) }
+
+// SetChecksum writes the checksum field.
+func (h ICMPv6) SetChecksum(v uint16) { binary.BigEndian.PutUint16(h[2:], v) }
+
+// SetIdent writes the identifier of an Echo Request or Echo Reply.
+func (h ICMPv6) SetIdent(v uint16) { binary.BigEndian.PutUint16(h[4:], v) }
+
+// SetRest writes the four octets after the checksum (identifier and
+// sequence, pointer, MTU, or unused).
+func (h ICMPv6) SetRest(v uint32) { binary.BigEndian.PutUint32(h[4:], v) }
 
 // Length is the RFC 4884 length attribute of an ICMPv6 error (types 1 and
 // 3): the original datagram's length in 64-bit words, 0 if absent.

@@ -39,14 +39,30 @@ const (
 	ProtoDstOpts  = 60
 )
 
-func (h IPv4) Version() uint8      { return h[0] >> 4 }
-func (h IPv4) HeaderLen() int      { return int(h[0]&0xf) * 4 }
-func (h IPv4) TOS() uint8          { return h[1] }
-func (h IPv4) TotalLen() uint16    { return binary.BigEndian.Uint16(h[2:]) }
-func (h IPv4) ID() uint16          { return binary.BigEndian.Uint16(h[4:]) }
+// Version is the version field (4 for IPv4; RFC 791 §3.1).
+func (h IPv4) Version() uint8 { return h[0] >> 4 }
+
+// HeaderLen is the header length in octets (IHL times 4).
+func (h IPv4) HeaderLen() int { return int(h[0]&0xf) * 4 }
+
+// TOS is the Type of Service octet (DSCP and ECN, RFC 2474, RFC 3168).
+func (h IPv4) TOS() uint8 { return h[1] }
+
+// TotalLen is the Total Length: header and payload, in octets.
+func (h IPv4) TotalLen() uint16 { return binary.BigEndian.Uint16(h[2:]) }
+
+// ID is the Identification field, which ties fragments together.
+func (h IPv4) ID() uint16 { return binary.BigEndian.Uint16(h[4:]) }
+
+// FlagsOffset is the flags and fragment offset word (IPv4FlagDF, IPv4FlagMF
+// and the offset in 8-octet units).
 func (h IPv4) FlagsOffset() uint16 { return binary.BigEndian.Uint16(h[6:]) }
-func (h IPv4) DF() bool            { return h.FlagsOffset()&IPv4FlagDF != 0 }
-func (h IPv4) MF() bool            { return h.FlagsOffset()&IPv4FlagMF != 0 }
+
+// DF reports the Don't Fragment flag.
+func (h IPv4) DF() bool { return h.FlagsOffset()&IPv4FlagDF != 0 }
+
+// MF reports the More Fragments flag.
+func (h IPv4) MF() bool { return h.FlagsOffset()&IPv4FlagMF != 0 }
 
 // FragOffset is the fragment offset in 8-byte units.
 func (h IPv4) FragOffset() uint16 { return h.FlagsOffset() & ipv4OffMask }
@@ -55,11 +71,20 @@ func (h IPv4) FragOffset() uint16 { return h.FlagsOffset() & ipv4OffMask }
 // offset).
 func (h IPv4) IsFragment() bool { return h.FlagsOffset()&(IPv4FlagMF|ipv4OffMask) != 0 }
 
-func (h IPv4) TTL() uint8       { return h[8] }
-func (h IPv4) Protocol() uint8  { return h[9] }
+// TTL is the Time to Live.
+func (h IPv4) TTL() uint8 { return h[8] }
+
+// Protocol is the upper-layer protocol number (the Proto constants).
+func (h IPv4) Protocol() uint8 { return h[9] }
+
+// Checksum is the header checksum field.
 func (h IPv4) Checksum() uint16 { return binary.BigEndian.Uint16(h[10:]) }
-func (h IPv4) Src() netip.Addr  { return netip.AddrFrom4([4]byte(h[12:16])) }
-func (h IPv4) Dst() netip.Addr  { return netip.AddrFrom4([4]byte(h[16:20])) }
+
+// Src is the source address.
+func (h IPv4) Src() netip.Addr { return netip.AddrFrom4([4]byte(h[12:16])) }
+
+// Dst is the destination address.
+func (h IPv4) Dst() netip.Addr { return netip.AddrFrom4([4]byte(h[16:20])) }
 
 // Options returns the options area (empty without options).
 func (h IPv4) Options() []byte { return h[IPv4MinSize:h.HeaderLen()] }
@@ -67,19 +92,41 @@ func (h IPv4) Options() []byte { return h[IPv4MinSize:h.HeaderLen()] }
 // Payload returns the bytes after the header up to Total Length.
 func (h IPv4) Payload() []byte { return h[h.HeaderLen():h.TotalLen()] }
 
-func (h IPv4) SetVersionIHL(ihl int)   { h[0] = IPv4Version<<4 | uint8(ihl/4) }
-func (h IPv4) SetTOS(v uint8)          { h[1] = v }
-func (h IPv4) SetTotalLen(v uint16)    { binary.BigEndian.PutUint16(h[2:], v) }
-func (h IPv4) SetID(v uint16)          { binary.BigEndian.PutUint16(h[4:], v) }
+// SetVersionIHL writes version 4 and a header length of ihl octets (a
+// multiple of 4).
+func (h IPv4) SetVersionIHL(ihl int) { h[0] = IPv4Version<<4 | uint8(ihl/4) }
+
+// SetTOS writes the Type of Service octet.
+func (h IPv4) SetTOS(v uint8) { h[1] = v }
+
+// SetTotalLen writes the Total Length.
+func (h IPv4) SetTotalLen(v uint16) { binary.BigEndian.PutUint16(h[2:], v) }
+
+// SetID writes the Identification field.
+func (h IPv4) SetID(v uint16) { binary.BigEndian.PutUint16(h[4:], v) }
+
+// SetFlagsOffset writes the flags and fragment offset word.
 func (h IPv4) SetFlagsOffset(v uint16) { binary.BigEndian.PutUint16(h[6:], v) }
-func (h IPv4) SetTTL(v uint8)          { h[8] = v }
-func (h IPv4) SetProtocol(v uint8)     { h[9] = v }
-func (h IPv4) SetChecksum(v uint16)    { binary.BigEndian.PutUint16(h[10:], v) }
-func (h IPv4) SetSrc(a netip.Addr)     { a4 := a.As4(); copy(h[12:16], a4[:]) }
-func (h IPv4) SetDst(a netip.Addr)     { a4 := a.As4(); copy(h[16:20], a4[:]) }
+
+// SetTTL writes the Time to Live.
+func (h IPv4) SetTTL(v uint8) { h[8] = v }
+
+// SetProtocol writes the upper-layer protocol number.
+func (h IPv4) SetProtocol(v uint8) { h[9] = v }
+
+// SetChecksum writes the header checksum field (see SetChecksumFromHeader).
+func (h IPv4) SetChecksum(v uint16) { binary.BigEndian.PutUint16(h[10:], v) }
+
+// SetSrc writes the source address, which must be IPv4.
+func (h IPv4) SetSrc(a netip.Addr) { a4 := a.As4(); copy(h[12:16], a4[:]) }
+
+// SetDst writes the destination address, which must be IPv4.
+func (h IPv4) SetDst(a netip.Addr) { a4 := a.As4(); copy(h[16:20], a4[:]) }
 
 // SrcBytes and DstBytes return the address fields themselves.
 func (h IPv4) SrcBytes() []byte { return h[12:16] }
+
+// DstBytes returns the destination address field itself.
 func (h IPv4) DstBytes() []byte { return h[16:20] }
 
 // CalculateChecksum returns the header checksum field value for the header

@@ -19,21 +19,52 @@ const (
 	IPv6MinMTU = 1280
 )
 
-func (h IPv6) Version() uint8         { return h[0] >> 4 }
-func (h IPv6) TrafficClass() uint8    { return h[0]<<4 | h[1]>>4 }
-func (h IPv6) FlowLabel() uint32      { return binary.BigEndian.Uint32(h[0:]) & 0xfffff }
-func (h IPv6) PayloadLen() uint16     { return binary.BigEndian.Uint16(h[4:]) }
-func (h IPv6) NextHeader() uint8      { return h[6] }
-func (h IPv6) HopLimit() uint8        { return h[7] }
-func (h IPv6) Src() netip.Addr        { return ipword.Get6(h[8:24]) }
-func (h IPv6) Dst() netip.Addr        { return ipword.Get6(h[24:40]) }
-func (h IPv6) SrcBytes() []byte       { return h[8:24] }
-func (h IPv6) DstBytes() []byte       { return h[24:40] }
+// Version is the version field (6 for IPv6; RFC 8200 §3).
+func (h IPv6) Version() uint8 { return h[0] >> 4 }
+
+// TrafficClass is the Traffic Class octet (DSCP and ECN).
+func (h IPv6) TrafficClass() uint8 { return h[0]<<4 | h[1]>>4 }
+
+// FlowLabel is the 20-bit Flow Label.
+func (h IPv6) FlowLabel() uint32 { return binary.BigEndian.Uint32(h[0:]) & 0xfffff }
+
+// PayloadLen is the Payload Length: what follows the fixed header,
+// extension headers included, in octets.
+func (h IPv6) PayloadLen() uint16 { return binary.BigEndian.Uint16(h[4:]) }
+
+// NextHeader is the type of the header after the fixed one (the Proto
+// constants).
+func (h IPv6) NextHeader() uint8 { return h[6] }
+
+// HopLimit is the Hop Limit.
+func (h IPv6) HopLimit() uint8 { return h[7] }
+
+// Src is the source address.
+func (h IPv6) Src() netip.Addr { return ipword.Get6(h[8:24]) }
+
+// Dst is the destination address.
+func (h IPv6) Dst() netip.Addr { return ipword.Get6(h[24:40]) }
+
+// SrcBytes returns the source address field itself.
+func (h IPv6) SrcBytes() []byte { return h[8:24] }
+
+// DstBytes returns the destination address field itself.
+func (h IPv6) DstBytes() []byte { return h[24:40] }
+
+// SetPayloadLen writes the Payload Length.
 func (h IPv6) SetPayloadLen(v uint16) { binary.BigEndian.PutUint16(h[4:], v) }
-func (h IPv6) SetNextHeader(v uint8)  { h[6] = v }
-func (h IPv6) SetHopLimit(v uint8)    { h[7] = v }
-func (h IPv6) SetSrc(a netip.Addr)    { ipword.Put6(h[8:24], a) }
-func (h IPv6) SetDst(a netip.Addr)    { ipword.Put6(h[24:40], a) }
+
+// SetNextHeader writes the Next Header field.
+func (h IPv6) SetNextHeader(v uint8) { h[6] = v }
+
+// SetHopLimit writes the Hop Limit.
+func (h IPv6) SetHopLimit(v uint8) { h[7] = v }
+
+// SetSrc writes the source address, which must be IPv6.
+func (h IPv6) SetSrc(a netip.Addr) { ipword.Put6(h[8:24], a) }
+
+// SetDst writes the destination address, which must be IPv6.
+func (h IPv6) SetDst(a netip.Addr) { ipword.Put6(h[24:40], a) }
 
 // SetVersionClassFlow writes the first word: version 6, traffic class and
 // flow label.
@@ -60,12 +91,17 @@ type IPv6Fragment []byte
 // IPv6FragmentSize is the size of the Fragment header.
 const IPv6FragmentSize = 8
 
+// NextHeader is the type of the header after the Fragment header.
 func (h IPv6Fragment) NextHeader() uint8 { return h[0] }
 
 // Offset is the fragment offset in 8-byte units.
 func (h IPv6Fragment) Offset() uint16 { return binary.BigEndian.Uint16(h[2:]) >> 3 }
-func (h IPv6Fragment) More() bool     { return h[3]&1 != 0 }
-func (h IPv6Fragment) ID() uint32     { return binary.BigEndian.Uint32(h[4:]) }
+
+// More reports the M flag: more fragments follow.
+func (h IPv6Fragment) More() bool { return h[3]&1 != 0 }
+
+// ID is the 32-bit Identification.
+func (h IPv6Fragment) ID() uint32 { return binary.BigEndian.Uint32(h[4:]) }
 
 // Set writes the whole header.
 func (h IPv6Fragment) Set(next uint8, offset uint16, more bool, id uint32) {
