@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/v6xlat/xlat/nat64"
 	"github.com/v6xlat/xlat/translate"
 )
 
@@ -40,21 +41,22 @@ func (s PeerState) String() string {
 	return fmt.Sprintf("PeerState(%d)", uint8(s))
 }
 
-// Claim is the client's answer for a flow: whether handoff owns its port,
+// Claim is the client's answer for a flow, as nat64's Broker hook, which
+// the Client implements, defines it: whether handoff owns the flow's port,
 // and what to do with the packet.
-type Claim uint8
+type Claim = nat64.Claim
 
+// The answers (nat64's).
 const (
-	// NotClaimed: the flow is the NAT64's own (RFC 6146, its BIB).
-	NotClaimed Claim = iota
-	// Claimed: translate with the returned port.
-	Claimed
-	// Await: a request is out; hand the packet to Park, and it is
-	// delivered (or dropped) when the answer comes.
-	Await
-	// Refused: drop the packet.
-	Refused
+	NotClaimed = nat64.NotClaimed // the flow is the NAT64's own (its BIB)
+	Claimed    = nat64.Claimed    // translate with the returned port
+	Await      = nat64.Await      // a request is out: Park the packet, delivered (or dropped) when the answer comes
+	Refused    = nat64.Refused    // drop the packet
 )
+
+// ReservedPorts implements nat64.Broker: the control ports of N, which
+// carry the exchange with the servers (§3).
+func (c *Client) ReservedPorts() (first, last uint16) { return ControlPortMin, ControlPortMax }
 
 // ClientConfig configures the NAT64 side (§8).
 type ClientConfig struct {

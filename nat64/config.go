@@ -9,7 +9,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/v6xlat/xlat/handoff"
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/ipword"
 	"github.com/v6xlat/xlat/internal/strictjson"
@@ -341,13 +340,14 @@ func (c Config) validate() (*settings, error) {
 		if !n.Is4() || !s.pool4Addrs[v4u(n)] {
 			return nil, fmt.Errorf("handoff: address %v is not a pool4 address", n)
 		}
-		// handoff.md §3: ports 1024-1027 of N carry the control exchange;
-		// no binding of the BIB may take them.
+		// The broker's own ports of N (a handoff client's control
+		// exchange, handoff.md §3): no binding of the BIB may take them.
+		first, last := c.Broker.ReservedPorts()
 		for proto, ranges := range s.pools {
 			for _, pr := range ranges {
-				if v4u(n) >= pr.first && v4u(n) <= pr.last && pr.ports.Min <= handoff.ControlPortMax && pr.ports.Max >= handoff.ControlPortMin {
+				if first <= last && v4u(n) >= pr.first && v4u(n) <= pr.last && pr.ports.Min <= last && pr.ports.Max >= first {
 					return nil, fmt.Errorf("pool4: %v ports %d-%d of %v include the handoff control ports %d-%d; start the range at %d",
-						proto, pr.ports.Min, pr.ports.Max, n, handoff.ControlPortMin, handoff.ControlPortMax, handoff.ControlPortMax+1)
+						proto, pr.ports.Min, pr.ports.Max, n, first, last, last+1)
 				}
 			}
 		}

@@ -3,7 +3,6 @@ package nat64
 import (
 	"net/netip"
 
-	"github.com/v6xlat/xlat/handoff"
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/ipword"
 	"github.com/v6xlat/xlat/translate"
@@ -47,8 +46,8 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 	}
 	if b := st.Broker; b != nil {
 		port, claim := b.Out(z, netip.AddrPortFrom(src, ports.Src()), false)
-		if claim != handoff.NotClaimed {
-			if claim != handoff.Claimed {
+		if claim != NotClaimed {
+			if claim != Claimed {
 				return src, dst, ports, brokerReason(claim)
 			}
 			n := b.Addr()
@@ -112,8 +111,8 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 }
 
 // brokerReason is why a packet the broker claimed was not translated.
-func brokerReason(c handoff.Claim) translate.Reason {
-	if c == handoff.Await {
+func brokerReason(c Claim) translate.Reason {
+	if c == Await {
 		return translate.ReasonAwaiting
 	}
 	return translate.ReasonPortRefused
@@ -170,8 +169,8 @@ func (p *policy) To6(src, dst netip.Addr, ports translate.Ports, m translate.Met
 	z6 := st.Pool6.Embed(src)
 	if b := st.Broker; b != nil && dst == b.Addr() {
 		c, claim := b.In(src, ports.Dst(), false)
-		if claim != handoff.NotClaimed {
-			if claim != handoff.Claimed {
+		if claim != NotClaimed {
+			if claim != Claimed {
 				return src, dst, ports, brokerReason(claim)
 			}
 			if m.Has(translate.FlowFragment) {
@@ -230,12 +229,12 @@ func (x *Translator) quoted4(st *settings, src, dst netip.Addr, ports translate.
 	proto := m.Proto()
 	if b := st.Broker; b != nil {
 		port, claim := b.Out(z, netip.AddrPortFrom(dst, ports.Dst()), true)
-		if claim == handoff.Claimed {
+		if claim == Claimed {
 			if proto == header.ProtoICMPv4 {
 				return z, b.Addr(), translate.MakePorts(port, port), translate.ReasonNone
 			}
 			return z, b.Addr(), translate.MakePorts(ports.Src(), port), translate.ReasonNone
-		} else if claim != handoff.NotClaimed {
+		} else if claim != NotClaimed {
 			return src, dst, ports, translate.ReasonNoBinding
 		}
 	}
@@ -260,12 +259,12 @@ func (x *Translator) quoted6(st *settings, src, dst netip.Addr, ports translate.
 	proto := m.Proto()
 	if b := st.Broker; b != nil && src == b.Addr() {
 		c, claim := b.In(dst, ports.Src(), true)
-		if claim == handoff.Claimed {
+		if claim == Claimed {
 			if proto == header.ProtoICMPv4 {
 				return c.Addr(), st.Pool6.Embed(dst), translate.MakePorts(c.Port(), c.Port()), translate.ReasonNone
 			}
 			return c.Addr(), st.Pool6.Embed(dst), translate.MakePorts(c.Port(), ports.Dst()), translate.ReasonNone
-		} else if claim != handoff.NotClaimed {
+		} else if claim != NotClaimed {
 			return src, dst, ports, translate.ReasonNoBinding
 		}
 	}

@@ -1,34 +1,81 @@
-package nat64
+package handoff
 
 import (
+	"bytes"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/v6xlat/xlat/handoff"
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/testpkt"
+	"github.com/v6xlat/xlat/nat64"
 	"github.com/v6xlat/xlat/translate"
 )
+
+// The Client as what it is for: nat64's Broker, in a NAT64 built from
+// the nat64 package, towards a Server, all in memory.
+
+var (
+	h1   = netip.MustParseAddr("2001:db8::1") // the IPv6 client
+	h2   = netip.MustParseAddr("192.0.2.1")   // the IPv4 server, running handoff
+	pool = netip.MustParseAddr("203.0.113.1") // N
+	wkp  = translate.MustParsePrefix("64:ff9b::/96")
+)
+
+type rigClock struct{ t time.Time }
+
+func (c *rigClock) now() time.Time { return c.t }
+
+// nat64Config is a NAT64 with one pool4 address for every protocol.
+func nat64Config(clock *rigClock) nat64.Config {
+	var pool4 []nat64.Pool4Entry
+	for _, p := range []nat64.Protocol{nat64.TCP, nat64.UDP, nat64.ICMP} {
+		pool4 = append(pool4, nat64.Pool4Entry{Protocol: p, Prefix: netip.PrefixFrom(pool, 32), Ports: nat64.PortRange{Min: 1, Max: 65535}})
+	}
+	return nat64.Config{Pool6: wkp, AllowNonGlobalWKP: true, Pool4: pool4, Random: bytes.NewReader(make([]byte, 64)),
+		Config: translate.Config{Addr4: pool, Addr6: netip.MustParseAddr("2001:db8::ffff"), Now: clock.now}}
+}
+
+// xl translates pkt in whichever direction its version says.
+func xl(x *nat64.Translator, pkt []byte) ([]byte, translate.Result) {
+	buf := make([]byte, translate.Headroom+len(pkt)+128)
+	copy(buf[translate.Headroom:], pkt)
+	var r translate.Result
+	if pkt[0]>>4 == 6 {
+		r = x.To4(buf, translate.Headroom, len(pkt))
+	} else {
+		r = x.To6(buf, translate.Headroom, len(pkt))
+	}
+	if r.Verdict == translate.Drop {
+		return nil, r
+	}
+	return append([]byte(nil), buf[r.Start:r.End]...), r
+}
+
+func tcp6(src netip.Addr, sport uint16, dst netip.Addr, dport uint16, flags uint8) []byte {
+	d := wkp.Embed(dst)
+	return testpkt.IPv6{Src: src, Dst: d}.Packet(6, testpkt.TCP(src, d, sport, dport, flags, nil))
+}
 
 // handoffRig is a NAT64 whose ports towards h2 come from a handoff server,
 // all in memory: the client's control datagrams go straight to the
 // server's Handle and the replies straight back.
 type handoffRig struct {
 	t      *testing.T
-	clock  *fakeClock
-	srv    *handoff.Server
+	clock  *rigClock
+	srv    *Server
 	log    strings.Builder
-	cli    *handoff.Client
-	x      *Translator
+	cli    *Client
+	x      *nat64.Translator
 	parked [][]byte // delivered by the client, to translate again
 	toSrv  [][]byte
 }
 
 func newHandoffRig(t *testing.T) *handoffRig {
-	r := &handoffRig{t: t, clock: newClock()}
+	r := &handoffRig{t: t, clock: &rigClock{time.Unix(1_700_000_000, 0)}}
 	var err error
-	r.srv, err = handoff.NewServer(handoff.ServerConfig{Addr: h2, OnEvent: func(e handoff.Event) { r.log.Write(e.AppendLogLine(nil)) }})
+	r.srv, err = NewServer(ServerConfig{Addr: h2, OnEvent: func(e Event) { r.log.Write(e.AppendLogLine(nil)) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,19 +87,21 @@ func newHandoffRig(t *testing.T) *handoffRig {
 // new epoch, the server configured statically (§8.5).
 func (r *handoffRig) restartNAT64() {
 	var err error
-	r.cli, err = handoff.NewClient(handoff.ClientConfig{NAT64: pool, Pool6: wkp, Servers: []netip.Addr{h2},
+	r.cli, err = NewClient(ClientConfig{NAT64: pool, Pool6: wkp, Servers: []netip.Addr{h2},
 		Send:    func(p []byte) { r.toSrv = append(r.toSrv, p) },
 		Deliver: func(p []byte, _ bool) { r.parked = append(r.parked, p) },
 		Now:     r.clock.now})
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	cfg := testConfig(r.clock)
+	cfg := nat64Config(r.clock)
 	for i := range cfg.Pool4 {
-		cfg.Pool4[i].Ports = PortRange{1028, 65535}
+		cfg.Pool4[i].Ports = nat64.PortRange{Min: 1028, Max: 65535}
 	}
 	cfg.Broker = r.cli
-	r.x = newTest(r.t, cfg)
+	if r.x, err = nat64.New(cfg); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 // pump carries the control exchange until it settles, then translates the
@@ -65,7 +114,7 @@ func (r *handoffRig) pump() (out [][]byte) {
 		u := header.UDP(p[ip.HeaderLen():])
 		for _, reply := range r.srv.Handle(r.clock.now(), netip.AddrPortFrom(ip.Src(), u.SrcPort()), u[8:], nil) {
 			pkt := testpkt.IPv4{Src: h2, Dst: pool, TTL: 64}.Packet(header.ProtoUDP,
-				testpkt.UDP(h2, pool, handoff.DefaultServerPort, handoff.DefaultControlPort, reply))
+				testpkt.UDP(h2, pool, DefaultServerPort, DefaultControlPort, reply))
 			if !r.cli.Receive(pkt) {
 				r.t.Fatal("the client refused its control packet")
 			}
@@ -94,7 +143,7 @@ func TestBrokerHandoff(t *testing.T) {
 	}
 	ip := header.IPv4(out[0])
 	port := header.UDP(out[0][20:]).SrcPort() // TCP source port sits where UDP's does
-	if ip.Src() != pool || ip.Dst() != h2 || port < handoff.SlotPortMin {
+	if ip.Src() != pool || ip.Dst() != h2 || port < SlotPortMin {
 		t.Fatalf("translated SYN %v:%d -> %v", ip.Src(), port, ip.Dst())
 	}
 	if !strings.Contains(r.log.String(), "Created 203.0.113.1:"+itoa(port)+" [2001:db8::1]:40000\n") {
@@ -130,20 +179,18 @@ func TestBrokerHandoff(t *testing.T) {
 	}
 }
 
-// The control ports of N stay out of the BIB (handoff.md §3).
+// The control ports of N stay out of the BIB (md §3).
 func TestBrokerControlPorts(t *testing.T) {
 	r := newHandoffRig(t)
-	cfg := testConfig(r.clock)
+	cfg := nat64Config(r.clock)
 	cfg.Broker = r.cli
-	_, err := New(cfg)
+	_, err := nat64.New(cfg)
 	if err == nil || !strings.Contains(err.Error(), "include the handoff control ports 1024-1027") {
 		t.Errorf("pool4 with ports 1-65535: %v", err)
 	}
 	cfg.Pool4 = cfg.Pool4[:0]
-	cfg.Pool4 = append(cfg.Pool4, Pool4Entry{Protocol: TCP, Prefix: netip.MustParsePrefix("198.51.100.1/32")})
-	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "not a pool4 address") {
+	cfg.Pool4 = append(cfg.Pool4, nat64.Pool4Entry{Protocol: nat64.TCP, Prefix: netip.MustParsePrefix("198.51.100.1/32")})
+	if _, err := nat64.New(cfg); err == nil || !strings.Contains(err.Error(), "not a pool4 address") {
 		t.Errorf("broker outside pool4: %v", err)
 	}
 }
-
-func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[8:] }
