@@ -25,6 +25,7 @@ const (
 	NotCapable                   // no handoff server there
 )
 
+// String returns the state's name (§8.1).
 func (s PeerState) String() string {
 	switch s {
 	case Unknown:

@@ -10,12 +10,14 @@ import (
 // EventKind is one of the three kinds of connection-log line (§9).
 type EventKind uint8
 
+// The kinds of line (§9).
 const (
 	Initialized EventKind = iota + 1
 	Created
 	Deleted
 )
 
+// String returns the kind as the log writes it.
 func (k EventKind) String() string {
 	switch k {
 	case Initialized:

@@ -20,6 +20,7 @@ const (
 	IPv4FlagMF  = 0x2000 // More Fragments
 	ipv4OffMask = 0x1fff
 
+	// IPv4Version is the Version field of an IPv4 header.
 	IPv4Version = 4
 )
 

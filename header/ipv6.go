@@ -13,7 +13,8 @@ type IPv6 []byte
 
 const (
 	// IPv6Size is the size of the IPv6 fixed header.
-	IPv6Size    = 40
+	IPv6Size = 40
+	// IPv6Version is the Version field of an IPv6 header.
 	IPv6Version = 6
 	// IPv6MinMTU is the minimum link MTU of IPv6 (RFC 8200 §5).
 	IPv6MinMTU = 1280

@@ -36,12 +36,14 @@ func (h UDP) SetChecksum(v uint16) { binary.BigEndian.PutUint16(h[6:], v) }
 // TCP is a view of a TCP header (RFC 9293 §3.1).
 type TCP []byte
 
+// TCP header sizes, offsets and flags.
 const (
 	// TCPMinSize is the size of a TCP header without options.
 	TCPMinSize = 20
 	// TCPChecksumOffset is where the checksum field sits.
 	TCPChecksumOffset = 16
 
+	// The TCP flags in the octet Flags returns (RFC 9293 §3.1).
 	TCPFlagFIN = 0x01
 	TCPFlagSYN = 0x02
 	TCPFlagRST = 0x04

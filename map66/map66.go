@@ -17,6 +17,7 @@ type Rule struct {
 	External netip.Prefix `json:"external"`
 }
 
+// String returns the rule as "internal <-> external".
 func (r Rule) String() string { return r.Internal.String() + " <-> " + r.External.String() }
 
 // Options change the RFC 6296 defaults.
@@ -182,20 +183,22 @@ func maskOf(bits int) [2]uint64 {
 // Reason says why a packet was not mapped.
 type Reason uint8
 
+// Why a packet was not mapped.
 const (
-	ReasonNone         Reason = iota
-	ReasonNotMine             // no rule covers the address: pass it on unmapped
-	ReasonTruncated           // shorter than an IPv6 header
-	ReasonSubnetFFFF          // subnet 0xFFFF under a /48 mapping (RFC 6296 §3.2, §4.2)
-	ReasonIIDAllOnes          // all-ones interface identifier (§3.7)
-	ReasonIIDZero             // all-zero IID, with RefuseZeroIID
-	ReasonLocalAddress        // the interface's own address: left alone
-	ReasonBadEmbedded         // an ICMPv6 error whose quoted packet cannot be mapped
+	ReasonNone         Reason = iota // mapped
+	ReasonNotMine                    // no rule covers the address: pass it on unmapped
+	ReasonTruncated                  // shorter than an IPv6 header
+	ReasonSubnetFFFF                 // subnet 0xFFFF under a /48 mapping (RFC 6296 §3.2, §4.2)
+	ReasonIIDAllOnes                 // all-ones interface identifier (§3.7)
+	ReasonIIDZero                    // all-zero IID, with RefuseZeroIID
+	ReasonLocalAddress               // the interface's own address: left alone
+	ReasonBadEmbedded                // an ICMPv6 error whose quoted packet cannot be mapped
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"none", "not-mine", "truncated", "subnet-ffff", "iid-all-ones", "iid-zero", "local-address", "bad-embedded"}
 
+// String returns the reason's name, as metrics label it.
 func (r Reason) String() string {
 	if r < numReasons {
 		return reasonNames[r]

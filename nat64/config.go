@@ -18,12 +18,14 @@ import (
 // Protocol is a BIB and session table: TCP, UDP or ICMP (queries).
 type Protocol uint8
 
+// The three tables, by the IPv4 protocol number of their flows.
 const (
 	TCP  Protocol = header.ProtoTCP
 	UDP  Protocol = header.ProtoUDP
 	ICMP Protocol = header.ProtoICMPv4
 )
 
+// String returns the protocol's name as Jool writes it.
 func (p Protocol) String() string {
 	switch p {
 	case TCP:
@@ -36,9 +38,11 @@ func (p Protocol) String() string {
 	return "proto" + strconv.Itoa(int(p))
 }
 
-// MarshalText and UnmarshalText use Jool's names.
+// MarshalText implements encoding.TextMarshaler, with Jool's names.
 func (p Protocol) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
+// UnmarshalText implements encoding.TextUnmarshaler: TCP, UDP or ICMP, in
+// any case.
 func (p *Protocol) UnmarshalText(b []byte) error {
 	switch strings.ToUpper(string(b)) {
 	case "TCP":
@@ -57,10 +61,12 @@ func (p *Protocol) UnmarshalText(b []byte) error {
 // "min-max" as Jool does.
 type PortRange struct{ Min, Max uint16 }
 
+// MarshalText implements encoding.TextMarshaler: "min-max".
 func (r PortRange) MarshalText() ([]byte, error) {
 	return []byte(fmt.Sprintf("%d-%d", r.Min, r.Max)), nil
 }
 
+// UnmarshalText implements encoding.TextUnmarshaler: "min-max".
 func (r *PortRange) UnmarshalText(b []byte) error {
 	lo, hi, found := strings.Cut(string(b), "-")
 	if !found {
@@ -95,10 +101,13 @@ type StaticBIB struct {
 // Endpoint is a transport address that also reads Jool's "addr#port".
 type Endpoint struct{ netip.AddrPort }
 
+// MarshalText implements encoding.TextMarshaler, in Jool's "addr#port".
 func (e Endpoint) MarshalText() ([]byte, error) {
 	return []byte(e.Addr().String() + "#" + strconv.Itoa(int(e.Port()))), nil
 }
 
+// UnmarshalText implements encoding.TextUnmarshaler: Jool's "addr#port"
+// or "[addr]:port".
 func (e *Endpoint) UnmarshalText(b []byte) error {
 	s := string(b)
 	if a, p, ok := strings.Cut(s, "#"); ok {
@@ -121,11 +130,14 @@ func (e *Endpoint) UnmarshalText(b []byte) error {
 // Duration reads Jool's "H:MM:SS" as well as Go durations ("5m").
 type Duration time.Duration
 
+// MarshalText implements encoding.TextMarshaler, in Jool's "H:MM:SS".
 func (d Duration) MarshalText() ([]byte, error) {
 	t := time.Duration(d)
 	return []byte(fmt.Sprintf("%d:%02d:%02d", int(t.Hours()), int(t.Minutes())%60, int(t.Seconds())%60)), nil
 }
 
+// UnmarshalText implements encoding.TextUnmarshaler: "H:MM:SS" or a Go
+// duration.
 func (d *Duration) UnmarshalText(b []byte) error {
 	s := string(b)
 	if parts := strings.Split(s, ":"); len(parts) == 3 {

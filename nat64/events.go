@@ -13,6 +13,7 @@ import (
 // EventKind says what happened to a session or binding.
 type EventKind uint8
 
+// The events Hooks receive.
 const (
 	SessionCreated EventKind = iota + 1
 	SessionChanged           // TCP state change
@@ -21,6 +22,7 @@ const (
 	BIBDeleted
 )
 
+// String returns the event's name.
 func (k EventKind) String() string {
 	return [...]string{"?", "session-created", "session-changed", "session-deleted", "bib-created", "bib-deleted"}[k%6]
 }

@@ -274,6 +274,8 @@ func (x *Translator) takeHeld(k key4) (heldPacket, bool) {
 // StandbyPool4 returns the standby pool4 prefixes (a peer's addresses).
 func (x *Translator) StandbyPool4() []netip.Prefix { return x.st.Load().StandbyPool4 }
 
+// Owns4 reports whether a is an address of pool4 or standby-pool4, one this
+// Translator translates packets to.
 func (x *Translator) Owns4(a netip.Addr) bool { return a.Is4() && x.st.Load().pool4Addrs[v4u(a)] }
 
 // Pool6 returns the instance's Pref64.

@@ -11,6 +11,7 @@ import (
 // HairpinMode selects RFC 7757 §4.2 hairpinning.
 type HairpinMode string
 
+// The hairpinning modes of RFC 7757 §4.2 (Jool's eam-hairpin-mode).
 const (
 	HairpinOff       HairpinMode = "off"
 	HairpinSimple    HairpinMode = "simple"    // §4.2.1

@@ -16,6 +16,7 @@ type EAM struct {
 	IPv6 netip.Prefix `json:"ipv6"`
 }
 
+// String returns the entry as "IPv6 prefix <-> IPv4 prefix".
 func (e EAM) String() string { return e.IPv6.String() + " <-> " + e.IPv4.String() }
 
 // EAMT is an immutable Explicit Address Mapping Table with longest-prefix

@@ -74,8 +74,13 @@ func (c Config) Validate() error {
 	return err
 }
 
-// DefaultMTUPlateaus is the RFC 1191 §7 plateau table, Jool's default.
-var DefaultMTUPlateaus = []uint16{65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68}
+// defaultMTUPlateaus is the RFC 1191 §7 plateau table, Jool's default.
+var defaultMTUPlateaus = [...]uint16{65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68}
+
+// DefaultMTUPlateaus returns the RFC 1191 §7 plateau table, Jool's default
+// mtu-plateaus, which Config.MTUPlateaus takes when empty. It is a copy:
+// changing it changes nothing else.
+func DefaultMTUPlateaus() []uint16 { return append([]uint16(nil), defaultMTUPlateaus[:]...) }
 
 // compiled is a validated Config with defaults applied; the datapath reads
 // it through an atomic pointer and never sees a half-updated value.
@@ -124,7 +129,7 @@ func (c Config) compile() (*compiled, error) {
 	}
 	pl := c.MTUPlateaus
 	if len(pl) == 0 {
-		pl = DefaultMTUPlateaus
+		pl = defaultMTUPlateaus[:]
 	}
 	for i, p := range pl {
 		if p == 0 {

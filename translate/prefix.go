@@ -135,6 +135,7 @@ func addr4(v uint32) netip.Addr { return ipword.From4(v) }
 // Bits returns the prefix length.
 func (p Prefix) Bits() int { return int(p.shape.bits()) }
 
+// String returns the prefix in CIDR form.
 func (p Prefix) String() string { return p.Prefix().String() }
 
 // MarshalText implements encoding.TextMarshaler.

@@ -22,6 +22,7 @@ const (
 	Reply
 )
 
+// String returns the verdict's name.
 func (v Verdict) String() string {
 	switch v {
 	case Drop:
@@ -65,36 +66,38 @@ func (r Result) Packet(buf []byte) []byte { return buf[r.Start:r.End] }
 // Stats.
 type Reason uint8
 
+// The reasons, each counted in Stats and named by String as in the
+// metrics.
 const (
-	ReasonNone               Reason = iota
-	ReasonTruncated                 // shorter than its headers or length fields say
-	ReasonMalformed                 // a header field is invalid (version, IHL, lengths)
-	ReasonBadChecksum               // IPv4 header or ICMP error checksum does not verify
-	ReasonHopLimit                  // TTL / Hop Limit exhausted (Time Exceeded sent)
-	ReasonSourceRoute               // unexpired IPv4 source route option (RFC 7915 §4.1)
-	ReasonRoutingHeader             // IPv6 Routing header with Segments Left != 0 (§5.1)
-	ReasonExtAfterFragment          // extension header after the Fragment header (§5.1.1)
-	ReasonFragmentedICMP            // fragmented ICMP is not translated (§1.2)
-	ReasonICMPType                  // ICMP type or code with no translation (§4.2, §5.2)
-	ReasonICMPPointer               // Parameter Problem pointer with no translation
-	ReasonNestedICMPError           // ICMP error inside an ICMP error (§4.3, §5.3)
-	ReasonUDPChecksumZero           // IPv4 UDP with checksum 0 that cannot be amended (§4.5)
-	ReasonPacketTooBig              // exceeds the next-hop MTU with DF set
-	ReasonNoHeadroom                // the caller's buffer has no room for the growth
-	ReasonUntranslatableSrc         // the policy has no mapping for the source
-	ReasonUntranslatableDst         // the policy has no mapping for the destination
-	ReasonPolicyProhibited          // the policy refused the packet (filtering, denylist)
-	ReasonPolicyNoResources         // the policy is out of ports, sessions or memory
-	ReasonIllegalSource             // a source in a class a router must not forward (addrclass.go)
-	ReasonICMPErrorRateLimit        // an ICMP error was due but the rate limit held it
-	ReasonNoBinding                 // no BIB entry or session for an inbound packet (RFC 6146 §3.5)
-	ReasonHeld                      // kept by the policy (an unsolicited SYN held for simultaneous open)
-	ReasonLimit                     // a session limit (overall, per source, per /64) was reached
-	ReasonUnsupported               // a transport the policy does not handle (RFC 6146 §3.4)
-	ReasonAwaiting                  // kept while a port broker (the handoff client) asks for the flow's port
-	ReasonPortRefused               // a port broker refused the flow a port (handoff: rate, hold-down, no server)
-	ReasonIllegalDestination        // a destination in a class a router must not forward, or none to translate to (addrclass.go)
-	ReasonOwnAddress                // addressed to the translator itself (an echo request is answered), or translated onto its own address
+	ReasonNone               Reason = iota // forwarded, or a reply without a refusal
+	ReasonTruncated                        // shorter than its headers or length fields say
+	ReasonMalformed                        // a header field is invalid (version, IHL, lengths)
+	ReasonBadChecksum                      // IPv4 header or ICMP error checksum does not verify
+	ReasonHopLimit                         // TTL / Hop Limit exhausted (Time Exceeded sent)
+	ReasonSourceRoute                      // unexpired IPv4 source route option (RFC 7915 §4.1)
+	ReasonRoutingHeader                    // IPv6 Routing header with Segments Left != 0 (§5.1)
+	ReasonExtAfterFragment                 // extension header after the Fragment header (§5.1.1)
+	ReasonFragmentedICMP                   // fragmented ICMP is not translated (§1.2)
+	ReasonICMPType                         // ICMP type or code with no translation (§4.2, §5.2)
+	ReasonICMPPointer                      // Parameter Problem pointer with no translation
+	ReasonNestedICMPError                  // ICMP error inside an ICMP error (§4.3, §5.3)
+	ReasonUDPChecksumZero                  // IPv4 UDP with checksum 0 that cannot be amended (§4.5)
+	ReasonPacketTooBig                     // exceeds the next-hop MTU with DF set
+	ReasonNoHeadroom                       // the caller's buffer has no room for the growth
+	ReasonUntranslatableSrc                // the policy has no mapping for the source
+	ReasonUntranslatableDst                // the policy has no mapping for the destination
+	ReasonPolicyProhibited                 // the policy refused the packet (filtering, denylist)
+	ReasonPolicyNoResources                // the policy is out of ports, sessions or memory
+	ReasonIllegalSource                    // a source in a class a router must not forward (addrclass.go)
+	ReasonICMPErrorRateLimit               // an ICMP error was due but the rate limit held it
+	ReasonNoBinding                        // no BIB entry or session for an inbound packet (RFC 6146 §3.5)
+	ReasonHeld                             // kept by the policy (an unsolicited SYN held for simultaneous open)
+	ReasonLimit                            // a session limit (overall, per source, per /64) was reached
+	ReasonUnsupported                      // a transport the policy does not handle (RFC 6146 §3.4)
+	ReasonAwaiting                         // kept while a port broker (the handoff client) asks for the flow's port
+	ReasonPortRefused                      // a port broker refused the flow a port (handoff: rate, hold-down, no server)
+	ReasonIllegalDestination               // a destination in a class a router must not forward, or none to translate to (addrclass.go)
+	ReasonOwnAddress                       // addressed to the translator itself (an echo request is answered), or translated onto its own address
 	numReasons
 )
 
@@ -130,6 +133,7 @@ var reasonNames = [numReasons]string{
 	ReasonOwnAddress:         "own-address",
 }
 
+// String returns the reason's name, as metrics label it.
 func (r Reason) String() string {
 	if r < numReasons {
 		return reasonNames[r]
@@ -155,8 +159,9 @@ type Stats struct {
 	reasons  [numReasons]atomic.Uint64
 }
 
-// Verdicts returns how many packets got verdict v; Forward is not counted
-// (see count).
+// Verdicts returns how many packets got verdict v. Forward is not counted
+// here: an atomic add per forwarded packet would cost a tenth of its
+// translation, and whoever moves the packets counts them anyway.
 func (s *Stats) Verdicts(v Verdict) uint64 { return s.verdicts[v&3].Load() }
 
 // Reason returns how many packets were dropped or refused for r.
