@@ -1,6 +1,7 @@
 // Package handoff implements handoff/1, the protocol with which a NAT64
 // hands the connection tracking of its flows to the IPv4 server they reach
-// (spec: handoff.md in the project's shared specifications). The server
+// (its reference: docs/handoff-protocol.md in this module, whose sections
+// the § numbers in this package cite). The server
 // keeps the authoritative table of which IPv6 client uses which port of
 // the NAT64's address, logs every binding created and deleted, and hands
 // the same port out again after a NAT64 restart, so connections survive
@@ -35,7 +36,7 @@
 //     datagrams).
 //   - Store (store.go): persistence of §7.4, a snapshot plus a CRC-checked
 //     journal synced before the replies that report its records; a torn
-//     final record is skipped, other damage refused (ErrDamaged).
+//     tail is cut off, other damage refused (ErrDamaged) unless Repair.
 //   - ConnLog and Event.AppendLogLine (log.go): the three §9 lines, UTC
 //     with microseconds, timestamps never decreasing.
 //

@@ -27,7 +27,7 @@ const (
 // trip to answer. nat64 knows the hook, not the protocol behind it.
 //
 // Where an Allocator lends ports to the BIB synchronously, a Broker keeps
-// its own per-server mapping (handoff.md §8.2: towards a handoff server,
+// its own per-server mapping (docs/handoff-protocol.md §8.2: towards a handoff server,
 // mapping and filtering depend on the server address) and may answer
 // Await: the packet is then handed to Park, and the broker delivers it
 // again once the answer is in, when it translates as a hit.
@@ -51,6 +51,6 @@ type Broker interface {
 	Park(pkt []byte, to4 bool)
 	// SessionCreated is told of every session the BIB creates from client
 	// towards server on port t of N (RFC 6146 processing), for the
-	// notifications a handoff client sends (handoff.md §8.4).
+	// notifications a handoff client sends (docs/handoff-protocol.md §8.4).
 	SessionCreated(server netip.Addr, client netip.AddrPort, t uint16)
 }

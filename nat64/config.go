@@ -353,7 +353,7 @@ func (c Config) validate() (*settings, error) {
 			return nil, fmt.Errorf("handoff: address %v is not a pool4 address", n)
 		}
 		// The broker's own ports of N (a handoff client's control
-		// exchange, handoff.md §3): no binding of the BIB may take them.
+		// exchange, docs/handoff-protocol.md §3): no binding of the BIB may take them.
 		first, last := c.Broker.ReservedPorts()
 		for proto, ranges := range s.pools {
 			for _, pr := range ranges {

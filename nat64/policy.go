@@ -102,7 +102,7 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 		return src, dst, ports, r
 	}
 	if b := st.Broker; b != nil && t4 == v4u(b.Addr()) {
-		b.SessionCreated(z, netip.AddrPortFrom(src, ports.Src()), tp) // handoff.md §8.4
+		b.SessionCreated(z, netip.AddrPortFrom(src, ports.Src()), tp) // docs/handoff-protocol.md §8.4
 	}
 	if m.Has(translate.FlowFragment) {
 		x.remember(src, dst, m, ipword.From4(t4), z)

@@ -1,8 +1,8 @@
 // Command handoffd is the handoff/1 server: it keeps the authoritative
 // table of client bindings for every NAT64 that sends traffic to this IPv4
 // host, and logs each binding created and deleted so that the operator
-// learns the real IPv6 client behind each NAT64 port (spec handoff.md §7,
-// §9, §14).
+// learns the real IPv6 client behind each NAT64 port (docs/handoff-protocol.md
+// §7 and §9; deploying it: docs/handoffd.md).
 //
 //	handoffd -listen 192.0.2.2:64646
 //

@@ -12,7 +12,7 @@ import (
 )
 
 // HandoffConfig enables the handoff/1 client on a nat64 instance
-// (handoff.md §8): towards the servers it covers, the port of each flow is
+// (docs/handoff-protocol.md §8): towards the servers it covers, the port of each flow is
 // chosen by the server, which keeps the authoritative table, and
 // connections survive a gateway restart.
 type HandoffConfig struct {

@@ -15,7 +15,7 @@ import (
 	"github.com/v6xlat/xlat/internal/netnstest"
 )
 
-// The handoff end-to-end test (handoff.md §13 tests 11 and 12, the issue's
+// The handoff end-to-end test (docs/handoff-protocol.md §13 tests 11 and 12, the issue's
 // netns test): an IPv6-only client, xlatgw with the handoff client on its
 // NAT64 instance, an IPv4 server running handoffd and a TCP service.
 //
