@@ -160,6 +160,15 @@ func (x *Translator) check(cfg Config) (*settings, error) {
 	return st, nil
 }
 
+// Translate translates buf[off:off+n] to the other family, To4 or To6 as
+// its version says.
+func (x *Translator) Translate(buf []byte, off, n int) translate.Result {
+	if off >= 0 && off < len(buf) && n > 0 && buf[off]>>4 == header.IPv6Version {
+		return x.To4(buf, off, n)
+	}
+	return x.To6(buf, off, n)
+}
+
 // Sessions returns how many sessions exist.
 func (x *Translator) Sessions() int { return int(x.sessions.Load()) }
 

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 
-	"github.com/v6xlat/xlat/internal/ipword"
+	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/translate"
 )
 
@@ -107,15 +107,24 @@ func (st *state) via6052(buf []byte, off, n int) bool {
 	if n < 40 || off < 0 || off+n > len(buf) {
 		return false
 	}
-	p := buf[off : off+n]
-	a := ipword.Get6(p[24:40])
-	if p[6] == 58 && n >= 48+40 && p[40] < 128 {
-		a = ipword.Get6(p[48+8 : 48+24]) // set B: the quoted source
+	ip := header.IPv6(buf[off : off+n])
+	a := ip.Dst()
+	if m := header.ICMPv6(ip[header.IPv6Size:]); ip.NextHeader() == header.ProtoICMPv6 && n >= header.IPv6Size+header.ICMPHeaderSize+header.IPv6Size && header.ICMPv6IsError(m.Type()) {
+		a = header.IPv6(m[header.ICMPHeaderSize:]).Src() // set B: the quoted source
 	}
 	if _, ok := st.eamt.Lookup6(a); ok {
 		return false
 	}
 	return st.cfg.Pool6.IsValid() && st.cfg.Pool6.Contains(a)
+}
+
+// Translate translates buf[off:off+n] to the other family, To4 or To6 as
+// its version says.
+func (t *Translator) Translate(buf []byte, off, n int) translate.Result {
+	if off >= 0 && off < len(buf) && n > 0 && buf[off]>>4 == header.IPv6Version {
+		return t.To4(buf, off, n)
+	}
+	return t.To6(buf, off, n)
 }
 
 // To6 translates the IPv4 packet buf[off:off+n] (see translate.Translator.To6).
@@ -130,17 +139,15 @@ func (st *state) hairpinned(p []byte) bool {
 	if len(p) < 20 {
 		return false
 	}
-	hl := int(p[0]&0xf) * 4
-	if p[9] == 1 && len(p) >= hl+8+20 && isICMPv4Error(p[hl]) {
-		q := p[hl+8:]
-		_, ok := st.eamt.Lookup4(netip.AddrFrom4([4]byte(q[12:16])))
+	ip := header.IPv4(p)
+	hl := ip.HeaderLen()
+	if ip.Protocol() == header.ProtoICMPv4 && len(p) >= hl+header.ICMPHeaderSize+header.IPv4MinSize && header.ICMPv4IsError(header.ICMPv4(p[hl:]).Type()) {
+		_, ok := st.eamt.Lookup4(header.IPv4(p[hl+header.ICMPHeaderSize:]).Src())
 		return ok
 	}
-	_, ok := st.eamt.Lookup4(netip.AddrFrom4([4]byte(p[16:20])))
+	_, ok := st.eamt.Lookup4(ip.Dst())
 	return ok
 }
-
-func isICMPv4Error(t uint8) bool { return t == 3 || t == 4 || t == 5 || t == 11 || t == 12 }
 
 // policy is the Translator seen as a translate.Policy.
 type policy Translator

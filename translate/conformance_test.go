@@ -319,3 +319,35 @@ func out4ID(p []byte) uint16 {
 	}
 	return uint16(p[4])<<8 | uint16(p[5])
 }
+
+// Translate takes either family and does what To4 or To6 does; Split
+// splits either.
+func TestTranslateEntryPoint(t *testing.T) {
+	x := newTestTranslator(t, testCf)
+	dst := nsp.Embed(h4)
+	v6 := testpkt.IPv6{Src: h6, Dst: dst}.Packet(header.ProtoUDP, testpkt.UDP(h6, dst, 1000, 53, abcd))
+	v4 := testpkt.IPv4{Src: h4, Dst: h6v4, TTL: 64}.Packet(header.ProtoUDP, testpkt.UDP(h4, h6v4, 53, 1000, abcd))
+	y := newTestTranslator(t, testCf) // the same IDs as x (fixedIDs)
+	for _, in := range [][]byte{v6, v4} {
+		got, r := run(x.Translate, in)
+		direct := y.To6
+		if in[0]>>4 == 6 {
+			direct = y.To4
+		}
+		want, rw := run(direct, in)
+		if r != rw || !bytes.Equal(got, want) {
+			t.Errorf("Translate of IPv%d: %v % x; the direct call: %v % x", in[0]>>4, r, got, rw, want)
+		}
+	}
+	if r := x.Translate(make([]byte, 10), 10, 0); r.Verdict != Drop || r.Reason != ReasonTruncated {
+		t.Errorf("Translate of nothing: %v/%v", r.Verdict, r.Reason)
+	}
+	big := testpkt.IPv4{Src: h4, Dst: h6v4, TTL: 64}.Packet(header.ProtoUDP, testpkt.UDP(h4, h6v4, 53, 1000, make([]byte, 1400)))
+	frags := make([][]byte, 4)
+	for i := range frags {
+		frags[i] = make([]byte, 600)
+	}
+	if n := Split(frags, big, 600); n != 3 || frags[0][0]>>4 != 4 {
+		t.Errorf("Split of a 1428-octet IPv4 packet to 600: %d fragments", n)
+	}
+}

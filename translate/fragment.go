@@ -42,6 +42,15 @@ func SplitIPv6(dst [][]byte, pkt []byte, mtu int) int {
 	return count
 }
 
+// Split splits a packet a Fragment verdict returned, with SplitIPv6 or
+// SplitIPv4 as its version says.
+func Split(dst [][]byte, pkt []byte, mtu int) int {
+	if len(pkt) > 0 && pkt[0]>>4 == header.IPv6Version {
+		return SplitIPv6(dst, pkt, mtu)
+	}
+	return SplitIPv4(dst, pkt, mtu)
+}
+
 // SplitIPv4 splits the IPv4 packet pkt into fragments of at most mtu bytes
 // written to dst (RFC 791 §3.2), as SplitIPv6 does. Options are not
 // copied; the packets a translator emits have none.

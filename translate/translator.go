@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/v6xlat/xlat/header"
 )
 
 // Growth budget. Translation rewrites a packet in place; a packet that
@@ -95,6 +97,21 @@ func (x *Translator) To6(buf []byte, off, n int) Result {
 	r := x.to6(x.cfg.Load(), buf, off, n, 0)
 	x.stats.count(r)
 	return r
+}
+
+// Translate translates the packet buf[off:off+n] to the other family,
+// To4 for IPv6 and To6 for IPv4, as its version says: the one entry point
+// for a caller that reads both families from one place.
+func (x *Translator) Translate(buf []byte, off, n int) Result {
+	if !inBounds(buf, off, n) || n < 1 {
+		r := drop(ReasonTruncated)
+		x.stats.count(r)
+		return r
+	}
+	if buf[off]>>4 == header.IPv6Version {
+		return x.To4(buf, off, n)
+	}
+	return x.To6(buf, off, n)
 }
 
 // Hairpin6 translates an IPv4 packet that To4 has just produced, and that

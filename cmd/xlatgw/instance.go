@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/v6xlat/xlat/handoff"
-	"github.com/v6xlat/xlat/internal/ipword"
+	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/nat64"
 	"github.com/v6xlat/xlat/siit"
 	"github.com/v6xlat/xlat/translate"
@@ -51,16 +51,14 @@ func (i *instance) engine() *translate.Translator {
 // translate runs the packet buf[off:off+n] through the instance in the
 // direction its version says, and counts it in and, unless dropped, out.
 func (i *instance) translate(buf []byte, off, n int) translate.Result {
-	var r translate.Result
 	if buf[off]>>4 == 6 {
 		i.rx6.Add(1)
 		i.rx6B.Add(uint64(n))
-		r = i.to4(buf, off, n)
 	} else {
 		i.rx4.Add(1)
 		i.rx4B.Add(uint64(n))
-		r = i.to6(buf, off, n)
 	}
+	r := i.translator().Translate(buf, off, n)
 	if r.Verdict != translate.Drop {
 		if k := r.End - r.Start; buf[r.Start]>>4 == 6 {
 			i.tx6.Add(1)
@@ -73,18 +71,17 @@ func (i *instance) translate(buf []byte, off, n int) translate.Result {
 	return r
 }
 
-func (i *instance) to4(buf []byte, off, n int) translate.Result {
-	if i.nat64 != nil {
-		return i.nat64.To4(buf, off, n)
-	}
-	return i.siit.To4(buf, off, n)
+// translator is what a siit and a nat64 instance have in common: one
+// entry point that takes either family.
+type translator interface {
+	Translate(buf []byte, off, n int) translate.Result
 }
 
-func (i *instance) to6(buf []byte, off, n int) translate.Result {
+func (i *instance) translator() translator {
 	if i.nat64 != nil {
-		return i.nat64.To6(buf, off, n)
+		return i.nat64
 	}
-	return i.siit.To6(buf, off, n)
+	return i.siit
 }
 
 // member is an instance as one configuration routes to it; a reload makes
@@ -134,8 +131,8 @@ func (i *member) claim4(src, dst netip.Addr) bool {
 
 // pick chooses the instance for a packet, or nil.
 func pick(insts []*member, pkt []byte) *member {
-	if len(pkt) >= 40 && pkt[0]>>4 == 6 {
-		dst := ipword.Get6(pkt[24:40])
+	if len(pkt) >= header.IPv6Size && pkt[0]>>4 == header.IPv6Version {
+		dst := header.IPv6(pkt).Dst()
 		for _, in := range insts {
 			if in.claim6(dst) {
 				return in
@@ -143,9 +140,9 @@ func pick(insts []*member, pkt []byte) *member {
 		}
 		return nil
 	}
-	if len(pkt) >= 20 && pkt[0]>>4 == 4 {
-		src := netip.AddrFrom4([4]byte(pkt[12:16]))
-		dst := netip.AddrFrom4([4]byte(pkt[16:20]))
+	if len(pkt) >= header.IPv4MinSize && pkt[0]>>4 == header.IPv4Version {
+		ip := header.IPv4(pkt)
+		src, dst := ip.Src(), ip.Dst()
 		for _, in := range insts {
 			if in.nat64 != nil && in.claim4(src, dst) {
 				return in

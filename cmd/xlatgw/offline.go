@@ -86,14 +86,7 @@ func translateFile(args []string, log io.Writer) error {
 			dropped++
 			continue
 		case translate.Fragment:
-			p := res.Packet(buf)
-			var k int
-			if p[0]>>4 == 6 {
-				k = translate.SplitIPv6(frags, p, res.MTU)
-			} else {
-				k = translate.SplitIPv4(frags, p, res.MTU)
-			}
-			pkts = frags[:k]
+			pkts = frags[:translate.Split(frags, res.Packet(buf), res.MTU)]
 		default:
 			pkts = [][]byte{res.Packet(buf)}
 		}

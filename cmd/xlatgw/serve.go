@@ -18,6 +18,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/afxdp"
 	"github.com/v6xlat/xlat/internal/ticker"
 	"github.com/v6xlat/xlat/internal/tunbatch"
@@ -321,12 +322,7 @@ func (rs *results) add(out [][]byte, buf []byte, r translate.Result) [][]byte {
 		for j := range dst {
 			dst[j] = rs.frags[rs.used+j][tunOffset:]
 		}
-		var k int
-		if p[0]>>4 == 6 {
-			k = translate.SplitIPv6(dst, p, r.MTU)
-		} else {
-			k = translate.SplitIPv4(dst, p, r.MTU)
-		}
+		k := translate.Split(dst, p, r.MTU)
 		for j := 0; j < k; j++ {
 			out = append(out, rs.frags[rs.used+j][:tunOffset+len(dst[j])])
 		}
@@ -337,7 +333,7 @@ func (rs *results) add(out [][]byte, buf []byte, r translate.Result) [][]byte {
 
 // control hands a handoff server's datagram to its client.
 func (g *gateway) control(insts []*member, pkt []byte) bool {
-	if len(pkt) < 28 || pkt[0]>>4 != 4 || pkt[9] != 17 {
+	if len(pkt) < header.IPv4MinSize+header.UDPSize || pkt[0]>>4 != header.IPv4Version || header.IPv4(pkt).Protocol() != header.ProtoUDP {
 		return false
 	}
 	for _, in := range insts {

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/afxdp"
 	"github.com/v6xlat/xlat/translate"
 )
@@ -271,11 +272,11 @@ func (grp *xdpGroup) send(f *fib, base uint64, frame []byte, start, end int) boo
 	pkt := frame[start:end]
 	var dst netip.Addr
 	ethType := uint16(0x86dd)
-	if pkt[0]>>4 == 4 {
-		dst = netip.AddrFrom4([4]byte(pkt[16:20]))
+	if pkt[0]>>4 == header.IPv4Version {
+		dst = header.IPv4(pkt).Dst()
 		ethType = 0x0800
 	} else {
-		dst = netip.AddrFrom16([16]byte(pkt[24:40]))
+		dst = header.IPv6(pkt).Dst()
 	}
 	ifindex, dmac, smac, mtu, ok := f.nextHop(dst)
 	if !ok || len(pkt) > mtu || start < 14 {
@@ -319,12 +320,7 @@ func (grp *xdpGroup) fragment(f *fib, p []byte, mtu int) {
 		dst[n] = grp.umem.Frame(a)[afxdp.Headroom:]
 		n++
 	}
-	var k int
-	if p[0]>>4 == 6 {
-		k = translate.SplitIPv6(dst[:n], p, mtu)
-	} else {
-		k = translate.SplitIPv4(dst[:n], p, mtu)
-	}
+	k := translate.Split(dst[:n], p, mtu)
 	for i := 0; i < n; i++ {
 		if i >= k || !grp.send(f, addrs[i], grp.umem.Frame(addrs[i]), afxdp.Headroom, afxdp.Headroom+len(dst[i])) {
 			grp.umem.Free(addrs[i])

@@ -309,25 +309,14 @@ func gateway(x *nat64.Translator, tun *os.File, log *transcript) {
 		if in[0]>>4 == 6 && n >= header.IPv6Size && header.IPv6(in).Dst().IsMulticast() {
 			continue // the kernel's own MLD reports on the TUN: not for translation
 		}
-		var r translate.Result
-		if in[0]>>4 == 6 {
-			r = x.To4(buf, translate.Headroom, n)
-		} else {
-			r = x.To6(buf, translate.Headroom, n)
-		}
+		r := x.Translate(buf, translate.Headroom, n)
 		log.packet(in, r, buf)
 		switch r.Verdict {
 		case translate.Forward, translate.Reply:
 			tun.Write(r.Packet(buf))
 		case translate.Fragment:
 			p := r.Packet(buf)
-			k := 0
-			if p[0]>>4 == 6 {
-				k = translate.SplitIPv6(frags, p, r.MTU)
-			} else {
-				k = translate.SplitIPv4(frags, p, r.MTU)
-			}
-			for _, f := range frags[:k] {
+			for _, f := range frags[:translate.Split(frags, p, r.MTU)] {
 				tun.Write(f)
 			}
 		}

@@ -176,12 +176,7 @@ func Outputs(r translate.Result, buf []byte) ([][]byte, error) {
 			frags[i] = make([]byte, r.MTU)
 		}
 		p := r.Packet(buf)
-		var n int
-		if p[0]>>4 == 6 {
-			n = translate.SplitIPv6(frags, p, r.MTU)
-		} else {
-			n = translate.SplitIPv4(frags, p, r.MTU)
-		}
+		n := translate.Split(frags, p, r.MTU)
 		if n == 0 {
 			return nil, fmt.Errorf("could not split a %d-byte packet to MTU %d", len(p), r.MTU)
 		}
@@ -192,8 +187,7 @@ func Outputs(r translate.Result, buf []byte) ([][]byte, error) {
 
 // Translator is what the siit and nat64 translators have in common.
 type Translator interface {
-	To4(buf []byte, off, n int) translate.Result
-	To6(buf []byte, off, n int) translate.Result
+	Translate(buf []byte, off, n int) translate.Result
 }
 
 // Translate runs pkt through x in the direction its IP version says, in a
@@ -202,10 +196,7 @@ type Translator interface {
 func Translate(x Translator, pkt []byte) (translate.Result, []byte) {
 	buf := make([]byte, translate.Headroom+len(pkt)+2048)
 	copy(buf[translate.Headroom:], pkt)
-	if pkt[0]>>4 == 6 {
-		return x.To4(buf, translate.Headroom, len(pkt)), buf
-	}
-	return x.To6(buf, translate.Headroom, len(pkt)), buf
+	return x.Translate(buf, translate.Headroom, len(pkt)), buf
 }
 
 // Expect checks the packets a case produced against its expected ones:
