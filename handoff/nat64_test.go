@@ -134,7 +134,7 @@ func (r *handoffRig) pump() (out [][]byte) {
 func TestBrokerHandoff(t *testing.T) {
 	r := newHandoffRig(t)
 	syn := tcp6(h1, 40000, h2, 80, header.TCPFlagSYN)
-	if _, res := xl(r.x, syn); res.Verdict != translate.Drop || res.Reason != translate.ReasonAwaiting {
+	if _, res := xl(r.x, syn); res.Verdict != translate.Drop || res.Reason != nat64.ReasonAwaiting {
 		t.Fatalf("first SYN: %v %v, want to await the server", res.Verdict, res.Reason)
 	}
 	out := r.pump()
@@ -163,7 +163,7 @@ func TestBrokerHandoff(t *testing.T) {
 	r.log.Reset()
 	r.restartNAT64()
 	ack := testpkt.IPv4{Src: h2, Dst: pool, TTL: 64}.Packet(header.ProtoTCP, testpkt.TCP(h2, pool, 80, port, header.TCPFlagACK, []byte("data")))
-	if _, res := xl(r.x, ack); res.Reason != translate.ReasonAwaiting {
+	if _, res := xl(r.x, ack); res.Reason != nat64.ReasonAwaiting {
 		t.Fatalf("after restart: %v", res.Reason)
 	}
 	out = r.pump()

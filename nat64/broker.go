@@ -2,6 +2,8 @@ package nat64
 
 import (
 	"net/netip"
+
+	"github.com/v6xlat/xlat/translate"
 )
 
 // Claim is a Broker's answer for a flow: whether it owns the flow's port,
@@ -19,6 +21,16 @@ const (
 	Await
 	// Refused: drop the packet.
 	Refused
+)
+
+// The refusal reasons of a Broker's flows, registered with the engine.
+var (
+	// ReasonAwaiting: the packet is kept (Park) while the Broker asks for
+	// the flow's port.
+	ReasonAwaiting = translate.NewReason("awaiting-port")
+	// ReasonPortRefused: the Broker refused the flow a port (a handoff
+	// client: rate limit, hold-down, no server).
+	ReasonPortRefused = translate.NewReason("port-refused")
 )
 
 // Broker takes the choice of IPv4 ports away from the BIB for the servers

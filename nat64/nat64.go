@@ -200,7 +200,7 @@ func (x *Translator) To4(buf []byte, off, n int) translate.Result {
 		orig = append([]byte(nil), buf[off:off+n]...)
 	}
 	r := x.engine.To4(buf, off, n)
-	if r.Reason == translate.ReasonAwaiting && r.Verdict == translate.Drop && st.Broker != nil {
+	if r.Reason == ReasonAwaiting && r.Verdict == translate.Drop && st.Broker != nil {
 		// The engine asks the policy before it rewrites anything, so
 		// the packet is still the original.
 		st.Broker.Park(buf[off:off+n], true)
@@ -227,7 +227,7 @@ func (x *Translator) To6(buf []byte, off, n int) translate.Result {
 	if r.Reason == translate.ReasonHeld && r.Verdict == translate.Drop {
 		x.hold(buf[off:off+n], nil, false)
 	}
-	if r.Reason == translate.ReasonAwaiting && r.Verdict == translate.Drop {
+	if r.Reason == ReasonAwaiting && r.Verdict == translate.Drop {
 		if b := x.st.Load().Broker; b != nil {
 			b.Park(buf[off:off+n], false)
 		}

@@ -113,9 +113,9 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 // brokerReason is why a packet the broker claimed was not translated.
 func brokerReason(c Claim) translate.Reason {
 	if c == Await {
-		return translate.ReasonAwaiting
+		return ReasonAwaiting
 	}
-	return translate.ReasonPortRefused
+	return ReasonPortRefused
 }
 
 // lookup6 finds and refreshes the session of outbound key k in shard sh.

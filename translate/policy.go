@@ -103,10 +103,12 @@ const (
 // and nat64: the mechanics of headers and checksums stay in the engine.
 //
 // To4 maps an IPv6 flow (source, destination, ports) to its IPv4 form and
-// To6 an IPv4 flow to its IPv6 form, or return a reason to refuse it. For a
-// packet quoted inside an ICMP error (FlowInner), src and dst are as written
-// in the quoted packet, so they run opposite to the error itself. They run
-// on the datapath: no allocation, and safe for concurrent use.
+// To6 an IPv4 flow to its IPv6 form, or return a reason to refuse it: a
+// built-in one, or one of the policy's own from NewReason. With a refusal
+// the other results are not read. For a packet quoted inside an ICMP error
+// (FlowInner), src and dst are as written in the quoted packet, so they run
+// opposite to the error itself. They run on the datapath: no allocation,
+// and safe for concurrent use. ExamplePolicy writes one in a dozen lines.
 //
 // The flow travels as separate values rather than one struct on purpose:
 // Go passes these in registers, while a struct of two netip.Addr (over 32
@@ -117,10 +119,10 @@ const (
 // stateful NAT64 takes them from the quoted packet's session (RFC 6146
 // §3.6), a stateless translator from the addresses themselves.
 type Policy interface {
-	To4(src, dst netip.Addr, ports Ports, m Meta) (netip.Addr, netip.Addr, Ports, Reason)
-	To6(src, dst netip.Addr, ports Ports, m Meta) (netip.Addr, netip.Addr, Ports, Reason)
-	Error4(src, dst, qsrc, qdst netip.Addr, m Meta) (netip.Addr, netip.Addr, Reason)
-	Error6(src, dst, qsrc, qdst netip.Addr, m Meta) (netip.Addr, netip.Addr, Reason)
+	To4(src, dst netip.Addr, ports Ports, m Meta) (src4, dst4 netip.Addr, ports4 Ports, refused Reason)
+	To6(src, dst netip.Addr, ports Ports, m Meta) (src6, dst6 netip.Addr, ports6 Ports, refused Reason)
+	Error4(src, dst, qsrc, qdst netip.Addr, m Meta) (src4, dst4 netip.Addr, refused Reason)
+	Error6(src, dst, qsrc, qdst netip.Addr, m Meta) (src6, dst6 netip.Addr, refused Reason)
 }
 
 // PrefixPolicy is the plain RFC 6052 policy: every IPv6 address is an

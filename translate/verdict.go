@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"sync"
 	"sync/atomic"
 )
 
@@ -94,14 +95,13 @@ const (
 	ReasonHeld                             // kept by the policy (an unsolicited SYN held for simultaneous open)
 	ReasonLimit                            // a session limit (overall, per source, per /64) was reached
 	ReasonUnsupported                      // a transport the policy does not handle (RFC 6146 §3.4)
-	ReasonAwaiting                         // kept while a port broker (the handoff client) asks for the flow's port
-	ReasonPortRefused                      // a port broker refused the flow a port (handoff: rate, hold-down, no server)
 	ReasonIllegalDestination               // a destination in a class a router must not forward, or none to translate to (addrclass.go)
 	ReasonOwnAddress                       // addressed to the translator itself (an echo request is answered), or translated onto its own address
-	numReasons
 )
 
-var reasonNames = [numReasons]string{
+// reasonNames are the built-in reasons' names, then those policies
+// registered with NewReason, up to 256 in all.
+var reasonNames = []string{
 	ReasonNone:               "none",
 	ReasonTruncated:          "truncated",
 	ReasonMalformed:          "malformed",
@@ -127,25 +127,52 @@ var reasonNames = [numReasons]string{
 	ReasonHeld:               "held",
 	ReasonLimit:              "session-limit",
 	ReasonUnsupported:        "unsupported-protocol",
-	ReasonAwaiting:           "awaiting-port",
-	ReasonPortRefused:        "port-refused",
 	ReasonIllegalDestination: "illegal-destination",
 	ReasonOwnAddress:         "own-address",
 }
 
 // String returns the reason's name, as metrics label it.
 func (r Reason) String() string {
-	if r < numReasons {
+	reasonMu.Lock()
+	defer reasonMu.Unlock()
+	if int(r) < len(reasonNames) {
 		return reasonNames[r]
 	}
 	return "reason?"
 }
 
-// Reasons returns every reason, for exporting counters.
+var reasonMu sync.Mutex
+
+// NewReason registers a refusal reason of a policy's own, named as metrics
+// will label it, and returns it: the engine needs to know nothing of it. A
+// policy that returns it has the packet dropped and counted under it in
+// Stats. Register at package initialisation
+// (var ReasonX = translate.NewReason("x")); a name registered twice gives
+// the same Reason, and there are at most 256 reasons in all (it panics
+// beyond, at initialisation).
+func NewReason(name string) Reason {
+	reasonMu.Lock()
+	defer reasonMu.Unlock()
+	for i, n := range reasonNames {
+		if n == name {
+			return Reason(i)
+		}
+	}
+	if len(reasonNames) == 256 {
+		panic("translate: more than 256 reasons")
+	}
+	reasonNames = append(reasonNames, name)
+	return Reason(len(reasonNames) - 1)
+}
+
+// Reasons returns every reason, built-in and registered, for exporting
+// counters.
 func Reasons() []Reason {
-	rs := make([]Reason, 0, numReasons-1)
-	for r := Reason(1); r < numReasons; r++ {
-		rs = append(rs, r)
+	reasonMu.Lock()
+	defer reasonMu.Unlock()
+	rs := make([]Reason, 0, len(reasonNames)-1)
+	for r := 1; r < len(reasonNames); r++ {
+		rs = append(rs, Reason(r))
 	}
 	return rs
 }
@@ -156,7 +183,7 @@ func Reasons() []Reason {
 // while packets flow.
 type Stats struct {
 	verdicts [4]atomic.Uint64
-	reasons  [numReasons]atomic.Uint64
+	reasons  [256]atomic.Uint64 // every Reason, built-in or registered
 }
 
 // Verdicts returns how many packets got verdict v. Forward is not counted
@@ -166,9 +193,6 @@ func (s *Stats) Verdicts(v Verdict) uint64 { return s.verdicts[v&3].Load() }
 
 // Reason returns how many packets were dropped or refused for r.
 func (s *Stats) Reason(r Reason) uint64 {
-	if r >= numReasons {
-		return 0
-	}
 	return s.reasons[r].Load()
 }
 
