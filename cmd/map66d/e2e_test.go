@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,7 +44,14 @@ func TestEndToEnd(t *testing.T) {
 	netnstest.IP(t, s, "addr add "+serverAddr+"/64 dev s0 nodad", "link set s0 up", "link set lo up", "-6 route add "+external+" via 2001:db8:ffff::1")
 	netnstest.Sh(t, "ip", "netns", "exec", m, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 
-	d := exec.CommandContext(ctx, "ip", "netns", "exec", m, bin, "-out", "m1,"+internal+","+external, "-in", "m1,"+external+","+internal)
+	conf := filepath.Join(t.TempDir(), "map66d.json")
+	writeConf := func(s string) {
+		if err := os.WriteFile(conf, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeConf(`{"rules": [{"interface": "m1", "internal": "` + internal + `", "external": "` + external + `"}]}`)
+	d := exec.CommandContext(ctx, "ip", "netns", "exec", m, bin, "-config", conf)
 	var logs netnstest.Log
 	d.Stderr = &logs
 	if err := d.Start(); err != nil {
@@ -68,5 +77,17 @@ func TestEndToEnd(t *testing.T) {
 	// An ICMPv6 error from beyond the mapper reaches the internal host: a
 	// datagram to a closed port comes back as "connection refused".
 	netnstest.Run(t, ctx, h, "udp-refused", serverAddr)
+
+	// A reload with a bad file is refused, and the mapping goes on.
+	writeConf(`{"rules": [{"interface": "m1", "internal": "` + internal + `", "external": "` + external + `"},
+		{"interface": "m1", "internal": "fd02::/48", "external": "` + external + `"}]}`)
+	d.Process.Signal(syscall.SIGHUP)
+	netnstest.WaitFor(t, "the reload refused", func() bool { return strings.Contains(logs.String(), "reload refused") })
+	if !strings.Contains(logs.String(), "external prefix already mapped") {
+		t.Errorf("the refusal does not say why: %s", logs.String())
+	}
+	if seen := netnstest.TCPExchange(t, ctx, s, serverAddr, h, ""); seen != hostExt {
+		t.Errorf("after the refused reload the server saw %v, want %v", seen, hostExt)
+	}
 	t.Logf("host %s is %v outside; ping, TCP both ways and ICMPv6 errors crossed the mapper", hostAddr, hostExt)
 }

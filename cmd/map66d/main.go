@@ -14,7 +14,8 @@
 // send traffic from the internal prefixes (outbound) and to the external
 // prefixes arriving on the external interface (inbound) through it.
 // -print-routes prints the equivalent ip(8) commands and exits; -no-routes
-// leaves routing to the operator.
+// leaves routing to the operator. SIGHUP reloads the rules, all or
+// nothing (docs/map66d.md).
 package main
 
 import (
@@ -86,35 +87,67 @@ func main() {
 	}
 }
 
+// flags are the options that are not configuration.
+type flags struct {
+	printRoutes, noRoutes bool
+}
+
 func run(args []string) error {
+	cfg, fl, err := load(args)
+	if err != nil {
+		return err
+	}
+	if fl.printRoutes {
+		for _, c := range routeCommands(cfg) {
+			fmt.Println(c)
+		}
+		return nil
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := func() (Config, error) {
+		cfg, _, err := load(args)
+		return cfg, err
+	}
+	return serve(ctx, cfg, !fl.noRoutes, log, hup, reload)
+}
+
+// load reads the configuration file and the flags over it, as at start;
+// a reload calls it again with the same arguments.
+func load(args []string) (Config, flags, error) {
+	var fl flags
 	fs := flag.NewFlagSet("map66d", flag.ContinueOnError)
-	configFile := fs.String("config", "", "JSON configuration file")
+	configFile := fs.String("config", "", "JSON configuration file (re-read on SIGHUP)")
 	tunName := fs.String("tun", "", "TUN device name (default map66)")
 	mtu := fs.Int("mtu", 0, "TUN MTU (default 1500)")
 	table := fs.Int("table", 0, "routing table for the policy rules (default 66)")
 	noCheck := fs.Bool("no-check", false, "map the interface's own addresses too")
-	printRoutes := fs.Bool("print-routes", false, "print the ip(8) commands for the routing and exit")
-	noRoutes := fs.Bool("no-routes", false, "do not touch routing (the operator steers traffic into the device)")
+	fs.BoolVar(&fl.printRoutes, "print-routes", false, "print the ip(8) commands for the routing and exit")
+	fs.BoolVar(&fl.noRoutes, "no-routes", false, "do not touch routing (the operator steers traffic into the device)")
 	out := &ruleFlags{}
 	in := &ruleFlags{in: true}
 	fs.Var(out, "out", "outbound rule: interface,internal-prefix,external-prefix (repeatable)")
 	fs.Var(in, "in", "inbound rule: interface,external-prefix,internal-prefix (repeatable)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return Config{}, fl, err
 	}
 	var cfg Config
 	if *configFile != "" {
 		data, err := os.ReadFile(*configFile)
 		if err != nil {
-			return err
+			return Config{}, fl, err
 		}
 		if err := strictjson.Decode(data, &cfg, *configFile); err != nil {
-			return err
+			return Config{}, fl, err
 		}
 	}
 	rules, err := pairRules(out.rules, in.rules)
 	if err != nil {
-		return err
+		return Config{}, fl, err
 	}
 	cfg.Rules = append(cfg.Rules, rules...)
 	if *tunName != "" {
@@ -140,18 +173,9 @@ func run(args []string) error {
 		cfg.Table = 66
 	}
 	if len(cfg.Rules) == 0 {
-		return errors.New("no rules: give -config or -out/-in")
+		return Config{}, fl, errors.New("no rules: give -config or -out/-in")
 	}
-	if *printRoutes {
-		for _, c := range routeCommands(cfg) {
-			fmt.Println(c)
-		}
-		return nil
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return serve(ctx, cfg, !*noRoutes, log)
+	return cfg, fl, nil
 }
 
 // pairRules joins -out and -in flags: each -out needs the -in that

@@ -20,15 +20,15 @@ import (
 // (for its virtio header when offloads are on).
 const offset = 16
 
-func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger) error {
-	opts := map66.Options{}
-	if cfg.CheckInterfaceAddresses == nil || *cfg.CheckInterfaceAddresses {
-		opts.Local = interfaceAddrs(cfg.Rules)
-	}
-	m, err := map66.New(mapperRules(cfg), opts)
+// serve maps packets on the TUN device until ctx ends; each signal on hup
+// reloads the configuration (see mapping.reload).
+func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <-chan os.Signal, load func() (Config, error)) error {
+	m := &mapping{want: cfg, routes: routes, undo: func() {}, install: installRoutes, localAddrs: interfaceAddrs}
+	mapper, err := m.newMapper(cfg)
 	if err != nil {
 		return err
 	}
+	m.mapper.Store(mapper)
 	dev, err := tun.CreateTUN(cfg.TUN, cfg.MTU)
 	if err != nil {
 		return fmt.Errorf("creating TUN %s: %w", cfg.TUN, err)
@@ -36,13 +36,38 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger) error
 	defer dev.Close()
 	name, _ := dev.Name()
 	cfg.TUN = name
+	m.cfg = cfg
 	if routes {
 		undo, err := installRoutes(cfg)
 		if err != nil {
 			return err
 		}
-		defer undo()
+		m.undo = undo
 	}
+	// The reloads run here, not in the packet loop; the loop only loads
+	// the mapper. Routing is removed once they have stopped.
+	ctx, cancel := context.WithCancel(ctx)
+	reloads := make(chan struct{})
+	defer func() { cancel(); <-reloads; m.undo() }()
+	go func() {
+		defer close(reloads)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			next, err := load()
+			if err == nil {
+				err = m.reload(next)
+			}
+			if err != nil {
+				log.Error("reload refused; the rules in force stay", "err", err)
+				continue
+			}
+			log.Info("reloaded", "rules", len(m.cfg.Rules))
+		}
+	}()
 	log.Info("mapping", "tun", name, "rules", len(cfg.Rules))
 	go func() {
 		<-ctx.Done()
@@ -76,7 +101,7 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger) error
 			b.add(pkt, bufs[i][:offset+sizes[i]])
 		}
 		outBufs = outBufs[:0]
-		for i, why := range b.mapBoth(m) {
+		for i, why := range b.mapBoth(m.mapper.Load()) {
 			switch why {
 			case map66.ReasonNone:
 				mapped++

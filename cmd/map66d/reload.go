@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+
+	"github.com/v6xlat/xlat/map66"
+)
+
+// mapping is what a reload swaps: the rules in force, their mapper and
+// the routing that steers their traffic into the device.
+type mapping struct {
+	want   Config // as configured, before the device was named
+	cfg    Config // in force, with the device's real name
+	mapper atomic.Pointer[map66.Mapper]
+	routes bool
+	undo   func() // removes the routing installed for cfg
+
+	// install and localAddrs are installRoutes and interfaceAddrs; tests
+	// replace them to run without root.
+	install    func(Config) (func(), error)
+	localAddrs func([]Rule) []netip.Addr
+}
+
+// newMapper builds the mapper for cfg's rules.
+func (m *mapping) newMapper(cfg Config) (*map66.Mapper, error) {
+	opts := map66.Options{}
+	if cfg.CheckInterfaceAddresses == nil || *cfg.CheckInterfaceAddresses {
+		opts.Local = m.localAddrs(cfg.Rules)
+	}
+	return map66.New(mapperRules(cfg), opts)
+}
+
+// reload puts next in force, or refuses it and changes nothing. The
+// mapper is built (and so validated) first; the policy rules are replaced
+// only when the rules changed, and the old ones are put back if the new
+// ones cannot be installed; the mapper is swapped last. The device, its
+// MTU and the table stay for the life of the process.
+func (m *mapping) reload(next Config) error {
+	switch {
+	case next.TUN != m.want.TUN:
+		return fmt.Errorf("tun: %q cannot change from %q on reload; restart map66d", next.TUN, m.want.TUN)
+	case next.MTU != m.want.MTU:
+		return fmt.Errorf("mtu: %d cannot change from %d on reload; restart map66d", next.MTU, m.want.MTU)
+	case next.Table != m.want.Table:
+		return fmt.Errorf("table: %d cannot change from %d on reload; restart map66d", next.Table, m.want.Table)
+	}
+	mapper, err := m.newMapper(next)
+	if err != nil {
+		return err
+	}
+	inForce := next
+	inForce.TUN = m.cfg.TUN
+	if m.routes && !slices.Equal(next.Rules, m.cfg.Rules) {
+		m.undo()
+		undo, err := m.install(inForce)
+		if err != nil {
+			// Put the old routing back; if even that fails, say so, as
+			// the device then carries nothing.
+			old, rerr := m.install(m.cfg)
+			if rerr != nil {
+				m.undo = func() {}
+				return fmt.Errorf("routing for the new rules: %v; and restoring the old routing: %v", err, rerr)
+			}
+			m.undo = old
+			return fmt.Errorf("routing for the new rules: %w", err)
+		}
+		m.undo = undo
+	}
+	m.mapper.Store(mapper)
+	m.want, m.cfg = next, inForce
+	return nil
+}
