@@ -3,6 +3,7 @@ package handoff
 import (
 	"bytes"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,8 +34,14 @@ func nat64Config(clock *rigClock) nat64.Config {
 	for _, p := range []nat64.Protocol{nat64.TCP, nat64.UDP, nat64.ICMP} {
 		pool4 = append(pool4, nat64.Pool4Entry{Protocol: p, Prefix: netip.PrefixFrom(pool, 32), Ports: nat64.PortRange{Min: 1, Max: 65535}})
 	}
-	return nat64.Config{Pool6: wkp, AllowNonGlobalWKP: true, Pool4: pool4, Random: bytes.NewReader(make([]byte, 64)),
+	return nat64.Config{Pool6: wkp, AllowNonGlobalWKP: true, Pool4: pool4,
 		Config: translate.Config{Addr4: pool, Addr6: netip.MustParseAddr("2001:db8::ffff"), Now: clock.now}}
+}
+
+// brokered makes the NAT64's ports the same every run and gives it cl as
+// its Broker.
+func brokered(cl *Client) nat64.Collaborators {
+	return nat64.Collaborators{Random: bytes.NewReader(make([]byte, 64)), Broker: cl}
 }
 
 // xl translates pkt in whichever direction its version says.
@@ -98,8 +105,7 @@ func (r *handoffRig) restartNAT64() {
 	for i := range cfg.Pool4 {
 		cfg.Pool4[i].Ports = nat64.PortRange{Min: 1028, Max: 65535}
 	}
-	cfg.Broker = r.cli
-	if r.x, err = nat64.New(cfg); err != nil {
+	if r.x, err = nat64.New(cfg, brokered(r.cli)); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -146,7 +152,7 @@ func TestBrokerHandoff(t *testing.T) {
 	if ip.Src() != pool || ip.Dst() != h2 || port < SlotPortMin {
 		t.Fatalf("translated SYN %v:%d -> %v", ip.Src(), port, ip.Dst())
 	}
-	if !strings.Contains(r.log.String(), "Created 203.0.113.1:"+itoa(port)+" [2001:db8::1]:40000\n") {
+	if !strings.Contains(r.log.String(), "Created 203.0.113.1:"+strconv.Itoa(int(port))+" [2001:db8::1]:40000\n") {
 		t.Errorf("server log %q", r.log.String())
 	}
 	if r.x.Sessions() != 0 {
@@ -183,14 +189,40 @@ func TestBrokerHandoff(t *testing.T) {
 func TestBrokerControlPorts(t *testing.T) {
 	r := newHandoffRig(t)
 	cfg := nat64Config(r.clock)
-	cfg.Broker = r.cli
-	_, err := nat64.New(cfg)
+	_, err := nat64.New(cfg, brokered(r.cli))
 	if err == nil || !strings.Contains(err.Error(), "include the handoff control ports 1024-1027") {
 		t.Errorf("pool4 with ports 1-65535: %v", err)
 	}
 	cfg.Pool4 = cfg.Pool4[:0]
 	cfg.Pool4 = append(cfg.Pool4, nat64.Pool4Entry{Protocol: nat64.TCP, Prefix: netip.MustParsePrefix("198.51.100.1/32")})
-	if _, err := nat64.New(cfg); err == nil || !strings.Contains(err.Error(), "not a pool4 address") {
+	if _, err := nat64.New(cfg, brokered(r.cli)); err == nil || !strings.Contains(err.Error(), "not a pool4 address") {
 		t.Errorf("broker outside pool4: %v", err)
+	}
+}
+
+// The Broker is the translator's for its life: an Update is checked
+// against it (the same refusals as New, changing nothing), and after an
+// accepted one it still owns its flows' ports.
+func TestUpdateKeepsTheBroker(t *testing.T) {
+	r := newHandoffRig(t)
+	cfg := nat64Config(r.clock) // ports from 1: over the control ports
+	if err := r.x.Update(cfg); err == nil || !strings.Contains(err.Error(), "include the handoff control ports") {
+		t.Errorf("Update over the control ports: %v", err)
+	}
+	for i := range cfg.Pool4 {
+		cfg.Pool4[i].Ports = nat64.PortRange{Min: 1028, Max: 65535}
+	}
+	cfg.IPv4MTU = 1400
+	if err := r.x.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	// A flow to the handoff server is the Broker's: it asks for a port
+	// before anything is translated.
+	out, res := xl(r.x, tcp6(h1, 40000, h2, 80, header.TCPFlagSYN))
+	if res.Verdict != translate.Drop || res.Reason != nat64.ReasonAwaiting || out != nil || len(r.toSrv) == 0 {
+		t.Errorf("after Update the flow to the server gave %v/%v, %d requests sent; want it awaiting the Broker", res.Verdict, res.Reason, len(r.toSrv))
+	}
+	if got := r.pump(); len(got) != 1 {
+		t.Errorf("%d packets once the server answered, want the SYN", len(got))
 	}
 }

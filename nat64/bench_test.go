@@ -1,7 +1,6 @@
 package nat64
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -23,13 +22,12 @@ func benchTable(b *testing.B, n int) (*Translator, float64) {
 		Pool6: wkp, AllowNonGlobalWKP: true,
 		Pool4:            []Pool4Entry{{Protocol: UDP, Prefix: netip.MustParsePrefix("203.0.113.0/24"), Ports: PortRange{1024, 65535}}},
 		ExpectedSessions: n,
-		Random:           bytes.NewReader(make([]byte, 64)),
 		Config:           translate.Config{Now: clock.now},
 	}
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	x, err := New(cfg)
+	x, err := New(cfg, fixedRandom())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -209,19 +209,25 @@ type Config struct {
 
 	translate.Config
 
-	// Random is the source of the port-allocation secret (crypto/rand when
-	// nil); tests make it deterministic.
-	Random io.Reader `json:"-"`
-	// Allocator, when set, supplies IPv4 transport addresses instead of
-	// pool4 (the handoff client plugs in here).
-	Allocator Allocator `json:"-"`
 	// StandbyPool4 are pool4 addresses of a peer gateway (active/active
 	// with session sync): their sessions are translated here when the
 	// peer's traffic arrives, but no new binding ever takes them.
 	StandbyPool4 []netip.Prefix `json:"standby-pool4,omitempty"`
+}
+
+// Collaborators are what a Translator works with, as opposed to what it
+// is configured to do: they are given to New once and stay for its life,
+// so Update, which takes a Config, cannot change or lose them.
+type Collaborators struct {
+	// Random is the source of the port-allocation secret (crypto/rand when
+	// nil); tests make it deterministic.
+	Random io.Reader
+	// Allocator, when set, supplies IPv4 transport addresses instead of
+	// pool4's own allocation.
+	Allocator Allocator
 	// Broker, when set, owns the ports of the flows it claims (the handoff
-	// client); its address must be in pool4.
-	Broker Broker `json:"-"`
+	// client); its address must be in pool4, in every Update too.
+	Broker Broker
 }
 
 // ParseConfig reads a JSON configuration strictly: an unknown field, or a
@@ -241,6 +247,7 @@ type settings struct {
 	pools        map[Protocol][]poolRange
 	pool4Addrs   map[uint32]bool // pool4 and standby-pool4: what is translated
 	standby      map[uint32]bool
+	broker       Broker // the Translator's, for the datapath's one load
 }
 
 type poolRange struct {
@@ -249,8 +256,8 @@ type poolRange struct {
 	mark        uint32
 }
 
-func (c Config) validate() (*settings, error) {
-	s := &settings{Config: c, pools: map[Protocol][]poolRange{}, pool4Addrs: map[uint32]bool{}, standby: map[uint32]bool{}}
+func (c Config) validate(broker Broker) (*settings, error) {
+	s := &settings{Config: c, broker: broker, pools: map[Protocol][]poolRange{}, pool4Addrs: map[uint32]bool{}, standby: map[uint32]bool{}}
 	if !c.Pool6.IsValid() {
 		return nil, fmt.Errorf("pool6: required (RFC 6146 §3: at least one Pref64::/n)")
 	}
@@ -347,14 +354,14 @@ func (c Config) validate() (*settings, error) {
 			return nil, fmt.Errorf("bib[%d]: %v is not a pool4 address", i, b.IPv4.Addr())
 		}
 	}
-	if c.Broker != nil {
-		n := c.Broker.Addr()
+	if broker != nil {
+		n := broker.Addr()
 		if !n.Is4() || !s.pool4Addrs[v4u(n)] {
 			return nil, fmt.Errorf("handoff: address %v is not a pool4 address", n)
 		}
 		// The broker's own ports of N (a handoff client's control
 		// exchange, docs/handoff-protocol.md §3): no binding of the BIB may take them.
-		first, last := c.Broker.ReservedPorts()
+		first, last := broker.ReservedPorts()
 		for proto, ranges := range s.pools {
 			for _, pr := range ranges {
 				if first <= last && v4u(n) >= pr.first && v4u(n) <= pr.last && pr.ports.Min <= last && pr.ports.Max >= first {

@@ -17,7 +17,8 @@ func Example() {
 		Pool6:             translate.WellKnownPrefix,
 		AllowNonGlobalWKP: true, // documentation addresses behind 64:ff9b::/96
 		Pool4:             []nat64.Pool4Entry{{Protocol: nat64.UDP, Prefix: netip.MustParsePrefix("203.0.113.1/32")}},
-		Random:            bytes.NewReader(make([]byte, 32)), // deterministic ports for the example
+	}, nat64.Collaborators{
+		Random: bytes.NewReader(make([]byte, 32)), // deterministic ports for the example
 	})
 	if err != nil {
 		panic(err)

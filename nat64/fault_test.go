@@ -33,9 +33,9 @@ func TestFaultUpdateAllOrNothing(t *testing.T) {
 	if err := x.Update(next); err == nil || !strings.Contains(err.Error(), "already bound") {
 		t.Fatalf("Update with a conflicting static binding: %v", err)
 	}
-	if x.st.Load().MaxSessions != 0 || x.Engine().Config().IPv4MTU != 1500 || x.Bindings() != 1 {
+	if x.st.Load().MaxSessions != 0 || x.engine.Config().IPv4MTU != 1500 || x.Bindings() != 1 {
 		t.Errorf("the refused update changed something: max-sessions %d, ipv4-mtu %d, %d bindings",
-			x.st.Load().MaxSessions, x.Engine().Config().IPv4MTU, x.Bindings())
+			x.st.Load().MaxSessions, x.engine.Config().IPv4MTU, x.Bindings())
 	}
 	// Two entries of the list for one IPv4 endpoint: refused, nothing added.
 	next.StaticBIB[1].IPv4 = Endpoint{netip.AddrPortFrom(pool, 2222)}
@@ -50,7 +50,7 @@ func TestFaultUpdateAllOrNothing(t *testing.T) {
 	if err := x.Check(next); err != nil || x.Bindings() != 1 || x.st.Load().MaxSessions != 0 {
 		t.Errorf("Check: %v, %d bindings, max-sessions %d", err, x.Bindings(), x.st.Load().MaxSessions)
 	}
-	if err := x.Update(next); err != nil || x.Bindings() != 2 || x.st.Load().MaxSessions != 77 || x.Engine().Config().IPv4MTU != 1400 {
+	if err := x.Update(next); err != nil || x.Bindings() != 2 || x.st.Load().MaxSessions != 77 || x.engine.Config().IPv4MTU != 1400 {
 		t.Errorf("Update: %v, %d bindings, max-sessions %d", err, x.Bindings(), x.st.Load().MaxSessions)
 	}
 }

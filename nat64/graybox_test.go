@@ -1,7 +1,6 @@
 package nat64
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -15,38 +14,29 @@ import (
 
 // nat64Config turns a case's settings (Jool's option names) into a Config.
 func nat64Config(settings map[string]any, env map[string]int, now func() time.Time) (Config, error) {
-	sub := map[string]any{}
-	addr4, addr6, err := graybox.TranslatorAddresses(settings)
+	a, err := graybox.Adapt(settings, env, nat64Options)
 	if err != nil {
 		return Config{}, err
 	}
-	for k, v := range settings {
-		switch k {
-		case "static_bib":
-			sub["bib"] = v
-		case "pool6", "pool4", "lowest-ipv6-mtu", "zeroize-traffic-class", "override-tos", "tos",
-			"address-dependent-filtering", "drop-externally-initiated-tcp", "drop-icmpv6-info",
-			"source-icmpv6-errors-better", "maximum-simultaneous-opens", "timeouts", "mtu-plateaus", "amend-udp-checksum-zero":
-			sub[k] = v
-		}
-	}
-	js, _ := json.Marshal(sub)
-	c, err := ParseConfig(js)
+	c, err := ParseConfig(a.JSON)
 	if err != nil {
 		return c, err
 	}
-	c.Addr4, c.Addr6 = addr4, addr6
+	a.Apply(&c.Config)
 	// Jool does not apply RFC 6052 §3.1 to pool6, and the corpus puts
 	// documentation addresses behind 64:ff9b::/96.
 	c.AllowNonGlobalWKP = true
-	if m := env["translator_ipv6_egress_mtu"]; m != 0 {
-		c.IPv6MTU = m
-	}
-	if m := env["translator_ipv4_egress_mtu"]; m != 0 {
-		c.IPv4MTU = m
-	}
 	c.Now = now
 	return c, nil
+}
+
+// nat64Options are the Jool options a NAT64 Config takes: the static
+// BIB is "bib" in xlat, the others keep Jool's names.
+var nat64Options = map[string]string{
+	"static_bib": "bib",
+	"pool6":      "", "pool4": "", "lowest-ipv6-mtu": "", "zeroize-traffic-class": "", "override-tos": "", "tos": "",
+	"address-dependent-filtering": "", "drop-externally-initiated-tcp": "", "drop-icmpv6-info": "",
+	"source-icmpv6-errors-better": "", "maximum-simultaneous-opens": "", "timeouts": "", "mtu-plateaus": "", "amend-udp-checksum-zero": "",
 }
 
 // peerRouterError emulates the IPv4 peer of a translated-peer-error case:
@@ -83,7 +73,7 @@ func TestJoolGrayboxNAT64(t *testing.T) {
 				t.Fatalf("config: %v", err)
 			}
 			if x == nil {
-				if x, err = New(cfg); err != nil {
+				if x, err = New(cfg, Collaborators{}); err != nil {
 					t.Fatalf("New: %v", err)
 				}
 			} else if err := x.Update(cfg); err != nil {
@@ -152,7 +142,7 @@ func translateOne(t *testing.T, x *Translator, pkt []byte) [][]byte {
 func lastReasons(x *Translator) map[string]uint64 {
 	m := map[string]uint64{}
 	for _, r := range translate.Reasons() {
-		if n := x.Engine().Stats().Reason(r); n > 0 {
+		if n := x.Stats().Reason(r); n > 0 {
 			m[r.String()] = n
 		}
 	}

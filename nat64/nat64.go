@@ -21,6 +21,7 @@ type Translator struct {
 	st     atomic.Pointer[settings]
 	engine *translate.Translator
 	alloc  Allocator
+	broker Broker // nil without one; settings carry it too
 
 	shards    []*shard
 	shardMask uint64
@@ -56,14 +57,15 @@ type Hooks struct {
 	BIB     func(BIBEvent)
 }
 
-// New validates cfg and returns a ready Translator. The session table is
-// sized for MaxSessions (or grows as needed when it is 0).
-func New(cfg Config) (*Translator, error) {
-	st, err := cfg.validate()
+// New validates cfg and returns a ready Translator working with the given
+// collaborators (the zero value for none). The session table is sized for
+// MaxSessions (or grows as needed when it is 0).
+func New(cfg Config, with Collaborators) (*Translator, error) {
+	st, err := cfg.validate(with.Broker)
 	if err != nil {
 		return nil, err
 	}
-	rnd := cfg.Random
+	rnd := with.Random
 	if rnd == nil {
 		rnd = rand.Reader
 	}
@@ -81,7 +83,8 @@ func New(cfg Config) (*Translator, error) {
 		epoch: clock(),
 		held:  map[key4]heldPacket{},
 	}
-	x.alloc = cfg.Allocator
+	x.broker = with.Broker
+	x.alloc = with.Allocator
 	if x.alloc == nil {
 		x.alloc = &pool4Allocator{pools: st.pools, secret: [2]uint64{binary.LittleEndian.Uint64(key[8:]), binary.LittleEndian.Uint64(key[16:])}}
 	}
@@ -107,8 +110,8 @@ func New(cfg Config) (*Translator, error) {
 	return x, nil
 }
 
-// Engine returns the underlying translate engine (for its Stats).
-func (x *Translator) Engine() *translate.Translator { return x.engine }
+// Stats returns the translate engine's counters for this instance.
+func (x *Translator) Stats() *translate.Stats { return x.engine.Stats() }
 
 // SetHooks installs observers of the tables (nil removes them).
 func (x *Translator) SetHooks(h *Hooks) { x.hooks.Store(h) }
@@ -125,10 +128,10 @@ func (x *Translator) Update(cfg Config) error {
 	if err := x.addStaticBIBs(cfg.StaticBIB); err != nil {
 		return err
 	}
-	if err := x.engine.SetConfig(st.Config.Config); err != nil {
+	if err := x.engine.Update(st.Config.Config); err != nil {
 		return err
 	}
-	if a, ok := x.alloc.(*pool4Allocator); ok && cfg.Allocator == nil {
+	if a, ok := x.alloc.(*pool4Allocator); ok {
 		x.bib.mu.Lock()
 		a.pools = st.pools
 		x.bib.mu.Unlock()
@@ -147,7 +150,7 @@ func (x *Translator) Check(cfg Config) error {
 }
 
 func (x *Translator) check(cfg Config) (*settings, error) {
-	st, err := cfg.validate()
+	st, err := cfg.validate(x.broker)
 	if err != nil {
 		return nil, err
 	}
@@ -200,10 +203,10 @@ func (x *Translator) To4(buf []byte, off, n int) translate.Result {
 		orig = append([]byte(nil), buf[off:off+n]...)
 	}
 	r := x.engine.To4(buf, off, n)
-	if r.Reason == ReasonAwaiting && r.Verdict == translate.Drop && st.Broker != nil {
+	if r.Reason == ReasonAwaiting && r.Verdict == translate.Drop && st.broker != nil {
 		// The engine asks the policy before it rewrites anything, so
 		// the packet is still the original.
-		st.Broker.Park(buf[off:off+n], true)
+		st.broker.Park(buf[off:off+n], true)
 	}
 	if r.Verdict != translate.Forward || r.End-r.Start < header.IPv4MinSize {
 		return r
@@ -228,7 +231,7 @@ func (x *Translator) To6(buf []byte, off, n int) translate.Result {
 		x.hold(buf[off:off+n], nil, false)
 	}
 	if r.Reason == ReasonAwaiting && r.Verdict == translate.Drop {
-		if b := x.st.Load().Broker; b != nil {
+		if b := x.st.Load().broker; b != nil {
 			b.Park(buf[off:off+n], false)
 		}
 	}

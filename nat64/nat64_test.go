@@ -44,14 +44,18 @@ func testConfig(clock *fakeClock) Config {
 			{Protocol: UDP, Prefix: netip.PrefixFrom(pool, 32), Ports: PortRange{1, 65535}},
 			{Protocol: ICMP, Prefix: netip.PrefixFrom(pool, 32), Ports: PortRange{1, 65535}},
 		},
-		Random: bytes.NewReader(make([]byte, 64)),
 		Config: translate.Config{Addr4: pool, Addr6: addr("2001:db8::ffff"), Now: clock.now},
 	}
 }
 
+// fixedRandom makes the port secret, and so the ports, the same every run.
+func fixedRandom() Collaborators {
+	return Collaborators{Random: bytes.NewReader(make([]byte, 64))}
+}
+
 func newTest(t testing.TB, cfg Config) *Translator {
 	t.Helper()
-	x, err := New(cfg)
+	x, err := New(cfg, fixedRandom())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,7 +585,7 @@ func TestConfigErrors(t *testing.T) {
 	} {
 		c, err := ParseConfig([]byte(in))
 		if err == nil {
-			_, err = New(c)
+			_, err = New(c, Collaborators{})
 		}
 		if err == nil || !bytes.Contains([]byte(err.Error()), []byte(field)) {
 			t.Errorf("%s: error %v does not name %s", in, err, field)

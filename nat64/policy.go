@@ -44,7 +44,7 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 	case proto == header.ProtoICMPv4 && st.DropICMPv6Info:
 		return src, dst, ports, translate.ReasonPolicyProhibited
 	}
-	if b := st.Broker; b != nil {
+	if b := st.broker; b != nil {
 		port, claim := b.Out(z, netip.AddrPortFrom(src, ports.Src()), false)
 		if claim != NotClaimed {
 			if claim != Claimed {
@@ -101,7 +101,7 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 	if r != translate.ReasonNone {
 		return src, dst, ports, r
 	}
-	if b := st.Broker; b != nil && t4 == v4u(b.Addr()) {
+	if b := st.broker; b != nil && t4 == v4u(b.Addr()) {
 		b.SessionCreated(z, netip.AddrPortFrom(src, ports.Src()), tp) // docs/handoff-protocol.md §8.4
 	}
 	if m.Has(translate.FlowFragment) {
@@ -167,7 +167,7 @@ func (p *policy) To6(src, dst netip.Addr, ports translate.Ports, m translate.Met
 		return src, dst, ports, translate.ReasonNoBinding
 	}
 	z6 := st.Pool6.Embed(src)
-	if b := st.Broker; b != nil && dst == b.Addr() {
+	if b := st.broker; b != nil && dst == b.Addr() {
 		c, claim := b.In(src, ports.Dst(), false)
 		if claim != NotClaimed {
 			if claim != Claimed {
@@ -227,7 +227,7 @@ func (x *Translator) quoted4(st *settings, src, dst netip.Addr, ports translate.
 		return src, dst, ports, translate.ReasonUntranslatableSrc
 	}
 	proto := m.Proto()
-	if b := st.Broker; b != nil {
+	if b := st.broker; b != nil {
 		port, claim := b.Out(z, netip.AddrPortFrom(dst, ports.Dst()), true)
 		if claim == Claimed {
 			if proto == header.ProtoICMPv4 {
@@ -257,7 +257,7 @@ func (x *Translator) quoted4(st *settings, src, dst netip.Addr, ports translate.
 // from (T,t) to (Z,z).
 func (x *Translator) quoted6(st *settings, src, dst netip.Addr, ports translate.Ports, m translate.Meta) (netip.Addr, netip.Addr, translate.Ports, translate.Reason) {
 	proto := m.Proto()
-	if b := st.Broker; b != nil && src == b.Addr() {
+	if b := st.broker; b != nil && src == b.Addr() {
 		c, claim := b.In(dst, ports.Src(), true)
 		if claim == Claimed {
 			if proto == header.ProtoICMPv4 {

@@ -424,7 +424,7 @@ func TestSyncActiveActive(t *testing.T) {
 	}
 	cfg := testConfig(clock)
 	cfg.StandbyPool4 = []netip.Prefix{netip.PrefixFrom(pool, 32)}
-	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "standby-pool4[0]") {
+	if _, err := New(cfg, fixedRandom()); err == nil || !strings.Contains(err.Error(), "standby-pool4[0]") {
 		t.Errorf("standby inside pool4: %v", err)
 	}
 }

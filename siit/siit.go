@@ -57,7 +57,7 @@ func (t *Translator) Update(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if err := t.engine.SetConfig(st.cfg.Config); err != nil {
+	if err := t.engine.Update(st.cfg.Config); err != nil {
 		return err
 	}
 	t.st.Store(st)
@@ -80,8 +80,8 @@ func (t *Translator) Config() Config { return t.st.Load().cfg }
 // EAMT returns the table in force.
 func (t *Translator) EAMT() *EAMT { return t.st.Load().eamt }
 
-// Engine returns the underlying translate engine (for its Stats).
-func (t *Translator) Engine() *translate.Translator { return t.engine }
+// Stats returns the translate engine's counters for this instance.
+func (t *Translator) Stats() *translate.Stats { return t.engine.Stats() }
 
 // To4 translates the IPv6 packet buf[off:off+n] (see translate.Translator.To4).
 // With intrinsic hairpinning, a packet whose IPv4 form is addressed back into

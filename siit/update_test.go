@@ -74,7 +74,7 @@ func TestRefusedUpdateChangesNothing(t *testing.T) {
 		if got := x.EAMT().Entries(); !reflect.DeepEqual(got, beforeEAMT) {
 			t.Errorf("%s: EAMT changed to %v", tc.name, got)
 		}
-		if got := x.Engine().Config().LowestIPv6MTU; got != 1400 {
+		if got := x.engine.Config().LowestIPv6MTU; got != 1400 {
 			t.Errorf("%s: engine's lowest-ipv6-mtu changed to %d", tc.name, got)
 		}
 		if got := translated(); !bytes.Equal(got, before) {

@@ -66,7 +66,7 @@ type Config struct {
 	Now func() time.Time `json:"-"`
 }
 
-// Validate reports what is wrong with c, as New and SetConfig would, without
+// Validate reports what is wrong with c, as New and Update would, without
 // changing anything: for callers that must check a whole configuration
 // before they apply any of it.
 func (c Config) Validate() error {

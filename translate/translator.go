@@ -62,9 +62,11 @@ func New(cfg Config, p Policy) (*Translator, error) {
 	return x, nil
 }
 
-// SetConfig replaces the configuration atomically; packets in flight finish
-// with the old one.
-func (x *Translator) SetConfig(cfg Config) error {
+// Update replaces the configuration atomically, or, when cfg is invalid,
+// changes nothing and says why; packets in flight finish with the old one.
+// Policies that wrap the engine (siit, nat64) call it from their own
+// Update, after validating their part.
+func (x *Translator) Update(cfg Config) error {
 	c, err := cfg.compile()
 	if err != nil {
 		return err

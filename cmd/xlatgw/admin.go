@@ -76,7 +76,7 @@ func (g *gateway) adminHandler() http.Handler {
 		for _, in := range g.cur.Load().insts {
 			s := instanceStats{Instance: in.name, RX6: in.rx6.Load(), RX4: in.rx4.Load(), TX6: in.tx6.Load(), TX4: in.tx4.Load(), Refused: map[string]uint64{}}
 			for _, rs := range translate.Reasons() {
-				if n := in.engine().Stats().Reason(rs); n > 0 {
+				if n := in.stats().Reason(rs); n > 0 {
 					s.Refused[rs.String()] = n
 				}
 			}

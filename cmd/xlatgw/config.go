@@ -169,7 +169,6 @@ func reload(old, next *loaded) (*loaded, error) {
 			if !sameSync(prev.syncSetup, in.syncSetup) {
 				return nil, fmt.Errorf("instance %s: sync: changes need a restart", in.name)
 			}
-			in.nat64Cfg.Broker = prev.nat64Cfg.Broker // keep the running client and its cache
 			err = prev.nat64.Check(in.nat64Cfg)
 		case prev != nil && prev.siit != nil && in.siit != nil:
 			err = prev.siit.Check(in.siitCfg)
@@ -243,7 +242,11 @@ func buildInstance(in Instance, tun TUNConfig) (*instance, error) {
 		if err := fitsMemory(c); err != nil {
 			return nil, err
 		}
-		x, err := nat64.New(c)
+		var with nat64.Collaborators
+		if inst.handoff != nil {
+			with.Broker = inst.handoff
+		}
+		x, err := nat64.New(c, with)
 		if err != nil {
 			return nil, err
 		}

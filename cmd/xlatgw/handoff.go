@@ -85,7 +85,6 @@ func buildHandoff(inst *instance, h *HandoffConfig, c *nat64.Config) error {
 		return err
 	}
 	inst.handoff, inst.handoffCfg = cl, h
-	c.Broker = cl
 	return nil
 }
 

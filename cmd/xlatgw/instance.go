@@ -41,11 +41,11 @@ func (i *instance) logf(format string, args ...any) {
 	}
 }
 
-func (i *instance) engine() *translate.Translator {
+func (i *instance) stats() *translate.Stats {
 	if i.nat64 != nil {
-		return i.nat64.Engine()
+		return i.nat64.Stats()
 	}
-	return i.siit.Engine()
+	return i.siit.Stats()
 }
 
 // translate runs the packet buf[off:off+n] through the instance in the

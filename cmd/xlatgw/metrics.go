@@ -85,7 +85,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descBytes, in.rx4B.Load(), n, "rx", "ipv4")
 		counter(descBytes, in.tx6B.Load(), n, "tx", "ipv6")
 		counter(descBytes, in.tx4B.Load(), n, "tx", "ipv4")
-		stats := in.engine().Stats()
+		stats := in.stats()
 		for _, r := range translate.Reasons() {
 			counter(descRefused, stats.Reason(r), n, r.String())
 		}

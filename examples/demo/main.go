@@ -162,7 +162,7 @@ func run(ctx context.Context, w0 io.Writer) error {
 			{Protocol: nat64.ICMP, Prefix: netip.PrefixFrom(pool, 32)},
 		},
 		Config: translate.Config{Addr4: addr, Addr6: netip.MustParseAddr("2001:db8:1::1")},
-	})
+	}, nat64.Collaborators{})
 	if err != nil {
 		return err
 	}
@@ -252,7 +252,7 @@ func run(ctx context.Context, w0 io.Writer) error {
 	}
 	log.flush()
 
-	st := x.Engine().Stats()
+	st := x.Stats()
 	fmt.Fprintln(out, "== counters")
 	fmt.Fprintf(out, "   sessions: %d, bindings: %d\n", x.Sessions(), x.Bindings())
 	for _, r := range translate.Reasons() {

@@ -95,7 +95,7 @@ func run(w io.Writer) error {
 		Pool6:             translate.WellKnownPrefix,
 		AllowNonGlobalWKP: true,
 		Pool4:             []nat64.Pool4Entry{{Protocol: nat64.UDP, Prefix: netip.MustParsePrefix("203.0.113.1/32")}},
-	})
+	}, nat64.Collaborators{})
 	if err != nil {
 		return err
 	}
