@@ -2,11 +2,12 @@ package checksum
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"math/rand"
 	"net/netip"
-	"strings"
+	"strconv"
 	"testing"
+
+	"github.com/v6xlat/xlat/internal/fixture"
 )
 
 // reference is the RFC 1071 §1 algorithm word by word, deliberately naive.
@@ -23,18 +24,9 @@ func reference(b []byte, initial uint16) uint16 {
 	return uint16(s)
 }
 
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // CK-1, CK-2, CK-3, CK-4: RFC 1071 §3 numerical examples.
 func TestRFC1071Examples(t *testing.T) {
-	data := unhex(t, "0001f203f4f5f6f7")
+	data := fixture.Hex(t, "0001f203f4f5f6f7")
 	if got := Checksum(data, 0); got != 0xddf2 {
 		t.Errorf("CK-1 sum = %#04x, want 0xddf2", got)
 	}
@@ -42,7 +34,7 @@ func TestRFC1071Examples(t *testing.T) {
 		t.Errorf("CK-1 field = %#04x, want 0x220d", got)
 	}
 	// CK-2: the same bytes as byte-swapped words give the swapped sum.
-	swapped := unhex(t, "010003f2f5f4f7f6")
+	swapped := fixture.Hex(t, "010003f2f5f4f7f6")
 	if got := Checksum(swapped, 0); got != 0xf2dd {
 		t.Errorf("CK-2 swapped sum = %#04x, want 0xf2dd", got)
 	}
@@ -109,7 +101,7 @@ func TestRFC1624BoundaryCase(t *testing.T) {
 
 // CK-11, CK-12: an IPv4 header and a TTL decrement by eqn. 3.
 func TestIPv4HeaderVectors(t *testing.T) {
-	h := unhex(t, "4500 0073 0000 4000 4011 0000 c0a8 0001 c0a8 00c7")
+	h := fixture.Hex(t, "4500 0073 0000 4000 4011 0000 c0a8 0001 c0a8 00c7")
 	field := ^Checksum(h, 0)
 	if field != 0xb861 {
 		t.Fatalf("CK-11 = %#04x, want 0xb861", field)
@@ -157,12 +149,12 @@ func TestTranslationVectors(t *testing.T) {
 	wkpSrc, wkpDst := netip.MustParseAddr("64:ff9b::c000:221"), netip.MustParseAddr("64:ff9b::c633:6402")
 	nspSrc, nspDst := netip.MustParseAddr("2001:db8:1c0:2:21::"), netip.MustParseAddr("2001:db8:1c6:3364:2::")
 
-	ip := unhex(t, "45000020 00004000 40110000 c0000221 c6336402")
+	ip := fixture.Hex(t, "45000020 00004000 40110000 c0000221 c6336402")
 	if got := ^Checksum(ip, 0); got != 0x4e76 {
 		t.Errorf("CK-14 header = %#04x, want 0x4e76", got)
 	}
 
-	udp := unhex(t, "1234 0035 000c 0000 61626364")
+	udp := fixture.Hex(t, "1234 0035 000c 0000 61626364")
 	udp4 := UDPField(^Checksum(udp, PseudoHeader4(v4src, v4dst, 17, 12)))
 	if udp4 != 0x3c4f {
 		t.Errorf("CK-15 = %#04x, want 0x3c4f", udp4)
@@ -189,11 +181,11 @@ func TestTranslationVectors(t *testing.T) {
 		t.Errorf("CK-17 by UpdateBytes/UpdateAddr = %#04x, want 0x9625", got)
 	}
 
-	echo := unhex(t, "0800 0000 0001 0001 61626364")
+	echo := fixture.Hex(t, "0800 0000 0001 0001 61626364")
 	if got := ^Checksum(echo, 0); got != 0x3337 {
 		t.Errorf("CK-18 = %#04x, want 0x3337", got)
 	}
-	echo6 := unhex(t, "8000 0000 0001 0001 61626364")
+	echo6 := fixture.Hex(t, "8000 0000 0001 0001 61626364")
 	if got := ^Checksum(echo6, PseudoHeader6(wkpSrc, wkpDst, 58, 12)); got != 0xce98 {
 		t.Errorf("CK-19 = %#04x, want 0xce98", got)
 	}
@@ -456,18 +448,7 @@ func BenchmarkChecksumGeneric(b *testing.B) {
 var sinkBench uint16
 
 func sizeName(n int) string {
-	return "size=" + itoa(n)
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var d []byte
-	for ; n > 0; n /= 10 {
-		d = append([]byte{byte('0' + n%10)}, d...)
-	}
-	return string(d)
+	return "size=" + strconv.Itoa(n)
 }
 
 // TestWordSum holds WordSum to the naive sum of the same 16 bytes, at the

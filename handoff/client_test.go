@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -303,10 +304,8 @@ func TestClientUnreachable(t *testing.T) {
 	if p2 != port || local2 || gen2 != 2 {
 		t.Errorf("after ADOPT: port %d gen %d local %v", p2, gen2, local2)
 	}
-	tb.expectLog(tb.now.Format(LogTimeLayout) + " Created 192.0.2.1:" + itoa(port) + " [2001:db8:1::3]:34643\n")
+	tb.expectLog(tb.now.Format(LogTimeLayout) + " Created 192.0.2.1:" + strconv.Itoa(int(port)) + " [2001:db8:1::3]:34643\n")
 }
-
-func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[8:] }
 
 // §13 test 15: no server. Plain NAT64 without delay, a notification per
 // session; when handoffd appears the peer becomes CAPABLE and the live

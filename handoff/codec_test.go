@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+
+	"github.com/v6xlat/xlat/internal/fixture"
 )
 
 // The §12 worked examples, as complete UDP payloads.
@@ -38,15 +40,6 @@ const (
 	table1 = 0x8e01f2a7c3b45d69
 )
 
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
 func TestGoldenVectors(t *testing.T) {
@@ -71,11 +64,11 @@ func TestGoldenVectors(t *testing.T) {
 			Session: Session{Version: 1, Flags: FlagServer | FlagChallenge, NAT64Epoch: epoch1, Cookie: cook1, Token: token1}}},
 		{"E4", hexE4, 128, Datagram{Session: sessN, Messages: []Message{
 			&MapRequest{Proto: 6, Client: ap("[2001:db8:1::3]:34643")},
-			Packet(unhex(t, hexE4Packet)),
+			Packet(fixture.Hex(t, hexE4Packet)),
 		}}},
 		{"E5", hexE5, 132, Datagram{Session: sessS, Messages: []Message{
 			&Map{Status: StatusNew, Port: 12191, Generation: 2, Client: ap("[2001:db8:1::3]:34643")},
-			Packet(unhex(t, hexE4Packet)),
+			Packet(fixture.Hex(t, hexE4Packet)),
 		}}},
 		{"E6", hexE6, 52, Datagram{Session: sessN, Messages: []Message{
 			&Refresh{Entries: []RefreshEntry{{3719, 1}, {12191, 2}}},
@@ -89,11 +82,11 @@ func TestGoldenVectors(t *testing.T) {
 			}}},
 		{"E8", hexE8, 84, Datagram{
 			Session:  Session{Version: 1, NAT64Epoch: 0xc4a1e07b93d2586f, Cookie: 0x421aafe088f59b00, Token: 0xc746a6cc57ec2113},
-			Messages: []Message{&Lookup{Port: 3719}, Packet(unhex(t, hexE8Packet))}}},
+			Messages: []Message{&Lookup{Port: 3719}, Packet(fixture.Hex(t, hexE8Packet))}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			raw := unhex(t, tt.hex)
+			raw := fixture.Hex(t, tt.hex)
 			if len(raw) != tt.size {
 				t.Fatalf("fixture is %d octets, spec says %d", len(raw), tt.size)
 			}
@@ -115,7 +108,7 @@ func TestGoldenVectors(t *testing.T) {
 // the text and check the octets the spec spells out.
 func TestGoldenDescribed(t *testing.T) {
 	// E3: E1 resent with the cookie in octets 22-29, nothing else changed.
-	e1 := unhex(t, hexE1)
+	e1 := fixture.Hex(t, hexE1)
 	d, err := Parse(e1)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +116,7 @@ func TestGoldenDescribed(t *testing.T) {
 	d.Session.Cookie = cook1
 	resent := d.Append(nil)
 	want := append([]byte(nil), e1...)
-	copy(want[22:30], unhex(t, "a6be3c23042a8dcd"))
+	copy(want[22:30], fixture.Hex(t, "a6be3c23042a8dcd"))
 	if !bytes.Equal(resent, want) {
 		t.Errorf("E3 resend = %x, want %x", resent, want)
 	}
@@ -133,8 +126,8 @@ func TestGoldenDescribed(t *testing.T) {
 		Messages: []Message{&Map{Status: StatusAdopted, Port: 3719, Generation: 1, Client: ap("[2001:db8:1::2]:53186")}},
 	}
 	b := reply.Append(nil)
-	if len(b) != 68 || !bytes.Equal(b[:6], unhex(t, "311201a00000")) ||
-		!bytes.Equal(b[38:], unhex(t, "330e02000e870000000120010db8000100000000000000000002cfc20000")) {
+	if len(b) != 68 || !bytes.Equal(b[:6], fixture.Hex(t, "311201a00000")) ||
+		!bytes.Equal(b[38:], fixture.Hex(t, "330e02000e870000000120010db8000100000000000000000002cfc20000")) {
 		t.Errorf("E3 reply = %x", b)
 	}
 
@@ -144,12 +137,12 @@ func TestGoldenDescribed(t *testing.T) {
 			TableEpoch: table1, Cookie: 0x421aafe088f59b00, Token: 0xc746a6cc57ec2113},
 		Messages: []Message{
 			&Map{Status: StatusExisting, Port: 3719, Generation: 1, Client: ap("[2001:db8:1::2]:53186")},
-			Packet(unhex(t, hexE8Packet)),
+			Packet(fixture.Hex(t, hexE8Packet)),
 		},
 	}
 	b = e8.Append(nil)
-	if len(b) != 108 || !bytes.Equal(b[38:48], unhex(t, "330e01000e8700000001")) ||
-		!bytes.Equal(b[64:68], unhex(t, "cfc20000")) || !bytes.Equal(b[68:], unhex(t, hexE8Packet)) {
+	if len(b) != 108 || !bytes.Equal(b[38:48], fixture.Hex(t, "330e01000e8700000001")) ||
+		!bytes.Equal(b[64:68], fixture.Hex(t, "cfc20000")) || !bytes.Equal(b[68:], fixture.Hex(t, hexE8Packet)) {
 		t.Errorf("E8 reply = %x", b)
 	}
 	if p, err := Parse(b); err != nil || !reflect.DeepEqual(*p, e8) {
@@ -159,7 +152,7 @@ func TestGoldenDescribed(t *testing.T) {
 
 func TestShortForms(t *testing.T) {
 	d := Datagram{Messages: []Message{&Unmapped{Port: 5000}}}
-	if got := d.Append(nil)[HeaderSize:]; !bytes.Equal(got, unhex(t, "350213880000")) {
+	if got := d.Append(nil)[HeaderSize:]; !bytes.Equal(got, fixture.Hex(t, "350213880000")) {
 		t.Errorf("UNMAPPED 5000 = %x", got)
 	}
 	limit := Datagram{
@@ -167,7 +160,7 @@ func TestShortForms(t *testing.T) {
 		Messages: []Message{&Error{Code: ErrTableLimit, Text: "table limit"}},
 	}
 	b := limit.Append(nil)
-	if len(b) != 56 || !bytes.Equal(b[HeaderSize:], unhex(t, "3908000200007461626c65206c696d6974ff")) {
+	if len(b) != 56 || !bytes.Equal(b[HeaderSize:], fixture.Hex(t, "3908000200007461626c65206c696d6974ff")) {
 		t.Errorf("TABLE_LIMIT = %x (%d octets)", b, len(b))
 	}
 	p, err := Parse(b)
@@ -204,23 +197,23 @@ func TestTokenCookie(t *testing.T) {
 
 // §13 test 2: datagrams dropped whole.
 func TestParseMalformed(t *testing.T) {
-	e8 := unhex(t, hexE8)
+	e8 := fixture.Hex(t, hexE8)
 	mutate := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), e8...)) }
 	for name, b := range map[string][]byte{
 		"short":              e8[:37],
 		"empty":              nil,
 		"not SESSION first":  mutate(func(b []byte) []byte { b[0] = TypeLookup; return b }),
 		"SESSION L 17":       mutate(func(b []byte) []byte { b[1] = 17; return b[:36] }),
-		"nibble 0":           append(unhex(t, hexE2), 0x01, 0x00),
-		"nibble 5":           append(unhex(t, hexE2), 0x51, 0x00),
-		"nibble 7":           append(unhex(t, hexE2), 0x71, 0x00),
-		"nibble f":           append(unhex(t, hexE2), 0xf1, 0x00),
+		"nibble 0":           append(fixture.Hex(t, hexE2), 0x01, 0x00),
+		"nibble 5":           append(fixture.Hex(t, hexE2), 0x51, 0x00),
+		"nibble 7":           append(fixture.Hex(t, hexE2), 0x71, 0x00),
+		"nibble f":           append(fixture.Hex(t, hexE2), 0xf1, 0x00),
 		"truncated control":  e8[:41],
-		"odd trailing octet": append(unhex(t, hexE2), 0x34),
+		"odd trailing octet": append(fixture.Hex(t, hexE2), 0x34),
 		"IPv4 IHL 4":         mutate(func(b []byte) []byte { b[44] = 0x44; return b }),
 		"IPv4 past end":      mutate(func(b []byte) []byte { b[47] = 0x29; return b }),
 		"IPv4 too short":     mutate(func(b []byte) []byte { return b[:60] }),
-		"IPv6 past end":      unhex(t, hexE4)[:127],
+		"IPv6 past end":      fixture.Hex(t, hexE4)[:127],
 	} {
 		if d, err := Parse(b); !errors.Is(err, ErrMalformedDatagram) {
 			t.Errorf("%s: Parse = %+v, %v; want ErrMalformedDatagram", name, d, err)
@@ -231,8 +224,8 @@ func TestParseMalformed(t *testing.T) {
 // §13 test 3: unknown messages are skipped, short ones noted, long ones
 // accepted with the excess ignored.
 func TestParseMessageLevel(t *testing.T) {
-	head := unhex(t, hexE2)
-	req := unhex(t, "320c0006000020010db800010000000000000000000387530000")
+	head := fixture.Hex(t, hexE2)
+	req := fixture.Hex(t, "320c0006000020010db800010000000000000000000387530000")
 	b := append(append([]byte(nil), head...), 0x3b, 0x01, 0xaa, 0xbb)
 	b = append(b, req...)
 	d, err := Parse(b)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/v6xlat/xlat/internal/fixture"
 )
 
 // Hardening: answers never larger than what asked for them, except the
@@ -16,7 +18,7 @@ import (
 // request of small broken messages drew 4,416 octets of ERRORs.
 func TestFaultErrorsNoAmplification(t *testing.T) {
 	s, _ := newTestServer(t, ServerConfig{})
-	head := unhex(t, hexE4)[:38] // SESSION with the cookie of nCP
+	head := fixture.Hex(t, hexE4)[:38] // SESSION with the cookie of nCP
 	// Broken messages of every kind that can be broken, two octets each
 	// (type, length 0), filling a 1,472-octet datagram.
 	kinds := []uint8{TypeMapRequest, TypeMap, TypeLookup, TypeUnmapped, TypeRefresh, TypeInvalidate, TypeError}

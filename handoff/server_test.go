@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/v6xlat/xlat/internal/fixture"
 )
 
 var (
@@ -66,19 +68,19 @@ func TestServerGoldenExchange(t *testing.T) {
 	now := step(1)
 
 	// E1 → E2: a challenge, nothing stored, nothing logged.
-	if got := one(t, s.Handle(now, nCP, unhex(t, hexE1), nil)); !bytes.Equal(got, unhex(t, hexE2)) {
-		t.Errorf("challenge = %x\nwant       %x", got, unhex(t, hexE2))
+	if got := one(t, s.Handle(now, nCP, fixture.Hex(t, hexE1), nil)); !bytes.Equal(got, fixture.Hex(t, hexE2)) {
+		t.Errorf("challenge = %x\nwant       %x", got, fixture.Hex(t, hexE2))
 	}
 	if rec.take() != "" || s.Table(nCP.Addr()) != nil || s.Stats().ChallengesSent != 1 {
 		t.Fatalf("the challenge left state: %+v", s.Stats())
 	}
 
 	// E3: the resend with the cookie is adopted.
-	e3 := unhex(t, hexE1)
-	copy(e3[22:30], unhex(t, "a6be3c23042a8dcd"))
+	e3 := fixture.Hex(t, hexE1)
+	copy(e3[22:30], fixture.Hex(t, "a6be3c23042a8dcd"))
 	got := one(t, s.Handle(now, nCP, e3, nil))
-	want := append(unhex(t, "311201a000005d3c9a1be04f77268e01f2a7c3b45d69a6be3c23042a8dcdc51b590967e9db02"),
-		unhex(t, "330e02000e870000000120010db8000100000000000000000002cfc20000")...)
+	want := append(fixture.Hex(t, "311201a000005d3c9a1be04f77268e01f2a7c3b45d69a6be3c23042a8dcdc51b590967e9db02"),
+		fixture.Hex(t, "330e02000e870000000120010db8000100000000000000000002cfc20000")...)
 	if !bytes.Equal(got, want) {
 		t.Errorf("E3 reply = %x\nwant       %x", got, want)
 	}
@@ -88,23 +90,23 @@ func TestServerGoldenExchange(t *testing.T) {
 	}
 
 	// E4 → E5, with the SYN echoed.
-	if got := one(t, s.Handle(step(2), nCP, unhex(t, hexE4), nil)); !bytes.Equal(got, unhex(t, hexE5)) {
-		t.Errorf("E5 = %x\nwant %x", got, unhex(t, hexE5))
+	if got := one(t, s.Handle(step(2), nCP, fixture.Hex(t, hexE4), nil)); !bytes.Equal(got, fixture.Hex(t, hexE5)) {
+		t.Errorf("E5 = %x\nwant %x", got, fixture.Hex(t, hexE5))
 	}
 	if log := rec.take(); log != "2024-05-01 12:00:02.000000 Created 192.0.2.1:12191 [2001:db8:1::3]:34643\n" {
 		t.Errorf("E5 log = %q", log)
 	}
 
 	// E6: both generations current, so a SESSION alone, E5's first 38.
-	if got := one(t, s.Handle(step(3), nCP, unhex(t, hexE6), nil)); !bytes.Equal(got, unhex(t, hexE5)[:38]) {
+	if got := one(t, s.Handle(step(3), nCP, fixture.Hex(t, hexE6), nil)); !bytes.Equal(got, fixture.Hex(t, hexE5)[:38]) {
 		t.Errorf("E6 reply = %x", got)
 	}
 	if rec.take() != "" {
 		t.Error("E6 logged")
 	}
 	// A duplicate E4 gets the same answer as EXISTING, and no line.
-	dup := one(t, s.Handle(step(4), nCP, unhex(t, hexE4), nil))
-	wantDup := unhex(t, hexE5)
+	dup := one(t, s.Handle(step(4), nCP, fixture.Hex(t, hexE4), nil))
+	wantDup := fixture.Hex(t, hexE5)
 	wantDup[40] = StatusExisting
 	if !bytes.Equal(dup, wantDup) || rec.take() != "" {
 		t.Errorf("duplicate E4 = %x", dup)
@@ -112,9 +114,9 @@ func TestServerGoldenExchange(t *testing.T) {
 
 	// E8: a restarted NAT64 (new epoch, cookie from a challenge) looks up
 	// 3719: EXISTING, the packet echoed, 108 octets, nothing logged.
-	e8 := one(t, s.Handle(step(5), nCP, unhex(t, hexE8), nil))
-	if len(e8) != 108 || !bytes.Equal(e8[38:48], unhex(t, "330e01000e8700000001")) || !bytes.Equal(e8[68:], unhex(t, hexE8Packet)) ||
-		!bytes.Equal(e8[6:30], unhex(t, "c4a1e07b93d2586f8e01f2a7c3b45d69421aafe088f59b00")) {
+	e8 := one(t, s.Handle(step(5), nCP, fixture.Hex(t, hexE8), nil))
+	if len(e8) != 108 || !bytes.Equal(e8[38:48], fixture.Hex(t, "330e01000e8700000001")) || !bytes.Equal(e8[68:], fixture.Hex(t, hexE8Packet)) ||
+		!bytes.Equal(e8[6:30], fixture.Hex(t, "c4a1e07b93d2586f8e01f2a7c3b45d69421aafe088f59b00")) {
 		t.Errorf("E8 reply = %x", e8)
 	}
 	if rec.take() != "" {
@@ -125,8 +127,8 @@ func TestServerGoldenExchange(t *testing.T) {
 // §13 test 2: malformed datagrams change nothing and are counted.
 func TestServerMalformed(t *testing.T) {
 	s, rec := newTestServer(t, ServerConfig{})
-	e8 := unhex(t, hexE8)
-	bad := [][]byte{e8[:37], append(unhex(t, hexE2)[:38:38], 0x51, 0), e8[:41]}
+	e8 := fixture.Hex(t, hexE8)
+	bad := [][]byte{e8[:37], append(fixture.Hex(t, hexE2)[:38:38], 0x51, 0), e8[:41]}
 	ihl := append([]byte(nil), e8...)
 	ihl[44] = 0x44
 	bad = append(bad, ihl)
@@ -143,7 +145,7 @@ func TestServerMalformed(t *testing.T) {
 // §13 test 8 (server part): sources and cookies.
 func TestServerSpoofing(t *testing.T) {
 	s, rec := newTestServer(t, ServerConfig{})
-	e4 := unhex(t, hexE4) // carries the §12 cookie for 192.0.2.1:1024
+	e4 := fixture.Hex(t, hexE4) // carries the §12 cookie for 192.0.2.1:1024
 	for _, from := range []string{"192.0.2.1:1028", "192.0.2.1:53", "127.0.0.1:1024", "192.0.2.2:1024", "224.0.0.1:1024"} {
 		if r := s.Handle(step(1), netip.MustParseAddrPort(from), e4, nil); len(r) != 0 {
 			t.Errorf("%s answered", from)
@@ -183,8 +185,8 @@ func TestServerSpoofing(t *testing.T) {
 // ignored with ERROR MALFORMED in the reply.
 func TestServerMessageLevel(t *testing.T) {
 	s, _ := newTestServer(t, ServerConfig{Table: TableConfig{}})
-	head := unhex(t, hexE4)[:38]
-	req := unhex(t, hexE4)[38:64]
+	head := fixture.Hex(t, hexE4)[:38]
+	req := fixture.Hex(t, hexE4)[38:64]
 	b := append(append(append([]byte(nil), head...), 0x3b, 0x01, 0xaa, 0xbb), req...)
 	d, err := Parse(one(t, s.Handle(step(1), nCP, b, nil)))
 	if err != nil || len(d.Messages) != 1 || d.Messages[0].(*Map).Status != StatusNew || s.Stats().UnknownMessages != 1 {
@@ -207,11 +209,11 @@ func TestServerMessageLevel(t *testing.T) {
 // §13 test 9: TABLE_LIMIT, and REFUSED RATE without a line.
 func TestServerLimits(t *testing.T) {
 	s, rec := newTestServer(t, ServerConfig{MaxTables: 1, Table: TableConfig{CreateRate: 1, CreateBurst: 1}})
-	s.Handle(step(1), nCP, unhex(t, hexE4), nil)
+	s.Handle(step(1), nCP, fixture.Hex(t, hexE4), nil)
 	rec.take()
 	// A second NAT64 with a valid cookie of its own.
 	n2 := netip.MustParseAddrPort("192.0.2.3:1024")
-	e4 := unhex(t, hexE4)
+	e4 := fixture.Hex(t, hexE4)
 	var ks [32]byte
 	for i := range ks {
 		ks[i] = byte(0x20 + i)
@@ -225,7 +227,7 @@ func TestServerLimits(t *testing.T) {
 		t.Errorf("TABLE_LIMIT = %x, %+v", r, s.Stats())
 	}
 	// The bucket of one is spent: another client is refused, unlogged.
-	other := unhex(t, hexE4)[:64]
+	other := fixture.Hex(t, hexE4)[:64]
 	other[59] = 9
 	d, _ := Parse(one(t, s.Handle(step(1), nCP, other, nil)))
 	if m := d.Messages[0].(*Map); m.Status != StatusRefused || m.Reason != ReasonRate || rec.take() != "" || s.Stats().RefusedRate != 1 {
@@ -243,7 +245,7 @@ func FuzzServerHandle(f *testing.F) {
 	}
 	hdr := (&Datagram{Session: Session{Version: 1, NAT64Epoch: epoch1, Token: 3, Cookie: Cookie(ks, nCP.Addr(), nCP.Port(), epoch1)}}).Append(nil)
 	for _, h := range []string{hexE4, hexE6, hexE8} {
-		f.Add(unhex(f, h)[HeaderSize:])
+		f.Add(fixture.Hex(f, h)[HeaderSize:])
 	}
 	f.Fuzz(func(t *testing.T, msgs []byte) {
 		s, _ := newTestServer(t, ServerConfig{Table: TableConfig{SlotMin: 1028, SlotMax: 1040, PrefixQuota: 3}})

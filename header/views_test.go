@@ -2,26 +2,16 @@ package header
 
 import (
 	"bytes"
-	"encoding/hex"
 	"net/netip"
-	"strings"
 	"testing"
-)
 
-// unhex decodes a fixture written with spaces between fields.
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+	"github.com/v6xlat/xlat/internal/fixture"
+)
 
 // An IPv4 header with options, a later fragment with More Fragments set,
 // carrying UDP: read field by field, then written field by field.
 func TestIPv4View(t *testing.T) {
-	pkt := unhex(t, "46 b8 0024 1234 2010 40 11 5895 c0000201 c6336402 01010100"+ // IHL 6, MF, offset 16
+	pkt := fixture.Hex(t, "46 b8 0024 1234 2010 40 11 5895 c0000201 c6336402 01010100"+ // IHL 6, MF, offset 16
 		" 1f90 0035 000c abcd 786c6174") // UDP 8080 -> 53, "xlat"
 	h := IPv4(pkt)
 	src, dst := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.2")
@@ -74,7 +64,7 @@ func TestIPv4View(t *testing.T) {
 }
 
 func TestTCPView(t *testing.T) {
-	b := unhex(t, "04d2 0050 00000001 00000002 50 12 ffff 1234 0000")
+	b := fixture.Hex(t, "04d2 0050 00000001 00000002 50 12 ffff 1234 0000")
 	h := TCP(b)
 	if h.SrcPort() != 1234 || h.DstPort() != 80 || h.Seq() != 1 || h.Ack() != 2 || h.DataOffset() != 20 ||
 		h.Flags() != TCPFlagSYN|TCPFlagACK || h.Checksum() != 0x1234 {
@@ -84,7 +74,7 @@ func TestTCPView(t *testing.T) {
 	w.SetSrcPort(4321)
 	w.SetDstPort(443)
 	w.SetChecksum(0xbeef)
-	if !bytes.Equal(w, unhex(t, "10e1 01bb 00000001 00000002 50 12 ffff beef 0000")) {
+	if !bytes.Equal(w, fixture.Hex(t, "10e1 01bb 00000001 00000002 50 12 ffff beef 0000")) {
 		t.Errorf("written % x", []byte(w))
 	}
 }
@@ -103,7 +93,7 @@ func TestICMPViews(t *testing.T) {
 		{"fragmentation needed", "03 04 0000 0000 05dc", func(h ICMPv4) bool { return h.Code() == ICMPv4CodeFragNeeded && h.MTU() == 1500 }},
 		{"RFC 4884 length", "0b 00 0000 00 20 0000", func(h ICMPv4) bool { return h.Length() == 32 && ICMPv4IsError(h.Type()) }},
 	} {
-		if !tc.ok(ICMPv4(unhex(t, tc.b))) {
+		if !tc.ok(ICMPv4(fixture.Hex(t, tc.b))) {
 			t.Errorf("ICMPv4 %s: %s", tc.name, tc.b)
 		}
 	}
@@ -119,7 +109,7 @@ func TestICMPViews(t *testing.T) {
 		{"parameter problem", "04 00 0000 00000028", func(h ICMPv6) bool { return h.Pointer() == 40 }},
 		{"RFC 4884 length", "01 04 0000 0a 000000", func(h ICMPv6) bool { return h.Code() == ICMPv6CodePortUnreach && h.Length() == 10 }},
 	} {
-		if !tc.ok(ICMPv6(unhex(t, tc.b))) {
+		if !tc.ok(ICMPv6(fixture.Hex(t, tc.b))) {
 			t.Errorf("ICMPv6 %s: %s", tc.name, tc.b)
 		}
 	}
@@ -129,7 +119,7 @@ func TestICMPViews(t *testing.T) {
 	w4.SetChecksum(0xabcd)
 	w4.SetRest(0x00010002)
 	w4.SetIdent(7)
-	if !bytes.Equal(w4, unhex(t, "00 00 abcd 0007 0002")) {
+	if !bytes.Equal(w4, fixture.Hex(t, "00 00 abcd 0007 0002")) {
 		t.Errorf("ICMPv4 written % x", []byte(w4))
 	}
 	w6 := ICMPv6(make([]byte, ICMPHeaderSize))
@@ -137,7 +127,7 @@ func TestICMPViews(t *testing.T) {
 	w6.SetChecksum(0xabcd)
 	w6.SetRest(0x00010002)
 	w6.SetIdent(7)
-	if !bytes.Equal(w6, unhex(t, "81 00 abcd 0007 0002")) {
+	if !bytes.Equal(w6, fixture.Hex(t, "81 00 abcd 0007 0002")) {
 		t.Errorf("ICMPv6 written % x", []byte(w6))
 	}
 }
@@ -150,7 +140,7 @@ func TestUpperLayer(t *testing.T) {
 		h := make(IPv6, IPv6Size)
 		h.SetVersionClassFlow(0, 0)
 		h.SetNextHeader(nh)
-		e := unhex(t, ext)
+		e := fixture.Hex(t, ext)
 		h.SetPayloadLen(uint16(len(e)))
 		return append(h, e...)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -322,7 +323,7 @@ func BenchmarkMap(b *testing.B) {
 			pkt  []byte
 			f    func(*Mapper, []byte) Reason
 		}{{"map", pkt, (*Mapper).Outbound}, {"unmap", reply, (*Mapper).Inbound}} {
-			b.Run("op="+op.name+"/size="+itoa(size), func(b *testing.B) {
+			b.Run("op="+op.name+"/size="+strconv.Itoa(size), func(b *testing.B) {
 				ring := daemonRing(op.pkt)
 				b.SetBytes(int64(len(pkt)))
 				b.ReportAllocs()
@@ -344,7 +345,7 @@ func BenchmarkMap(b *testing.B) {
 			pkt  []byte
 			f    func(*Mapper, [][]byte, []Reason)
 		}{{"map-batch", pkt, (*Mapper).OutboundBatch}, {"unmap-batch", reply, (*Mapper).InboundBatch}} {
-			b.Run("op="+op.name+"/size="+itoa(size), func(b *testing.B) {
+			b.Run("op="+op.name+"/size="+strconv.Itoa(size), func(b *testing.B) {
 				ring := daemonRing(op.pkt)
 				why := make([]Reason, len(ring))
 				b.SetBytes(int64(len(pkt)))
@@ -364,7 +365,7 @@ func BenchmarkMap(b *testing.B) {
 			})
 		}
 		dst2 := make([]byte, len(pkt))
-		b.Run("op=copy/size="+itoa(size), func(b *testing.B) {
+		b.Run("op=copy/size="+strconv.Itoa(size), func(b *testing.B) {
 			b.SetBytes(int64(len(pkt)))
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
@@ -383,13 +384,6 @@ func daemonRing(pkt []byte) [][]byte {
 		bufs[i] = buf[offset : offset+copy(buf[offset:], pkt)]
 	}
 	return bufs
-}
-
-func itoa(n int) string {
-	if n == 64 {
-		return "64"
-	}
-	return "1500"
 }
 
 func TestZeroAllocs(t *testing.T) {

@@ -31,18 +31,8 @@ func FuzzNAT64(f *testing.F) {
 				if r.Start < 0 || r.End > len(buf) || r.Start >= r.End {
 					t.Fatalf("result %+v outside the buffer", r)
 				}
-				out := r.Packet(buf)
-				switch out[0] >> 4 {
-				case 4:
-					if !header.IPv4(out).Valid() || !header.IPv4(out).ValidChecksum() {
-						t.Fatalf("bad IPv4 out: % x", out)
-					}
-				case 6:
-					if int(header.IPv6(out).PayloadLen())+40 != len(out) {
-						t.Fatalf("bad IPv6 out: % x", out)
-					}
-				default:
-					t.Fatalf("not a packet: % x", out)
+				if err := testpkt.WellFormed(r.Packet(buf)); err != nil {
+					t.Fatal(err)
 				}
 				copy(buf[translate.Headroom:], pkt)
 			}

@@ -1,7 +1,6 @@
 package siit
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/v6xlat/xlat/internal/graybox"
@@ -10,31 +9,20 @@ import (
 // siitConfig turns a case's settings, which use Jool's option names, into a
 // Config the way an operator would write one.
 func siitConfig(settings map[string]any, env map[string]int) (Config, error) {
-	sub := map[string]any{}
-	addr4, addr6, err := graybox.TranslatorAddresses(settings)
+	a, err := graybox.Adapt(settings, env, siitOptions)
 	if err != nil {
 		return Config{}, err
 	}
-	for k, v := range settings {
-		switch k {
-		case "pool6", "eamt", "denylist4", "rfc6791v4-prefix", "rfc6791v6-prefix", "lowest-ipv6-mtu",
-			"amend-udp-checksum-zero", "eam-hairpin-mode", "zeroize-traffic-class", "override-tos", "tos", "mtu-plateaus":
-			sub[k] = v
-		}
-	}
-	js, _ := json.Marshal(sub)
-	c, err := ParseConfig(js)
-	if err != nil {
-		return c, err
-	}
-	c.Addr4, c.Addr6 = addr4, addr6
-	if m := env["translator_ipv6_egress_mtu"]; m != 0 {
-		c.IPv6MTU = m
-	}
-	if m := env["translator_ipv4_egress_mtu"]; m != 0 {
-		c.IPv4MTU = m
-	}
-	return c, nil
+	c, err := ParseConfig(a.JSON)
+	a.Apply(&c.Config)
+	return c, err
+}
+
+// siitOptions are the Jool options an SIIT Config takes, all under
+// Jool's names.
+var siitOptions = map[string]string{
+	"pool6": "", "eamt": "", "denylist4": "", "rfc6791v4-prefix": "", "rfc6791v6-prefix": "", "lowest-ipv6-mtu": "",
+	"amend-udp-checksum-zero": "", "eam-hairpin-mode": "", "zeroize-traffic-class": "", "override-tos": "", "tos": "", "mtu-plateaus": "",
 }
 
 // Every SIIT case of the Jool graybox corpus, each on a fresh translator.

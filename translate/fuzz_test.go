@@ -21,19 +21,8 @@ func checkOutput(t *testing.T, buf []byte, r Result) {
 	if r.Start < 0 || r.End > len(buf) || r.Start > r.End {
 		t.Fatalf("result %+v outside a %d-byte buffer", r, len(buf))
 	}
-	p := buf[r.Start:r.End]
-	switch {
-	case len(p) >= 20 && p[0]>>4 == 4:
-		ip := header.IPv4(p)
-		if !ip.Valid() || int(ip.TotalLen()) != len(p) || !ip.ValidChecksum() {
-			t.Fatalf("invalid IPv4 output % x", p)
-		}
-	case len(p) >= 40 && p[0]>>4 == 6:
-		if int(header.IPv6(p).PayloadLen())+40 != len(p) {
-			t.Fatalf("IPv6 payload length disagrees with size: % x", p)
-		}
-	default:
-		t.Fatalf("output is not a packet: % x", p)
+	if err := testpkt.WellFormed(buf[r.Start:r.End]); err != nil {
+		t.Fatal(err)
 	}
 }
 
