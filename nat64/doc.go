@@ -70,5 +70,7 @@
 // lost datagram or a rebooted peer here ends in a full resync.
 //
 // [Broker] hands the port choice for some destinations to the handoff/1
-// client (package handoff).
+// client (package handoff). A Broker, an [Allocator] and the source of
+// the port secret are [Collaborators], given to [New] once; [Config] is
+// data only, and [Translator.Update] replaces it all or nothing.
 package nat64
