@@ -1,0 +1,67 @@
+package xlat
+
+import (
+	"go/build"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The README's table of packages and their imports says what the code
+// imports: each row's list is exactly the module's non-internal packages
+// the row's package imports (test files aside), and every library
+// package and command has a row.
+func TestREADMEImportTable(t *testing.T) {
+	const module = "github.com/v6xlat/xlat"
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "package     imports")
+	if !ok {
+		t.Fatal("README.md has no import table (a line starting \"package     imports\")")
+	}
+	table, _, _ = strings.Cut(table, "```")
+	pkgs := []string{"checksum", "header", "translate", "map66", "siit", "nat64", "handoff", "cmd/xlatgw", "cmd/map66d", "cmd/handoffd"}
+	rows := map[string][]string{}
+	for _, line := range strings.Split(table, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) == 0 || !slices.Contains(pkgs, f[0]) {
+			continue // a continuation of the description
+		}
+		var imports []string
+		for _, w := range f[1:] {
+			if w == "—" {
+				break
+			}
+			if !slices.Contains(pkgs, w) {
+				break // the description begins
+			}
+			imports = append(imports, w)
+		}
+		slices.Sort(imports)
+		rows[f[0]] = imports
+	}
+	for _, p := range pkgs {
+		bp, err := build.ImportDir(p, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, imp := range bp.Imports {
+			rel, ok := strings.CutPrefix(imp, module+"/")
+			if ok && !strings.HasPrefix(rel, "internal/") {
+				want = append(want, rel)
+			}
+		}
+		slices.Sort(want)
+		got, ok := rows[p]
+		switch {
+		case !ok:
+			t.Errorf("README's import table has no row for %s (it imports %v)", p, want)
+		case !slices.Equal(got, want):
+			t.Errorf("README says %s imports %v; it imports %v", p, got, want)
+		}
+	}
+}
