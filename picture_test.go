@@ -23,25 +23,30 @@ func TestREADMEImportTable(t *testing.T) {
 		t.Fatal("README.md has no import table (a line starting \"package     imports\")")
 	}
 	table, _, _ = strings.Cut(table, "```")
-	pkgs := []string{"checksum", "header", "translate", "map66", "siit", "nat64", "handoff", "cmd/xlatgw", "cmd/map66d", "cmd/handoffd"}
+	pkgs := []string{"checksum", "header", "translate", "map66", "siit", "nat64", "handoff", "handoff/wire", "cmd/xlatgw", "cmd/map66d", "cmd/handoffd"}
+	// A row is a package, its imports, and a description; a line that
+	// begins with spaces continues the row above, imports first.
 	rows := map[string][]string{}
+	last := ""
 	for _, line := range strings.Split(table, "\n")[1:] {
 		f := strings.Fields(line)
-		if len(f) == 0 || !slices.Contains(pkgs, f[0]) {
-			continue // a continuation of the description
+		if len(f) == 0 {
+			continue
 		}
-		var imports []string
+		if strings.HasPrefix(line, " ") {
+			f = append([]string{last}, f...)
+		} else if !slices.Contains(pkgs, f[0]) {
+			continue
+		}
+		last = f[0]
+		imports := rows[last]
 		for _, w := range f[1:] {
-			if w == "—" {
-				break
-			}
-			if !slices.Contains(pkgs, w) {
-				break // the description begins
+			if w == "—" || !slices.Contains(pkgs, w) {
+				break // none, or the description begins
 			}
 			imports = append(imports, w)
 		}
-		slices.Sort(imports)
-		rows[f[0]] = imports
+		rows[last] = imports
 	}
 	for _, p := range pkgs {
 		bp, err := build.ImportDir(p, 0)
@@ -57,6 +62,7 @@ func TestREADMEImportTable(t *testing.T) {
 		}
 		slices.Sort(want)
 		got, ok := rows[p]
+		slices.Sort(got)
 		switch {
 		case !ok:
 			t.Errorf("README's import table has no row for %s (it imports %v)", p, want)

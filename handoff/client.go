@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/v6xlat/xlat/handoff/wire"
+
 	"github.com/v6xlat/xlat/nat64"
 	"github.com/v6xlat/xlat/translate"
 )
@@ -346,7 +348,7 @@ func (c *Client) out(now time.Time, server netip.Addr, client netip.AddrPort, pe
 	if len(p.pending) >= MaxPendingPerPeer {
 		return 0, Refused
 	}
-	c.request(p, &pending{key: k, msg: &MapRequest{Client: client}}, now)
+	c.request(p, &pending{key: k, msg: &wire.MapRequest{Client: client}}, now)
 	return 0, Await
 }
 
@@ -390,7 +392,7 @@ func (c *Client) in(now time.Time, server netip.Addr, port uint16, peek bool) (n
 	if len(p.pending) >= MaxPendingPerPeer {
 		return netip.AddrPort{}, Refused
 	}
-	c.request(p, &pending{key: k, msg: &Lookup{Port: port}}, now)
+	c.request(p, &pending{key: k, msg: &wire.Lookup{Port: port}}, now)
 	return netip.AddrPort{}, Await
 }
 

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"time"
+
+	"github.com/v6xlat/xlat/handoff/wire"
 )
 
 // peer is one server S as the NAT64 sees it (§8.1, §8.2).
@@ -25,7 +27,7 @@ type peer struct {
 	adopts   []*entry // UNREACHABLE: LOCAL entries to adopt
 	// lastRefresh is the last activity report, resent if a challenge
 	// answers it (it is not retransmitted otherwise).
-	lastRefresh   []RefreshEntry
+	lastRefresh   []wire.RefreshEntry
 	refreshCookie uint64
 
 	challenges   int // in a row
@@ -57,7 +59,7 @@ type pendKey struct {
 // pending is a request and the packets held for it.
 type pending struct {
 	key     pendKey
-	msg     Message // *MapRequest or *Lookup
+	msg     wire.Message // *MapRequest or *Lookup
 	packets [][]byte
 	to4     bool
 	sent    int       // transmissions so far
@@ -175,7 +177,7 @@ func (c *Client) queueAdopt(p *peer, e *entry, now time.Time) {
 	e.adopting = true
 	k := pendKey{port: e.port}
 	if p.state == Capable && p.pending[k] == nil {
-		c.request(p, &pending{key: k, msg: &MapRequest{Flags: FlagAdopt, Port: e.port, Client: e.client}}, now)
+		c.request(p, &pending{key: k, msg: &wire.MapRequest{Flags: wire.FlagAdopt, Port: e.port, Client: e.client}}, now)
 	} else {
 		p.adopts = append(p.adopts, e)
 	}
@@ -205,7 +207,7 @@ func (c *Client) notify(now time.Time, s netip.Addr, client netip.AddrPort, t ui
 		return
 	}
 	// What the notification may cost at most, all its transmissions.
-	cost := (HeaderSize + len(appendMessage(nil, &MapRequest{})) + len(appendMessage(nil, &Note{Text: c.cfg.Note}))) * MaxTransmissions
+	cost := (wire.HeaderSize + len(wire.AppendMessage(nil, &wire.MapRequest{})) + len(wire.AppendMessage(nil, &wire.Note{Text: c.cfg.Note}))) * MaxTransmissions
 	if c.credit < cost {
 		c.stats.NotifyNoCredit++
 		return
@@ -216,7 +218,7 @@ func (c *Client) notify(now time.Time, s netip.Addr, client netip.AddrPort, t ui
 	}
 	c.credit -= cost
 	c.stats.Notifications++
-	q := &pending{key: pendKey{port: t}, msg: &MapRequest{Flags: FlagAdopt, Port: t, Client: client}}
+	q := &pending{key: pendKey{port: t}, msg: &wire.MapRequest{Flags: wire.FlagAdopt, Port: t, Client: client}}
 	if p.state != Unknown {
 		// Later notifications are sent once (§8.4).
 		q.once = true
@@ -233,11 +235,11 @@ func (c *Client) transmit(p *peer, now time.Time) {
 		n := min(len(p.unsent), MaxRequestsPerDatagram)
 		batch := p.unsent[:n]
 		p.unsent = p.unsent[n:]
-		msgs := make([]Message, 0, n+1)
+		msgs := make([]wire.Message, 0, n+1)
 		note := false
 		for _, q := range batch {
 			msgs = append(msgs, q.msg)
-			if r, ok := q.msg.(*MapRequest); ok && r.Flags&FlagAdopt != 0 && c.cfg.Note != "" && (p.state == Probing || p.state == NotCapable) {
+			if r, ok := q.msg.(*wire.MapRequest); ok && r.Flags&wire.FlagAdopt != 0 && c.cfg.Note != "" && (p.state == Probing || p.state == NotCapable) {
 				note = true
 			}
 			if q.sent > 0 {
@@ -252,7 +254,7 @@ func (c *Client) transmit(p *peer, now time.Time) {
 			p.inflight = append(p.inflight, q)
 		}
 		if note {
-			msgs = append(msgs, &Note{Text: c.cfg.Note})
+			msgs = append(msgs, &wire.Note{Text: c.cfg.Note})
 		}
 		c.sendDatagram(p, msgs)
 	}
@@ -260,8 +262,8 @@ func (c *Client) transmit(p *peer, now time.Time) {
 
 // sendDatagram wraps messages in SESSION and an IPv4/UDP header from N:CP
 // to S:HP.
-func (c *Client) sendDatagram(p *peer, msgs []Message) {
-	d := Datagram{Session: Session{Version: ProtocolVersion, NAT64Epoch: c.epoch, TableEpoch: p.tableEpoch,
+func (c *Client) sendDatagram(p *peer, msgs []wire.Message) {
+	d := wire.Datagram{Session: wire.Session{Version: wire.ProtocolVersion, NAT64Epoch: c.epoch, TableEpoch: p.tableEpoch,
 		Cookie: p.cookie, Token: p.token}, Messages: msgs}
 	pkt := make([]byte, udpIPv4Header, udpIPv4Header+MaxControlDatagram)
 	pkt = d.Append(pkt)

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/v6xlat/xlat/handoff/wire"
+
 	"github.com/v6xlat/xlat/checksum"
 	"github.com/v6xlat/xlat/header"
 )
@@ -125,13 +127,13 @@ func (c *Client) receive(now time.Time, pkt []byte) {
 		c.stats.BadToken++ // not from S:HP of a known peer
 		return
 	}
-	d, err := Parse(u[header.UDPSize:])
+	d, err := wire.Parse(u[header.UDPSize:])
 	if err != nil {
 		c.stats.MalformedDatagrams++
 		return
 	}
 	s := d.Session
-	if s.Flags&FlagServer == 0 || s.Version != ProtocolVersion || s.NAT64Epoch != c.epoch || s.Token != p.token {
+	if s.Flags&wire.FlagServer == 0 || s.Version != wire.ProtocolVersion || s.NAT64Epoch != c.epoch || s.Token != p.token {
 		c.stats.BadToken++
 		return
 	}
@@ -139,7 +141,7 @@ func (c *Client) receive(now time.Time, pkt []byte) {
 	c.stats.MalformedMessages += uint64(len(d.MalformedMessages))
 	c.stats.UnexpectedMessages += uint64(d.UnexpectedMessages)
 	p.cookie = s.Cookie
-	if s.Flags&FlagChallenge != 0 {
+	if s.Flags&wire.FlagChallenge != 0 {
 		c.challenged(p, now)
 		return
 	}
@@ -148,7 +150,7 @@ func (c *Client) receive(now time.Time, pkt []byte) {
 	p.lastRefresh = nil
 
 	for _, m := range d.Messages {
-		if e, ok := m.(*Error); ok && (e.Code == ErrUnsupportedVersion || e.Code == ErrTableLimit) {
+		if e, ok := m.(*wire.Error); ok && (e.Code == wire.ErrUnsupportedVersion || e.Code == wire.ErrTableLimit) {
 			c.stats.ServerErrors++
 			c.logf("handoff: server %v: ERROR %d %q: treating it as NOT_CAPABLE", p.addr, e.Code, e.Text)
 			c.setNotCapable(p)
@@ -170,10 +172,10 @@ func (c *Client) receive(now time.Time, pkt []byte) {
 }
 
 // apply carries out a reply's messages in order (§8.6).
-func (c *Client) apply(p *peer, msgs []Message, now time.Time) {
-	var echoFor *Map // the MAP the following packets belong to
+func (c *Client) apply(p *peer, msgs []wire.Message, now time.Time) {
+	var echoFor *wire.Map // the MAP the following packets belong to
 	for _, m := range msgs {
-		if pk, ok := m.(Packet); ok {
+		if pk, ok := m.(wire.Packet); ok {
 			if echoFor == nil {
 				c.stats.UnexpectedMessages++
 			} else {
@@ -183,22 +185,22 @@ func (c *Client) apply(p *peer, msgs []Message, now time.Time) {
 		}
 		echoFor = nil
 		switch m := m.(type) {
-		case *Map:
+		case *wire.Map:
 			if c.applyMap(p, m, now) {
 				echoFor = m
 			}
-		case *Unmapped:
+		case *wire.Unmapped:
 			if e := p.byPort[m.Port]; e != nil && !e.local {
 				c.remove(p, e)
 			}
 			c.complete(p, pendKey{port: m.Port}, false)
-		case *Invalidate:
+		case *wire.Invalidate:
 			if e := p.byPort[m.Port]; e != nil && !e.local && !serialNewer(e.gen, m.Generation) {
 				c.remove(p, e)
 			}
-		case *Error:
+		case *wire.Error:
 			c.logf("handoff: server %v: ERROR code %d subtype %#x %q", p.addr, m.Code, m.Subtype, m.Text)
-		case *Note:
+		case *wire.Note:
 		default:
 			c.stats.UnexpectedMessages++
 		}
@@ -206,15 +208,15 @@ func (c *Client) apply(p *peer, msgs []Message, now time.Time) {
 }
 
 // applyMap applies a MAP and reports whether echoes may follow it.
-func (c *Client) applyMap(p *peer, m *Map, now time.Time) bool {
+func (c *Client) applyMap(p *peer, m *wire.Map, now time.Time) bool {
 	q := c.answered(p, m)
-	if m.Status == StatusRefused {
+	if m.Status == wire.StatusRefused {
 		c.stats.Refused++
 		if q == nil {
 			return false
 		}
-		if r, ok := q.msg.(*MapRequest); ok && r.Flags&FlagAdopt != 0 {
-			if e := p.byPort[r.Port]; e != nil && e.local && m.Reason == ReasonRate {
+		if r, ok := q.msg.(*wire.MapRequest); ok && r.Flags&wire.FlagAdopt != 0 {
+			if e := p.byPort[r.Port]; e != nil && e.local && m.Reason == wire.ReasonRate {
 				// §8.3: an ADOPT refused for RATE stays queued.
 				c.complete(p, q.key, true)
 				e.adopting = false
@@ -227,7 +229,7 @@ func (c *Client) applyMap(p *peer, m *Map, now time.Time) bool {
 		c.complete(p, q.key, false)
 		return false
 	}
-	if m.Status > StatusRefused || !c.inSlots(m.Port) {
+	if m.Status > wire.StatusRefused || !c.inSlots(m.Port) {
 		c.stats.UnexpectedMessages++
 		return false
 	}
@@ -249,15 +251,15 @@ func (c *Client) applyMap(p *peer, m *Map, now time.Time) bool {
 // answered finds the request a MAP answers: a MAP_REQUEST for its client,
 // an ADOPT of its client (on its port unless refused), or a LOOKUP of its
 // port.
-func (c *Client) answered(p *peer, m *Map) *pending {
+func (c *Client) answered(p *peer, m *wire.Map) *pending {
 	for _, q := range p.inflight {
 		switch r := q.msg.(type) {
-		case *MapRequest:
-			if r.Client == m.Client && (r.Flags&FlagAdopt == 0 || m.Status == StatusRefused || r.Port == m.Port) {
+		case *wire.MapRequest:
+			if r.Client == m.Client && (r.Flags&wire.FlagAdopt == 0 || m.Status == wire.StatusRefused || r.Port == m.Port) {
 				return q
 			}
-		case *Lookup:
-			if m.Status != StatusRefused && r.Port == m.Port {
+		case *wire.Lookup:
+			if m.Status != wire.StatusRefused && r.Port == m.Port {
 				return q
 			}
 		}
@@ -266,7 +268,7 @@ func (c *Client) answered(p *peer, m *Map) *pending {
 }
 
 // echo checks an echoed packet against its MAP (§5.5) and delivers it.
-func (c *Client) echo(p *peer, m *Map, pk Packet) {
+func (c *Client) echo(p *peer, m *wire.Map, pk wire.Packet) {
 	six := len(pk) > 0 && pk[0]>>4 == 6
 	f, ok := c.flowOf(pk, six)
 	switch {
@@ -291,7 +293,7 @@ func (c *Client) challenged(p *peer, now time.Time) {
 	}
 	// Resend what went out under another cookie: the requests, and the
 	// activity report.
-	var msgs []Message
+	var msgs []wire.Message
 	for _, q := range p.inflight {
 		if q.cookie != p.cookie {
 			q.cookie = p.cookie
@@ -306,7 +308,7 @@ func (c *Client) challenged(p *peer, now time.Time) {
 	}
 	if len(p.lastRefresh) > 0 && p.refreshCookie != p.cookie {
 		p.refreshCookie = p.cookie
-		c.sendDatagram(p, []Message{&Refresh{Entries: p.lastRefresh}})
+		c.sendDatagram(p, []wire.Message{&wire.Refresh{Entries: p.lastRefresh}})
 	}
 }
 

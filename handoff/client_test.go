@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/v6xlat/xlat/handoff/wire"
+
 	"github.com/v6xlat/xlat/checksum"
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/testpkt"
@@ -394,15 +396,15 @@ func TestClientSpoofedReplies(t *testing.T) {
 	tb.cli.Out(sAddr, client1, false)
 	tb.pump()
 	p := tb.cli.peers[sAddr]
-	forged := func(mod func(*Session)) []byte {
-		s := Session{Version: 1, Flags: FlagServer, NAT64Epoch: tb.cli.epoch, TableEpoch: p.tableEpoch, Cookie: 1, Token: p.token}
+	forged := func(mod func(*wire.Session)) []byte {
+		s := wire.Session{Version: 1, Flags: wire.FlagServer, NAT64Epoch: tb.cli.epoch, TableEpoch: p.tableEpoch, Cookie: 1, Token: p.token}
 		mod(&s)
-		return (&Datagram{Session: s, Messages: []Message{&Invalidate{Port: 1028, Generation: 1}}}).Append(nil)
+		return (&wire.Datagram{Session: s, Messages: []wire.Message{&wire.Invalidate{Port: 1028, Generation: 1}}}).Append(nil)
 	}
-	tb.reply(forged(func(s *Session) { s.Token++ }), sAddr, DefaultServerPort)
-	tb.reply(forged(func(s *Session) { s.NAT64Epoch++ }), sAddr, DefaultServerPort)
-	tb.reply(forged(func(*Session) {}), sAddr, 53)
-	tb.reply(forged(func(*Session) {}), netip.MustParseAddr("192.0.2.99"), DefaultServerPort)
+	tb.reply(forged(func(s *wire.Session) { s.Token++ }), sAddr, DefaultServerPort)
+	tb.reply(forged(func(s *wire.Session) { s.NAT64Epoch++ }), sAddr, DefaultServerPort)
+	tb.reply(forged(func(*wire.Session) {}), sAddr, 53)
+	tb.reply(forged(func(*wire.Session) {}), netip.MustParseAddr("192.0.2.99"), DefaultServerPort)
 	if st := tb.cli.Stats(); st.BadToken != 4 {
 		t.Errorf("BadToken %d, want 4", st.BadToken)
 	}
@@ -410,7 +412,7 @@ func TestClientSpoofedReplies(t *testing.T) {
 		t.Fatal("a forged INVALIDATE removed the entry")
 	}
 	// The genuine one does.
-	tb.reply(forged(func(*Session) {}), sAddr, DefaultServerPort)
+	tb.reply(forged(func(*wire.Session) {}), sAddr, DefaultServerPort)
 	if _, _, _, ok := tb.cli.Lookup(sAddr, client1); ok {
 		t.Fatal("INVALIDATE ignored")
 	}
@@ -419,9 +421,9 @@ func TestClientSpoofedReplies(t *testing.T) {
 	tb.cli.Out(sAddr, client2, false)
 	tb.toServer = nil
 	other := netip.AddrPortFrom(client2.Addr(), 1)
-	m := &Map{Status: StatusNew, Port: 1030, Generation: 9, Client: client2}
-	r := (&Datagram{Session: Session{Version: 1, Flags: FlagServer, NAT64Epoch: tb.cli.epoch, TableEpoch: p.tableEpoch, Cookie: 1, Token: p.token},
-		Messages: []Message{m, Packet(synFrom(client2)), Packet(synFrom(other))}}).Append(nil)
+	m := &wire.Map{Status: wire.StatusNew, Port: 1030, Generation: 9, Client: client2}
+	r := (&wire.Datagram{Session: wire.Session{Version: 1, Flags: wire.FlagServer, NAT64Epoch: tb.cli.epoch, TableEpoch: p.tableEpoch, Cookie: 1, Token: p.token},
+		Messages: []wire.Message{m, wire.Packet(synFrom(client2)), wire.Packet(synFrom(other))}}).Append(nil)
 	tb.reply(r, sAddr, DefaultServerPort)
 	if d := tb.takeDelivered(); len(d) != 1 || !bytes.Equal(d[0].pkt, synFrom(client2)) {
 		t.Errorf("echoes delivered: %d", len(d))
@@ -438,20 +440,20 @@ func TestClientOrdering(t *testing.T) {
 	tb.cli.Out(sAddr, client1, false)
 	tb.pump()
 	p := tb.cli.peers[sAddr]
-	send := func(msgs ...Message) {
-		tb.reply((&Datagram{Session: Session{Version: 1, Flags: FlagServer, NAT64Epoch: tb.cli.epoch, TableEpoch: p.tableEpoch, Cookie: 1, Token: p.token},
+	send := func(msgs ...wire.Message) {
+		tb.reply((&wire.Datagram{Session: wire.Session{Version: 1, Flags: wire.FlagServer, NAT64Epoch: tb.cli.epoch, TableEpoch: p.tableEpoch, Cookie: 1, Token: p.token},
 			Messages: msgs}).Append(nil), sAddr, DefaultServerPort)
 	}
-	send(&Map{Status: StatusExisting, Port: 1028, Generation: 7, Client: client1})
-	send(&Map{Status: StatusExisting, Port: 1028, Generation: 6, Client: client2}) // older: ignored
+	send(&wire.Map{Status: wire.StatusExisting, Port: 1028, Generation: 7, Client: client1})
+	send(&wire.Map{Status: wire.StatusExisting, Port: 1028, Generation: 6, Client: client2}) // older: ignored
 	if port, gen, _, _ := tb.cli.Lookup(sAddr, client1); port != 1028 || gen != 7 {
 		t.Fatalf("older MAP applied: %d %d", port, gen)
 	}
-	send(&Invalidate{Port: 1028, Generation: 5}) // older: ignored
+	send(&wire.Invalidate{Port: 1028, Generation: 5}) // older: ignored
 	if _, _, _, ok := tb.cli.Lookup(sAddr, client1); !ok {
 		t.Fatal("older INVALIDATE applied")
 	}
-	send(&Invalidate{Port: 1028, Generation: 7})
+	send(&wire.Invalidate{Port: 1028, Generation: 7})
 	if _, _, _, ok := tb.cli.Lookup(sAddr, client1); ok {
 		t.Fatal("INVALIDATE of the current generation ignored")
 	}
@@ -547,17 +549,17 @@ func checkCache(t *testing.T, c *Client) {
 // check, so that every message reaches apply, between packets and ticks:
 // it never panics and the cache stays a bijection.
 func FuzzClientReceive(f *testing.F) {
-	seed := func(msgs ...Message) []byte {
+	seed := func(msgs ...wire.Message) []byte {
 		var b []byte
 		for _, m := range msgs {
-			b = appendMessage(b, m)
+			b = wire.AppendMessage(b, m)
 		}
 		return b
 	}
-	f.Add(seed(&Map{Status: StatusNew, Port: 1029, Generation: 2, Client: client2}, Packet(synFrom(client2))), uint8(3))
-	f.Add(seed(&Invalidate{Port: 1028, Generation: 1}, &Unmapped{Port: 1028}), uint8(0))
-	f.Add(seed(&Map{Status: StatusRefused, Reason: ReasonRate, Client: client1}, &Error{Code: ErrMalformed, Subtype: 0x32}), uint8(1))
-	f.Add(seed(&Error{Code: ErrTableLimit}), uint8(2))
+	f.Add(seed(&wire.Map{Status: wire.StatusNew, Port: 1029, Generation: 2, Client: client2}, wire.Packet(synFrom(client2))), uint8(3))
+	f.Add(seed(&wire.Invalidate{Port: 1028, Generation: 1}, &wire.Unmapped{Port: 1028}), uint8(0))
+	f.Add(seed(&wire.Map{Status: wire.StatusRefused, Reason: wire.ReasonRate, Client: client1}, &wire.Error{Code: wire.ErrMalformed, Subtype: 0x32}), uint8(1))
+	f.Add(seed(&wire.Error{Code: wire.ErrTableLimit}), uint8(2))
 	f.Fuzz(func(t *testing.T, msgs []byte, flags uint8) {
 		tb := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}, CacheMaxEntries: 6})
 		tb.cli.Out(sAddr, client1, false)
@@ -566,8 +568,8 @@ func FuzzClientReceive(f *testing.F) {
 		tb.cli.Park(synFrom(client2), true)
 		tb.cli.In(sAddr, 1033, false)
 		p := tb.cli.peers[sAddr]
-		s := Session{Version: 1, Flags: FlagServer | flags&FlagChallenge, NAT64Epoch: tb.cli.epoch, TableEpoch: p.tableEpoch ^ uint64(flags&1), Cookie: 5, Token: p.token}
-		d := (&Datagram{Session: s}).Append(nil)
+		s := wire.Session{Version: 1, Flags: wire.FlagServer | flags&wire.FlagChallenge, NAT64Epoch: tb.cli.epoch, TableEpoch: p.tableEpoch ^ uint64(flags&1), Cookie: 5, Token: p.token}
+		d := (&wire.Datagram{Session: s}).Append(nil)
 		tb.reply(append(d, msgs...), sAddr, DefaultServerPort)
 		checkCache(t, tb.cli)
 		tb.advance(RTOInitial)

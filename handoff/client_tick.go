@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/v6xlat/xlat/handoff/wire"
 )
 
 // Tick runs the client's timers: retransmissions and their failure
@@ -96,9 +98,9 @@ func (c *Client) failAll(p *peer, now time.Time) {
 	p.inflight, p.unsent = nil, nil
 	for _, q := range pend {
 		delete(p.pending, q.key)
-		r, isReq := q.msg.(*MapRequest)
+		r, isReq := q.msg.(*wire.MapRequest)
 		switch {
-		case isReq && r.Flags&FlagAdopt != 0:
+		case isReq && r.Flags&wire.FlagAdopt != 0:
 			if e := p.byPort[r.Port]; e != nil && e.local {
 				e.adopting = false
 				c.queueAdopt(p, e, now)
@@ -126,9 +128,9 @@ func (c *Client) probe(p *peer, now time.Time) {
 		}
 	}
 	p.adopts = live
-	var msgs []Message
+	var msgs []wire.Message
 	for _, e := range p.adopts[:min(len(p.adopts), MaxRequestsPerDatagram)] {
-		msgs = append(msgs, &MapRequest{Flags: FlagAdopt, Port: e.port, Client: e.client})
+		msgs = append(msgs, &wire.MapRequest{Flags: wire.FlagAdopt, Port: e.port, Client: e.client})
 	}
 	c.sendDatagram(p, msgs)
 }
@@ -137,17 +139,17 @@ func (c *Client) probe(p *peer, now time.Time) {
 // last report (§8.4), never retransmitted.
 func (c *Client) refresh(p *peer, now time.Time) {
 	p.refreshAt = now.Add(c.refreshInterval())
-	var entries []RefreshEntry
+	var entries []wire.RefreshEntry
 	for _, e := range p.byPort {
 		if e.used && !e.local {
 			e.used = false
-			entries = append(entries, RefreshEntry{Port: e.port, Generation: e.gen})
+			entries = append(entries, wire.RefreshEntry{Port: e.port, Generation: e.gen})
 		}
 	}
 	p.lastRefresh, p.refreshCookie = nil, p.cookie
 	for len(entries) > 0 {
 		n := min(len(entries), MaxRefreshEntries)
-		c.sendDatagram(p, []Message{&Refresh{Entries: entries[:n]}})
+		c.sendDatagram(p, []wire.Message{&wire.Refresh{Entries: entries[:n]}})
 		c.stats.Refreshes++
 		if len(p.lastRefresh) == 0 {
 			p.lastRefresh = entries[:n] // the first report, for a challenge

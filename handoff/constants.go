@@ -5,8 +5,6 @@ import "time"
 // The tunables of handoff/1 (spec §11). Those the spec marks as
 // configurable have configuration fields that default to these.
 const (
-	ProtocolVersion = 1
-
 	DefaultServerPort  = 64646 // HP, dynamic range, not IANA-assigned
 	ControlPortMin     = 1024  // NAT64 control ports 1024-1027
 	ControlPortMax     = 1027
@@ -19,7 +17,6 @@ const (
 	MaxControlDatagram     = 548  // without carried packets
 	MaxRequestsPerDatagram = 16   // MAP_REQUEST + LOOKUP
 	MaxRefreshEntries      = 80   // per datagram sent
-	MaxRefreshAccepted     = 85   // per datagram accepted
 
 	RTOInitial               = 200 * time.Millisecond
 	MaxTransmissions         = 4
@@ -60,8 +57,4 @@ const (
 	CreateBurst           = 5000
 	SnapshotInterval      = 300 * time.Second
 	LogTimeLayout         = "2006-01-02 15:04:05.000000" // always UTC
-
-	// HeaderSize is a datagram's SESSION: the smallest well-formed
-	// datagram.
-	HeaderSize = 38
 )

@@ -13,11 +13,12 @@
 //
 // # Both ends
 //
+//   - package [github.com/v6xlat/xlat/handoff/wire]: every message of §5
+//     and the framing of §4. wire.Parse walks a whole datagram and applies
+//     the rules (drop the datagram, skip an unknown message, ignore a short
+//     one, accept excess payload); wire.Datagram.Append encodes. A tool
+//     that only reads or writes datagrams imports that package alone.
 //   - constants.go: the tunables of §11, one file.
-//   - codec.go: every message of §5 and the framing of §4. Parse walks a
-//     whole datagram and applies the rules (drop the datagram, skip an
-//     unknown message, ignore a short one, accept excess payload);
-//     Datagram.Append encodes.
 //   - handshake.go: the token and cookie of §6, the first 8 octets of
 //     HMAC-SHA256 over a label, an IPv4 address, a port and an epoch,
 //     never 0.

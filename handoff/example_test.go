@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/v6xlat/xlat/handoff"
+	"github.com/v6xlat/xlat/handoff/wire"
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/translate"
 )
@@ -16,28 +17,28 @@ func Example() {
 	server := netip.MustParseAddr("192.0.2.2")
 	epoch := uint64(0x5d3c9a1be04f7726)
 
-	d := handoff.Datagram{
-		Session: handoff.Session{
-			Version:    handoff.ProtocolVersion,
+	d := wire.Datagram{
+		Session: wire.Session{
+			Version:    wire.ProtocolVersion,
 			NAT64Epoch: epoch,
 			Token:      handoff.Token(kn, server, handoff.DefaultServerPort, epoch),
 		},
-		Messages: []handoff.Message{&handoff.MapRequest{
-			Flags:  handoff.FlagAdopt,
+		Messages: []wire.Message{&wire.MapRequest{
+			Flags:  wire.FlagAdopt,
 			Proto:  6,
 			Port:   3719,
 			Client: netip.MustParseAddrPort("[2001:db8:1::2]:53186"),
 		}},
 	}
-	wire := d.Append(nil)
+	b := d.Append(nil)
 
-	got, err := handoff.Parse(wire)
+	got, err := wire.Parse(b)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	req := got.Messages[0].(*handoff.MapRequest)
-	fmt.Printf("%d octets: adopt port %d for %v\n", len(wire), req.Port, req.Client)
+	req := got.Messages[0].(*wire.MapRequest)
+	fmt.Printf("%d octets: adopt port %d for %v\n", len(b), req.Port, req.Client)
 	// Output: 64 octets: adopt port 3719 for [2001:db8:1::2]:53186
 }
 

@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/v6xlat/xlat/handoff/internal/vectors"
+
+	"github.com/v6xlat/xlat/handoff/wire"
+
 	"github.com/v6xlat/xlat/internal/fixture"
 )
 
@@ -18,10 +22,10 @@ import (
 // request of small broken messages drew 4,416 octets of ERRORs.
 func TestFaultErrorsNoAmplification(t *testing.T) {
 	s, _ := newTestServer(t, ServerConfig{})
-	head := fixture.Hex(t, hexE4)[:38] // SESSION with the cookie of nCP
+	head := fixture.Hex(t, vectors.E4)[:wire.HeaderSize] // SESSION with the cookie of nCP
 	// Broken messages of every kind that can be broken, two octets each
 	// (type, length 0), filling a 1,472-octet datagram.
-	kinds := []uint8{TypeMapRequest, TypeMap, TypeLookup, TypeUnmapped, TypeRefresh, TypeInvalidate, TypeError}
+	kinds := []uint8{wire.TypeMapRequest, wire.TypeMap, wire.TypeLookup, wire.TypeUnmapped, wire.TypeRefresh, wire.TypeInvalidate, wire.TypeError}
 	req := append([]byte(nil), head...)
 	for i := 0; len(req)+2 <= 1472; i++ {
 		req = append(req, kinds[i%len(kinds)], 0)
@@ -34,13 +38,13 @@ func TestFaultErrorsNoAmplification(t *testing.T) {
 	if total > len(req) {
 		t.Errorf("%d octets of broken messages drew %d octets of answers", len(req), total)
 	}
-	d, err := Parse(one(t, replies))
+	d, err := wire.Parse(one(t, replies))
 	if err != nil || len(d.Messages) == 0 || len(d.Messages) > len(kinds) {
 		t.Errorf("answer %+v %v: want at most one ERROR per kind of broken message", d, err)
 	}
 	// A request with few octets of broken messages gets fewer ERRORs
 	// than it has kinds of them, the rest counted.
-	small := append(append([]byte(nil), head...), TypeMapRequest, 0, TypeLookup, 0, TypeRefresh, 0)
+	small := append(append([]byte(nil), head...), wire.TypeMapRequest, 0, wire.TypeLookup, 0, wire.TypeRefresh, 0)
 	r := one(t, s.Handle(step(1), nCP, small, nil))
 	if len(r) > len(small) || s.Stats().ErrorsSuppressed == 0 {
 		t.Errorf("%d-octet request: %d-octet answer, %d suppressed", len(small), len(r), s.Stats().ErrorsSuppressed)
@@ -188,13 +192,13 @@ func TestFaultJournalTornTailAndRepair(t *testing.T) {
 
 // reqDatagram is persisted.send's datagram, to hand the server without
 // the Sync send does.
-func reqDatagram(t *testing.T, p *persisted, msgs ...Message) []byte {
+func reqDatagram(t *testing.T, p *persisted, msgs ...wire.Message) []byte {
 	t.Helper()
 	var ks [32]byte
 	for i := range ks {
 		ks[i] = byte(0x20 + i)
 	}
-	d := Datagram{Session: Session{Version: 1, NAT64Epoch: epoch1, Token: 7,
-		Cookie: Cookie(ks, nCP.Addr(), nCP.Port(), epoch1)}, Messages: msgs}
+	d := wire.Datagram{Session: wire.Session{Version: 1, NAT64Epoch: vectors.Epoch1, Token: 7,
+		Cookie: Cookie(ks, nCP.Addr(), nCP.Port(), vectors.Epoch1)}, Messages: msgs}
 	return d.Append(nil)
 }

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/v6xlat/xlat/handoff/wire"
 )
 
 // Stats are the counters of §11. A Server's are read with Server.Stats.
@@ -61,7 +63,7 @@ type Server struct {
 	per24  map[[3]byte]*bucket
 	global bucket
 
-	out []Message // scratch
+	out []wire.Message // scratch
 }
 
 // NewServer returns a server with no tables.
@@ -168,10 +170,10 @@ func (s *Server) Handle(now time.Time, from netip.AddrPort, b []byte, replies []
 		return replies
 	}
 	s.rotate(now)
-	if len(b) >= HeaderSize && b[0] == TypeSession && b[2] != ProtocolVersion {
+	if len(b) >= wire.HeaderSize && b[0] == wire.TypeSession && b[2] != wire.ProtocolVersion {
 		return s.unsupported(now, from, b, replies)
 	}
-	d, err := Parse(b)
+	d, err := wire.Parse(b)
 	if err != nil {
 		s.stats.MalformedDatagrams++
 		return replies
@@ -180,7 +182,7 @@ func (s *Server) Handle(now time.Time, from netip.AddrPort, b []byte, replies []
 	s.stats.MalformedMessages += uint64(len(d.MalformedMessages))
 	s.stats.UnexpectedMessages += uint64(d.UnexpectedMessages)
 	in := d.Session
-	hdr := Session{Version: ProtocolVersion, Flags: FlagServer, NAT64Epoch: in.NAT64Epoch,
+	hdr := wire.Session{Version: wire.ProtocolVersion, Flags: wire.FlagServer, NAT64Epoch: in.NAT64Epoch,
 		Cookie: s.mac.sum(cookieLabel, from.Addr(), from.Port(), in.NAT64Epoch), Token: in.Token}
 	if !s.cookieValid(from, in.NAT64Epoch, in.Cookie, hdr.Cookie) {
 		// §6 step 2: a challenge, no state, nothing logged.
@@ -189,14 +191,14 @@ func (s *Server) Handle(now time.Time, from netip.AddrPort, b []byte, replies []
 			return replies
 		}
 		s.stats.ChallengesSent++
-		hdr.Flags |= FlagChallenge
-		return append(replies, (&Datagram{Session: hdr}).Append(nil))
+		hdr.Flags |= wire.FlagChallenge
+		return append(replies, (&wire.Datagram{Session: hdr}).Append(nil))
 	}
 	t := s.tables[from.Addr()]
 	if t == nil {
 		if len(s.tables) >= s.cfg.MaxTables {
 			s.stats.TablesRefused++
-			reply := (&Datagram{Session: hdr, Messages: []Message{&Error{Code: ErrTableLimit, Text: "table limit"}}}).Append(nil)
+			reply := (&wire.Datagram{Session: hdr, Messages: []wire.Message{&wire.Error{Code: wire.ErrTableLimit, Text: "table limit"}}}).Append(nil)
 			if len(reply) > len(b) {
 				// No amplification: a short request gets no longer
 				// refusal.
@@ -210,7 +212,7 @@ func (s *Server) Handle(now time.Time, from netip.AddrPort, b []byte, replies []
 		}
 	}
 	if s.cfg.Persistent {
-		hdr.Flags |= FlagPersistent
+		hdr.Flags |= wire.FlagPersistent
 	}
 	hdr.TableEpoch = t.Epoch
 	return s.process(now, t, hdr, d, len(b), replies)
@@ -250,13 +252,13 @@ func (s *Server) event(e Event) {
 // process answers the messages of an accepted datagram in order (§5.6):
 // for each request its INVALIDATEs, its MAP or UNMAPPED, its echoes; one
 // request's answer is never split across datagrams.
-func (s *Server) process(now time.Time, t *Table, hdr Session, d *Datagram, reqLen int, replies [][]byte) [][]byte {
+func (s *Server) process(now time.Time, t *Table, hdr wire.Session, d *wire.Datagram, reqLen int, replies [][]byte) [][]byte {
 	w := replyWriter{hdr: hdr, replies: replies}
 	requests := 0
 	echo := false // packets after the current request are echoed
 	carrier := false
 	for _, m := range d.Messages {
-		if p, ok := m.(Packet); ok {
+		if p, ok := m.(wire.Packet); ok {
 			switch {
 			case !carrier:
 				s.stats.UnexpectedMessages++
@@ -268,36 +270,36 @@ func (s *Server) process(now time.Time, t *Table, hdr Session, d *Datagram, reqL
 		w.add(s, s.out) // the previous request's answer is complete
 		s.out, carrier, echo = s.out[:0], false, false
 		switch m := m.(type) {
-		case *MapRequest, *Lookup:
+		case *wire.MapRequest, *wire.Lookup:
 			if requests++; requests > MaxRequestsPerDatagram {
 				s.stats.UnexpectedMessages++
 				continue
 			}
-			var answered *Map
-			if r, ok := m.(*MapRequest); ok {
+			var answered *wire.Map
+			if r, ok := m.(*wire.MapRequest); ok {
 				s.out = t.Request(now, r, s.out)
-				answered = s.out[len(s.out)-1].(*Map)
-				carrier = r.Flags&FlagAdopt == 0
-				if answered.Status == StatusRefused && answered.Reason == ReasonRate {
+				answered = s.out[len(s.out)-1].(*wire.Map)
+				carrier = r.Flags&wire.FlagAdopt == 0
+				if answered.Status == wire.StatusRefused && answered.Reason == wire.ReasonRate {
 					s.stats.RefusedRate++
 				}
 			} else {
-				port := m.(*Lookup).Port
+				port := m.(*wire.Lookup).Port
 				carrier = true
 				if mp, ok := t.Lookup(now, port); ok {
 					s.out, answered = append(s.out, mp), mp
 				} else {
-					s.out = append(s.out, &Unmapped{Port: port})
+					s.out = append(s.out, &wire.Unmapped{Port: port})
 				}
 			}
-			echo = answered != nil && answered.Status != StatusRefused
-		case *Refresh:
+			echo = answered != nil && answered.Status != wire.StatusRefused
+		case *wire.Refresh:
 			for _, e := range m.Entries {
 				if !t.Refresh(now, e.Port, e.Generation) {
-					s.out = append(s.out, &Invalidate{Port: e.Port, Generation: e.Generation})
+					s.out = append(s.out, &wire.Invalidate{Port: e.Port, Generation: e.Generation})
 				}
 			}
-		case *Note:
+		case *wire.Note:
 			// §5.4: never acted on, never in the connection log.
 		default: // server-to-NAT64 messages sent the wrong way
 			s.stats.UnexpectedMessages++
@@ -308,17 +310,17 @@ func (s *Server) process(now time.Time, t *Table, hdr Session, d *Datagram, reqL
 	// One ERROR per kind of malformed message, and only as many octets
 	// of them as the request's messages took: a request full of small
 	// broken messages must not draw a larger answer (no amplification).
-	budget := reqLen - HeaderSize
+	budget := reqLen - wire.HeaderSize
 	var reported [256]bool
 	for _, typ := range d.MalformedMessages {
 		if reported[typ] {
 			continue
 		}
 		reported[typ] = true
-		m := &Error{Code: ErrMalformed, Subtype: typ}
-		if n := len(appendMessage(nil, m)); n <= budget {
+		m := &wire.Error{Code: wire.ErrMalformed, Subtype: typ}
+		if n := len(wire.AppendMessage(nil, m)); n <= budget {
 			budget -= n
-			w.add(s, []Message{m})
+			w.add(s, []wire.Message{m})
 			continue
 		}
 		s.stats.ErrorsSuppressed++
@@ -328,19 +330,19 @@ func (s *Server) process(now time.Time, t *Table, hdr Session, d *Datagram, reqL
 
 // replyWriter packs answer groups into datagrams of at most MaxDatagram.
 type replyWriter struct {
-	hdr     Session
+	hdr     wire.Session
 	replies [][]byte
 	cur     []byte
 }
 
-func (w *replyWriter) add(s *Server, group []Message) {
+func (w *replyWriter) add(s *Server, group []wire.Message) {
 	if len(group) == 0 {
 		return
 	}
 	var g []byte
 	for _, m := range group {
-		b := appendMessage(g, m)
-		if _, isPacket := m.(Packet); isPacket && HeaderSize+len(b) > MaxDatagram {
+		b := wire.AppendMessage(g, m)
+		if _, isPacket := m.(wire.Packet); isPacket && wire.HeaderSize+len(b) > MaxDatagram {
 			s.stats.EchoDropped++ // §5.5: an echo that cannot fit is left out
 			continue
 		}
@@ -351,7 +353,7 @@ func (w *replyWriter) add(s *Server, group []Message) {
 		w.cur = nil
 	}
 	if w.cur == nil {
-		w.cur = (&Datagram{Session: w.hdr}).Append(make([]byte, 0, MaxDatagram))
+		w.cur = (&wire.Datagram{Session: w.hdr}).Append(make([]byte, 0, MaxDatagram))
 	}
 	w.cur = append(w.cur, g...)
 }
@@ -359,7 +361,7 @@ func (w *replyWriter) add(s *Server, group []Message) {
 // flush ends the reply; an accepted datagram always gets one (§5.6).
 func (w *replyWriter) flush() [][]byte {
 	if w.cur == nil {
-		w.cur = (&Datagram{Session: w.hdr}).Append(nil)
+		w.cur = (&wire.Datagram{Session: w.hdr}).Append(nil)
 	}
 	return append(w.replies, w.cur)
 }
@@ -376,10 +378,10 @@ func (s *Server) unsupported(now time.Time, from netip.AddrPort, b []byte, repli
 		return replies
 	}
 	s.stats.ChallengesSent++
-	hdr := Session{Version: ProtocolVersion, Flags: FlagServer,
+	hdr := wire.Session{Version: wire.ProtocolVersion, Flags: wire.FlagServer,
 		NAT64Epoch: binary.BigEndian.Uint64(b[6:]), Token: binary.BigEndian.Uint64(b[30:])}
-	return append(replies, (&Datagram{Session: hdr, Messages: []Message{
-		&Error{Code: ErrUnsupportedVersion}}}).Append(nil))
+	return append(replies, (&wire.Datagram{Session: hdr, Messages: []wire.Message{
+		&wire.Error{Code: wire.ErrUnsupportedVersion}}}).Append(nil))
 }
 
 func (s *Server) allowChallenge(now time.Time, n netip.Addr) bool {

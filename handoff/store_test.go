@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/v6xlat/xlat/handoff/internal/vectors"
+
+	"github.com/v6xlat/xlat/handoff/wire"
 )
 
 // persisted is a server wired to a store as handoffd wires them: every
@@ -45,19 +49,19 @@ func startPersisted(t *testing.T, dir string, slots uint16) *persisted {
 
 // send hands the server one datagram of msgs from nCP with a valid cookie
 // and returns its parsed reply.
-func (p *persisted) send(now int, msgs ...Message) *Datagram {
+func (p *persisted) send(now int, msgs ...wire.Message) *wire.Datagram {
 	p.t.Helper()
 	var ks [32]byte
 	for i := range ks {
 		ks[i] = byte(0x20 + i)
 	}
-	d := Datagram{Session: Session{Version: 1, NAT64Epoch: epoch1, Token: 7,
-		Cookie: Cookie(ks, nCP.Addr(), nCP.Port(), epoch1)}, Messages: msgs}
+	d := wire.Datagram{Session: wire.Session{Version: 1, NAT64Epoch: vectors.Epoch1, Token: 7,
+		Cookie: Cookie(ks, nCP.Addr(), nCP.Port(), vectors.Epoch1)}, Messages: msgs}
 	replies := p.srv.Handle(step(now), nCP, d.Append(nil), nil)
 	if err := p.store.Sync(); err != nil {
 		p.t.Fatal(err)
 	}
-	r, err := Parse(one(p.t, replies))
+	r, err := wire.Parse(one(p.t, replies))
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -86,7 +90,7 @@ func TestStoreServerRestart(t *testing.T) {
 	for k := 1; k <= 4; k++ { // the fourth evicts the first
 		a.send(k, req(client(k)))
 	}
-	a.send(5, &Lookup{Port: 1029}) // touch: 1029 becomes the most recent
+	a.send(5, &wire.Lookup{Port: 1029}) // touch: 1029 becomes the most recent
 	want := state(a.srv.Table(n1))
 	if err := a.store.Snapshot(a.srv.Tables()); err != nil {
 		t.Fatal(err)
@@ -101,7 +105,7 @@ func TestStoreServerRestart(t *testing.T) {
 	if r.Session.TableEpoch != b.srv.Table(n1).Epoch || r.Session.TableEpoch != 0x8e01f2a7c3b45d69 {
 		t.Errorf("table_epoch %x changed", r.Session.TableEpoch)
 	}
-	if m := r.Messages[len(r.Messages)-1].(*Map); m.Generation != 5 || m.Port != 1030 {
+	if m := r.Messages[len(r.Messages)-1].(*wire.Map); m.Generation != 5 || m.Port != 1030 {
 		t.Errorf("next creation = %+v, want generation 5 on the LRU port 1030", m)
 	}
 	if log := b.rec.take(); log != "2024-05-01 12:00:06.000000 Deleted 192.0.2.1:1030 [2001:db8:3::1]:1000\n"+
@@ -222,7 +226,7 @@ func TestStoreRestoredEquivalent(t *testing.T) {
 	a.send(7, req(client(7)))
 	b := startPersisted(t, dir, 4)
 	for k := 8; k <= 14; k++ {
-		msgs := []Message{req(client(k % 9)), &Lookup{Port: uint16(1028 + k%4)}, &Refresh{Entries: []RefreshEntry{{Port: 1029, Generation: uint32(k % 7)}}}}
+		msgs := []wire.Message{req(client(k % 9)), &wire.Lookup{Port: uint16(1028 + k%4)}, &wire.Refresh{Entries: []wire.RefreshEntry{{Port: 1029, Generation: uint32(k % 7)}}}}
 		ra, rb := a.send(k, msgs...), b.send(k, msgs...)
 		if !reflect.DeepEqual(ra.Messages, rb.Messages) {
 			t.Fatalf("step %d: original %s, restored %s", k, fmtMsgs(ra.Messages), fmtMsgs(rb.Messages))
@@ -236,7 +240,7 @@ func TestStoreRestoredEquivalent(t *testing.T) {
 // §13 test 16: a NOTE's text never reaches the connection log.
 func TestServerNoteNotLogged(t *testing.T) {
 	p := startPersisted(t, t.TempDir(), 4)
-	p.send(1, &Note{Text: "hello\n2024-05-01 12:00:01.000000 Created 192.0.2.1:9 [2001:db8::66]:1"}, req(client(1)))
+	p.send(1, &wire.Note{Text: "hello\n2024-05-01 12:00:01.000000 Created 192.0.2.1:9 [2001:db8::66]:1"}, req(client(1)))
 	if log := p.rec.take(); log != "2024-05-01 12:00:01.000000 Initialized 192.0.2.1\n"+
 		"2024-05-01 12:00:01.000000 Created 192.0.2.1:1028 [2001:db8:1::1]:1000\n" {
 		t.Errorf("log = %q", log)
@@ -248,20 +252,20 @@ func TestServerNoteNotLogged(t *testing.T) {
 // ADOPT (packets follow only requests without A, §5.5: unexpected).
 func TestServerCarriedPackets(t *testing.T) {
 	p := startPersisted(t, t.TempDir(), 8)
-	pk1, pk2 := Packet(synFrom(client1)), Packet(synFrom(client1)[:60])
+	pk1, pk2 := wire.Packet(synFrom(client1)), wire.Packet(synFrom(client1)[:60])
 	r := p.send(1, req(client1.String()), pk1, pk2)
-	if len(r.Messages) != 3 || r.Messages[0].(*Map).Status != StatusNew ||
-		!bytes.Equal(r.Messages[1].(Packet), pk1) || !bytes.Equal(r.Messages[2].(Packet), pk2) {
+	if len(r.Messages) != 3 || r.Messages[0].(*wire.Map).Status != wire.StatusNew ||
+		!bytes.Equal(r.Messages[1].(wire.Packet), pk1) || !bytes.Equal(r.Messages[2].(wire.Packet), pk2) {
 		t.Fatalf("after NEW: %s", fmtMsgs(r.Messages))
 	}
 	r = p.send(2, req(client1.String()), pk1)
-	if len(r.Messages) != 2 || r.Messages[0].(*Map).Status != StatusExisting || !bytes.Equal(r.Messages[1].(Packet), pk1) {
+	if len(r.Messages) != 2 || r.Messages[0].(*wire.Map).Status != wire.StatusExisting || !bytes.Equal(r.Messages[1].(wire.Packet), pk1) {
 		t.Fatalf("after EXISTING: %s", fmtMsgs(r.Messages))
 	}
-	lk := Packet(synFrom(client2))
-	r = p.send(3, &Lookup{Port: 1028}, lk, &Lookup{Port: 1030}, lk, req("[fe80::1]:5"), lk)
-	want := []Message{mapped(StatusExisting, 1028, 1, client1.String()), lk, &Unmapped{Port: 1030},
-		&Map{Status: StatusRefused, Reason: ReasonInvalid, Client: netip.MustParseAddrPort("[fe80::1]:5")}}
+	lk := wire.Packet(synFrom(client2))
+	r = p.send(3, &wire.Lookup{Port: 1028}, lk, &wire.Lookup{Port: 1030}, lk, req("[fe80::1]:5"), lk)
+	want := []wire.Message{mapped(wire.StatusExisting, 1028, 1, client1.String()), lk, &wire.Unmapped{Port: 1030},
+		&wire.Map{Status: wire.StatusRefused, Reason: wire.ReasonInvalid, Client: netip.MustParseAddrPort("[fe80::1]:5")}}
 	expect(t, "LOOKUP hit, miss, refused", r.Messages, want...)
 	before := p.srv.Stats().UnexpectedMessages
 	r = p.send(4, adopt(client2.String(), 1031), lk)
@@ -274,7 +278,7 @@ func TestServerCarriedPackets(t *testing.T) {
 // burst is suppressed, another /24 is not.
 func TestServerChallengeLimits(t *testing.T) {
 	s, _ := newTestServer(t, ServerConfig{})
-	d := (&Datagram{Session: Session{Version: 1, NAT64Epoch: epoch1, Token: 1}}).Append(nil)
+	d := (&wire.Datagram{Session: wire.Session{Version: 1, NAT64Epoch: vectors.Epoch1, Token: 1}}).Append(nil)
 	for i := 0; i < ChallengeBurstPer24; i++ {
 		r := one(t, s.Handle(step(1), nCP, d, nil))
 		if len(r) > len(d) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/v6xlat/xlat/handoff/wire"
 )
 
 // TableConfig holds what a server table may be tuned with; the zero value
@@ -128,13 +130,13 @@ func (t *Table) Len() int { return int(t.lru.count) }
 func (t *Table) Generation() uint32 { return t.gen }
 
 // Lookup returns the binding on port, touching it (§7.3).
-func (t *Table) Lookup(now time.Time, port uint16) (*Map, bool) {
+func (t *Table) Lookup(now time.Time, port uint16) (*wire.Map, bool) {
 	i, ok := t.index(port)
 	if !ok || !t.slots[i].used {
 		return nil, false
 	}
 	t.touch(i, now)
-	return t.mapOf(StatusExisting, i), true
+	return t.mapOf(wire.StatusExisting, i), true
 }
 
 // Refresh touches the binding on port if it holds generation gen, and
@@ -151,21 +153,21 @@ func (t *Table) Refresh(now time.Time, port uint16, gen uint32) bool {
 // Request answers a MAP_REQUEST (§7.2): it appends to out the
 // INVALIDATEs for the bindings it displaced, in deletion order, then the
 // MAP.
-func (t *Table) Request(now time.Time, r *MapRequest, out []Message) []Message {
+func (t *Table) Request(now time.Time, r *wire.MapRequest, out []wire.Message) []wire.Message {
 	c := r.Client
-	adopt := r.Flags&FlagAdopt != 0
+	adopt := r.Flags&wire.FlagAdopt != 0
 	q, inRange := t.index(r.Port)
 	if !validClient(c.Addr()) || adopt && !inRange {
-		return append(out, &Map{Status: StatusRefused, Reason: ReasonInvalid, Client: c})
+		return append(out, &wire.Map{Status: wire.StatusRefused, Reason: wire.ReasonInvalid, Client: c})
 	}
 	k := keyOf(c)
 	own, has := t.byClient.get(t.slots, k)
 	if has && (!adopt || own == q) {
 		t.touch(own, now)
-		return append(out, t.mapOf(StatusExisting, own))
+		return append(out, t.mapOf(wire.StatusExisting, own))
 	}
 	if !t.creations.take(now) {
-		return append(out, &Map{Status: StatusRefused, Reason: ReasonRate, Client: c})
+		return append(out, &wire.Map{Status: wire.StatusRefused, Reason: wire.ReasonRate, Client: c})
 	}
 	pk := t.prefixOf(k)
 	var p int32
@@ -193,9 +195,9 @@ func (t *Table) Request(now time.Time, r *MapRequest, out []Message) []Message {
 		}
 	}
 	t.create(now, p, k, pk)
-	status := uint8(StatusNew)
+	status := uint8(wire.StatusNew)
 	if adopt {
-		status = StatusAdopted
+		status = wire.StatusAdopted
 	}
 	return append(out, t.mapOf(status, p))
 }
@@ -207,9 +209,9 @@ func (t *Table) index(port uint16) (int32, bool) {
 	return int32(port - t.cfg.SlotMin), true
 }
 
-func (t *Table) mapOf(status uint8, i int32) *Map {
+func (t *Table) mapOf(status uint8, i int32) *wire.Map {
 	s := &t.slots[i]
-	return &Map{Status: status, Port: t.cfg.SlotMin + uint16(i), Generation: s.gen, Client: s.client.addrPort()}
+	return &wire.Map{Status: status, Port: t.cfg.SlotMin + uint16(i), Generation: s.gen, Client: s.client.addrPort()}
 }
 
 // validClient applies §7.2: addresses whose meaning or text form is
@@ -291,9 +293,9 @@ func (t *Table) bind(i int32, k clientKey, pk prefixKey, gen, lastUse uint32) {
 }
 
 // evict deletes the binding on slot i and appends its INVALIDATE.
-func (t *Table) evict(now time.Time, i int32, out []Message) []Message {
+func (t *Table) evict(now time.Time, i int32, out []wire.Message) []wire.Message {
 	t.emit(Deleted, now, i)
-	out = append(out, &Invalidate{Port: t.cfg.SlotMin + uint16(i), Generation: t.slots[i].gen})
+	out = append(out, &wire.Invalidate{Port: t.cfg.SlotMin + uint16(i), Generation: t.slots[i].gen})
 	t.unbind(i)
 	return out
 }

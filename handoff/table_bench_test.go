@@ -7,6 +7,10 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+
+	"github.com/v6xlat/xlat/handoff/internal/vectors"
+
+	"github.com/v6xlat/xlat/handoff/wire"
 )
 
 func benchClient(i int) netip.AddrPort {
@@ -19,7 +23,7 @@ func fullTable(tb testing.TB) *Table {
 	t := NewTable(n1, 1, TableConfig{CreateBurst: 1e12, Rand: r.IntN})
 	now := step(0)
 	for i := 0; i < TableSlots; i++ {
-		t.Request(now, &MapRequest{Client: benchClient(i)}, nil)
+		t.Request(now, &wire.MapRequest{Client: benchClient(i)}, nil)
 	}
 	if t.Len() != TableSlots {
 		tb.Fatalf("Len = %d", t.Len())
@@ -31,24 +35,24 @@ func fullTable(tb testing.TB) *Table {
 // creates one, the most expensive MAP_REQUEST path.
 func BenchmarkTableRequestEvict(b *testing.B) {
 	t := fullTable(b)
-	out := make([]Message, 0, 4)
+	out := make([]wire.Message, 0, 4)
 	now := step(1)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		out = t.Request(now, &MapRequest{Client: benchClient(TableSlots + i)}, out[:0])
+		out = t.Request(now, &wire.MapRequest{Client: benchClient(TableSlots + i)}, out[:0])
 	}
 }
 
 // Known clients: MAP EXISTING and a touch.
 func BenchmarkTableRequestExisting(b *testing.B) {
 	t := fullTable(b)
-	out := make([]Message, 0, 4)
+	out := make([]wire.Message, 0, 4)
 	now := step(1)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		out = t.Request(now, &MapRequest{Client: benchClient(i % TableSlots)}, out[:0])
+		out = t.Request(now, &wire.MapRequest{Client: benchClient(i % TableSlots)}, out[:0])
 	}
 }
 
@@ -107,11 +111,11 @@ func BenchmarkServerHandle(b *testing.B) {
 			for i := range ks {
 				ks[i] = byte(0x20 + i)
 			}
-			hdr := Session{Version: 1, NAT64Epoch: epoch1, Token: 7, Cookie: Cookie(ks, nCP.Addr(), nCP.Port(), epoch1)}
+			hdr := wire.Session{Version: 1, NAT64Epoch: vectors.Epoch1, Token: 7, Cookie: Cookie(ks, nCP.Addr(), nCP.Port(), vectors.Epoch1)}
 			const distinct = 1 << 17
 			dgrams := make([][]byte, distinct)
 			for i := range dgrams {
-				dgrams[i] = (&Datagram{Session: hdr, Messages: []Message{&MapRequest{Proto: 6, Client: benchClient(i)}}}).Append(nil)
+				dgrams[i] = (&wire.Datagram{Session: hdr, Messages: []wire.Message{&wire.MapRequest{Proto: 6, Client: benchClient(i)}}}).Append(nil)
 			}
 			now := step(1)
 			for i := 0; i < TableSlots; i++ { // fill the table

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/v6xlat/xlat/handoff/wire"
 )
 
 var n1 = netip.MustParseAddr("192.0.2.1")
@@ -20,13 +22,13 @@ func (r *recorder) take() string { s := string(r.b); r.b = r.b[:0]; return s }
 
 func step(k int) time.Time { return time.Date(2024, 5, 1, 12, 0, k, 0, time.UTC) }
 
-func req(client string) *MapRequest {
-	return &MapRequest{Proto: 6, Client: netip.MustParseAddrPort(client)}
+func req(client string) *wire.MapRequest {
+	return &wire.MapRequest{Proto: 6, Client: netip.MustParseAddrPort(client)}
 }
 
-func adopt(client string, port uint16) *MapRequest {
+func adopt(client string, port uint16) *wire.MapRequest {
 	r := req(client)
-	r.Flags, r.Port = FlagAdopt, port
+	r.Flags, r.Port = wire.FlagAdopt, port
 	return r
 }
 
@@ -37,18 +39,18 @@ func newTestTable(min, max uint16, quota int) (*Table, *recorder) {
 	return t, rec
 }
 
-func mapped(status uint8, port uint16, gen uint32, client string) *Map {
-	return &Map{Status: status, Port: port, Generation: gen, Client: netip.MustParseAddrPort(client)}
+func mapped(status uint8, port uint16, gen uint32, client string) *wire.Map {
+	return &wire.Map{Status: status, Port: port, Generation: gen, Client: netip.MustParseAddrPort(client)}
 }
 
-func expect(t *testing.T, what string, got []Message, want ...Message) {
+func expect(t *testing.T, what string, got []wire.Message, want ...wire.Message) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s:\n got %s\nwant %s", what, fmtMsgs(got), fmtMsgs(want))
 	}
 }
 
-func fmtMsgs(ms []Message) string {
+func fmtMsgs(ms []wire.Message) string {
 	var s []string
 	for _, m := range ms {
 		s = append(s, fmt.Sprintf("%+v", m))
@@ -62,20 +64,20 @@ func TestTableExhaustionLRU(t *testing.T) {
 	rec.event(Event{Kind: Initialized, Time: step(1), NAT64: n1})
 	for k, c := range []string{"a", "b", "c", "d"} {
 		client := "[2001:db8:" + c + "::1]:1000"
-		expect(t, "step "+c, tb.Request(step(k+1), req(client), nil), mapped(StatusNew, uint16(1028+k), uint32(k+1), client))
+		expect(t, "step "+c, tb.Request(step(k+1), req(client), nil), mapped(wire.StatusNew, uint16(1028+k), uint32(k+1), client))
 	}
 	if m, ok := tb.Lookup(step(5), 1028); !ok || m.Client.String() != "[2001:db8:a::1]:1000" {
 		t.Fatalf("LOOKUP 1028 = %+v, %v", m, ok)
 	}
 	expect(t, "step 6", tb.Request(step(6), req("[2001:db8:e::1]:1000"), nil),
-		&Invalidate{Port: 1029, Generation: 2}, mapped(StatusNew, 1029, 5, "[2001:db8:e::1]:1000"))
+		&wire.Invalidate{Port: 1029, Generation: 2}, mapped(wire.StatusNew, 1029, 5, "[2001:db8:e::1]:1000"))
 	if !tb.Refresh(step(7), 1030, 3) {
 		t.Fatal("REFRESH (1030, 3) did not match")
 	}
 	expect(t, "step 7", tb.Request(step(7), req("[2001:db8:f::1]:1000"), nil),
-		&Invalidate{Port: 1031, Generation: 4}, mapped(StatusNew, 1031, 6, "[2001:db8:f::1]:1000"))
+		&wire.Invalidate{Port: 1031, Generation: 4}, mapped(wire.StatusNew, 1031, 6, "[2001:db8:f::1]:1000"))
 	expect(t, "step 8", tb.Request(step(8), req("[2001:db8:a::1]:1000"), nil),
-		mapped(StatusExisting, 1028, 1, "[2001:db8:a::1]:1000"))
+		mapped(wire.StatusExisting, 1028, 1, "[2001:db8:a::1]:1000"))
 
 	want := `2024-05-01 12:00:01.000000 Initialized 192.0.2.1
 2024-05-01 12:00:01.000000 Created 192.0.2.1:1028 [2001:db8:a::1]:1000
@@ -103,11 +105,11 @@ func TestTableExhaustionLRU(t *testing.T) {
 func TestTableQuota(t *testing.T) {
 	tb, rec := newTestTable(1028, 1035, 2)
 	for i, c := range []string{"[2001:db8:a::1]:1", "[2001:db8:a::2]:1", "[2001:db8:b::1]:1"} {
-		expect(t, c, tb.Request(step(i), req(c), nil), mapped(StatusNew, uint16(1028+i), uint32(i+1), c))
+		expect(t, c, tb.Request(step(i), req(c), nil), mapped(wire.StatusNew, uint16(1028+i), uint32(i+1), c))
 	}
 	rec.take()
 	expect(t, "a::3", tb.Request(step(4), req("[2001:db8:a::3]:1"), nil),
-		&Invalidate{Port: 1028, Generation: 1}, mapped(StatusNew, 1028, 4, "[2001:db8:a::3]:1"))
+		&wire.Invalidate{Port: 1028, Generation: 1}, mapped(wire.StatusNew, 1028, 4, "[2001:db8:a::3]:1"))
 	want := "2024-05-01 12:00:04.000000 Deleted 192.0.2.1:1028 [2001:db8:a::1]:1\n" +
 		"2024-05-01 12:00:04.000000 Created 192.0.2.1:1028 [2001:db8:a::3]:1\n"
 	if got := rec.take(); got != want {
@@ -122,8 +124,8 @@ func TestTableAdoptionConflict(t *testing.T) {
 	tb.Request(step(2), req("[2001:db8:b::1]:1"), nil)
 	rec.take()
 	expect(t, "adopt", tb.Request(step(3), adopt("[2001:db8:b::1]:1", 1028), nil),
-		&Invalidate{Port: 1028, Generation: 1}, &Invalidate{Port: 1029, Generation: 2},
-		mapped(StatusAdopted, 1028, 3, "[2001:db8:b::1]:1"))
+		&wire.Invalidate{Port: 1028, Generation: 1}, &wire.Invalidate{Port: 1029, Generation: 2},
+		mapped(wire.StatusAdopted, 1028, 3, "[2001:db8:b::1]:1"))
 	want := "2024-05-01 12:00:03.000000 Deleted 192.0.2.1:1028 [2001:db8:a::1]:1\n" +
 		"2024-05-01 12:00:03.000000 Deleted 192.0.2.1:1029 [2001:db8:b::1]:1\n" +
 		"2024-05-01 12:00:03.000000 Created 192.0.2.1:1028 [2001:db8:b::1]:1\n"
@@ -131,7 +133,7 @@ func TestTableAdoptionConflict(t *testing.T) {
 		t.Errorf("log:\n%s\nwant:\n%s", got, want)
 	}
 	expect(t, "adopt again", tb.Request(step(4), adopt("[2001:db8:b::1]:1", 1028), nil),
-		mapped(StatusExisting, 1028, 3, "[2001:db8:b::1]:1"))
+		mapped(wire.StatusExisting, 1028, 3, "[2001:db8:b::1]:1"))
 	if got := rec.take(); got != "" {
 		t.Errorf("repeat logged %q", got)
 	}
@@ -147,7 +149,7 @@ func TestTableIdempotent(t *testing.T) {
 	first := tb.Request(step(1), req("[2001:db8:a::1]:1"), nil)
 	rec.take()
 	again := tb.Request(step(2), req("[2001:db8:a::1]:1"), nil)
-	first[0].(*Map).Status = StatusExisting
+	first[0].(*wire.Map).Status = wire.StatusExisting
 	expect(t, "duplicate", again, first...)
 	if rec.take() != "" {
 		t.Error("duplicate logged a line")
@@ -163,11 +165,11 @@ func TestTableIdempotent(t *testing.T) {
 func TestTableRefused(t *testing.T) {
 	tb, _ := newTestTable(1028, 1035, 0)
 	for _, c := range []string{"[::]:1", "[::1]:1", "[ff02::1]:1", "[fe80::1]:1", "[::ffff:192.0.2.1]:1", "[::192.0.2.1]:1"} {
-		expect(t, c, tb.Request(step(1), req(c), nil), &Map{Status: StatusRefused, Reason: ReasonInvalid, Client: netip.MustParseAddrPort(c)})
+		expect(t, c, tb.Request(step(1), req(c), nil), &wire.Map{Status: wire.StatusRefused, Reason: wire.ReasonInvalid, Client: netip.MustParseAddrPort(c)})
 	}
 	c := "[2001:db8::1]:1"
 	expect(t, "adopt outside range", tb.Request(step(1), adopt(c, 1027), nil),
-		&Map{Status: StatusRefused, Reason: ReasonInvalid, Client: netip.MustParseAddrPort(c)})
+		&wire.Map{Status: wire.StatusRefused, Reason: wire.ReasonInvalid, Client: netip.MustParseAddrPort(c)})
 
 	// The creation bucket: a burst of 2 at 1/s refuses the third at once
 	// and takes one a second later.
@@ -175,8 +177,8 @@ func TestTableRefused(t *testing.T) {
 	tb.Request(step(0), req("[2001:db8::1]:1"), nil)
 	tb.Request(step(0), req("[2001:db8::2]:1"), nil)
 	expect(t, "rate", tb.Request(step(0), req("[2001:db8::3]:1"), nil),
-		&Map{Status: StatusRefused, Reason: ReasonRate, Client: netip.MustParseAddrPort("[2001:db8::3]:1")})
-	if m := tb.Request(step(1), req("[2001:db8::3]:1"), nil); m[0].(*Map).Status != StatusNew {
+		&wire.Map{Status: wire.StatusRefused, Reason: wire.ReasonRate, Client: netip.MustParseAddrPort("[2001:db8::3]:1")})
+	if m := tb.Request(step(1), req("[2001:db8::3]:1"), nil); m[0].(*wire.Map).Status != wire.StatusNew {
 		t.Errorf("after a second: %+v", m[0])
 	}
 }
@@ -185,7 +187,7 @@ func TestTableGenerationWrap(t *testing.T) {
 	tb, _ := newTestTable(1028, 1029, 0)
 	tb.gen = ^uint32(0)
 	got := tb.Request(step(1), req("[2001:db8::1]:1"), nil)
-	if g := got[0].(*Map).Generation; g != 1 {
+	if g := got[0].(*wire.Map).Generation; g != 1 {
 		t.Errorf("generation after wrap = %d, want 1 (0 is skipped)", g)
 	}
 }
@@ -200,11 +202,11 @@ func TestTableInvariants(t *testing.T) {
 		c := netip.AddrPortFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, byte(rnd(30)), 15: byte(rnd(8))}), uint16(rnd(3)))
 		switch rnd(4) {
 		case 0:
-			tb.Request(now, &MapRequest{Flags: FlagAdopt, Port: uint16(1028 + rnd(64)), Client: c}, nil)
+			tb.Request(now, &wire.MapRequest{Flags: wire.FlagAdopt, Port: uint16(1028 + rnd(64)), Client: c}, nil)
 		case 1:
 			tb.Lookup(now, uint16(1028+rnd(64)))
 		default:
-			tb.Request(now, &MapRequest{Client: c}, nil)
+			tb.Request(now, &wire.MapRequest{Client: c}, nil)
 		}
 	}
 	checkTable(t, tb)

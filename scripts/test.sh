@@ -65,7 +65,7 @@ done <<'LIST'
 . ./siit FuzzSIIT 150000
 . ./nat64 FuzzNAT64 150000
 . ./nat64 FuzzSyncReceive 80000
-. ./handoff FuzzParse 120000
+. ./handoff/wire FuzzParse 120000
 . ./handoff FuzzServerHandle 40000
 . ./handoff FuzzClientReceive 60000
 internal/oracle . FuzzChecksumVsGVisor 150000

@@ -1,10 +1,20 @@
-package handoff
+package wire
 
 import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
 )
+
+// ProtocolVersion is handoff/1's version octet (§5.1).
+const ProtocolVersion = 1
+
+// HeaderSize is a datagram's SESSION: the smallest well-formed datagram.
+const HeaderSize = 38
+
+// MaxRefreshAccepted is how many REFRESH entries Parse accepts in one
+// datagram (§11); a sender puts at most 80 in one.
+const MaxRefreshAccepted = 85
 
 // Control message subtypes (spec §5): the first octet is 0x30 | subtype.
 const (
@@ -152,7 +162,7 @@ func (d *Datagram) Append(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, s.Cookie)
 	b = binary.BigEndian.AppendUint64(b, s.Token)
 	for _, m := range d.Messages {
-		b = appendMessage(b, m)
+		b = AppendMessage(b, m)
 	}
 	return b
 }
@@ -173,7 +183,10 @@ func appendText(b []byte, text string) []byte {
 	return b
 }
 
-func appendMessage(b []byte, m Message) []byte {
+// AppendMessage appends m's encoding to b: what a sender that sizes its
+// datagrams message by message (REFRESH batches, ERRORs) needs besides
+// Datagram.Append.
+func AppendMessage(b []byte, m Message) []byte {
 	switch m := m.(type) {
 	case *MapRequest:
 		b = append(b, TypeMapRequest, 12, m.Flags, m.Proto)

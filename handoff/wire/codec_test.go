@@ -1,4 +1,4 @@
-package handoff
+package wire
 
 import (
 	"bytes"
@@ -8,81 +8,54 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/v6xlat/xlat/handoff/internal/vectors"
+
 	"github.com/v6xlat/xlat/internal/fixture"
-)
-
-// The §12 worked examples, as complete UDP payloads.
-const (
-	hexE1 = "3112010000005d3c9a1be04f772600000000000000000000000000000000c51b590967e9db02" +
-		"320c80060e8720010db8000100000000000000000002cfc20000" +
-		"381b68616e646f66662f313a2074686520636c69656e74206f66207468697320666c6f772075736573204950763620766961204e41543634"
-	hexE2 = "311201c000005d3c9a1be04f77260000000000000000a6be3c23042a8dcdc51b590967e9db02"
-	hexE4 = "3112010000005d3c9a1be04f77268e01f2a7c3b45d69a6be3c23042a8dcdc51b590967e9db02" +
-		"320c0006000020010db800010000000000000000000387530000" + hexE4Packet
-	hexE4Packet = "600000000018064020010db80001000000000000000000030064ff9b0000000000000000c0000202" +
-		"875300501a2b3c4d000000006002fd20cd3e0000020405a0"
-	hexE5 = "311201a000005d3c9a1be04f77268e01f2a7c3b45d69a6be3c23042a8dcdc51b590967e9db02" +
-		"330e00002f9f0000000220010db800010000000000000000000387530000" + hexE4Packet
-	hexE6 = "3112010000005d3c9a1be04f77268e01f2a7c3b45d69a6be3c23042a8dcdc51b590967e9db02" +
-		"36060e87000000012f9f00000002"
-	hexE7 = "311201a000000f1e2d3c4b5a697836c1e85f0a7b2d942bd1c3f94b796527c6c7cc74b1d7b70f" +
-		"3704b7fe00000000145a" +
-		"330e0000b7fe00016bbd20010db800000000000000000000005587530000"
-	hexE8 = "311201000000c4a1e07b93d2586f0000000000000000421aafe088f59b00c746a6cc57ec2113" +
-		"34020e870000" + hexE8Packet
-	hexE8Packet = "450000281c46400040069a86c0000202c000020100500e875e6f70819a0b1c2e501001f595da0000"
-)
-
-const (
-	epoch1 = 0x5d3c9a1be04f7726
-	token1 = 0xc51b590967e9db02
-	cook1  = 0xa6be3c23042a8dcd
-	table1 = 0x8e01f2a7c3b45d69
 )
 
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
 func TestGoldenVectors(t *testing.T) {
-	sessN := Session{Version: 1, NAT64Epoch: epoch1, TableEpoch: table1, Cookie: cook1, Token: token1}
+	sessN := Session{Version: 1, NAT64Epoch: vectors.Epoch1, TableEpoch: vectors.Table1, Cookie: vectors.Cookie1, Token: vectors.Token1}
 	sessS := sessN
 	sessS.Flags = FlagServer | FlagPersistent
 	e3 := sessS
-	e3.TableEpoch = table1
+	e3.TableEpoch = vectors.Table1
 	tests := []struct {
 		name string
 		hex  string
 		size int
 		want Datagram
 	}{
-		{"E1", hexE1, 120, Datagram{
-			Session: Session{Version: 1, NAT64Epoch: epoch1, Token: token1},
+		{"E1", vectors.E1, 120, Datagram{
+			Session: Session{Version: 1, NAT64Epoch: vectors.Epoch1, Token: vectors.Token1},
 			Messages: []Message{
 				&MapRequest{Flags: FlagAdopt, Proto: 6, Port: 3719, Client: ap("[2001:db8:1::2]:53186")},
 				&Note{Text: "handoff/1: the client of this flow uses IPv6 via NAT64"},
 			}}},
-		{"E2", hexE2, 38, Datagram{
-			Session: Session{Version: 1, Flags: FlagServer | FlagChallenge, NAT64Epoch: epoch1, Cookie: cook1, Token: token1}}},
-		{"E4", hexE4, 128, Datagram{Session: sessN, Messages: []Message{
+		{"E2", vectors.E2, 38, Datagram{
+			Session: Session{Version: 1, Flags: FlagServer | FlagChallenge, NAT64Epoch: vectors.Epoch1, Cookie: vectors.Cookie1, Token: vectors.Token1}}},
+		{"E4", vectors.E4, 128, Datagram{Session: sessN, Messages: []Message{
 			&MapRequest{Proto: 6, Client: ap("[2001:db8:1::3]:34643")},
-			Packet(fixture.Hex(t, hexE4Packet)),
+			Packet(fixture.Hex(t, vectors.E4Packet)),
 		}}},
-		{"E5", hexE5, 132, Datagram{Session: sessS, Messages: []Message{
+		{"E5", vectors.E5, 132, Datagram{Session: sessS, Messages: []Message{
 			&Map{Status: StatusNew, Port: 12191, Generation: 2, Client: ap("[2001:db8:1::3]:34643")},
-			Packet(fixture.Hex(t, hexE4Packet)),
+			Packet(fixture.Hex(t, vectors.E4Packet)),
 		}}},
-		{"E6", hexE6, 52, Datagram{Session: sessN, Messages: []Message{
+		{"E6", vectors.E6, 52, Datagram{Session: sessN, Messages: []Message{
 			&Refresh{Entries: []RefreshEntry{{3719, 1}, {12191, 2}}},
 		}}},
-		{"E7", hexE7, 78, Datagram{
+		{"E7", vectors.E7, 78, Datagram{
 			Session: Session{Version: 1, Flags: FlagServer | FlagPersistent, NAT64Epoch: 0x0f1e2d3c4b5a6978,
 				TableEpoch: 0x36c1e85f0a7b2d94, Cookie: 0x2bd1c3f94b796527, Token: 0xc6c7cc74b1d7b70f},
 			Messages: []Message{
 				&Invalidate{Port: 47102, Generation: 5210},
 				&Map{Status: StatusNew, Port: 47102, Generation: 93117, Client: ap("[2001:db8::55]:34643")},
 			}}},
-		{"E8", hexE8, 84, Datagram{
+		{"E8", vectors.E8, 84, Datagram{
 			Session:  Session{Version: 1, NAT64Epoch: 0xc4a1e07b93d2586f, Cookie: 0x421aafe088f59b00, Token: 0xc746a6cc57ec2113},
-			Messages: []Message{&Lookup{Port: 3719}, Packet(fixture.Hex(t, hexE8Packet))}}},
+			Messages: []Message{&Lookup{Port: 3719}, Packet(fixture.Hex(t, vectors.E8Packet))}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,12 +81,12 @@ func TestGoldenVectors(t *testing.T) {
 // the text and check the octets the spec spells out.
 func TestGoldenDescribed(t *testing.T) {
 	// E3: E1 resent with the cookie in octets 22-29, nothing else changed.
-	e1 := fixture.Hex(t, hexE1)
+	e1 := fixture.Hex(t, vectors.E1)
 	d, err := Parse(e1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Session.Cookie = cook1
+	d.Session.Cookie = vectors.Cookie1
 	resent := d.Append(nil)
 	want := append([]byte(nil), e1...)
 	copy(want[22:30], fixture.Hex(t, "a6be3c23042a8dcd"))
@@ -122,7 +95,7 @@ func TestGoldenDescribed(t *testing.T) {
 	}
 
 	reply := Datagram{
-		Session:  Session{Version: 1, Flags: FlagServer | FlagPersistent, NAT64Epoch: epoch1, TableEpoch: table1, Cookie: cook1, Token: token1},
+		Session:  Session{Version: 1, Flags: FlagServer | FlagPersistent, NAT64Epoch: vectors.Epoch1, TableEpoch: vectors.Table1, Cookie: vectors.Cookie1, Token: vectors.Token1},
 		Messages: []Message{&Map{Status: StatusAdopted, Port: 3719, Generation: 1, Client: ap("[2001:db8:1::2]:53186")}},
 	}
 	b := reply.Append(nil)
@@ -134,15 +107,15 @@ func TestGoldenDescribed(t *testing.T) {
 	// E8 reply: 108 octets, EXISTING 3719 generation 1, packet unchanged.
 	e8 := Datagram{
 		Session: Session{Version: 1, Flags: FlagServer | FlagPersistent, NAT64Epoch: 0xc4a1e07b93d2586f,
-			TableEpoch: table1, Cookie: 0x421aafe088f59b00, Token: 0xc746a6cc57ec2113},
+			TableEpoch: vectors.Table1, Cookie: 0x421aafe088f59b00, Token: 0xc746a6cc57ec2113},
 		Messages: []Message{
 			&Map{Status: StatusExisting, Port: 3719, Generation: 1, Client: ap("[2001:db8:1::2]:53186")},
-			Packet(fixture.Hex(t, hexE8Packet)),
+			Packet(fixture.Hex(t, vectors.E8Packet)),
 		},
 	}
 	b = e8.Append(nil)
 	if len(b) != 108 || !bytes.Equal(b[38:48], fixture.Hex(t, "330e01000e8700000001")) ||
-		!bytes.Equal(b[64:68], fixture.Hex(t, "cfc20000")) || !bytes.Equal(b[68:], fixture.Hex(t, hexE8Packet)) {
+		!bytes.Equal(b[64:68], fixture.Hex(t, "cfc20000")) || !bytes.Equal(b[68:], fixture.Hex(t, vectors.E8Packet)) {
 		t.Errorf("E8 reply = %x", b)
 	}
 	if p, err := Parse(b); err != nil || !reflect.DeepEqual(*p, e8) {
@@ -156,7 +129,7 @@ func TestShortForms(t *testing.T) {
 		t.Errorf("UNMAPPED 5000 = %x", got)
 	}
 	limit := Datagram{
-		Session:  Session{Version: 1, Flags: FlagServer, NAT64Epoch: epoch1, Cookie: cook1, Token: token1},
+		Session:  Session{Version: 1, Flags: FlagServer, NAT64Epoch: vectors.Epoch1, Cookie: vectors.Cookie1, Token: vectors.Token1},
 		Messages: []Message{&Error{Code: ErrTableLimit, Text: "table limit"}},
 	}
 	b := limit.Append(nil)
@@ -169,51 +142,24 @@ func TestShortForms(t *testing.T) {
 	}
 }
 
-func TestTokenCookie(t *testing.T) {
-	key := func(first byte) (k [32]byte) {
-		for i := range k {
-			k[i] = first + byte(i)
-		}
-		return k
-	}
-	s, n1, n9 := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.9")
-	for _, tt := range []struct {
-		name string
-		got  uint64
-		want uint64
-	}{
-		{"token E1", Token(key(0x00), s, DefaultServerPort, epoch1), token1},
-		{"cookie E1", Cookie(key(0x20), n1, DefaultControlPort, epoch1), cook1},
-		{"token E7", Token(key(0x40), s, DefaultServerPort, 0x0f1e2d3c4b5a6978), 0xc6c7cc74b1d7b70f},
-		{"cookie E7", Cookie(key(0x20), n9, DefaultControlPort, 0x0f1e2d3c4b5a6978), 0x2bd1c3f94b796527},
-		{"token E8", Token(key(0x60), s, DefaultServerPort, 0xc4a1e07b93d2586f), 0xc746a6cc57ec2113},
-		{"cookie E8", Cookie(key(0x20), n1, DefaultControlPort, 0xc4a1e07b93d2586f), 0x421aafe088f59b00},
-	} {
-		if tt.got != tt.want {
-			t.Errorf("%s = %016x, want %016x", tt.name, tt.got, tt.want)
-		}
-	}
-}
-
-// §13 test 2: datagrams dropped whole.
 func TestParseMalformed(t *testing.T) {
-	e8 := fixture.Hex(t, hexE8)
+	e8 := fixture.Hex(t, vectors.E8)
 	mutate := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), e8...)) }
 	for name, b := range map[string][]byte{
 		"short":              e8[:37],
 		"empty":              nil,
 		"not SESSION first":  mutate(func(b []byte) []byte { b[0] = TypeLookup; return b }),
 		"SESSION L 17":       mutate(func(b []byte) []byte { b[1] = 17; return b[:36] }),
-		"nibble 0":           append(fixture.Hex(t, hexE2), 0x01, 0x00),
-		"nibble 5":           append(fixture.Hex(t, hexE2), 0x51, 0x00),
-		"nibble 7":           append(fixture.Hex(t, hexE2), 0x71, 0x00),
-		"nibble f":           append(fixture.Hex(t, hexE2), 0xf1, 0x00),
+		"nibble 0":           append(fixture.Hex(t, vectors.E2), 0x01, 0x00),
+		"nibble 5":           append(fixture.Hex(t, vectors.E2), 0x51, 0x00),
+		"nibble 7":           append(fixture.Hex(t, vectors.E2), 0x71, 0x00),
+		"nibble f":           append(fixture.Hex(t, vectors.E2), 0xf1, 0x00),
 		"truncated control":  e8[:41],
-		"odd trailing octet": append(fixture.Hex(t, hexE2), 0x34),
+		"odd trailing octet": append(fixture.Hex(t, vectors.E2), 0x34),
 		"IPv4 IHL 4":         mutate(func(b []byte) []byte { b[44] = 0x44; return b }),
 		"IPv4 past end":      mutate(func(b []byte) []byte { b[47] = 0x29; return b }),
 		"IPv4 too short":     mutate(func(b []byte) []byte { return b[:60] }),
-		"IPv6 past end":      fixture.Hex(t, hexE4)[:127],
+		"IPv6 past end":      fixture.Hex(t, vectors.E4)[:127],
 	} {
 		if d, err := Parse(b); !errors.Is(err, ErrMalformedDatagram) {
 			t.Errorf("%s: Parse = %+v, %v; want ErrMalformedDatagram", name, d, err)
@@ -224,7 +170,7 @@ func TestParseMalformed(t *testing.T) {
 // §13 test 3: unknown messages are skipped, short ones noted, long ones
 // accepted with the excess ignored.
 func TestParseMessageLevel(t *testing.T) {
-	head := fixture.Hex(t, hexE2)
+	head := fixture.Hex(t, vectors.E2)
 	req := fixture.Hex(t, "320c0006000020010db800010000000000000000000387530000")
 	b := append(append([]byte(nil), head...), 0x3b, 0x01, 0xaa, 0xbb)
 	b = append(b, req...)
@@ -256,7 +202,7 @@ func TestParseMessageLevel(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, h := range []string{hexE1, hexE2, hexE4, hexE5, hexE6, hexE7, hexE8} {
+	for _, h := range []string{vectors.E1, vectors.E2, vectors.E4, vectors.E5, vectors.E6, vectors.E7, vectors.E8} {
 		b, _ := hex.DecodeString(h)
 		f.Add(b)
 	}
