@@ -44,19 +44,6 @@ func (s PeerState) String() string {
 	return fmt.Sprintf("PeerState(%d)", uint8(s))
 }
 
-// Claim is the client's answer for a flow, as nat64's Broker hook, which
-// the Client implements, defines it: whether handoff owns the flow's port,
-// and what to do with the packet.
-type Claim = nat64.Claim
-
-// The answers (nat64's).
-const (
-	NotClaimed = nat64.NotClaimed // the flow is the NAT64's own (its BIB)
-	Claimed    = nat64.Claimed    // translate with the returned port
-	Await      = nat64.Await      // a request is out: Park the packet, delivered (or dropped) when the answer comes
-	Refused    = nat64.Refused    // drop the packet
-)
-
 // ReservedPorts implements nat64.Broker: the control ports of N, which
 // carry the exchange with the servers (§3).
 func (c *Client) ReservedPorts() (first, last uint16) { return ControlPortMin, ControlPortMax }
@@ -291,9 +278,9 @@ func (c *Client) inSlots(port uint16) bool { return port >= c.cfg.SlotMin && por
 // Out maps an outbound flow from client towards server (§8.2): the port
 // on N to use, or what to do instead. peek (a packet quoted in an ICMP
 // error) only reads the cache.
-func (c *Client) Out(server netip.Addr, client netip.AddrPort, peek bool) (uint16, Claim) {
+func (c *Client) Out(server netip.Addr, client netip.AddrPort, peek bool) (uint16, nat64.Claim) {
 	if !c.enabled(server) {
-		return 0, NotClaimed
+		return 0, nat64.NotClaimed
 	}
 	now := c.cfg.Now()
 	c.mu.Lock()
@@ -302,7 +289,7 @@ func (c *Client) Out(server netip.Addr, client netip.AddrPort, peek bool) (uint1
 	return port, claim
 }
 
-func (c *Client) out(now time.Time, server netip.Addr, client netip.AddrPort, peek bool) (uint16, Claim) {
+func (c *Client) out(now time.Time, server netip.Addr, client netip.AddrPort, peek bool) (uint16, nat64.Claim) {
 	if !peek && c.credit < NotifyCreditMax {
 		c.credit = min(c.credit+NotifyCreditPerPacket, NotifyCreditMax)
 	}
@@ -313,17 +300,17 @@ func (c *Client) out(now time.Time, server netip.Addr, client netip.AddrPort, pe
 				c.touch(p, e, now)
 			}
 			c.stats.Hits++
-			return e.port, Claimed
+			return e.port, nat64.Claimed
 		}
 	}
 	if peek {
 		if p != nil && (p.state == Capable || p.state == Unreachable) {
-			return 0, Refused
+			return 0, nat64.Refused
 		}
-		return 0, NotClaimed
+		return 0, nat64.NotClaimed
 	}
 	if p == nil || p.state == Unknown || p.state == Probing || p.state == NotCapable {
-		return 0, NotClaimed
+		return 0, nat64.NotClaimed
 	}
 	c.stats.Misses++
 	p.lastActivity = now
@@ -331,32 +318,32 @@ func (c *Client) out(now time.Time, server netip.Addr, client netip.AddrPort, pe
 		// §8.3 fallback: a local port, an ADOPT queued.
 		e := c.local(p, client, now)
 		if e == nil {
-			return 0, Refused
+			return 0, nat64.Refused
 		}
-		return e.port, Claimed
+		return e.port, nat64.Claimed
 	}
 	k := pendKey{client: client}
 	if q := p.pending[k]; q != nil {
-		return 0, Await
+		return 0, nat64.Await
 	}
 	if until, ok := p.holdDown[client]; ok {
 		if now.Before(until) {
-			return 0, Refused
+			return 0, nat64.Refused
 		}
 		delete(p.holdDown, client)
 	}
 	if len(p.pending) >= MaxPendingPerPeer {
-		return 0, Refused
+		return 0, nat64.Refused
 	}
 	c.request(p, &pending{key: k, msg: &wire.MapRequest{Client: client}}, now)
-	return 0, Await
+	return 0, nat64.Await
 }
 
 // In maps an inbound packet from server to port on N (§8.2): the client
 // to deliver it to, or what to do instead.
-func (c *Client) In(server netip.Addr, port uint16, peek bool) (netip.AddrPort, Claim) {
+func (c *Client) In(server netip.Addr, port uint16, peek bool) (netip.AddrPort, nat64.Claim) {
 	if !c.inSlots(port) || !c.enabled(server) {
-		return netip.AddrPort{}, NotClaimed
+		return netip.AddrPort{}, nat64.NotClaimed
 	}
 	now := c.cfg.Now()
 	c.mu.Lock()
@@ -365,38 +352,38 @@ func (c *Client) In(server netip.Addr, port uint16, peek bool) (netip.AddrPort, 
 	return client, claim
 }
 
-func (c *Client) in(now time.Time, server netip.Addr, port uint16, peek bool) (netip.AddrPort, Claim) {
+func (c *Client) in(now time.Time, server netip.Addr, port uint16, peek bool) (netip.AddrPort, nat64.Claim) {
 	p := c.peers[server]
 	if p == nil {
-		return netip.AddrPort{}, NotClaimed
+		return netip.AddrPort{}, nat64.NotClaimed
 	}
 	if e := p.byPort[port]; e != nil {
 		if !peek {
 			c.touch(p, e, now)
 		}
 		c.stats.Hits++
-		return e.client, Claimed
+		return e.client, nat64.Claimed
 	}
 	switch {
 	case p.state != Capable && p.state != Unreachable:
-		return netip.AddrPort{}, NotClaimed
+		return netip.AddrPort{}, nat64.NotClaimed
 	case peek || p.state == Unreachable:
-		return netip.AddrPort{}, Refused
+		return netip.AddrPort{}, nat64.Refused
 	}
 	c.stats.Misses++
 	p.lastActivity = now
 	k := pendKey{port: port}
 	if p.pending[k] != nil {
-		return netip.AddrPort{}, Await
+		return netip.AddrPort{}, nat64.Await
 	}
 	if len(p.pending) >= MaxPendingPerPeer {
-		return netip.AddrPort{}, Refused
+		return netip.AddrPort{}, nat64.Refused
 	}
 	c.request(p, &pending{key: k, msg: &wire.Lookup{Port: port}}, now)
-	return netip.AddrPort{}, Await
+	return netip.AddrPort{}, nat64.Await
 }
 
-// Park keeps a packet that drew Await until its request is answered
+// Park keeps a packet that drew nat64.Await until its request is answered
 // (PendingBufferPackets per request, the oldest dropped). to4: pkt is the
 // IPv6 packet from the client; otherwise the IPv4 packet from the server.
 // The packet is copied.

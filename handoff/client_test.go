@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/v6xlat/xlat/handoff/wire"
+	"github.com/v6xlat/xlat/nat64"
 
 	"github.com/v6xlat/xlat/checksum"
 	"github.com/v6xlat/xlat/header"
@@ -151,8 +152,8 @@ func ts(k int) string { return step(k).Format(LogTimeLayout) }
 // MAP, the held packet delivered; then hits both ways.
 func TestClientMissThenHit(t *testing.T) {
 	tb := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}})
-	if _, c := tb.cli.Out(sAddr, client1, false); c != Await {
-		t.Fatalf("miss: %v, want Await", c)
+	if _, c := tb.cli.Out(sAddr, client1, false); c != nat64.Await {
+		t.Fatalf("miss: %v, want nat64.Await", c)
 	}
 	syn := synFrom(client1)
 	tb.cli.Park(syn, true)
@@ -163,16 +164,16 @@ func TestClientMissThenHit(t *testing.T) {
 		t.Fatalf("delivered %d packets", len(d))
 	}
 	port, c := tb.cli.Out(sAddr, client1, false)
-	if c != Claimed || port != 1028 {
+	if c != nat64.Claimed || port != 1028 {
 		t.Fatalf("after MAP: %d %v", port, c)
 	}
-	if cl, c := tb.cli.In(sAddr, 1028, false); c != Claimed || cl != client1 {
+	if cl, c := tb.cli.In(sAddr, 1028, false); c != nat64.Claimed || cl != client1 {
 		t.Errorf("inbound: %v %v", cl, c)
 	}
-	if _, c := tb.cli.In(sAddr, 80, false); c != NotClaimed {
+	if _, c := tb.cli.In(sAddr, 80, false); c != nat64.NotClaimed {
 		t.Errorf("a port outside the slot range: %v", c)
 	}
-	if _, c := tb.cli.Out(netip.MustParseAddr("198.51.100.1"), client1, false); c != NotClaimed {
+	if _, c := tb.cli.Out(netip.MustParseAddr("198.51.100.1"), client1, false); c != nat64.NotClaimed {
 		t.Errorf("an unknown server: %v", c)
 	}
 	st := tb.cli.Stats()
@@ -186,10 +187,10 @@ func TestClientMissThenHit(t *testing.T) {
 // server outside them is left to RFC 6146, with no datagram sent.
 func TestClientDestinations(t *testing.T) {
 	outside := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}, Destinations: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}})
-	if _, c := outside.cli.Out(sAddr, client1, false); c != NotClaimed {
+	if _, c := outside.cli.Out(sAddr, client1, false); c != nat64.NotClaimed {
 		t.Errorf("outbound to a server outside the destinations: %v", c)
 	}
-	if _, c := outside.cli.In(sAddr, 1028, false); c != NotClaimed {
+	if _, c := outside.cli.In(sAddr, 1028, false); c != nat64.NotClaimed {
 		t.Errorf("inbound from a server outside the destinations: %v", c)
 	}
 	// Nor a notification for a server not known to be CAPABLE.
@@ -200,8 +201,8 @@ func TestClientDestinations(t *testing.T) {
 	}
 	inside := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}, Destinations: []netip.Prefix{
 		netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("192.0.2.0/30")}})
-	if _, c := inside.cli.Out(sAddr, client1, false); c != Await {
-		t.Errorf("outbound to a server inside the second prefix: %v, want Await", c)
+	if _, c := inside.cli.Out(sAddr, client1, false); c != nat64.Await {
+		t.Errorf("outbound to a server inside the second prefix: %v, want nat64.Await", c)
 	}
 }
 
@@ -240,7 +241,7 @@ func TestClientRestartLookup(t *testing.T) {
 		t.Fatalf("restarted peers %+v", p)
 	}
 	ack := testpkt.IPv4{Src: sAddr, Dst: n1, TTL: 64}.Packet(header.ProtoTCP, testpkt.TCP(sAddr, n1, 80, 1030, header.TCPFlagACK, []byte("x")))
-	if _, c := tb.cli.In(sAddr, 1030, false); c != Await {
+	if _, c := tb.cli.In(sAddr, 1030, false); c != nat64.Await {
 		t.Fatalf("inbound miss: %v", c)
 	}
 	tb.cli.Park(ack, false)
@@ -248,7 +249,7 @@ func TestClientRestartLookup(t *testing.T) {
 	if d := tb.takeDelivered(); len(d) != 1 || d[0].to4 || !bytes.Equal(d[0].pkt, ack) {
 		t.Fatalf("delivered %+v", d)
 	}
-	if p, c := tb.cli.Out(sAddr, client1, false); c != Claimed || p != 1030 {
+	if p, c := tb.cli.Out(sAddr, client1, false); c != nat64.Claimed || p != 1030 {
 		t.Errorf("outbound after LOOKUP: %d %v", p, c)
 	}
 	tb.expectLog("")
@@ -263,14 +264,14 @@ func TestClientUnreachable(t *testing.T) {
 	tb.pump()
 	tb.rec.take()
 	tb.blocked = true
-	if _, c := tb.cli.Out(sAddr, client2, false); c != Await {
+	if _, c := tb.cli.Out(sAddr, client2, false); c != nat64.Await {
 		t.Fatal("no request")
 	}
 	syn := synFrom(client2)
 	tb.cli.Park(syn, true)
 	for _, ms := range []int{200, 400, 800} {
 		tb.advance(time.Duration(ms) * time.Millisecond)
-		if p, c := tb.cli.Out(sAddr, client1, false); c != Claimed || p != 1028 {
+		if p, c := tb.cli.Out(sAddr, client1, false); c != nat64.Claimed || p != 1028 {
 			t.Fatalf("cached flow during the outage: %d %v", p, c)
 		}
 		if len(tb.delivered) != 0 {
@@ -294,7 +295,7 @@ func TestClientUnreachable(t *testing.T) {
 		t.Fatalf("stats %+v peers %+v", st, tb.cli.Peers())
 	}
 	// An inbound miss is dropped while UNREACHABLE.
-	if _, c := tb.cli.In(sAddr, 1035-(port-1028)%2, false); c == Await {
+	if _, c := tb.cli.In(sAddr, 1035-(port-1028)%2, false); c == nat64.Await {
 		t.Error("LOOKUP sent to an unreachable server")
 	}
 	tb.blocked = false
@@ -315,7 +316,7 @@ func TestClientUnreachable(t *testing.T) {
 func TestClientNoServer(t *testing.T) {
 	tb := newTestbed(t, ClientConfig{Note: "handoff/1 test"})
 	tb.blocked = true
-	if _, c := tb.cli.Out(sAddr, client1, false); c != NotClaimed {
+	if _, c := tb.cli.Out(sAddr, client1, false); c != nat64.NotClaimed {
 		t.Fatal("UNKNOWN claimed a flow")
 	}
 	tb.cli.SessionCreated(sAddr, client1, 1031)
@@ -469,11 +470,11 @@ func TestClientRefusedHoldDown(t *testing.T) {
 	if len(tb.takeDelivered()) != 0 || tb.cli.Stats().Refused != 1 {
 		t.Fatalf("stats %+v", tb.cli.Stats())
 	}
-	if _, c := tb.cli.Out(sAddr, netip.MustParseAddrPort("[fe80::1]:1"), false); c != Refused {
+	if _, c := tb.cli.Out(sAddr, netip.MustParseAddrPort("[fe80::1]:1"), false); c != nat64.Refused {
 		t.Errorf("during hold-down: %v", c)
 	}
 	tb.now = tb.now.Add(RefusedHoldDown)
-	if _, c := tb.cli.Out(sAddr, netip.MustParseAddrPort("[fe80::1]:1"), false); c != Await {
+	if _, c := tb.cli.Out(sAddr, netip.MustParseAddrPort("[fe80::1]:1"), false); c != nat64.Await {
 		t.Errorf("after hold-down: %v", c)
 	}
 }
@@ -588,7 +589,7 @@ func BenchmarkClientHit(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, c := tb.cli.Out(sAddr, client1, false); c != Claimed {
+		if _, c := tb.cli.Out(sAddr, client1, false); c != nat64.Claimed {
 			b.Fatal("miss")
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/v6xlat/xlat/handoff"
 	"github.com/v6xlat/xlat/handoff/wire"
 	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/nat64"
 	"github.com/v6xlat/xlat/translate"
 )
 
@@ -65,7 +66,7 @@ func ExampleClient() {
 
 	c := netip.MustParseAddrPort("[2001:db8:1::2]:53186")
 	_, claim := client.Out(s, c, false)
-	fmt.Println("first packet: await", claim == handoff.Await)
+	fmt.Println("first packet: await", claim == nat64.Await)
 
 	// The network: IPv4/UDP from N:1024 to S:64646 and back.
 	for len(toServer) > 0 {
@@ -77,7 +78,7 @@ func ExampleClient() {
 		}
 	}
 	port, claim := client.Out(s, c, false)
-	fmt.Println("then: port", port, "claimed", claim == handoff.Claimed)
+	fmt.Println("then: port", port, "claimed", claim == nat64.Claimed)
 	// Output:
 	// first packet: await true
 	// 2024-05-01 12:00:00.000000 Initialized 192.0.2.1

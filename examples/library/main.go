@@ -151,7 +151,7 @@ func run(w io.Writer) error {
 	}
 	c := netip.MustParseAddrPort("[2001:db8::5]:40000")
 	_, claim := client.Out(s, c, false)
-	fmt.Fprintln(w, "first packet waits for the server:", claim == handoff.Await)
+	fmt.Fprintln(w, "first packet waits for the server:", claim == nat64.Await)
 	for len(wire) > 0 {
 		d := wire[0]
 		wire = wire[1:]
@@ -160,7 +160,7 @@ func run(w io.Writer) error {
 		}
 	}
 	hp, claim := client.Out(s, c, false)
-	fmt.Fprintln(w, "then", c, "uses port", hp, "claimed:", claim == handoff.Claimed)
+	fmt.Fprintln(w, "then", c, "uses port", hp, "claimed:", claim == nat64.Claimed)
 	return nil
 }
 
