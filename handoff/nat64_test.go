@@ -48,12 +48,7 @@ func brokered(cl *Client) nat64.Collaborators {
 func xl(x *nat64.Translator, pkt []byte) ([]byte, translate.Result) {
 	buf := make([]byte, translate.Headroom+len(pkt)+128)
 	copy(buf[translate.Headroom:], pkt)
-	var r translate.Result
-	if pkt[0]>>4 == 6 {
-		r = x.To4(buf, translate.Headroom, len(pkt))
-	} else {
-		r = x.To6(buf, translate.Headroom, len(pkt))
-	}
+	r := x.Translate(buf, translate.Headroom, len(pkt))
 	if r.Verdict == translate.Drop {
 		return nil, r
 	}

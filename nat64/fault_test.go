@@ -141,15 +141,7 @@ func TestFaultSyncFlood(t *testing.T) {
 	}
 
 	// Over UDP: a stranger's datagrams are not even read as sync.
-	freePort := func() netip.AddrPort {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Skip("no loopback UDP:", err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).AddrPort()
-	}
-	me, peer := freePort(), freePort()
+	me, peer := freeLoopbackPort(t), freeLoopbackPort(t)
 	c, err := ListenSync(newTest(t, testConfig(newClock())), SyncConfig{Key: syncKey}, SyncNetwork{Listen: me, Peers: []netip.AddrPort{peer}})
 	if err != nil {
 		t.Fatal(err)

@@ -344,17 +344,21 @@ func BenchmarkSync(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sessions/s")
 }
 
+// freeLoopbackPort returns a UDP port on 127.0.0.1 that was free a moment
+// ago, or skips the test when there is no loopback.
+func freeLoopbackPort(t *testing.T) netip.AddrPort {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Skip("no loopback UDP:", err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
 // Two translators synchronised over UDP on the loopback interface.
 func TestSyncConnLoopback(t *testing.T) {
-	freePort := func() netip.AddrPort {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Skip("no loopback UDP:", err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).AddrPort()
-	}
-	pa, pb := freePort(), freePort()
+	pa, pb := freeLoopbackPort(t), freeLoopbackPort(t)
 	xa, xb := newTest(t, testConfig(newClock())), newTest(t, testConfig(newClock()))
 	ca, err := ListenSync(xa, SyncConfig{Key: syncKey}, SyncNetwork{Listen: pa, Peers: []netip.AddrPort{pb}})
 	if err != nil {
