@@ -3,9 +3,9 @@ package main
 import (
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"testing"
+
+	"github.com/v6xlat/xlat/internal/netnstest"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -13,32 +13,11 @@ import (
 	"github.com/v6xlat/xlat/internal/afxdp"
 )
 
-// inNewNetns runs f on a thread of its own in a new network namespace;
-// the thread is never unlocked, so it ends with the goroutine and takes
-// the namespace along.
-func inNewNetns(t *testing.T, f func()) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace, XDP and AF_XDP (CI runs it as root)")
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			t.Errorf("unshare: %v", err)
-			return
-		}
-		f()
-	}()
-	<-done
-}
-
 // The AF_XDP datapath takes a frame from the RX ring, translates it in
 // place, writes the next hop's Ethernet header in front and queues it on
 // the TX ring without allocating.
 func TestXDPHandleAllocs(t *testing.T) {
-	inNewNetns(t, func() {
+	netnstest.InNewNetns(t, "a network namespace, XDP and AF_XDP", func() {
 		g := burstGateway(t)
 		la := netlink.NewLinkAttrs()
 		la.Name = "xa"

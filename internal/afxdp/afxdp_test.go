@@ -3,14 +3,13 @@ package afxdp
 import (
 	"encoding/hex"
 	"net/netip"
-	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"unsafe"
 
+	"github.com/v6xlat/xlat/internal/netnstest"
+
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // A ring's indexes run freely over 2^32: what is free and what is
@@ -51,32 +50,11 @@ func TestRingIndexesWrap(t *testing.T) {
 	}
 }
 
-// inNewNetns runs f on a thread of its own in a new network namespace;
-// the thread is never unlocked, so it ends with the goroutine and takes
-// the namespace along.
-func inNewNetns(t *testing.T, f func()) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace, XDP and AF_XDP (CI runs it as root)")
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			t.Errorf("unshare: %v", err)
-			return
-		}
-		f()
-	}()
-	<-done
-}
-
 // The program redirects exactly the frames whose destination is claimed,
 // and passes everything else (ARP, neighbour discovery, the host's own
 // traffic, frames too short to hold the header it reads).
 func TestProgramClaims(t *testing.T) {
-	inNewNetns(t, func() {
+	netnstest.InNewNetns(t, "a network namespace, XDP and AF_XDP", func() {
 		la := netlink.NewLinkAttrs()
 		la.Name = "xa"
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "xb"}); err != nil {

@@ -7,7 +7,8 @@
 //	func TestHelperProcess(t *testing.T) { netnstest.HelperProcess(t) }
 //
 // and calls Need first, which skips unless the test runs as root with
-// iproute2 and /dev/net/tun at hand.
+// iproute2 and /dev/net/tun at hand. InNewNetns instead runs a function
+// of the test itself in a namespace of its own.
 package netnstest
 
 import (
@@ -24,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +36,7 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // Need skips the test unless it can build namespaces and TUN devices.
@@ -674,4 +677,27 @@ func (l *Log) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// InNewNetns runs f in a new network namespace of its own, in this
+// process: on an OS thread that is never unlocked, so the thread ends
+// with f's goroutine and takes the namespace along. It skips unless the
+// test runs as root; needs says what for. f reports failures with
+// t.Error, not t.Fatal, as it runs on a goroutine of its own.
+func InNewNetns(t *testing.T, needs string, f func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skipf("needs root for %s (CI runs it as root)", needs)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			t.Errorf("unshare: %v", err)
+			return
+		}
+		f()
+	}()
+	<-done
 }

@@ -3,8 +3,9 @@ package tunbatch
 import (
 	"net"
 	"os"
-	"runtime"
 	"testing"
+
+	"github.com/v6xlat/xlat/internal/netnstest"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -13,37 +14,15 @@ import (
 	"github.com/v6xlat/xlat/checksum"
 )
 
-// inNewNetns runs f on a thread of its own in a new network namespace, so
-// that the TUN device, its routes and the sockets f makes are nobody
-// else's. The thread is never unlocked: it ends with the goroutine and
-// takes the namespace along.
-func inNewNetns(t *testing.T, f func()) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace and a TUN device (CI runs it as root)")
-	}
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skip("needs /dev/net/tun")
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			t.Errorf("unshare: %v", err)
-			return
-		}
-		f()
-	}()
-	<-done
-}
-
 // On a real TUN queue with offloads (wireguard-go's CreateTUN) the Reader
 // reads the descriptor itself: a queued burst comes back from one Read,
 // checksums the kernel left partial are completed, and a UDP GSO
 // superpacket comes back as its segments.
 func TestReadTUN(t *testing.T) {
-	inNewNetns(t, func() {
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skip("needs /dev/net/tun")
+	}
+	netnstest.InNewNetns(t, "a network namespace and a TUN device", func() {
 		dev, err := tun.CreateTUN("xtb0", 1500)
 		if err != nil {
 			t.Errorf("creating a TUN device: %v", err)
