@@ -598,14 +598,10 @@ func helperMain(mode, addr string) error {
 			}
 		}
 		return fmt.Errorf("no Time Exceeded for hop limit %d", hl)
-	case "blast-server":
-		return blastServer(addr)
 	case "flows-client":
 		return flowsClient(addr)
 	case "udp-sink":
 		return udpSink(addr)
-	case "blast-client":
-		return blastClient(addr)
 	case "udp-refused":
 		c, err := net.Dial("udp"+network(addr), net.JoinHostPort(addr, "9"))
 		if err != nil {
