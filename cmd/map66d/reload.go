@@ -12,8 +12,8 @@ import (
 // mapping is what a reload swaps: the rules in force, their mapper and
 // the routing that steers their traffic into the device.
 type mapping struct {
-	want   Config // as configured, before the device was named
-	cfg    Config // in force, with the device's real name
+	cfg    Config // in force, as configured
+	dev    string // the device's name, which cfg.TUN may only pattern
 	mapper atomic.Pointer[map66.Mapper]
 	routes bool
 	undo   func() // removes the routing installed for cfg
@@ -22,6 +22,12 @@ type mapping struct {
 	// replace them to run without root.
 	install    func(Config) (func(), error)
 	localAddrs func([]Rule) []netip.Addr
+}
+
+// onDevice is c with the device's real name, as routing needs it.
+func (m *mapping) onDevice(c Config) Config {
+	c.TUN = m.dev
+	return c
 }
 
 // newMapper builds the mapper for cfg's rules.
@@ -40,26 +46,24 @@ func (m *mapping) newMapper(cfg Config) (*map66.Mapper, error) {
 // MTU and the table stay for the life of the process.
 func (m *mapping) reload(next Config) error {
 	switch {
-	case next.TUN != m.want.TUN:
-		return fmt.Errorf("tun: %q cannot change from %q on reload; restart map66d", next.TUN, m.want.TUN)
-	case next.MTU != m.want.MTU:
-		return fmt.Errorf("mtu: %d cannot change from %d on reload; restart map66d", next.MTU, m.want.MTU)
-	case next.Table != m.want.Table:
-		return fmt.Errorf("table: %d cannot change from %d on reload; restart map66d", next.Table, m.want.Table)
+	case next.TUN != m.cfg.TUN:
+		return fmt.Errorf("tun: %q cannot change from %q on reload; restart map66d", next.TUN, m.cfg.TUN)
+	case next.MTU != m.cfg.MTU:
+		return fmt.Errorf("mtu: %d cannot change from %d on reload; restart map66d", next.MTU, m.cfg.MTU)
+	case next.Table != m.cfg.Table:
+		return fmt.Errorf("table: %d cannot change from %d on reload; restart map66d", next.Table, m.cfg.Table)
 	}
 	mapper, err := m.newMapper(next)
 	if err != nil {
 		return err
 	}
-	inForce := next
-	inForce.TUN = m.cfg.TUN
 	if m.routes && !slices.Equal(next.Rules, m.cfg.Rules) {
 		m.undo()
-		undo, err := m.install(inForce)
+		undo, err := m.install(m.onDevice(next))
 		if err != nil {
 			// Put the old routing back; if even that fails, say so, as
 			// the device then carries nothing.
-			old, rerr := m.install(m.cfg)
+			old, rerr := m.install(m.onDevice(m.cfg))
 			if rerr != nil {
 				m.undo = func() {}
 				return fmt.Errorf("routing for the new rules: %v; and restoring the old routing: %v", err, rerr)
@@ -70,6 +74,6 @@ func (m *mapping) reload(next Config) error {
 		m.undo = undo
 	}
 	m.mapper.Store(mapper)
-	m.want, m.cfg = next, inForce
+	m.cfg = next
 	return nil
 }

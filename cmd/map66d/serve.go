@@ -23,7 +23,7 @@ const offset = 16
 // serve maps packets on the TUN device until ctx ends; each signal on hup
 // reloads the configuration (see mapping.reload).
 func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <-chan os.Signal, load func() (Config, error)) error {
-	m := &mapping{want: cfg, routes: routes, undo: func() {}, install: installRoutes, localAddrs: interfaceAddrs}
+	m := &mapping{cfg: cfg, routes: routes, undo: func() {}, install: installRoutes, localAddrs: interfaceAddrs}
 	mapper, err := m.newMapper(cfg)
 	if err != nil {
 		return err
@@ -35,10 +35,9 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 	}
 	defer dev.Close()
 	name, _ := dev.Name()
-	cfg.TUN = name
-	m.cfg = cfg
+	m.dev = name
 	if routes {
-		undo, err := installRoutes(cfg)
+		undo, err := installRoutes(m.onDevice(cfg))
 		if err != nil {
 			return err
 		}
