@@ -20,11 +20,14 @@
 //     BIB, sessions, the TCP state machine, timers, limits, session sync,
 //     and the Broker hook through which another party may choose a flow's
 //     port.
-//   - [github.com/v6xlat/xlat/handoff/wire]: the NAT64 handoff protocol's
-//     wire format alone, with no state and no I/O.
-//   - [github.com/v6xlat/xlat/handoff]: the NAT64 handoff protocol: the
-//     server's tables, store and connection log, and the NAT64 side's
-//     client, a nat64.Broker; both built on handoff/wire.
+//   - [github.com/v6xlat/xlat/handoff]: the NAT64 handoff protocol's
+//     tunables and its token and cookie, what both ends share.
+//   - [github.com/v6xlat/xlat/handoff/wire]: its wire format alone, with no
+//     state and no I/O.
+//   - [github.com/v6xlat/xlat/handoff/server]: the server's tables, store
+//     and connection log.
+//   - [github.com/v6xlat/xlat/handoff/client]: the NAT64 side's client, a
+//     nat64.Broker; it imports nothing of the server.
 //
 // The binaries under cmd/ are xlatgw (siit and nat64 instances on a TUN
 // device and AF_XDP, with handoff clients and session sync), map66d (map66

@@ -2,7 +2,9 @@ package xlat
 
 import (
 	"go/build"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,7 +25,7 @@ func TestREADMEImportTable(t *testing.T) {
 		t.Fatal("README.md has no import table (a line starting \"package     imports\")")
 	}
 	table, _, _ = strings.Cut(table, "```")
-	pkgs := []string{"checksum", "header", "translate", "map66", "siit", "nat64", "handoff", "handoff/wire", "cmd/xlatgw", "cmd/map66d", "cmd/handoffd"}
+	pkgs := modulePackages(t)
 	// A row is a package, its imports, and a description; a line that
 	// begins with spaces continues the row above, imports first.
 	rows := map[string][]string{}
@@ -56,7 +58,7 @@ func TestREADMEImportTable(t *testing.T) {
 		var want []string
 		for _, imp := range bp.Imports {
 			rel, ok := strings.CutPrefix(imp, module+"/")
-			if ok && !strings.HasPrefix(rel, "internal/") {
+			if ok && !strings.Contains("/"+rel, "/internal/") {
 				want = append(want, rel)
 			}
 		}
@@ -70,4 +72,30 @@ func TestREADMEImportTable(t *testing.T) {
 			t.Errorf("README says %s imports %v; it imports %v", p, got, want)
 		}
 	}
+}
+
+// modulePackages lists the directories of the module's library packages
+// and commands: every directory with Go files, except internal ones,
+// examples and test data.
+func modulePackages(t *testing.T) []string {
+	var pkgs []string
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		switch name := d.Name(); {
+		case name == "internal" || name == "examples" || name == "testdata" || path != "." && strings.HasPrefix(name, "."):
+			return filepath.SkipDir
+		case path == ".":
+			return nil
+		}
+		if _, err := build.ImportDir(path, 0); err == nil {
+			pkgs = append(pkgs, filepath.ToSlash(path))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkgs
 }

@@ -66,8 +66,8 @@ done <<'LIST'
 . ./nat64 FuzzNAT64 150000
 . ./nat64 FuzzSyncReceive 80000
 . ./handoff/wire FuzzParse 120000
-. ./handoff FuzzServerHandle 40000
-. ./handoff FuzzClientReceive 60000
+. ./handoff/server FuzzServerHandle 40000
+. ./handoff/client FuzzClientReceive 60000
 internal/oracle . FuzzChecksumVsGVisor 150000
 internal/oracle . FuzzTranslateGopacket 120000
 LIST

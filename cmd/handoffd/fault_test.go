@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/v6xlat/xlat/handoff/server"
 	"golang.org/x/net/ipv4"
-
-	"github.com/v6xlat/xlat/handoff"
 )
 
 // flakyWriter fails while fail is set, as a full disk does.
@@ -31,15 +30,15 @@ func (w *flakyWriter) Write(p []byte) (int, error) {
 
 func testDaemon(t *testing.T, w io.Writer) *daemon {
 	t.Helper()
-	srv, err := handoff.NewServer(handoff.ServerConfig{Addr: netip.MustParseAddr("192.0.2.2")})
+	srv, err := server.New(server.Config{Addr: netip.MustParseAddr("192.0.2.2")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &daemon{o: &options{}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), srv: srv, clog: handoff.NewConnLog(w)}
+	return &daemon{o: &options{}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), srv: srv, clog: server.NewConnLog(w)}
 }
 
-func line(port uint16) handoff.Event {
-	return handoff.Event{Kind: handoff.Created, Time: time.Unix(1700000000, 0), NAT64: netip.MustParseAddr("192.0.2.1"),
+func line(port uint16) server.Event {
+	return server.Event{Kind: server.Created, Time: time.Unix(1700000000, 0), NAT64: netip.MustParseAddr("192.0.2.1"),
 		Port: port, Client: netip.MustParseAddrPort("[2001:db8::1]:40000")}
 }
 
@@ -73,11 +72,11 @@ func TestFaultLogStallsAnswers(t *testing.T) {
 func TestFaultJournalFailedNoLine(t *testing.T) {
 	var log bytes.Buffer
 	d := testDaemon(t, &log)
-	st, err := handoff.OpenStore(t.TempDir())
+	st, err := server.OpenStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Load(handoff.TableConfig{}); err != nil {
+	if _, err := st.Load(server.TableConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	d.store = st

@@ -47,6 +47,7 @@ import (
 	"syscall"
 
 	"github.com/v6xlat/xlat/handoff"
+	"github.com/v6xlat/xlat/handoff/server"
 )
 
 // options are the validated flags.
@@ -58,7 +59,7 @@ type options struct {
 	discardState bool
 	repairState  bool
 	maxTables    int
-	table        handoff.TableConfig
+	table        server.TableConfig
 	allow, deny  []netip.Prefix
 	metrics      string
 	check        bool

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/v6xlat/xlat/handoff"
+	"github.com/v6xlat/xlat/handoff/server"
 	"github.com/v6xlat/xlat/internal/ticker"
 )
 
@@ -37,9 +38,9 @@ type daemon struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	srv     *handoff.Server
-	store   *handoff.Store // nil without persistence
-	clog    *handoff.ConnLog
+	srv     *server.Server
+	store   *server.Store // nil without persistence
+	clog    *server.ConnLog
 	logFile *os.File // nil for stdout
 
 	// While the connection log cannot be written (a full disk) no
@@ -54,7 +55,7 @@ type daemon struct {
 
 func run(ctx context.Context, o *options, log *slog.Logger) error {
 	d := &daemon{o: o, log: log}
-	var tables []*handoff.Table
+	var tables []*server.Table
 	if o.persist {
 		var err error
 		if tables, err = d.openStore(); err != nil {
@@ -72,7 +73,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 		return fmt.Errorf("seeding the slot choice: %w", err)
 	}
 	o.table.Rand = rand.New(rand.NewChaCha8(seed)).IntN
-	srv, err := handoff.NewServer(handoff.ServerConfig{
+	srv, err := server.New(server.Config{
 		Addr: o.listen.Addr(), MaxTables: o.maxTables, Persistent: o.persist, Table: o.table,
 		OnEvent: d.event, Admit: o.admit,
 	})
@@ -133,8 +134,8 @@ func (d *daemon) shutdown(err error) error {
 	return err
 }
 
-func (d *daemon) openStore() ([]*handoff.Table, error) {
-	st, err := handoff.OpenStore(d.o.stateDir)
+func (d *daemon) openStore() ([]*server.Table, error) {
+	st, err := server.OpenStore(d.o.stateDir)
 	if err != nil {
 		return nil, err
 	}
@@ -146,14 +147,14 @@ func (d *daemon) openStore() ([]*handoff.Table, error) {
 	if err == nil && st.DroppedRecords > 0 {
 		d.log.Warn("-repair-state: kept the snapshot and the intact journal records before the damage, dropped the rest", "records", st.DroppedRecords)
 	}
-	if errors.Is(err, handoff.ErrDamaged) && d.o.discardState {
+	if errors.Is(err, server.ErrDamaged) && d.o.discardState {
 		d.log.Warn("discarding damaged state (-discard-state)", "err", err)
 		if err = st.Discard(); err == nil {
 			tables, err = st.Load(d.o.table)
 		}
 	}
 	if err != nil {
-		if errors.Is(err, handoff.ErrDamaged) {
+		if errors.Is(err, server.ErrDamaged) {
 			return nil, fmt.Errorf("%w (start with -repair-state to keep what is intact, or -discard-state to begin with empty tables)", err)
 		}
 		return nil, err
@@ -166,7 +167,7 @@ func (d *daemon) openStore() ([]*handoff.Table, error) {
 func (d *daemon) openLog() error {
 	if d.o.logDir == "-" {
 		if d.clog == nil {
-			d.clog = handoff.NewConnLog(os.Stdout)
+			d.clog = server.NewConnLog(os.Stdout)
 		}
 		return nil
 	}
@@ -178,7 +179,7 @@ func (d *daemon) openLog() error {
 		return fmt.Errorf("-log-dir: %w", err)
 	}
 	if d.clog == nil {
-		d.clog = handoff.NewConnLog(f)
+		d.clog = server.NewConnLog(f)
 	} else if err := d.clog.SetOutput(f); err != nil {
 		d.log.Error("flushing the connection log before reopening", "err", err)
 	}
@@ -190,7 +191,7 @@ func (d *daemon) openLog() error {
 }
 
 // event journals and logs a table change, in order (§9).
-func (d *daemon) event(e handoff.Event) {
+func (d *daemon) event(e server.Event) {
 	if d.store != nil {
 		d.store.Record(e)
 	}

@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/v6xlat/xlat/handoff"
+	"github.com/v6xlat/xlat/handoff/client"
 	"github.com/v6xlat/xlat/nat64"
 	"github.com/v6xlat/xlat/translate"
 )
@@ -55,7 +55,7 @@ func buildHandoff(inst *instance, h *HandoffConfig, c *nat64.Config) error {
 	if h.CacheMaxEntries < 0 {
 		return fmt.Errorf("handoff.cache-max-entries: %d is negative", h.CacheMaxEntries)
 	}
-	cl, err := handoff.NewClient(handoff.ClientConfig{
+	cl, err := client.New(client.Config{
 		NAT64: n, Pool6: c.Pool6, ControlPort: h.ControlPort, ServerPort: h.ServerPort,
 		Destinations: h.Destinations, Servers: h.Servers, StateFile: h.StateFile, Note: h.Note,
 		CacheMaxEntries: h.CacheMaxEntries, CacheIdleTimeout: time.Duration(h.CacheIdleTimeout),
@@ -69,11 +69,11 @@ func buildHandoff(inst *instance, h *HandoffConfig, c *nat64.Config) error {
 				(*s).inject(inst, pkt)
 			}
 		},
-		LiveBindings: func(server netip.Addr) []handoff.LocalBinding {
-			var out []handoff.LocalBinding
+		LiveBindings: func(server netip.Addr) []client.LocalBinding {
+			var out []client.LocalBinding
 			inst.nat64.RangeSessions(func(s nat64.Session) bool {
 				if s.IPv4Dst.Addr() == server && s.IPv4Src.Addr() == n && !s.Unbound {
-					out = append(out, handoff.LocalBinding{Client: s.IPv6Src, Port: s.IPv4Src.Port()})
+					out = append(out, client.LocalBinding{Client: s.IPv6Src, Port: s.IPv4Src.Port()})
 				}
 				return true
 			})

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 
-	"github.com/v6xlat/xlat/handoff"
+	"github.com/v6xlat/xlat/handoff/client"
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/nat64"
 	"github.com/v6xlat/xlat/siit"
@@ -21,7 +21,7 @@ type instance struct {
 	siitCfg  siit.Config // what it was built from, for reloads
 	nat64Cfg nat64.Config
 
-	handoff    *handoff.Client // nil without handoff
+	handoff    *client.Client // nil without handoff
 	handoffCfg *HandoffConfig
 	sink       atomic.Pointer[handoffSink]
 

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/v6xlat/xlat/handoff"
+	"github.com/v6xlat/xlat/handoff/client"
 	"github.com/v6xlat/xlat/nat64"
 	"github.com/v6xlat/xlat/translate"
 )
@@ -26,7 +26,7 @@ var (
 	descBIB      = prometheus.NewDesc("xlatgw_nat64_bindings", "NAT64 BIB entries.", []string{"instance"}, nil)
 	descPool4    = prometheus.NewDesc("xlatgw_nat64_pool4_ports", "Ports (or identifiers) pool4 lends, by protocol.", []string{"instance", "protocol"}, nil)
 	descEAMT     = prometheus.NewDesc("xlatgw_siit_eamt_entries", "EAMT entries.", []string{"instance"}, nil)
-	descHandoff  = prometheus.NewDesc("xlatgw_handoff_events_total", "handoff/1 client counters by name (handoff.ClientStats).", []string{"instance", "counter"}, nil)
+	descHandoff  = prometheus.NewDesc("xlatgw_handoff_events_total", "handoff/1 client counters by name (client.Stats).", []string{"instance", "counter"}, nil)
 	descPeers    = prometheus.NewDesc("xlatgw_handoff_peers", "handoff/1 servers by state.", []string{"instance", "state"}, nil)
 	descSync     = prometheus.NewDesc("xlatgw_sync_events_total", "Session sync counters by name (nat64.SyncStats: datagrams and sessions sent and received, coalesced, refreshes, unauthenticated, replayed, losses, resyncs).", []string{"instance", "counter"}, nil)
 	descReadDrop = prometheus.NewDesc("xlatgw_tun_read_dropped_total", "What a TUN queue handed over that could not become packets (a superpacket with more segments than a burst holds, a malformed virtio header), by queue.", []string{"queue"}, nil)
@@ -109,13 +109,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			for i := 0; i < st.NumField(); i++ {
 				counter(descHandoff, st.Field(i).Uint(), n, st.Type().Field(i).Name)
 			}
-			states := map[handoff.PeerState]int{}
+			states := map[client.PeerState]int{}
 			entries := 0
 			for _, p := range in.handoff.Peers() {
 				states[p.State]++
 				entries += p.Entries
 			}
-			for s := handoff.Unknown; s <= handoff.NotCapable; s++ {
+			for s := client.Unknown; s <= client.NotCapable; s++ {
 				gauge(descPeers, states[s], n, s.String())
 			}
 			gauge(descCache, entries, n)

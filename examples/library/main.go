@@ -26,6 +26,8 @@ import (
 
 	"github.com/v6xlat/xlat/checksum"
 	"github.com/v6xlat/xlat/handoff"
+	"github.com/v6xlat/xlat/handoff/client"
+	"github.com/v6xlat/xlat/handoff/server"
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/map66"
 	"github.com/v6xlat/xlat/nat64"
@@ -142,24 +144,24 @@ func run(w io.Writer) error {
 	section("6. handoff/1: a server chooses the NAT64's port")
 	n, s := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	server, _ := handoff.NewServer(handoff.ServerConfig{Addr: s, OnEvent: func(e handoff.Event) { w.Write(e.AppendLogLine(nil)) }})
+	srv, _ := server.New(server.Config{Addr: s, OnEvent: func(e server.Event) { w.Write(e.AppendLogLine(nil)) }})
 	var wire [][]byte
-	client, err := handoff.NewClient(handoff.ClientConfig{NAT64: n, Pool6: translate.WellKnownPrefix, Servers: []netip.Addr{s},
+	cli, err := client.New(client.Config{NAT64: n, Pool6: translate.WellKnownPrefix, Servers: []netip.Addr{s},
 		Send: func(p []byte) { wire = append(wire, p) }, Deliver: func([]byte, bool) {}, Now: func() time.Time { return now }})
 	if err != nil {
 		return err
 	}
 	c := netip.MustParseAddrPort("[2001:db8::5]:40000")
-	_, claim := client.Out(s, c, false)
+	_, claim := cli.Out(s, c, false)
 	fmt.Fprintln(w, "first packet waits for the server:", claim == nat64.Await)
 	for len(wire) > 0 {
 		d := wire[0]
 		wire = wire[1:]
-		for _, answer := range server.Handle(now, netip.AddrPortFrom(n, handoff.DefaultControlPort), d[28:], nil) {
-			client.Receive(udp4(s, handoff.DefaultServerPort, n, handoff.DefaultControlPort, answer))
+		for _, answer := range srv.Handle(now, netip.AddrPortFrom(n, handoff.DefaultControlPort), d[28:], nil) {
+			cli.Receive(udp4(s, handoff.DefaultServerPort, n, handoff.DefaultControlPort, answer))
 		}
 	}
-	hp, claim := client.Out(s, c, false)
+	hp, claim := cli.Out(s, c, false)
 	fmt.Fprintln(w, "then", c, "uses port", hp, "claimed:", claim == nat64.Claimed)
 	return nil
 }

@@ -1,11 +1,12 @@
-package handoff
+package server
 
 import (
 	"bytes"
-	"io"
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/v6xlat/xlat/handoff"
 
 	"github.com/v6xlat/xlat/handoff/internal/vectors"
 
@@ -14,37 +15,11 @@ import (
 	"github.com/v6xlat/xlat/internal/fixture"
 )
 
-var (
-	sAddr = netip.MustParseAddr("192.0.2.2")
-	nCP   = netip.MustParseAddrPort("192.0.2.1:1024")
-)
-
-// seqRand yields 20 21 … 3f (Ks of §12), then the table epoch of §12,
-// then a counting sequence.
-func seqRand() io.Reader {
-	b := make([]byte, 0, 40)
-	for i := 0x20; i <= 0x3f; i++ {
-		b = append(b, byte(i))
-	}
-	b = append(b, 0x8e, 0x01, 0xf2, 0xa7, 0xc3, 0xb4, 0x5d, 0x69)
-	return io.MultiReader(bytes.NewReader(b), &counting{})
-}
-
-type counting struct{ n byte }
-
-func (c *counting) Read(p []byte) (int, error) {
-	for i := range p {
-		c.n++
-		p[i] = c.n
-	}
-	return len(p), nil
-}
-
-func newTestServer(t *testing.T, cfg ServerConfig) (*Server, *recorder) {
+func newTestServer(t *testing.T, cfg Config) (*Server, *recorder) {
 	t.Helper()
 	rec := &recorder{}
-	cfg.Addr, cfg.Rand, cfg.OnEvent, cfg.Persistent = sAddr, seqRand(), rec.event, true
-	s, err := NewServer(cfg)
+	cfg.Addr, cfg.Rand, cfg.OnEvent, cfg.Persistent = sAddr, seqRand(), rec.Event, true
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +38,8 @@ func one(t *testing.T, replies [][]byte) []byte {
 func TestServerGoldenExchange(t *testing.T) {
 	// §12 E5: the random free slot is 12191; after 3719 was taken its
 	// index in the free array is still 12191-1028.
-	picks := []int{12191 - SlotPortMin}
-	s, rec := newTestServer(t, ServerConfig{Table: TableConfig{Rand: func(n int) int {
+	picks := []int{12191 - handoff.SlotPortMin}
+	s, rec := newTestServer(t, Config{Table: TableConfig{Rand: func(n int) int {
 		p := picks[0]
 		picks = picks[1:]
 		return p
@@ -75,7 +50,7 @@ func TestServerGoldenExchange(t *testing.T) {
 	if got := one(t, s.Handle(now, nCP, fixture.Hex(t, vectors.E1), nil)); !bytes.Equal(got, fixture.Hex(t, vectors.E2)) {
 		t.Errorf("challenge = %x\nwant       %x", got, fixture.Hex(t, vectors.E2))
 	}
-	if rec.take() != "" || s.Table(nCP.Addr()) != nil || s.Stats().ChallengesSent != 1 {
+	if rec.Take() != "" || s.Table(nCP.Addr()) != nil || s.Stats().ChallengesSent != 1 {
 		t.Fatalf("the challenge left state: %+v", s.Stats())
 	}
 
@@ -88,7 +63,7 @@ func TestServerGoldenExchange(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("E3 reply = %x\nwant       %x", got, want)
 	}
-	if log := rec.take(); log != "2024-05-01 12:00:01.000000 Initialized 192.0.2.1\n"+
+	if log := rec.Take(); log != "2024-05-01 12:00:01.000000 Initialized 192.0.2.1\n"+
 		"2024-05-01 12:00:01.000000 Created 192.0.2.1:3719 [2001:db8:1::2]:53186\n" {
 		t.Errorf("E3 log = %q", log)
 	}
@@ -97,7 +72,7 @@ func TestServerGoldenExchange(t *testing.T) {
 	if got := one(t, s.Handle(step(2), nCP, fixture.Hex(t, vectors.E4), nil)); !bytes.Equal(got, fixture.Hex(t, vectors.E5)) {
 		t.Errorf("E5 = %x\nwant %x", got, fixture.Hex(t, vectors.E5))
 	}
-	if log := rec.take(); log != "2024-05-01 12:00:02.000000 Created 192.0.2.1:12191 [2001:db8:1::3]:34643\n" {
+	if log := rec.Take(); log != "2024-05-01 12:00:02.000000 Created 192.0.2.1:12191 [2001:db8:1::3]:34643\n" {
 		t.Errorf("E5 log = %q", log)
 	}
 
@@ -105,14 +80,14 @@ func TestServerGoldenExchange(t *testing.T) {
 	if got := one(t, s.Handle(step(3), nCP, fixture.Hex(t, vectors.E6), nil)); !bytes.Equal(got, fixture.Hex(t, vectors.E5)[:38]) {
 		t.Errorf("E6 reply = %x", got)
 	}
-	if rec.take() != "" {
+	if rec.Take() != "" {
 		t.Error("E6 logged")
 	}
 	// A duplicate E4 gets the same answer as EXISTING, and no line.
 	dup := one(t, s.Handle(step(4), nCP, fixture.Hex(t, vectors.E4), nil))
 	wantDup := fixture.Hex(t, vectors.E5)
 	wantDup[40] = wire.StatusExisting
-	if !bytes.Equal(dup, wantDup) || rec.take() != "" {
+	if !bytes.Equal(dup, wantDup) || rec.Take() != "" {
 		t.Errorf("duplicate E4 = %x", dup)
 	}
 
@@ -123,14 +98,14 @@ func TestServerGoldenExchange(t *testing.T) {
 		!bytes.Equal(e8[6:30], fixture.Hex(t, "c4a1e07b93d2586f8e01f2a7c3b45d69421aafe088f59b00")) {
 		t.Errorf("E8 reply = %x", e8)
 	}
-	if rec.take() != "" {
+	if rec.Take() != "" {
 		t.Error("E8 logged")
 	}
 }
 
 // §13 test 2: malformed datagrams change nothing and are counted.
 func TestServerMalformed(t *testing.T) {
-	s, rec := newTestServer(t, ServerConfig{})
+	s, rec := newTestServer(t, Config{})
 	e8 := fixture.Hex(t, vectors.E8)
 	bad := [][]byte{e8[:37], append(fixture.Hex(t, vectors.E2)[:38:38], 0x51, 0), e8[:41]}
 	ihl := append([]byte(nil), e8...)
@@ -141,14 +116,14 @@ func TestServerMalformed(t *testing.T) {
 			t.Errorf("%x: answered %x", b, r)
 		}
 	}
-	if st := s.Stats(); st.MalformedDatagrams != uint64(len(bad)) || st.ChallengesSent != 0 || rec.take() != "" {
+	if st := s.Stats(); st.MalformedDatagrams != uint64(len(bad)) || st.ChallengesSent != 0 || rec.Take() != "" {
 		t.Errorf("stats %+v", st)
 	}
 }
 
 // §13 test 8 (server part): sources and cookies.
 func TestServerSpoofing(t *testing.T) {
-	s, rec := newTestServer(t, ServerConfig{})
+	s, rec := newTestServer(t, Config{})
 	e4 := fixture.Hex(t, vectors.E4) // carries the §12 cookie for 192.0.2.1:1024
 	for _, from := range []string{"192.0.2.1:1028", "192.0.2.1:53", "127.0.0.1:1024", "192.0.2.2:1024", "224.0.0.1:1024"} {
 		if r := s.Handle(step(1), netip.MustParseAddrPort(from), e4, nil); len(r) != 0 {
@@ -171,16 +146,16 @@ func TestServerSpoofing(t *testing.T) {
 	if r := one(t, s.Handle(step(1), nCP, other, nil)); r[3] != wire.FlagServer|wire.FlagChallenge {
 		t.Errorf("wrong epoch accepted: %x", r)
 	}
-	if rec.take() != "" || len(s.tables) != 0 {
+	if rec.Take() != "" || len(s.tables) != 0 {
 		t.Error("a challenged datagram left state")
 	}
 
 	// Key rotation: the previous key's cookie works, the one before not.
 	// The key was made at the first Handle, step 1.
-	if r := one(t, s.Handle(step(1).Add(CookieKeyLifetime), nCP, e4, nil)); r[3]&wire.FlagChallenge != 0 {
+	if r := one(t, s.Handle(step(1).Add(handoff.CookieKeyLifetime), nCP, e4, nil)); r[3]&wire.FlagChallenge != 0 {
 		t.Error("the previous key's cookie was refused")
 	}
-	if r := one(t, s.Handle(step(1).Add(2*CookieKeyLifetime), nCP, e4, nil)); r[3]&wire.FlagChallenge == 0 {
+	if r := one(t, s.Handle(step(1).Add(2*handoff.CookieKeyLifetime), nCP, e4, nil)); r[3]&wire.FlagChallenge == 0 {
 		t.Error("the cookie from two keys ago was accepted")
 	}
 }
@@ -188,7 +163,7 @@ func TestServerSpoofing(t *testing.T) {
 // §13 test 3 at the server: unknown skipped and counted, a short request
 // ignored with ERROR MALFORMED in the reply.
 func TestServerMessageLevel(t *testing.T) {
-	s, _ := newTestServer(t, ServerConfig{Table: TableConfig{}})
+	s, _ := newTestServer(t, Config{Table: TableConfig{}})
 	head := fixture.Hex(t, vectors.E4)[:38]
 	req := fixture.Hex(t, vectors.E4)[38:64]
 	b := append(append(append([]byte(nil), head...), 0x3b, 0x01, 0xaa, 0xbb), req...)
@@ -212,9 +187,9 @@ func TestServerMessageLevel(t *testing.T) {
 
 // §13 test 9: TABLE_LIMIT, and REFUSED RATE without a line.
 func TestServerLimits(t *testing.T) {
-	s, rec := newTestServer(t, ServerConfig{MaxTables: 1, Table: TableConfig{CreateRate: 1, CreateBurst: 1}})
+	s, rec := newTestServer(t, Config{MaxTables: 1, Table: TableConfig{CreateRate: 1, CreateBurst: 1}})
 	s.Handle(step(1), nCP, fixture.Hex(t, vectors.E4), nil)
-	rec.take()
+	rec.Take()
 	// A second NAT64 with a valid cookie of its own.
 	n2 := netip.MustParseAddrPort("192.0.2.3:1024")
 	e4 := fixture.Hex(t, vectors.E4)
@@ -222,19 +197,19 @@ func TestServerLimits(t *testing.T) {
 	for i := range ks {
 		ks[i] = byte(0x20 + i)
 	}
-	c := Cookie(ks, n2.Addr(), n2.Port(), vectors.Epoch1)
+	c := handoff.Cookie(ks, n2.Addr(), n2.Port(), vectors.Epoch1)
 	for i := 0; i < 8; i++ {
 		e4[22+i] = byte(c >> (56 - 8*i))
 	}
 	r := one(t, s.Handle(step(1), n2, e4, nil))
-	if !strings.HasSuffix(string(r), "table limit\xff") || len(r) != 56 || s.Stats().TablesRefused != 1 || rec.take() != "" {
+	if !strings.HasSuffix(string(r), "table limit\xff") || len(r) != 56 || s.Stats().TablesRefused != 1 || rec.Take() != "" {
 		t.Errorf("TABLE_LIMIT = %x, %+v", r, s.Stats())
 	}
 	// The bucket of one is spent: another client is refused, unlogged.
 	other := fixture.Hex(t, vectors.E4)[:64]
 	other[59] = 9
 	d, _ := wire.Parse(one(t, s.Handle(step(1), nCP, other, nil)))
-	if m := d.Messages[0].(*wire.Map); m.Status != wire.StatusRefused || m.Reason != wire.ReasonRate || rec.take() != "" || s.Stats().RefusedRate != 1 {
+	if m := d.Messages[0].(*wire.Map); m.Status != wire.StatusRefused || m.Reason != wire.ReasonRate || rec.Take() != "" || s.Stats().RefusedRate != 1 {
 		t.Errorf("rate: %+v %+v", m, s.Stats())
 	}
 }
@@ -247,15 +222,15 @@ func FuzzServerHandle(f *testing.F) {
 	for i := range ks {
 		ks[i] = byte(0x20 + i)
 	}
-	hdr := (&wire.Datagram{Session: wire.Session{Version: 1, NAT64Epoch: vectors.Epoch1, Token: 3, Cookie: Cookie(ks, nCP.Addr(), nCP.Port(), vectors.Epoch1)}}).Append(nil)
+	hdr := (&wire.Datagram{Session: wire.Session{Version: 1, NAT64Epoch: vectors.Epoch1, Token: 3, Cookie: handoff.Cookie(ks, nCP.Addr(), nCP.Port(), vectors.Epoch1)}}).Append(nil)
 	for _, h := range []string{vectors.E4, vectors.E6, vectors.E8} {
 		f.Add(fixture.Hex(f, h)[wire.HeaderSize:])
 	}
 	f.Fuzz(func(t *testing.T, msgs []byte) {
-		s, _ := newTestServer(t, ServerConfig{Table: TableConfig{SlotMin: 1028, SlotMax: 1040, PrefixQuota: 3}})
+		s, _ := newTestServer(t, Config{Table: TableConfig{SlotMin: 1028, SlotMax: 1040, PrefixQuota: 3}})
 		for i := 0; i < 3; i++ {
 			for _, r := range s.Handle(step(i), nCP, append(hdr[:len(hdr):len(hdr)], msgs...), nil) {
-				if len(r) > MaxDatagram {
+				if len(r) > handoff.MaxDatagram {
 					t.Fatalf("reply of %d octets", len(r))
 				}
 				if _, err := wire.Parse(r); err != nil {

@@ -1,4 +1,4 @@
-package handoff
+package client
 
 import (
 	"bytes"
@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/v6xlat/xlat/handoff"
+	"github.com/v6xlat/xlat/handoff/internal/handofftest"
+	"github.com/v6xlat/xlat/handoff/server"
 	"github.com/v6xlat/xlat/handoff/wire"
 	"github.com/v6xlat/xlat/nat64"
 
@@ -19,11 +22,7 @@ import (
 	"github.com/v6xlat/xlat/translate"
 )
 
-var (
-	pref64  = mustPrefix("64:ff9b::/96")
-	client1 = netip.MustParseAddrPort("[2001:db8:1::2]:53186")
-	client2 = netip.MustParseAddrPort("[2001:db8:1::3]:34643")
-)
+var pref64 = mustPrefix("64:ff9b::/96")
 
 func mustPrefix(s string) translate.Prefix {
 	p, err := translate.ParsePrefix(s)
@@ -38,7 +37,7 @@ func mustPrefix(s string) translate.Prefix {
 type testbed struct {
 	t         *testing.T
 	now       time.Time
-	srv       *Server
+	srv       *server.Server
 	rec       *recorder
 	cli       *Client
 	toServer  [][]byte
@@ -53,7 +52,7 @@ type delivery struct {
 	to4 bool
 }
 
-func newTestbed(t *testing.T, cfg ClientConfig) *testbed {
+func newTestbed(t *testing.T, cfg Config) *testbed {
 	t.Helper()
 	tb := &testbed{t: t, now: step(1)}
 	tb.restartServer()
@@ -64,7 +63,7 @@ func newTestbed(t *testing.T, cfg ClientConfig) *testbed {
 	cfg.LiveBindings = func(netip.Addr) []LocalBinding { return tb.live }
 	cfg.SlotMin, cfg.SlotMax = 1028, 1035
 	var err error
-	if tb.cli, err = NewClient(cfg); err != nil {
+	if tb.cli, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -80,8 +79,8 @@ func newTestbed(t *testing.T, cfg ClientConfig) *testbed {
 func (tb *testbed) restartServer() {
 	tb.rec = &recorder{}
 	var err error
-	tb.srv, err = NewServer(ServerConfig{Addr: sAddr, Rand: &counting{n: byte(tb.now.Second() * 7)}, OnEvent: tb.rec.event,
-		Table: TableConfig{SlotMin: 1028, SlotMax: 1035}})
+	tb.srv, err = server.New(server.Config{Addr: sAddr, Rand: &handofftest.Counting{N: byte(tb.now.Second() * 7)}, OnEvent: tb.rec.Event,
+		Table: server.TableConfig{SlotMin: 1028, SlotMax: 1035}})
 	if err != nil {
 		tb.t.Fatal(err)
 	}
@@ -102,12 +101,12 @@ func (tb *testbed) pump() {
 		if !checksum.Verify(u, checksum.PseudoHeader4(h.Src(), h.Dst(), header.ProtoUDP, uint16(len(u)))) {
 			tb.t.Fatalf("client datagram with a bad UDP checksum: %x", pkt)
 		}
-		if len(u)-8 > MaxControlDatagram {
+		if len(u)-8 > handoff.MaxControlDatagram {
 			tb.t.Fatalf("control datagram of %d octets", len(u)-8)
 		}
 		from := netip.AddrPortFrom(h.Src(), u.SrcPort())
 		for _, r := range tb.srv.Handle(tb.now, from, u[8:], nil) {
-			tb.reply(r, sAddr, DefaultServerPort)
+			tb.reply(r, sAddr, handoff.DefaultServerPort)
 		}
 	}
 }
@@ -115,7 +114,7 @@ func (tb *testbed) pump() {
 func (tb *testbed) reply(payload []byte, src netip.Addr, sport uint16) {
 	pkt := make([]byte, udpIPv4Header, udpIPv4Header+len(payload))
 	pkt = append(pkt, payload...)
-	encodeUDP4(pkt, netip.AddrPortFrom(src, sport), netip.AddrPortFrom(n1, DefaultControlPort))
+	encodeUDP4(pkt, netip.AddrPortFrom(src, sport), netip.AddrPortFrom(n1, handoff.DefaultControlPort))
 	if !tb.cli.Receive(pkt) {
 		tb.t.Fatal("Receive refused a control packet")
 	}
@@ -133,29 +132,23 @@ func (tb *testbed) takeDelivered() []delivery {
 	return d
 }
 
-func synFrom(c netip.AddrPort) []byte {
-	dst := pref64.Embed(sAddr)
-	return testpkt.IPv6{Src: c.Addr(), Dst: dst, HopLimit: 64}.Packet(header.ProtoTCP,
-		testpkt.TCP(c.Addr(), dst, c.Port(), 80, header.TCPFlagSYN, nil))
-}
-
 func (tb *testbed) expectLog(want string) {
 	tb.t.Helper()
-	if got := tb.rec.take(); got != want {
+	if got := tb.rec.Take(); got != want {
 		tb.t.Errorf("server log:\n%s\nwant:\n%s", got, want)
 	}
 }
 
-func ts(k int) string { return step(k).Format(LogTimeLayout) }
+func ts(k int) string { return step(k).Format(handoff.LogTimeLayout) }
 
 // A cache miss towards a CAPABLE server: the request, one challenge, the
 // MAP, the held packet delivered; then hits both ways.
 func TestClientMissThenHit(t *testing.T) {
-	tb := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}})
+	tb := newTestbed(t, Config{Servers: []netip.Addr{sAddr}})
 	if _, c := tb.cli.Out(sAddr, client1, false); c != nat64.Await {
 		t.Fatalf("miss: %v, want nat64.Await", c)
 	}
-	syn := synFrom(client1)
+	syn := handofftest.SYN(client1)
 	tb.cli.Park(syn, true)
 	tb.cli.Park(syn, true) // a retransmitted SYN is held too
 	tb.pump()
@@ -186,7 +179,7 @@ func TestClientMissThenHit(t *testing.T) {
 // Handoff applies only to the configured destination prefixes (§8): a
 // server outside them is left to RFC 6146, with no datagram sent.
 func TestClientDestinations(t *testing.T) {
-	outside := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}, Destinations: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}})
+	outside := newTestbed(t, Config{Servers: []netip.Addr{sAddr}, Destinations: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}})
 	if _, c := outside.cli.Out(sAddr, client1, false); c != nat64.NotClaimed {
 		t.Errorf("outbound to a server outside the destinations: %v", c)
 	}
@@ -199,7 +192,7 @@ func TestClientDestinations(t *testing.T) {
 	if outside.sent != 0 {
 		t.Errorf("%d datagrams sent for a disabled destination", outside.sent)
 	}
-	inside := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}, Destinations: []netip.Prefix{
+	inside := newTestbed(t, Config{Servers: []netip.Addr{sAddr}, Destinations: []netip.Prefix{
 		netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("192.0.2.0/30")}})
 	if _, c := inside.cli.Out(sAddr, client1, false); c != nat64.Await {
 		t.Errorf("outbound to a server inside the second prefix: %v, want nat64.Await", c)
@@ -212,7 +205,7 @@ func TestClientDestinations(t *testing.T) {
 func TestClientRestartLookup(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "capable")
-	tb := newTestbed(t, ClientConfig{StateFile: state})
+	tb := newTestbed(t, Config{StateFile: state})
 	// Not static: the server becomes CAPABLE through a notification.
 	tb.cli.SessionCreated(sAddr, client1, 1030)
 	tb.pump()
@@ -231,7 +224,7 @@ func TestClientRestartLookup(t *testing.T) {
 	cfg := old.cfg
 	tb.now = tb.now.Add(time.Minute)
 	var err error
-	if tb.cli, err = NewClient(cfg); err != nil {
+	if tb.cli, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if tb.cli.Epoch() == old.Epoch() {
@@ -259,15 +252,15 @@ func TestClientRestartLookup(t *testing.T) {
 // its first packet; cached flows are unaffected; once the server answers
 // again the ADOPT and its Created follow within a probe interval.
 func TestClientUnreachable(t *testing.T) {
-	tb := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}})
+	tb := newTestbed(t, Config{Servers: []netip.Addr{sAddr}})
 	tb.cli.Out(sAddr, client1, false)
 	tb.pump()
-	tb.rec.take()
+	tb.rec.Take()
 	tb.blocked = true
 	if _, c := tb.cli.Out(sAddr, client2, false); c != nat64.Await {
 		t.Fatal("no request")
 	}
-	syn := synFrom(client2)
+	syn := handofftest.SYN(client2)
 	tb.cli.Park(syn, true)
 	for _, ms := range []int{200, 400, 800} {
 		tb.advance(time.Duration(ms) * time.Millisecond)
@@ -299,7 +292,7 @@ func TestClientUnreachable(t *testing.T) {
 		t.Error("LOOKUP sent to an unreachable server")
 	}
 	tb.blocked = false
-	tb.advance(UnreachableProbeInterval)
+	tb.advance(handoff.UnreachableProbeInterval)
 	if tb.cli.Peers()[0].State != Capable {
 		t.Fatal("not CAPABLE after the probe was answered")
 	}
@@ -307,14 +300,14 @@ func TestClientUnreachable(t *testing.T) {
 	if p2 != port || local2 || gen2 != 2 {
 		t.Errorf("after ADOPT: port %d gen %d local %v", p2, gen2, local2)
 	}
-	tb.expectLog(tb.now.Format(LogTimeLayout) + " Created 192.0.2.1:" + strconv.Itoa(int(port)) + " [2001:db8:1::3]:34643\n")
+	tb.expectLog(tb.now.Format(handoff.LogTimeLayout) + " Created 192.0.2.1:" + strconv.Itoa(int(port)) + " [2001:db8:1::3]:34643\n")
 }
 
 // §13 test 15: no server. Plain NAT64 without delay, a notification per
 // session; when handoffd appears the peer becomes CAPABLE and the live
 // bindings are adopted.
 func TestClientNoServer(t *testing.T) {
-	tb := newTestbed(t, ClientConfig{Note: "handoff/1 test"})
+	tb := newTestbed(t, Config{Note: "handoff/1 test"})
 	tb.blocked = true
 	if _, c := tb.cli.Out(sAddr, client1, false); c != nat64.NotClaimed {
 		t.Fatal("UNKNOWN claimed a flow")
@@ -333,11 +326,11 @@ func TestClientNoServer(t *testing.T) {
 		t.Errorf("first notification sent %d times, want 4", tb.sent)
 	}
 	// Later notifications go once; the rate limit holds them to NotifyBurst.
-	for i := 0; i < NotifyBurst+5; i++ {
+	for i := 0; i < handoff.NotifyBurst+5; i++ {
 		tb.cli.SessionCreated(sAddr, netip.AddrPortFrom(client2.Addr(), uint16(2000+i)), 1032)
 	}
 	// The bucket refilled while the first notification was out.
-	if st := tb.cli.Stats(); st.Notifications != NotifyBurst+1 || st.NotifySuppressed != 5 {
+	if st := tb.cli.Stats(); st.Notifications != handoff.NotifyBurst+1 || st.NotifySuppressed != 5 {
 		t.Errorf("notifications %d, suppressed %d", st.Notifications, st.NotifySuppressed)
 	}
 	tb.pump()
@@ -364,16 +357,16 @@ func TestClientNoServer(t *testing.T) {
 // §13 test 13: a server restarted without persistence. The NAT64 sees the
 // new table_epoch and adopts its cache on unchanged ports.
 func TestClientServerLostTable(t *testing.T) {
-	tb := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}})
+	tb := newTestbed(t, Config{Servers: []netip.Addr{sAddr}})
 	tb.cli.Out(sAddr, client1, false)
 	tb.cli.Out(sAddr, client2, false)
 	tb.pump()
-	tb.rec.take()
+	tb.rec.Take()
 	tb.now = tb.now.Add(time.Second)
 	tb.restartServer()
 	// Traffic on both, then the activity report meets the new server.
 	tb.cli.Out(sAddr, client1, false)
-	tb.advance(RefreshInterval + RefreshInterval/4)
+	tb.advance(handoff.RefreshInterval + handoff.RefreshInterval/4)
 	if st := tb.cli.Stats(); st.EpochChanges != 1 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -382,7 +375,7 @@ func TestClientServerLostTable(t *testing.T) {
 			t.Errorf("%v not re-adopted", c)
 		}
 	}
-	log := tb.rec.take()
+	log := tb.rec.Take()
 	if !strings.Contains(log, "Initialized 192.0.2.1\n") || !strings.Contains(log, "Created 192.0.2.1:1028 [2001:db8:1::2]:53186") ||
 		!strings.Contains(log, "Created 192.0.2.1:1029 [2001:db8:1::3]:34643") {
 		t.Errorf("log %q", log)
@@ -393,7 +386,7 @@ func TestClientServerLostTable(t *testing.T) {
 // port are ignored and leave the cache unchanged; an echo that does not
 // match its MAP is dropped.
 func TestClientSpoofedReplies(t *testing.T) {
-	tb := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}})
+	tb := newTestbed(t, Config{Servers: []netip.Addr{sAddr}})
 	tb.cli.Out(sAddr, client1, false)
 	tb.pump()
 	p := tb.cli.peers[sAddr]
@@ -402,10 +395,10 @@ func TestClientSpoofedReplies(t *testing.T) {
 		mod(&s)
 		return (&wire.Datagram{Session: s, Messages: []wire.Message{&wire.Invalidate{Port: 1028, Generation: 1}}}).Append(nil)
 	}
-	tb.reply(forged(func(s *wire.Session) { s.Token++ }), sAddr, DefaultServerPort)
-	tb.reply(forged(func(s *wire.Session) { s.NAT64Epoch++ }), sAddr, DefaultServerPort)
+	tb.reply(forged(func(s *wire.Session) { s.Token++ }), sAddr, handoff.DefaultServerPort)
+	tb.reply(forged(func(s *wire.Session) { s.NAT64Epoch++ }), sAddr, handoff.DefaultServerPort)
 	tb.reply(forged(func(*wire.Session) {}), sAddr, 53)
-	tb.reply(forged(func(*wire.Session) {}), netip.MustParseAddr("192.0.2.99"), DefaultServerPort)
+	tb.reply(forged(func(*wire.Session) {}), netip.MustParseAddr("192.0.2.99"), handoff.DefaultServerPort)
 	if st := tb.cli.Stats(); st.BadToken != 4 {
 		t.Errorf("BadToken %d, want 4", st.BadToken)
 	}
@@ -413,7 +406,7 @@ func TestClientSpoofedReplies(t *testing.T) {
 		t.Fatal("a forged INVALIDATE removed the entry")
 	}
 	// The genuine one does.
-	tb.reply(forged(func(*wire.Session) {}), sAddr, DefaultServerPort)
+	tb.reply(forged(func(*wire.Session) {}), sAddr, handoff.DefaultServerPort)
 	if _, _, _, ok := tb.cli.Lookup(sAddr, client1); ok {
 		t.Fatal("INVALIDATE ignored")
 	}
@@ -424,9 +417,9 @@ func TestClientSpoofedReplies(t *testing.T) {
 	other := netip.AddrPortFrom(client2.Addr(), 1)
 	m := &wire.Map{Status: wire.StatusNew, Port: 1030, Generation: 9, Client: client2}
 	r := (&wire.Datagram{Session: wire.Session{Version: 1, Flags: wire.FlagServer, NAT64Epoch: tb.cli.epoch, TableEpoch: p.tableEpoch, Cookie: 1, Token: p.token},
-		Messages: []wire.Message{m, wire.Packet(synFrom(client2)), wire.Packet(synFrom(other))}}).Append(nil)
-	tb.reply(r, sAddr, DefaultServerPort)
-	if d := tb.takeDelivered(); len(d) != 1 || !bytes.Equal(d[0].pkt, synFrom(client2)) {
+		Messages: []wire.Message{m, wire.Packet(handofftest.SYN(client2)), wire.Packet(handofftest.SYN(other))}}).Append(nil)
+	tb.reply(r, sAddr, handoff.DefaultServerPort)
+	if d := tb.takeDelivered(); len(d) != 1 || !bytes.Equal(d[0].pkt, handofftest.SYN(client2)) {
 		t.Errorf("echoes delivered: %d", len(d))
 	}
 	if st := tb.cli.Stats(); st.EchoMismatch != 1 {
@@ -437,13 +430,13 @@ func TestClientSpoofedReplies(t *testing.T) {
 // §13 test 7: a MAP or INVALIDATE older than the cached generation is
 // ignored.
 func TestClientOrdering(t *testing.T) {
-	tb := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}})
+	tb := newTestbed(t, Config{Servers: []netip.Addr{sAddr}})
 	tb.cli.Out(sAddr, client1, false)
 	tb.pump()
 	p := tb.cli.peers[sAddr]
 	send := func(msgs ...wire.Message) {
 		tb.reply((&wire.Datagram{Session: wire.Session{Version: 1, Flags: wire.FlagServer, NAT64Epoch: tb.cli.epoch, TableEpoch: p.tableEpoch, Cookie: 1, Token: p.token},
-			Messages: msgs}).Append(nil), sAddr, DefaultServerPort)
+			Messages: msgs}).Append(nil), sAddr, handoff.DefaultServerPort)
 	}
 	send(&wire.Map{Status: wire.StatusExisting, Port: 1028, Generation: 7, Client: client1})
 	send(&wire.Map{Status: wire.StatusExisting, Port: 1028, Generation: 6, Client: client2}) // older: ignored
@@ -463,9 +456,9 @@ func TestClientOrdering(t *testing.T) {
 // REFUSED: the packets are dropped and the client is not asked for again
 // before RefusedHoldDown.
 func TestClientRefusedHoldDown(t *testing.T) {
-	tb := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}})
+	tb := newTestbed(t, Config{Servers: []netip.Addr{sAddr}})
 	tb.cli.Out(sAddr, netip.MustParseAddrPort("[fe80::1]:1"), false) // link-local: REFUSED INVALID
-	tb.cli.Park(synFrom(netip.MustParseAddrPort("[fe80::1]:1")), true)
+	tb.cli.Park(handofftest.SYN(netip.MustParseAddrPort("[fe80::1]:1")), true)
 	tb.pump()
 	if len(tb.takeDelivered()) != 0 || tb.cli.Stats().Refused != 1 {
 		t.Fatalf("stats %+v", tb.cli.Stats())
@@ -473,7 +466,7 @@ func TestClientRefusedHoldDown(t *testing.T) {
 	if _, c := tb.cli.Out(sAddr, netip.MustParseAddrPort("[fe80::1]:1"), false); c != nat64.Refused {
 		t.Errorf("during hold-down: %v", c)
 	}
-	tb.now = tb.now.Add(RefusedHoldDown)
+	tb.now = tb.now.Add(handoff.RefusedHoldDown)
 	if _, c := tb.cli.Out(sAddr, netip.MustParseAddrPort("[fe80::1]:1"), false); c != nat64.Await {
 		t.Errorf("after hold-down: %v", c)
 	}
@@ -481,7 +474,7 @@ func TestClientRefusedHoldDown(t *testing.T) {
 
 // The cache forgets idle entries, and a full cache makes room.
 func TestClientCacheBounds(t *testing.T) {
-	tb := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}, CacheMaxEntries: 3})
+	tb := newTestbed(t, Config{Servers: []netip.Addr{sAddr}, CacheMaxEntries: 3})
 	for i := 0; i < 5; i++ {
 		tb.now = tb.now.Add(time.Second)
 		tb.cli.Out(sAddr, netip.AddrPortFrom(client1.Addr(), uint16(100+i)), false)
@@ -490,28 +483,28 @@ func TestClientCacheBounds(t *testing.T) {
 	if n := tb.cli.Peers()[0].Entries; n != 3 || tb.cli.Stats().CacheEvicted != 2 {
 		t.Errorf("entries %d, evicted %d", n, tb.cli.Stats().CacheEvicted)
 	}
-	tb.advance(CacheIdleTimeout + time.Second)
+	tb.advance(handoff.CacheIdleTimeout + time.Second)
 	if n := tb.cli.Peers()[0].Entries; n != 0 {
 		t.Errorf("%d entries after the idle timeout", n)
 	}
 }
 
 func TestClientConfigErrors(t *testing.T) {
-	ok := ClientConfig{NAT64: n1, Send: func([]byte) {}, Deliver: func([]byte, bool) {}}
+	ok := Config{NAT64: n1, Send: func([]byte) {}, Deliver: func([]byte, bool) {}}
 	for _, c := range []struct {
-		mod  func(*ClientConfig)
+		mod  func(*Config)
 		want string
 	}{
-		{func(c *ClientConfig) { c.NAT64 = netip.MustParseAddr("2001:db8::1") }, "must be an IPv4 address"},
-		{func(c *ClientConfig) { c.Send = nil }, "needs Send and Deliver"},
-		{func(c *ClientConfig) { c.ControlPort = 1028 }, "control port 1028"},
-		{func(c *ClientConfig) { c.SlotMin = 1000 }, "slot range"},
-		{func(c *ClientConfig) { c.Destinations = []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")} }, "destinations[0]"},
-		{func(c *ClientConfig) { c.Servers = []netip.Addr{netip.MustParseAddr("::1")} }, "server ::1"},
+		{func(c *Config) { c.NAT64 = netip.MustParseAddr("2001:db8::1") }, "must be an IPv4 address"},
+		{func(c *Config) { c.Send = nil }, "needs Send and Deliver"},
+		{func(c *Config) { c.ControlPort = 1028 }, "control port 1028"},
+		{func(c *Config) { c.SlotMin = 1000 }, "slot range"},
+		{func(c *Config) { c.Destinations = []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")} }, "destinations[0]"},
+		{func(c *Config) { c.Servers = []netip.Addr{netip.MustParseAddr("::1")} }, "server ::1"},
 	} {
 		cfg := ok
 		c.mod(&cfg)
-		if _, err := NewClient(cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("error %v, want %q", err, c.want)
 		}
 	}
@@ -557,33 +550,33 @@ func FuzzClientReceive(f *testing.F) {
 		}
 		return b
 	}
-	f.Add(seed(&wire.Map{Status: wire.StatusNew, Port: 1029, Generation: 2, Client: client2}, wire.Packet(synFrom(client2))), uint8(3))
+	f.Add(seed(&wire.Map{Status: wire.StatusNew, Port: 1029, Generation: 2, Client: client2}, wire.Packet(handofftest.SYN(client2))), uint8(3))
 	f.Add(seed(&wire.Invalidate{Port: 1028, Generation: 1}, &wire.Unmapped{Port: 1028}), uint8(0))
 	f.Add(seed(&wire.Map{Status: wire.StatusRefused, Reason: wire.ReasonRate, Client: client1}, &wire.Error{Code: wire.ErrMalformed, Subtype: 0x32}), uint8(1))
 	f.Add(seed(&wire.Error{Code: wire.ErrTableLimit}), uint8(2))
 	f.Fuzz(func(t *testing.T, msgs []byte, flags uint8) {
-		tb := newTestbed(t, ClientConfig{Servers: []netip.Addr{sAddr}, CacheMaxEntries: 6})
+		tb := newTestbed(t, Config{Servers: []netip.Addr{sAddr}, CacheMaxEntries: 6})
 		tb.cli.Out(sAddr, client1, false)
 		tb.pump()
 		tb.cli.Out(sAddr, client2, false)
-		tb.cli.Park(synFrom(client2), true)
+		tb.cli.Park(handofftest.SYN(client2), true)
 		tb.cli.In(sAddr, 1033, false)
 		p := tb.cli.peers[sAddr]
 		s := wire.Session{Version: 1, Flags: wire.FlagServer | flags&wire.FlagChallenge, NAT64Epoch: tb.cli.epoch, TableEpoch: p.tableEpoch ^ uint64(flags&1), Cookie: 5, Token: p.token}
 		d := (&wire.Datagram{Session: s}).Append(nil)
-		tb.reply(append(d, msgs...), sAddr, DefaultServerPort)
+		tb.reply(append(d, msgs...), sAddr, handoff.DefaultServerPort)
 		checkCache(t, tb.cli)
-		tb.advance(RTOInitial)
+		tb.advance(handoff.RTOInitial)
 		tb.advance(3 * time.Second)
 		tb.cli.Out(sAddr, netip.AddrPortFrom(client2.Addr(), uint16(flags)), false)
-		tb.advance(UnreachableProbeInterval)
+		tb.advance(handoff.UnreachableProbeInterval)
 		checkCache(t, tb.cli)
 	})
 }
 
 // The data path of a cached flow: one lock, two map lookups.
 func BenchmarkClientHit(b *testing.B) {
-	tb := newTestbed(&testing.T{}, ClientConfig{Servers: []netip.Addr{sAddr}})
+	tb := newTestbed(&testing.T{}, Config{Servers: []netip.Addr{sAddr}})
 	tb.cli.Out(sAddr, client1, false)
 	tb.pump()
 	b.ReportAllocs()

@@ -1,10 +1,13 @@
-package handoff
+package server
 
 import (
 	"fmt"
 	"net/netip"
 	"time"
 
+	"github.com/v6xlat/xlat/handoff"
+
+	"github.com/v6xlat/xlat/handoff/internal/bucket"
 	"github.com/v6xlat/xlat/handoff/wire"
 )
 
@@ -23,22 +26,22 @@ type TableConfig struct {
 
 func (c *TableConfig) setDefaults() {
 	if c.SlotMin == 0 {
-		c.SlotMin = SlotPortMin
+		c.SlotMin = handoff.SlotPortMin
 	}
 	if c.SlotMax == 0 {
-		c.SlotMax = SlotPortMax
+		c.SlotMax = handoff.SlotPortMax
 	}
 	if c.PrefixQuota == 0 {
-		c.PrefixQuota = PrefixQuota
+		c.PrefixQuota = handoff.PrefixQuota
 	}
 	if c.QuotaPrefixLen == 0 {
-		c.QuotaPrefixLen = QuotaPrefixLen
+		c.QuotaPrefixLen = handoff.QuotaPrefixLen
 	}
 	if c.CreateRate == 0 {
-		c.CreateRate = CreateRate
+		c.CreateRate = handoff.CreateRate
 	}
 	if c.CreateBurst == 0 {
-		c.CreateBurst = CreateBurst
+		c.CreateBurst = handoff.CreateBurst
 	}
 }
 
@@ -96,15 +99,15 @@ type Table struct {
 	lru      list
 	gen      uint32
 
-	creations bucket // §7.1 creation rate
+	creations bucket.Bucket // §7.1 creation rate
 
 	// OnEvent, if set, receives every Created and Deleted in order: the
 	// connection log and the journal hang off it.
 	OnEvent func(Event)
 }
 
-// NewTable returns an empty table for nat64 with the given table_epoch.
-func NewTable(nat64 netip.Addr, epoch uint64, cfg TableConfig) *Table {
+// newTable returns an empty table for nat64 with the given table_epoch.
+func newTable(nat64 netip.Addr, epoch uint64, cfg TableConfig) *Table {
 	cfg.setDefaults()
 	n := int(cfg.SlotMax) - int(cfg.SlotMin) + 1
 	t := &Table{
@@ -114,7 +117,7 @@ func NewTable(nat64 netip.Addr, epoch uint64, cfg TableConfig) *Table {
 		prefixes:  make(map[prefixKey]list),
 		free:      make([]int32, n),
 		lru:       emptyList,
-		creations: bucket{rate: cfg.CreateRate, burst: cfg.CreateBurst, tokens: cfg.CreateBurst},
+		creations: bucket.New(cfg.CreateRate, cfg.CreateBurst),
 	}
 	for i := range t.slots {
 		t.free[i] = int32(i)
@@ -129,8 +132,8 @@ func (t *Table) Len() int { return int(t.lru.count) }
 // Generation is the generation of the last binding created.
 func (t *Table) Generation() uint32 { return t.gen }
 
-// Lookup returns the binding on port, touching it (§7.3).
-func (t *Table) Lookup(now time.Time, port uint16) (*wire.Map, bool) {
+// lookup returns the binding on port, touching it (§7.3).
+func (t *Table) lookup(now time.Time, port uint16) (*wire.Map, bool) {
 	i, ok := t.index(port)
 	if !ok || !t.slots[i].used {
 		return nil, false
@@ -139,9 +142,9 @@ func (t *Table) Lookup(now time.Time, port uint16) (*wire.Map, bool) {
 	return t.mapOf(wire.StatusExisting, i), true
 }
 
-// Refresh touches the binding on port if it holds generation gen, and
+// refresh touches the binding on port if it holds generation gen, and
 // reports false when it does not, for an INVALIDATE (§7.3).
-func (t *Table) Refresh(now time.Time, port uint16, gen uint32) bool {
+func (t *Table) refresh(now time.Time, port uint16, gen uint32) bool {
 	i, ok := t.index(port)
 	if !ok || !t.slots[i].used || t.slots[i].gen != gen {
 		return false
@@ -150,10 +153,10 @@ func (t *Table) Refresh(now time.Time, port uint16, gen uint32) bool {
 	return true
 }
 
-// Request answers a MAP_REQUEST (§7.2): it appends to out the
+// request answers a MAP_REQUEST (§7.2): it appends to out the
 // INVALIDATEs for the bindings it displaced, in deletion order, then the
 // MAP.
-func (t *Table) Request(now time.Time, r *wire.MapRequest, out []wire.Message) []wire.Message {
+func (t *Table) request(now time.Time, r *wire.MapRequest, out []wire.Message) []wire.Message {
 	c := r.Client
 	adopt := r.Flags&wire.FlagAdopt != 0
 	q, inRange := t.index(r.Port)
@@ -166,7 +169,7 @@ func (t *Table) Request(now time.Time, r *wire.MapRequest, out []wire.Message) [
 		t.touch(own, now)
 		return append(out, t.mapOf(wire.StatusExisting, own))
 	}
-	if !t.creations.take(now) {
+	if !t.creations.Take(now) {
 		return append(out, &wire.Map{Status: wire.StatusRefused, Reason: wire.ReasonRate, Client: c})
 	}
 	pk := t.prefixOf(k)
@@ -411,20 +414,20 @@ func (t *Table) replayCreated(b Binding) error {
 		return fmt.Errorf("port %d: invalid binding %v generation %d", b.Port, b.Client, b.Generation)
 	}
 	if s := &t.slots[i]; s.used {
-		if !serialNewer(b.Generation, s.gen) {
+		if !handoff.GenerationNewer(b.Generation, s.gen) {
 			return nil
 		}
 		t.unbind(i)
 	}
 	k := keyOf(b.Client)
 	if j, has := t.byClient.get(t.slots, k); has {
-		if !serialNewer(b.Generation, t.slots[j].gen) {
+		if !handoff.GenerationNewer(b.Generation, t.slots[j].gen) {
 			return nil
 		}
 		t.unbind(j)
 	}
 	t.bind(i, k, t.prefixOf(k), b.Generation, b.LastUse)
-	if t.gen == 0 || serialNewer(b.Generation, t.gen) {
+	if t.gen == 0 || handoff.GenerationNewer(b.Generation, t.gen) {
 		t.gen = b.Generation
 	}
 	return nil
@@ -437,7 +440,3 @@ func (t *Table) replayDeleted(port uint16, gen uint32) {
 		t.unbind(i)
 	}
 }
-
-// serialNewer compares generations by RFC 1982 serial arithmetic (§7.1): a
-// is newer than b iff (a-b) mod 2^32 is in 1...2^31-1.
-func serialNewer(a, b uint32) bool { d := a - b; return d != 0 && d < 1<<31 }

@@ -1,4 +1,4 @@
-package handoff
+package server
 
 import (
 	"hash/maphash"

@@ -1,4 +1,4 @@
-package handoff
+package server
 
 import (
 	"fmt"
@@ -10,17 +10,6 @@ import (
 
 	"github.com/v6xlat/xlat/handoff/wire"
 )
-
-var n1 = netip.MustParseAddr("192.0.2.1")
-
-// recorder collects the connection log as §9 text.
-type recorder struct{ b []byte }
-
-func (r *recorder) event(e Event) { r.b = e.AppendLogLine(r.b) }
-
-func (r *recorder) take() string { s := string(r.b); r.b = r.b[:0]; return s }
-
-func step(k int) time.Time { return time.Date(2024, 5, 1, 12, 0, k, 0, time.UTC) }
 
 func req(client string) *wire.MapRequest {
 	return &wire.MapRequest{Proto: 6, Client: netip.MustParseAddrPort(client)}
@@ -34,8 +23,8 @@ func adopt(client string, port uint16) *wire.MapRequest {
 
 func newTestTable(min, max uint16, quota int) (*Table, *recorder) {
 	rec := &recorder{}
-	t := NewTable(n1, 0x8e01f2a7c3b45d69, TableConfig{SlotMin: min, SlotMax: max, PrefixQuota: quota})
-	t.OnEvent = rec.event
+	t := newTable(n1, 0x8e01f2a7c3b45d69, TableConfig{SlotMin: min, SlotMax: max, PrefixQuota: quota})
+	t.OnEvent = rec.Event
 	return t, rec
 }
 
@@ -61,22 +50,22 @@ func fmtMsgs(ms []wire.Message) string {
 // §13 test 4: exhaustion and eviction order, with the exact log.
 func TestTableExhaustionLRU(t *testing.T) {
 	tb, rec := newTestTable(1028, 1031, 0)
-	rec.event(Event{Kind: Initialized, Time: step(1), NAT64: n1})
+	rec.Event(Event{Kind: Initialized, Time: step(1), NAT64: n1})
 	for k, c := range []string{"a", "b", "c", "d"} {
 		client := "[2001:db8:" + c + "::1]:1000"
-		expect(t, "step "+c, tb.Request(step(k+1), req(client), nil), mapped(wire.StatusNew, uint16(1028+k), uint32(k+1), client))
+		expect(t, "step "+c, tb.request(step(k+1), req(client), nil), mapped(wire.StatusNew, uint16(1028+k), uint32(k+1), client))
 	}
-	if m, ok := tb.Lookup(step(5), 1028); !ok || m.Client.String() != "[2001:db8:a::1]:1000" {
+	if m, ok := tb.lookup(step(5), 1028); !ok || m.Client.String() != "[2001:db8:a::1]:1000" {
 		t.Fatalf("LOOKUP 1028 = %+v, %v", m, ok)
 	}
-	expect(t, "step 6", tb.Request(step(6), req("[2001:db8:e::1]:1000"), nil),
+	expect(t, "step 6", tb.request(step(6), req("[2001:db8:e::1]:1000"), nil),
 		&wire.Invalidate{Port: 1029, Generation: 2}, mapped(wire.StatusNew, 1029, 5, "[2001:db8:e::1]:1000"))
-	if !tb.Refresh(step(7), 1030, 3) {
+	if !tb.refresh(step(7), 1030, 3) {
 		t.Fatal("REFRESH (1030, 3) did not match")
 	}
-	expect(t, "step 7", tb.Request(step(7), req("[2001:db8:f::1]:1000"), nil),
+	expect(t, "step 7", tb.request(step(7), req("[2001:db8:f::1]:1000"), nil),
 		&wire.Invalidate{Port: 1031, Generation: 4}, mapped(wire.StatusNew, 1031, 6, "[2001:db8:f::1]:1000"))
-	expect(t, "step 8", tb.Request(step(8), req("[2001:db8:a::1]:1000"), nil),
+	expect(t, "step 8", tb.request(step(8), req("[2001:db8:a::1]:1000"), nil),
 		mapped(wire.StatusExisting, 1028, 1, "[2001:db8:a::1]:1000"))
 
 	want := `2024-05-01 12:00:01.000000 Initialized 192.0.2.1
@@ -89,7 +78,7 @@ func TestTableExhaustionLRU(t *testing.T) {
 2024-05-01 12:00:07.000000 Deleted 192.0.2.1:1031 [2001:db8:d::1]:1000
 2024-05-01 12:00:07.000000 Created 192.0.2.1:1031 [2001:db8:f::1]:1000
 `
-	if got := rec.take(); got != want {
+	if got := rec.Take(); got != want {
 		t.Errorf("log:\n%s\nwant:\n%s", got, want)
 	}
 	if tb.Len() != 4 {
@@ -105,14 +94,14 @@ func TestTableExhaustionLRU(t *testing.T) {
 func TestTableQuota(t *testing.T) {
 	tb, rec := newTestTable(1028, 1035, 2)
 	for i, c := range []string{"[2001:db8:a::1]:1", "[2001:db8:a::2]:1", "[2001:db8:b::1]:1"} {
-		expect(t, c, tb.Request(step(i), req(c), nil), mapped(wire.StatusNew, uint16(1028+i), uint32(i+1), c))
+		expect(t, c, tb.request(step(i), req(c), nil), mapped(wire.StatusNew, uint16(1028+i), uint32(i+1), c))
 	}
-	rec.take()
-	expect(t, "a::3", tb.Request(step(4), req("[2001:db8:a::3]:1"), nil),
+	rec.Take()
+	expect(t, "a::3", tb.request(step(4), req("[2001:db8:a::3]:1"), nil),
 		&wire.Invalidate{Port: 1028, Generation: 1}, mapped(wire.StatusNew, 1028, 4, "[2001:db8:a::3]:1"))
 	want := "2024-05-01 12:00:04.000000 Deleted 192.0.2.1:1028 [2001:db8:a::1]:1\n" +
 		"2024-05-01 12:00:04.000000 Created 192.0.2.1:1028 [2001:db8:a::3]:1\n"
-	if got := rec.take(); got != want {
+	if got := rec.Take(); got != want {
 		t.Errorf("log:\n%s\nwant:\n%s", got, want)
 	}
 }
@@ -120,21 +109,21 @@ func TestTableQuota(t *testing.T) {
 // §13 test 6: an adoption displacing two bindings.
 func TestTableAdoptionConflict(t *testing.T) {
 	tb, rec := newTestTable(1028, 1035, 0)
-	tb.Request(step(1), req("[2001:db8:a::1]:1"), nil)
-	tb.Request(step(2), req("[2001:db8:b::1]:1"), nil)
-	rec.take()
-	expect(t, "adopt", tb.Request(step(3), adopt("[2001:db8:b::1]:1", 1028), nil),
+	tb.request(step(1), req("[2001:db8:a::1]:1"), nil)
+	tb.request(step(2), req("[2001:db8:b::1]:1"), nil)
+	rec.Take()
+	expect(t, "adopt", tb.request(step(3), adopt("[2001:db8:b::1]:1", 1028), nil),
 		&wire.Invalidate{Port: 1028, Generation: 1}, &wire.Invalidate{Port: 1029, Generation: 2},
 		mapped(wire.StatusAdopted, 1028, 3, "[2001:db8:b::1]:1"))
 	want := "2024-05-01 12:00:03.000000 Deleted 192.0.2.1:1028 [2001:db8:a::1]:1\n" +
 		"2024-05-01 12:00:03.000000 Deleted 192.0.2.1:1029 [2001:db8:b::1]:1\n" +
 		"2024-05-01 12:00:03.000000 Created 192.0.2.1:1028 [2001:db8:b::1]:1\n"
-	if got := rec.take(); got != want {
+	if got := rec.Take(); got != want {
 		t.Errorf("log:\n%s\nwant:\n%s", got, want)
 	}
-	expect(t, "adopt again", tb.Request(step(4), adopt("[2001:db8:b::1]:1", 1028), nil),
+	expect(t, "adopt again", tb.request(step(4), adopt("[2001:db8:b::1]:1", 1028), nil),
 		mapped(wire.StatusExisting, 1028, 3, "[2001:db8:b::1]:1"))
-	if got := rec.take(); got != "" {
+	if got := rec.Take(); got != "" {
 		t.Errorf("repeat logged %q", got)
 	}
 	if tb.Len() != 1 {
@@ -146,18 +135,18 @@ func TestTableAdoptionConflict(t *testing.T) {
 // a stale REFRESH is reported for an INVALIDATE.
 func TestTableIdempotent(t *testing.T) {
 	tb, rec := newTestTable(1028, 1035, 0)
-	first := tb.Request(step(1), req("[2001:db8:a::1]:1"), nil)
-	rec.take()
-	again := tb.Request(step(2), req("[2001:db8:a::1]:1"), nil)
+	first := tb.request(step(1), req("[2001:db8:a::1]:1"), nil)
+	rec.Take()
+	again := tb.request(step(2), req("[2001:db8:a::1]:1"), nil)
 	first[0].(*wire.Map).Status = wire.StatusExisting
 	expect(t, "duplicate", again, first...)
-	if rec.take() != "" {
+	if rec.Take() != "" {
 		t.Error("duplicate logged a line")
 	}
-	if tb.Refresh(step(3), 1028, 7) {
+	if tb.refresh(step(3), 1028, 7) {
 		t.Error("REFRESH with a stale generation matched")
 	}
-	if _, ok := tb.Lookup(step(3), 1029); ok {
+	if _, ok := tb.lookup(step(3), 1029); ok {
 		t.Error("LOOKUP of a free port hit")
 	}
 }
@@ -165,20 +154,20 @@ func TestTableIdempotent(t *testing.T) {
 func TestTableRefused(t *testing.T) {
 	tb, _ := newTestTable(1028, 1035, 0)
 	for _, c := range []string{"[::]:1", "[::1]:1", "[ff02::1]:1", "[fe80::1]:1", "[::ffff:192.0.2.1]:1", "[::192.0.2.1]:1"} {
-		expect(t, c, tb.Request(step(1), req(c), nil), &wire.Map{Status: wire.StatusRefused, Reason: wire.ReasonInvalid, Client: netip.MustParseAddrPort(c)})
+		expect(t, c, tb.request(step(1), req(c), nil), &wire.Map{Status: wire.StatusRefused, Reason: wire.ReasonInvalid, Client: netip.MustParseAddrPort(c)})
 	}
 	c := "[2001:db8::1]:1"
-	expect(t, "adopt outside range", tb.Request(step(1), adopt(c, 1027), nil),
+	expect(t, "adopt outside range", tb.request(step(1), adopt(c, 1027), nil),
 		&wire.Map{Status: wire.StatusRefused, Reason: wire.ReasonInvalid, Client: netip.MustParseAddrPort(c)})
 
 	// The creation bucket: a burst of 2 at 1/s refuses the third at once
 	// and takes one a second later.
-	tb = NewTable(n1, 1, TableConfig{SlotMin: 1028, SlotMax: 1035, CreateRate: 1, CreateBurst: 2})
-	tb.Request(step(0), req("[2001:db8::1]:1"), nil)
-	tb.Request(step(0), req("[2001:db8::2]:1"), nil)
-	expect(t, "rate", tb.Request(step(0), req("[2001:db8::3]:1"), nil),
+	tb = newTable(n1, 1, TableConfig{SlotMin: 1028, SlotMax: 1035, CreateRate: 1, CreateBurst: 2})
+	tb.request(step(0), req("[2001:db8::1]:1"), nil)
+	tb.request(step(0), req("[2001:db8::2]:1"), nil)
+	expect(t, "rate", tb.request(step(0), req("[2001:db8::3]:1"), nil),
 		&wire.Map{Status: wire.StatusRefused, Reason: wire.ReasonRate, Client: netip.MustParseAddrPort("[2001:db8::3]:1")})
-	if m := tb.Request(step(1), req("[2001:db8::3]:1"), nil); m[0].(*wire.Map).Status != wire.StatusNew {
+	if m := tb.request(step(1), req("[2001:db8::3]:1"), nil); m[0].(*wire.Map).Status != wire.StatusNew {
 		t.Errorf("after a second: %+v", m[0])
 	}
 }
@@ -186,7 +175,7 @@ func TestTableRefused(t *testing.T) {
 func TestTableGenerationWrap(t *testing.T) {
 	tb, _ := newTestTable(1028, 1029, 0)
 	tb.gen = ^uint32(0)
-	got := tb.Request(step(1), req("[2001:db8::1]:1"), nil)
+	got := tb.request(step(1), req("[2001:db8::1]:1"), nil)
 	if g := got[0].(*wire.Map).Generation; g != 1 {
 		t.Errorf("generation after wrap = %d, want 1 (0 is skipped)", g)
 	}
@@ -196,17 +185,17 @@ func TestTableGenerationWrap(t *testing.T) {
 func TestTableInvariants(t *testing.T) {
 	seed := uint64(1)
 	rnd := func(n int) int { seed = seed*6364136223846793005 + 1442695040888963407; return int(seed>>33) % n }
-	tb := NewTable(n1, 1, TableConfig{SlotMin: 1028, SlotMax: 1091, PrefixQuota: 5, CreateBurst: 1e9, Rand: rnd})
+	tb := newTable(n1, 1, TableConfig{SlotMin: 1028, SlotMax: 1091, PrefixQuota: 5, CreateBurst: 1e9, Rand: rnd})
 	for i := 0; i < 20000; i++ {
 		now := step(0).Add(time.Duration(i) * time.Millisecond)
 		c := netip.AddrPortFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, byte(rnd(30)), 15: byte(rnd(8))}), uint16(rnd(3)))
 		switch rnd(4) {
 		case 0:
-			tb.Request(now, &wire.MapRequest{Flags: wire.FlagAdopt, Port: uint16(1028 + rnd(64)), Client: c}, nil)
+			tb.request(now, &wire.MapRequest{Flags: wire.FlagAdopt, Port: uint16(1028 + rnd(64)), Client: c}, nil)
 		case 1:
-			tb.Lookup(now, uint16(1028+rnd(64)))
+			tb.lookup(now, uint16(1028+rnd(64)))
 		default:
-			tb.Request(now, &wire.MapRequest{Client: c}, nil)
+			tb.request(now, &wire.MapRequest{Client: c}, nil)
 		}
 	}
 	checkTable(t, tb)

@@ -1,4 +1,4 @@
-package handoff
+package client
 
 import (
 	"crypto/rand"
@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/v6xlat/xlat/handoff"
 
 	"github.com/v6xlat/xlat/handoff/wire"
 
@@ -46,10 +48,12 @@ func (s PeerState) String() string {
 
 // ReservedPorts implements nat64.Broker: the control ports of N, which
 // carry the exchange with the servers (§3).
-func (c *Client) ReservedPorts() (first, last uint16) { return ControlPortMin, ControlPortMax }
+func (c *Client) ReservedPorts() (first, last uint16) {
+	return handoff.ControlPortMin, handoff.ControlPortMax
+}
 
-// ClientConfig configures the NAT64 side (§8).
-type ClientConfig struct {
+// Config configures the NAT64 side (§8).
+type Config struct {
 	NAT64       netip.Addr       // N: the pool4 address handoff bindings use
 	Pool6       translate.Prefix // Pref64, to find S in an IPv6 packet
 	ControlPort uint16           // CP; DefaultControlPort when 0
@@ -91,9 +95,9 @@ type LocalBinding struct {
 	Port   uint16
 }
 
-// ClientStats are the NAT64-side counters of §11, and what the client
+// Stats are the NAT64-side counters of §11, and what the client
 // does.
-type ClientStats struct {
+type Stats struct {
 	MalformedDatagrams uint64
 	MalformedMessages  uint64
 	UnknownMessages    uint64
@@ -126,7 +130,7 @@ type ClientStats struct {
 //
 // Safe for concurrent use.
 type Client struct {
-	cfg   ClientConfig
+	cfg   Config
 	kn    [32]byte // Kn, for tokens
 	epoch uint64   // nat64_epoch
 
@@ -134,7 +138,7 @@ type Client struct {
 	peers  map[netip.Addr]*peer
 	count  int // cache entries, all peers
 	credit int // octets of notification the data traffic has paid for
-	stats  ClientStats
+	stats  Stats
 	// The work a call produced, sent and delivered after the lock is let
 	// go.
 	outbox []outItem
@@ -146,8 +150,8 @@ type outItem struct {
 	to4     bool
 }
 
-// NewClient returns a client with a new nat64_epoch and Kn (§8.5).
-func NewClient(cfg ClientConfig) (*Client, error) {
+// New returns a client with a new nat64_epoch and Kn (§8.5).
+func New(cfg Config) (*Client, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -159,28 +163,28 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, errors.New("handoff: client needs Send and Deliver")
 	}
 	if cfg.ControlPort == 0 {
-		cfg.ControlPort = DefaultControlPort
+		cfg.ControlPort = handoff.DefaultControlPort
 	}
-	if cfg.ControlPort < ControlPortMin || cfg.ControlPort > ControlPortMax {
-		return nil, fmt.Errorf("handoff: control port %d: must be %d-%d", cfg.ControlPort, ControlPortMin, ControlPortMax)
+	if cfg.ControlPort < handoff.ControlPortMin || cfg.ControlPort > handoff.ControlPortMax {
+		return nil, fmt.Errorf("handoff: control port %d: must be %d-%d", cfg.ControlPort, handoff.ControlPortMin, handoff.ControlPortMax)
 	}
 	if cfg.ServerPort == 0 {
-		cfg.ServerPort = DefaultServerPort
+		cfg.ServerPort = handoff.DefaultServerPort
 	}
 	if cfg.SlotMin == 0 {
-		cfg.SlotMin = SlotPortMin
+		cfg.SlotMin = handoff.SlotPortMin
 	}
 	if cfg.SlotMax == 0 {
-		cfg.SlotMax = SlotPortMax
+		cfg.SlotMax = handoff.SlotPortMax
 	}
-	if cfg.SlotMin < SlotPortMin || cfg.SlotMin > cfg.SlotMax {
-		return nil, fmt.Errorf("handoff: slot range %d-%d: must lie within %d-%d", cfg.SlotMin, cfg.SlotMax, SlotPortMin, SlotPortMax)
+	if cfg.SlotMin < handoff.SlotPortMin || cfg.SlotMin > cfg.SlotMax {
+		return nil, fmt.Errorf("handoff: slot range %d-%d: must lie within %d-%d", cfg.SlotMin, cfg.SlotMax, handoff.SlotPortMin, handoff.SlotPortMax)
 	}
 	if cfg.CacheMaxEntries == 0 {
-		cfg.CacheMaxEntries = CacheMaxEntries
+		cfg.CacheMaxEntries = handoff.CacheMaxEntries
 	}
 	if cfg.CacheIdleTimeout == 0 {
-		cfg.CacheIdleTimeout = CacheIdleTimeout
+		cfg.CacheIdleTimeout = handoff.CacheIdleTimeout
 	}
 	for i, p := range cfg.Destinations {
 		if !p.IsValid() || !p.Addr().Is4() {
@@ -190,7 +194,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	c := &Client{cfg: cfg, peers: map[netip.Addr]*peer{}, credit: NotifyCreditMax}
+	c := &Client{cfg: cfg, peers: map[netip.Addr]*peer{}, credit: handoff.NotifyCreditMax}
 	var e [8]byte
 	for c.epoch == 0 {
 		if _, err := io.ReadFull(cfg.Rand, c.kn[:]); err != nil {
@@ -218,7 +222,7 @@ func (c *Client) Addr() netip.Addr { return c.cfg.NAT64 }
 func (c *Client) Epoch() uint64 { return c.epoch }
 
 // Stats returns a copy of the counters.
-func (c *Client) Stats() ClientStats {
+func (c *Client) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.stats
@@ -290,8 +294,8 @@ func (c *Client) Out(server netip.Addr, client netip.AddrPort, peek bool) (uint1
 }
 
 func (c *Client) out(now time.Time, server netip.Addr, client netip.AddrPort, peek bool) (uint16, nat64.Claim) {
-	if !peek && c.credit < NotifyCreditMax {
-		c.credit = min(c.credit+NotifyCreditPerPacket, NotifyCreditMax)
+	if !peek && c.credit < handoff.NotifyCreditMax {
+		c.credit = min(c.credit+handoff.NotifyCreditPerPacket, handoff.NotifyCreditMax)
 	}
 	p := c.peers[server]
 	if p != nil {
@@ -332,7 +336,7 @@ func (c *Client) out(now time.Time, server netip.Addr, client netip.AddrPort, pe
 		}
 		delete(p.holdDown, client)
 	}
-	if len(p.pending) >= MaxPendingPerPeer {
+	if len(p.pending) >= handoff.MaxPendingPerPeer {
 		return 0, nat64.Refused
 	}
 	c.request(p, &pending{key: k, msg: &wire.MapRequest{Client: client}}, now)
@@ -376,7 +380,7 @@ func (c *Client) in(now time.Time, server netip.Addr, port uint16, peek bool) (n
 	if p.pending[k] != nil {
 		return netip.AddrPort{}, nat64.Await
 	}
-	if len(p.pending) >= MaxPendingPerPeer {
+	if len(p.pending) >= handoff.MaxPendingPerPeer {
 		return netip.AddrPort{}, nat64.Refused
 	}
 	c.request(p, &pending{key: k, msg: &wire.Lookup{Port: port}}, now)
@@ -405,7 +409,7 @@ func (c *Client) Park(pkt []byte, to4 bool) {
 		c.stats.HeldDropped++
 		return
 	}
-	if len(q.packets) == PendingBufferPackets {
+	if len(q.packets) == handoff.PendingBufferPackets {
 		q.packets = q.packets[1:]
 		c.stats.HeldDropped++
 	}

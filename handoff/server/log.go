@@ -1,10 +1,12 @@
-package handoff
+package server
 
 import (
 	"io"
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/v6xlat/xlat/handoff"
 )
 
 // EventKind is one of the three kinds of connection-log line (§9).
@@ -44,7 +46,7 @@ type Event struct {
 // AppendLogLine appends e as one §9 line, LF included: UTC, microseconds
 // truncated, RFC 5952 client text.
 func (e Event) AppendLogLine(b []byte) []byte {
-	b = e.Time.UTC().Truncate(time.Microsecond).AppendFormat(b, LogTimeLayout)
+	b = e.Time.UTC().Truncate(time.Microsecond).AppendFormat(b, handoff.LogTimeLayout)
 	b = append(b, ' ')
 	b = append(b, e.Kind.String()...)
 	b = append(b, ' ')

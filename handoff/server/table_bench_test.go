@@ -1,4 +1,4 @@
-package handoff
+package server
 
 import (
 	"math/rand/v2"
@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+
+	"github.com/v6xlat/xlat/handoff"
 
 	"github.com/v6xlat/xlat/handoff/internal/vectors"
 
@@ -20,12 +22,12 @@ func benchClient(i int) netip.AddrPort {
 
 func fullTable(tb testing.TB) *Table {
 	r := rand.New(rand.NewPCG(1, 2))
-	t := NewTable(n1, 1, TableConfig{CreateBurst: 1e12, Rand: r.IntN})
+	t := newTable(n1, 1, TableConfig{CreateBurst: 1e12, Rand: r.IntN})
 	now := step(0)
-	for i := 0; i < TableSlots; i++ {
-		t.Request(now, &wire.MapRequest{Client: benchClient(i)}, nil)
+	for i := 0; i < handoff.TableSlots; i++ {
+		t.request(now, &wire.MapRequest{Client: benchClient(i)}, nil)
 	}
-	if t.Len() != TableSlots {
+	if t.Len() != handoff.TableSlots {
 		tb.Fatalf("Len = %d", t.Len())
 	}
 	return t
@@ -40,7 +42,7 @@ func BenchmarkTableRequestEvict(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		out = t.Request(now, &wire.MapRequest{Client: benchClient(TableSlots + i)}, out[:0])
+		out = t.request(now, &wire.MapRequest{Client: benchClient(handoff.TableSlots + i)}, out[:0])
 	}
 }
 
@@ -52,7 +54,7 @@ func BenchmarkTableRequestExisting(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		out = t.Request(now, &wire.MapRequest{Client: benchClient(i % TableSlots)}, out[:0])
+		out = t.request(now, &wire.MapRequest{Client: benchClient(i % handoff.TableSlots)}, out[:0])
 	}
 }
 
@@ -75,7 +77,7 @@ func BenchmarkTableMemory(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		per := float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
-		b.ReportMetric(per/TableSlots, "B/binding")
+		b.ReportMetric(per/handoff.TableSlots, "B/binding")
 		b.ReportMetric(per/(1<<20), "MiB/table")
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<30), "GiB")
 		runtime.KeepAlive(tables)
@@ -91,7 +93,7 @@ func BenchmarkServerHandle(b *testing.B) {
 	for _, mode := range []string{"existing", "new", "new-journaled"} {
 		b.Run(mode, func(b *testing.B) {
 			var st *Store
-			cfg := ServerConfig{Addr: sAddr, Rand: seqRand(), Table: TableConfig{CreateBurst: 1e12, CreateRate: 1e12}}
+			cfg := Config{Addr: sAddr, Rand: seqRand(), Table: TableConfig{CreateBurst: 1e12, CreateRate: 1e12}}
 			if mode == "new-journaled" {
 				var err error
 				if st, err = OpenStore(b.TempDir()); err != nil {
@@ -103,7 +105,7 @@ func BenchmarkServerHandle(b *testing.B) {
 				defer st.Close()
 				cfg.OnEvent = st.Record
 			}
-			s, err := NewServer(cfg)
+			s, err := New(cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -111,14 +113,14 @@ func BenchmarkServerHandle(b *testing.B) {
 			for i := range ks {
 				ks[i] = byte(0x20 + i)
 			}
-			hdr := wire.Session{Version: 1, NAT64Epoch: vectors.Epoch1, Token: 7, Cookie: Cookie(ks, nCP.Addr(), nCP.Port(), vectors.Epoch1)}
+			hdr := wire.Session{Version: 1, NAT64Epoch: vectors.Epoch1, Token: 7, Cookie: handoff.Cookie(ks, nCP.Addr(), nCP.Port(), vectors.Epoch1)}
 			const distinct = 1 << 17
 			dgrams := make([][]byte, distinct)
 			for i := range dgrams {
 				dgrams[i] = (&wire.Datagram{Session: hdr, Messages: []wire.Message{&wire.MapRequest{Proto: 6, Client: benchClient(i)}}}).Append(nil)
 			}
 			now := step(1)
-			for i := 0; i < TableSlots; i++ { // fill the table
+			for i := 0; i < handoff.TableSlots; i++ { // fill the table
 				s.Handle(now, nCP, dgrams[i], nil)
 			}
 			if st != nil {
@@ -128,9 +130,9 @@ func BenchmarkServerHandle(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				j := i % TableSlots
+				j := i % handoff.TableSlots
 				if mode != "existing" {
-					j = TableSlots + i%(distinct-TableSlots)
+					j = handoff.TableSlots + i%(distinct-handoff.TableSlots)
 				}
 				replies = s.Handle(now, nCP, dgrams[j], replies[:0])
 				if st != nil && i%64 == 63 {

@@ -1,4 +1,4 @@
-package handoff
+package client
 
 import (
 	"encoding/binary"
@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/v6xlat/xlat/handoff"
+	"github.com/v6xlat/xlat/handoff/internal/bucket"
 	"github.com/v6xlat/xlat/handoff/wire"
 )
 
@@ -34,7 +36,7 @@ type peer struct {
 	lastActivity time.Time
 	probeAt      time.Time // UNREACHABLE: next probe
 	refreshAt    time.Time
-	notify       bucket
+	notify       bucket.Bucket
 	confirmed    time.Time // last valid reply, for the state file
 }
 
@@ -71,11 +73,11 @@ type pending struct {
 func (c *Client) peer(s netip.Addr, now time.Time) *peer {
 	p := c.peers[s]
 	if p == nil {
-		p = &peer{addr: s, token: Token(c.kn, s, c.cfg.ServerPort, c.epoch),
+		p = &peer{addr: s, token: handoff.Token(c.kn, s, c.cfg.ServerPort, c.epoch),
 			byClient: map[netip.AddrPort]*entry{}, byPort: map[uint16]*entry{},
 			pending: map[pendKey]*pending{}, holdDown: map[netip.AddrPort]time.Time{},
 			lastActivity: now,
-			notify:       bucket{rate: NotifyRate, burst: NotifyBurst, tokens: NotifyBurst}}
+			notify:       bucket.New(handoff.NotifyRate, handoff.NotifyBurst)}
 		c.peers[s] = p
 	}
 	return p
@@ -196,7 +198,7 @@ func (c *Client) request(p *peer, q *pending, now time.Time) {
 // notify sends SESSION + MAP_REQUEST(A, t, C) + NOTE for a session the
 // NAT64 created itself towards a server that is not CAPABLE (§8.4).
 func (c *Client) notify(now time.Time, s netip.Addr, client netip.AddrPort, t uint16) {
-	if c.peers[s] == nil && len(c.peers) >= MaxPeers {
+	if c.peers[s] == nil && len(c.peers) >= handoff.MaxPeers {
 		c.stats.PeersRefused++
 		return
 	}
@@ -207,12 +209,12 @@ func (c *Client) notify(now time.Time, s netip.Addr, client netip.AddrPort, t ui
 		return
 	}
 	// What the notification may cost at most, all its transmissions.
-	cost := (wire.HeaderSize + len(wire.AppendMessage(nil, &wire.MapRequest{})) + len(wire.AppendMessage(nil, &wire.Note{Text: c.cfg.Note}))) * MaxTransmissions
+	cost := (wire.HeaderSize + len(wire.AppendMessage(nil, &wire.MapRequest{})) + len(wire.AppendMessage(nil, &wire.Note{Text: c.cfg.Note}))) * handoff.MaxTransmissions
 	if c.credit < cost {
 		c.stats.NotifyNoCredit++
 		return
 	}
-	if !p.notify.take(now) {
+	if !p.notify.Take(now) {
 		c.stats.NotifySuppressed++
 		return
 	}
@@ -232,7 +234,7 @@ func (c *Client) notify(now time.Time, s netip.Addr, client netip.AddrPort, t ui
 // transmit sends p's unsent requests, MaxRequestsPerDatagram per datagram.
 func (c *Client) transmit(p *peer, now time.Time) {
 	for len(p.unsent) > 0 {
-		n := min(len(p.unsent), MaxRequestsPerDatagram)
+		n := min(len(p.unsent), handoff.MaxRequestsPerDatagram)
 		batch := p.unsent[:n]
 		p.unsent = p.unsent[n:]
 		msgs := make([]wire.Message, 0, n+1)
@@ -246,7 +248,7 @@ func (c *Client) transmit(p *peer, now time.Time) {
 				c.stats.Retransmissions++
 			}
 			q.sent++
-			q.due = now.Add(RTOInitial << (q.sent - 1))
+			q.due = now.Add(handoff.RTOInitial << (q.sent - 1))
 			q.cookie = p.cookie
 			c.stats.RequestsSent++
 			// A notification sent once stays in flight until its timeout
@@ -265,7 +267,7 @@ func (c *Client) transmit(p *peer, now time.Time) {
 func (c *Client) sendDatagram(p *peer, msgs []wire.Message) {
 	d := wire.Datagram{Session: wire.Session{Version: wire.ProtocolVersion, NAT64Epoch: c.epoch, TableEpoch: p.tableEpoch,
 		Cookie: p.cookie, Token: p.token}, Messages: msgs}
-	pkt := make([]byte, udpIPv4Header, udpIPv4Header+MaxControlDatagram)
+	pkt := make([]byte, udpIPv4Header, udpIPv4Header+handoff.MaxControlDatagram)
 	pkt = d.Append(pkt)
 	encodeUDP4(pkt, netip.AddrPortFrom(c.cfg.NAT64, c.cfg.ControlPort), netip.AddrPortFrom(p.addr, c.cfg.ServerPort))
 	c.outbox = append(c.outbox, outItem{pkt: pkt})

@@ -1,4 +1,4 @@
-package handoff
+package server
 
 import (
 	"bytes"
@@ -143,7 +143,7 @@ func (st *Store) loadSnapshot(cfg TableConfig, tables map[netip.Addr]*Table) err
 		if epoch == 0 || tables[nat64] != nil || count*bindingLen > len(r) {
 			return damaged("table %d (%v) invalid", k, nat64)
 		}
-		t := NewTable(nat64, epoch, cfg)
+		t := newTable(nat64, epoch, cfg)
 		for ; count > 0; count-- {
 			b := Binding{
 				Port:       binary.BigEndian.Uint16(r),
@@ -255,7 +255,7 @@ func replay(cfg TableConfig, tables map[netip.Addr]*Table, rec []byte) error {
 			return fmt.Errorf("table %v with epoch 0", nat64)
 		}
 		if t == nil {
-			tables[nat64] = NewTable(nat64, epoch, cfg)
+			tables[nat64] = newTable(nat64, epoch, cfg)
 		}
 		return nil
 	case Created:

@@ -1,4 +1,4 @@
-package handoff
+package client
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/v6xlat/xlat/handoff"
+	"github.com/v6xlat/xlat/handoff/server"
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/testpkt"
 	"github.com/v6xlat/xlat/nat64"
@@ -66,7 +68,7 @@ func tcp6(src netip.Addr, sport uint16, dst netip.Addr, dport uint16, flags uint
 type handoffRig struct {
 	t      *testing.T
 	clock  *rigClock
-	srv    *Server
+	srv    *server.Server
 	log    strings.Builder
 	cli    *Client
 	x      *nat64.Translator
@@ -77,7 +79,7 @@ type handoffRig struct {
 func newHandoffRig(t *testing.T) *handoffRig {
 	r := &handoffRig{t: t, clock: &rigClock{time.Unix(1_700_000_000, 0)}}
 	var err error
-	r.srv, err = NewServer(ServerConfig{Addr: h2, OnEvent: func(e Event) { r.log.Write(e.AppendLogLine(nil)) }})
+	r.srv, err = server.New(server.Config{Addr: h2, OnEvent: func(e server.Event) { r.log.Write(e.AppendLogLine(nil)) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +91,7 @@ func newHandoffRig(t *testing.T) *handoffRig {
 // new epoch, the server configured statically (§8.5).
 func (r *handoffRig) restartNAT64() {
 	var err error
-	r.cli, err = NewClient(ClientConfig{NAT64: pool, Pool6: wkp, Servers: []netip.Addr{h2},
+	r.cli, err = New(Config{NAT64: pool, Pool6: wkp, Servers: []netip.Addr{h2},
 		Send:    func(p []byte) { r.toSrv = append(r.toSrv, p) },
 		Deliver: func(p []byte, _ bool) { r.parked = append(r.parked, p) },
 		Now:     r.clock.now})
@@ -115,7 +117,7 @@ func (r *handoffRig) pump() (out [][]byte) {
 		u := header.UDP(p[ip.HeaderLen():])
 		for _, reply := range r.srv.Handle(r.clock.now(), netip.AddrPortFrom(ip.Src(), u.SrcPort()), u[8:], nil) {
 			pkt := testpkt.IPv4{Src: h2, Dst: pool, TTL: 64}.Packet(header.ProtoUDP,
-				testpkt.UDP(h2, pool, DefaultServerPort, DefaultControlPort, reply))
+				testpkt.UDP(h2, pool, handoff.DefaultServerPort, handoff.DefaultControlPort, reply))
 			if !r.cli.Receive(pkt) {
 				r.t.Fatal("the client refused its control packet")
 			}
@@ -144,7 +146,7 @@ func TestBrokerHandoff(t *testing.T) {
 	}
 	ip := header.IPv4(out[0])
 	port := header.UDP(out[0][20:]).SrcPort() // TCP source port sits where UDP's does
-	if ip.Src() != pool || ip.Dst() != h2 || port < SlotPortMin {
+	if ip.Src() != pool || ip.Dst() != h2 || port < handoff.SlotPortMin {
 		t.Fatalf("translated SYN %v:%d -> %v", ip.Src(), port, ip.Dst())
 	}
 	if !strings.Contains(r.log.String(), "Created 203.0.113.1:"+strconv.Itoa(int(port))+" [2001:db8::1]:40000\n") {

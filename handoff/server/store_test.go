@@ -1,4 +1,4 @@
-package handoff
+package server
 
 import (
 	"bytes"
@@ -10,6 +10,9 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/v6xlat/xlat/handoff"
+
+	"github.com/v6xlat/xlat/handoff/internal/handofftest"
 	"github.com/v6xlat/xlat/handoff/internal/vectors"
 
 	"github.com/v6xlat/xlat/handoff/wire"
@@ -37,8 +40,8 @@ func startPersisted(t *testing.T, dir string, slots uint16) *persisted {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(ServerConfig{Addr: sAddr, Persistent: true, Rand: seqRand(), Table: cfg,
-		OnEvent: func(e Event) { p.rec.event(e); st.Record(e) }})
+	srv, err := New(Config{Addr: sAddr, Persistent: true, Rand: seqRand(), Table: cfg,
+		OnEvent: func(e Event) { p.rec.Event(e); st.Record(e) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +59,7 @@ func (p *persisted) send(now int, msgs ...wire.Message) *wire.Datagram {
 		ks[i] = byte(0x20 + i)
 	}
 	d := wire.Datagram{Session: wire.Session{Version: 1, NAT64Epoch: vectors.Epoch1, Token: 7,
-		Cookie: Cookie(ks, nCP.Addr(), nCP.Port(), vectors.Epoch1)}, Messages: msgs}
+		Cookie: handoff.Cookie(ks, nCP.Addr(), nCP.Port(), vectors.Epoch1)}, Messages: msgs}
 	replies := p.srv.Handle(step(now), nCP, d.Append(nil), nil)
 	if err := p.store.Sync(); err != nil {
 		p.t.Fatal(err)
@@ -108,7 +111,7 @@ func TestStoreServerRestart(t *testing.T) {
 	if m := r.Messages[len(r.Messages)-1].(*wire.Map); m.Generation != 5 || m.Port != 1030 {
 		t.Errorf("next creation = %+v, want generation 5 on the LRU port 1030", m)
 	}
-	if log := b.rec.take(); log != "2024-05-01 12:00:06.000000 Deleted 192.0.2.1:1030 [2001:db8:3::1]:1000\n"+
+	if log := b.rec.Take(); log != "2024-05-01 12:00:06.000000 Deleted 192.0.2.1:1030 [2001:db8:3::1]:1000\n"+
 		"2024-05-01 12:00:06.000000 Created 192.0.2.1:1030 [2001:db8:5::1]:1000\n" {
 		t.Errorf("log after restore = %q (restore must log nothing)", log)
 	}
@@ -120,7 +123,7 @@ func TestStoreServerRestart(t *testing.T) {
 	if got := state(c.srv.Table(n1)); got != want {
 		t.Fatalf("after kill -9:\n got %s\nwant %s", got, want)
 	}
-	if c.rec.take() != "" {
+	if c.rec.Take() != "" {
 		t.Error("restore logged")
 	}
 }
@@ -241,7 +244,7 @@ func TestStoreRestoredEquivalent(t *testing.T) {
 func TestServerNoteNotLogged(t *testing.T) {
 	p := startPersisted(t, t.TempDir(), 4)
 	p.send(1, &wire.Note{Text: "hello\n2024-05-01 12:00:01.000000 Created 192.0.2.1:9 [2001:db8::66]:1"}, req(client(1)))
-	if log := p.rec.take(); log != "2024-05-01 12:00:01.000000 Initialized 192.0.2.1\n"+
+	if log := p.rec.Take(); log != "2024-05-01 12:00:01.000000 Initialized 192.0.2.1\n"+
 		"2024-05-01 12:00:01.000000 Created 192.0.2.1:1028 [2001:db8:1::1]:1000\n" {
 		t.Errorf("log = %q", log)
 	}
@@ -252,7 +255,7 @@ func TestServerNoteNotLogged(t *testing.T) {
 // ADOPT (packets follow only requests without A, §5.5: unexpected).
 func TestServerCarriedPackets(t *testing.T) {
 	p := startPersisted(t, t.TempDir(), 8)
-	pk1, pk2 := wire.Packet(synFrom(client1)), wire.Packet(synFrom(client1)[:60])
+	pk1, pk2 := wire.Packet(handofftest.SYN(client1)), wire.Packet(handofftest.SYN(client1)[:60])
 	r := p.send(1, req(client1.String()), pk1, pk2)
 	if len(r.Messages) != 3 || r.Messages[0].(*wire.Map).Status != wire.StatusNew ||
 		!bytes.Equal(r.Messages[1].(wire.Packet), pk1) || !bytes.Equal(r.Messages[2].(wire.Packet), pk2) {
@@ -262,7 +265,7 @@ func TestServerCarriedPackets(t *testing.T) {
 	if len(r.Messages) != 2 || r.Messages[0].(*wire.Map).Status != wire.StatusExisting || !bytes.Equal(r.Messages[1].(wire.Packet), pk1) {
 		t.Fatalf("after EXISTING: %s", fmtMsgs(r.Messages))
 	}
-	lk := wire.Packet(synFrom(client2))
+	lk := wire.Packet(handofftest.SYN(client2))
 	r = p.send(3, &wire.Lookup{Port: 1028}, lk, &wire.Lookup{Port: 1030}, lk, req("[fe80::1]:5"), lk)
 	want := []wire.Message{mapped(wire.StatusExisting, 1028, 1, client1.String()), lk, &wire.Unmapped{Port: 1030},
 		&wire.Map{Status: wire.StatusRefused, Reason: wire.ReasonInvalid, Client: netip.MustParseAddrPort("[fe80::1]:5")}}
@@ -277,9 +280,9 @@ func TestServerCarriedPackets(t *testing.T) {
 // §13 test 9: no challenge is larger than its request; a /24 beyond its
 // burst is suppressed, another /24 is not.
 func TestServerChallengeLimits(t *testing.T) {
-	s, _ := newTestServer(t, ServerConfig{})
+	s, _ := newTestServer(t, Config{})
 	d := (&wire.Datagram{Session: wire.Session{Version: 1, NAT64Epoch: vectors.Epoch1, Token: 1}}).Append(nil)
-	for i := 0; i < ChallengeBurstPer24; i++ {
+	for i := 0; i < handoff.ChallengeBurstPer24; i++ {
 		r := one(t, s.Handle(step(1), nCP, d, nil))
 		if len(r) > len(d) {
 			t.Fatalf("challenge of %d octets for a %d-octet request", len(r), len(d))
@@ -288,7 +291,7 @@ func TestServerChallengeLimits(t *testing.T) {
 	if r := s.Handle(step(1), netip.MustParseAddrPort("192.0.2.77:1024"), d, nil); len(r) != 0 {
 		t.Error("the /24 beyond its burst was challenged")
 	}
-	if st := s.Stats(); st.ChallengesSent != ChallengeBurstPer24 || st.ChallengesSuppressed != 1 {
+	if st := s.Stats(); st.ChallengesSent != handoff.ChallengeBurstPer24 || st.ChallengesSuppressed != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	if r := s.Handle(step(1), netip.MustParseAddrPort("198.51.100.1:1024"), d, nil); len(r) != 1 {

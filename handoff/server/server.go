@@ -1,4 +1,4 @@
-package handoff
+package server
 
 import (
 	"crypto/rand"
@@ -9,6 +9,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/v6xlat/xlat/handoff"
+
+	"github.com/v6xlat/xlat/handoff/internal/bucket"
 	"github.com/v6xlat/xlat/handoff/wire"
 )
 
@@ -31,8 +34,8 @@ type Stats struct {
 	Deleted              uint64
 }
 
-// ServerConfig configures a Server; zero fields take the §11 defaults.
-type ServerConfig struct {
+// Config configures a Server; zero fields take the §11 defaults.
+type Config struct {
 	Addr       netip.Addr // S, the server's IPv4 address
 	MaxTables  int
 	Persistent bool // sets P in replies; the caller keeps the journal
@@ -51,28 +54,28 @@ type ServerConfig struct {
 // takes a datagram and returns the replies. It is not safe for concurrent
 // use; handoffd serialises datagrams.
 type Server struct {
-	cfg    ServerConfig
+	cfg    Config
 	tables map[netip.Addr]*Table
 	stats  Stats
 
 	// The cookie keys (§6), current and previous (nil until the first
 	// rotation), each held as its keyed HMAC.
-	mac, prevMAC *keyedMAC
+	mac, prevMAC *handoff.MAC
 	keyAt        time.Time
 
-	per24  map[[3]byte]*bucket
-	global bucket
+	per24  map[[3]byte]*bucket.Bucket
+	global bucket.Bucket
 
 	out []wire.Message // scratch
 }
 
-// NewServer returns a server with no tables.
-func NewServer(cfg ServerConfig) (*Server, error) {
+// New returns a server with no tables.
+func New(cfg Config) (*Server, error) {
 	if !cfg.Addr.Is4() {
 		return nil, fmt.Errorf("handoff: server Addr %v: must be an IPv4 address", cfg.Addr)
 	}
 	if cfg.MaxTables == 0 {
-		cfg.MaxTables = MaxTables
+		cfg.MaxTables = handoff.MaxTables
 	}
 	if cfg.MaxTables < 0 {
 		return nil, fmt.Errorf("handoff: MaxTables %d: must be positive", cfg.MaxTables)
@@ -81,17 +84,16 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		cfg.Rand = rand.Reader
 	}
 	cfg.Table.setDefaults()
-	if cfg.Table.SlotMin < SlotPortMin || cfg.Table.SlotMin > cfg.Table.SlotMax {
-		return nil, fmt.Errorf("handoff: slot range %d-%d: must lie within %d-%d", cfg.Table.SlotMin, cfg.Table.SlotMax, SlotPortMin, SlotPortMax)
+	if cfg.Table.SlotMin < handoff.SlotPortMin || cfg.Table.SlotMin > cfg.Table.SlotMax {
+		return nil, fmt.Errorf("handoff: slot range %d-%d: must lie within %d-%d", cfg.Table.SlotMin, cfg.Table.SlotMax, handoff.SlotPortMin, handoff.SlotPortMax)
 	}
-	s := &Server{cfg: cfg, tables: make(map[netip.Addr]*Table), per24: make(map[[3]byte]*bucket),
-		global: bucket{rate: ChallengeRateGlobal, burst: ChallengeRateGlobal}}
-	s.global.tokens = s.global.burst
+	s := &Server{cfg: cfg, tables: make(map[netip.Addr]*Table), per24: make(map[[3]byte]*bucket.Bucket),
+		global: bucket.New(handoff.ChallengeRateGlobal, handoff.ChallengeRateGlobal)}
 	var key [32]byte
 	if _, err := io.ReadFull(cfg.Rand, key[:]); err != nil {
 		return nil, fmt.Errorf("handoff: cookie key: %w", err)
 	}
-	s.mac = newKeyedMAC(key)
+	s.mac = handoff.NewMAC(key)
 	return s, nil
 }
 
@@ -129,13 +131,13 @@ func (s *Server) rotate(now time.Time) {
 		s.keyAt = now
 		return
 	}
-	for now.Sub(s.keyAt) >= CookieKeyLifetime {
+	for now.Sub(s.keyAt) >= handoff.CookieKeyLifetime {
 		var next [32]byte
 		if _, err := io.ReadFull(s.cfg.Rand, next[:]); err != nil {
 			return // keep the old key rather than issue predictable ones
 		}
-		s.prevMAC, s.mac = s.mac, newKeyedMAC(next)
-		s.keyAt = s.keyAt.Add(CookieKeyLifetime)
+		s.prevMAC, s.mac = s.mac, handoff.NewMAC(next)
+		s.keyAt = s.keyAt.Add(handoff.CookieKeyLifetime)
 	}
 }
 
@@ -145,13 +147,13 @@ func (s *Server) cookieValid(from netip.AddrPort, epoch, c, cur uint64) bool {
 	if c == 0 {
 		return false
 	}
-	return c == cur || s.prevMAC != nil && c == s.prevMAC.sum(cookieLabel, from.Addr(), from.Port(), epoch)
+	return c == cur || s.prevMAC != nil && c == s.prevMAC.Cookie(from.Addr(), from.Port(), epoch)
 }
 
 // badSource applies §7.1 admission.
 func (s *Server) badSource(from netip.AddrPort) bool {
 	a := from.Addr().Unmap()
-	if !a.Is4() || from.Port() < ControlPortMin || from.Port() > ControlPortMax || a == s.cfg.Addr {
+	if !a.Is4() || from.Port() < handoff.ControlPortMin || from.Port() > handoff.ControlPortMax || a == s.cfg.Addr {
 		return true
 	}
 	b := a.As4()
@@ -183,7 +185,7 @@ func (s *Server) Handle(now time.Time, from netip.AddrPort, b []byte, replies []
 	s.stats.UnexpectedMessages += uint64(d.UnexpectedMessages)
 	in := d.Session
 	hdr := wire.Session{Version: wire.ProtocolVersion, Flags: wire.FlagServer, NAT64Epoch: in.NAT64Epoch,
-		Cookie: s.mac.sum(cookieLabel, from.Addr(), from.Port(), in.NAT64Epoch), Token: in.Token}
+		Cookie: s.mac.Cookie(from.Addr(), from.Port(), in.NAT64Epoch), Token: in.Token}
 	if !s.cookieValid(from, in.NAT64Epoch, in.Cookie, hdr.Cookie) {
 		// §6 step 2: a challenge, no state, nothing logged.
 		if !s.allowChallenge(now, from.Addr()) {
@@ -230,7 +232,7 @@ func (s *Server) newTable(now time.Time, n netip.Addr) *Table {
 		}
 		epoch = binary.BigEndian.Uint64(e[:])
 	}
-	t := NewTable(n, epoch, s.cfg.Table)
+	t := newTable(n, epoch, s.cfg.Table)
 	t.OnEvent = s.event
 	s.tables[n] = t
 	s.event(Event{Kind: Initialized, Time: now, NAT64: n, Epoch: epoch})
@@ -271,13 +273,13 @@ func (s *Server) process(now time.Time, t *Table, hdr wire.Session, d *wire.Data
 		s.out, carrier, echo = s.out[:0], false, false
 		switch m := m.(type) {
 		case *wire.MapRequest, *wire.Lookup:
-			if requests++; requests > MaxRequestsPerDatagram {
+			if requests++; requests > handoff.MaxRequestsPerDatagram {
 				s.stats.UnexpectedMessages++
 				continue
 			}
 			var answered *wire.Map
 			if r, ok := m.(*wire.MapRequest); ok {
-				s.out = t.Request(now, r, s.out)
+				s.out = t.request(now, r, s.out)
 				answered = s.out[len(s.out)-1].(*wire.Map)
 				carrier = r.Flags&wire.FlagAdopt == 0
 				if answered.Status == wire.StatusRefused && answered.Reason == wire.ReasonRate {
@@ -286,7 +288,7 @@ func (s *Server) process(now time.Time, t *Table, hdr wire.Session, d *wire.Data
 			} else {
 				port := m.(*wire.Lookup).Port
 				carrier = true
-				if mp, ok := t.Lookup(now, port); ok {
+				if mp, ok := t.lookup(now, port); ok {
 					s.out, answered = append(s.out, mp), mp
 				} else {
 					s.out = append(s.out, &wire.Unmapped{Port: port})
@@ -295,7 +297,7 @@ func (s *Server) process(now time.Time, t *Table, hdr wire.Session, d *wire.Data
 			echo = answered != nil && answered.Status != wire.StatusRefused
 		case *wire.Refresh:
 			for _, e := range m.Entries {
-				if !t.Refresh(now, e.Port, e.Generation) {
+				if !t.refresh(now, e.Port, e.Generation) {
 					s.out = append(s.out, &wire.Invalidate{Port: e.Port, Generation: e.Generation})
 				}
 			}
@@ -342,18 +344,18 @@ func (w *replyWriter) add(s *Server, group []wire.Message) {
 	var g []byte
 	for _, m := range group {
 		b := wire.AppendMessage(g, m)
-		if _, isPacket := m.(wire.Packet); isPacket && wire.HeaderSize+len(b) > MaxDatagram {
+		if _, isPacket := m.(wire.Packet); isPacket && wire.HeaderSize+len(b) > handoff.MaxDatagram {
 			s.stats.EchoDropped++ // §5.5: an echo that cannot fit is left out
 			continue
 		}
 		g = b
 	}
-	if w.cur != nil && len(w.cur)+len(g) > MaxDatagram {
+	if w.cur != nil && len(w.cur)+len(g) > handoff.MaxDatagram {
 		w.replies = append(w.replies, w.cur)
 		w.cur = nil
 	}
 	if w.cur == nil {
-		w.cur = (&wire.Datagram{Session: w.hdr}).Append(make([]byte, 0, MaxDatagram))
+		w.cur = (&wire.Datagram{Session: w.hdr}).Append(make([]byte, 0, handoff.MaxDatagram))
 	}
 	w.cur = append(w.cur, g...)
 }
@@ -392,38 +394,13 @@ func (s *Server) allowChallenge(now time.Time, n netip.Addr) bool {
 		if len(s.per24) > 1<<16 { // bound the map under a spoofed flood
 			clear(s.per24)
 		}
-		p = &bucket{rate: ChallengeRatePer24, burst: ChallengeBurstPer24, tokens: ChallengeBurstPer24}
+		b := bucket.New(handoff.ChallengeRatePer24, handoff.ChallengeBurstPer24)
+		p = &b
 		s.per24[k] = p
 	}
-	if !s.global.peek(now) || !p.take(now) {
+	if !s.global.Peek(now) || !p.Take(now) {
 		return false
 	}
-	s.global.take(now)
-	return true
-}
-
-// bucket is a token bucket refilled at rate per second up to burst.
-type bucket struct {
-	rate, burst, tokens float64
-	at                  time.Time
-}
-
-func (b *bucket) refill(now time.Time) {
-	if !b.at.IsZero() {
-		if d := now.Sub(b.at); d > 0 {
-			b.tokens = min(b.burst, b.tokens+d.Seconds()*b.rate)
-		}
-	}
-	b.at = now
-}
-
-func (b *bucket) peek(now time.Time) bool { b.refill(now); return b.tokens >= 1 }
-
-func (b *bucket) take(now time.Time) bool {
-	b.refill(now)
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
+	s.global.Take(now)
 	return true
 }

@@ -1,10 +1,11 @@
-package handoff
+package client
 
 import (
 	"encoding/binary"
 	"net/netip"
 	"time"
 
+	"github.com/v6xlat/xlat/handoff"
 	"github.com/v6xlat/xlat/handoff/wire"
 
 	"github.com/v6xlat/xlat/checksum"
@@ -195,7 +196,7 @@ func (c *Client) apply(p *peer, msgs []wire.Message, now time.Time) {
 			}
 			c.complete(p, pendKey{port: m.Port}, false)
 		case *wire.Invalidate:
-			if e := p.byPort[m.Port]; e != nil && !e.local && !serialNewer(e.gen, m.Generation) {
+			if e := p.byPort[m.Port]; e != nil && !e.local && !handoff.GenerationNewer(e.gen, m.Generation) {
 				c.remove(p, e)
 			}
 		case *wire.Error:
@@ -224,7 +225,7 @@ func (c *Client) applyMap(p *peer, m *wire.Map, now time.Time) bool {
 				return false
 			}
 		} else {
-			p.holdDown[m.Client] = now.Add(RefusedHoldDown)
+			p.holdDown[m.Client] = now.Add(handoff.RefusedHoldDown)
 		}
 		c.complete(p, q.key, false)
 		return false
@@ -233,7 +234,7 @@ func (c *Client) applyMap(p *peer, m *wire.Map, now time.Time) bool {
 		c.stats.UnexpectedMessages++
 		return false
 	}
-	if e := p.byPort[m.Port]; e != nil && !e.local && serialNewer(e.gen, m.Generation) {
+	if e := p.byPort[m.Port]; e != nil && !e.local && handoff.GenerationNewer(e.gen, m.Generation) {
 		// Older than what we hold (§8.6): ignored.
 		if q != nil {
 			c.complete(p, q.key, true)
@@ -286,7 +287,7 @@ func (c *Client) echo(p *peer, m *wire.Map, pk wire.Packet) {
 func (c *Client) challenged(p *peer, now time.Time) {
 	c.stats.Challenges++
 	p.challenges++
-	if p.challenges > MaxChallengesInRow {
+	if p.challenges > handoff.MaxChallengesInRow {
 		p.challenges = 0
 		c.failAll(p, now)
 		return
@@ -297,7 +298,7 @@ func (c *Client) challenged(p *peer, now time.Time) {
 	for _, q := range p.inflight {
 		if q.cookie != p.cookie {
 			q.cookie = p.cookie
-			if msgs = append(msgs, q.msg); len(msgs) == MaxRequestsPerDatagram {
+			if msgs = append(msgs, q.msg); len(msgs) == handoff.MaxRequestsPerDatagram {
 				c.sendDatagram(p, msgs)
 				msgs = nil
 			}
