@@ -22,6 +22,8 @@ import (
 
 	"github.com/v6xlat/xlat/handoff"
 	"github.com/v6xlat/xlat/handoff/server"
+	"github.com/v6xlat/xlat/internal/loopwatch"
+	"github.com/v6xlat/xlat/internal/sdnotify"
 	"github.com/v6xlat/xlat/internal/ticker"
 )
 
@@ -36,6 +38,8 @@ const batchSize = 64
 type daemon struct {
 	o   *options
 	log *slog.Logger
+	// watch says when the datagram loop works and when it waits.
+	watch loopwatch.Loop
 
 	mu      sync.Mutex
 	srv     *server.Server
@@ -102,8 +106,18 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.serve(conn) }()
+	// Up: the state is loaded and the socket bound. The watchdog pings
+	// while no batch is stuck, the journal's fsync included.
+	sd := sdnotify.FromEnv()
+	sd.Ready(fmt.Sprintf("serving %d tables", ntables))
+	go sd.Watch(ctx, func() bool { return d.watch.Age() < stallAfter }, func(stalled bool) {
+		if stalled {
+			log.Error("stalled: a batch has taken too long; withholding the watchdog", "age", d.watch.Age())
+		}
+	})
 	select {
 	case <-ctx.Done():
+		sd.Stopping()
 		conn.Close()
 		<-done
 	case err = <-done:
@@ -198,6 +212,10 @@ func (d *daemon) event(e server.Event) {
 	d.clog.Add(e)
 }
 
+// stallAfter is how long one batch may take, its journal's fsync
+// included, before handoffd counts as stalled.
+const stallAfter = 5 * time.Second
+
 // serve answers datagrams until conn is closed. A batch's journal records
 // reach stable storage before any of its replies is sent.
 func (d *daemon) serve(conn *net.UDPConn) error {
@@ -208,7 +226,9 @@ func (d *daemon) serve(conn *net.UDPConn) error {
 	}
 	var out []ipv4.Message
 	for {
+		d.watch.Waiting()
 		n, err := pc.ReadBatch(in, 0)
+		d.watch.Working()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil

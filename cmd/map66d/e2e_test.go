@@ -54,14 +54,19 @@ func TestEndToEnd(t *testing.T) {
 	d := exec.CommandContext(ctx, "ip", "netns", "exec", m, bin, "-config", conf)
 	var logs netnstest.Log
 	d.Stderr = &logs
+	notify := netnstest.NewNotify(t)
+	d.Env = append(os.Environ(), notify.Env())
 	if err := d.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Process.Signal(syscall.SIGTERM); d.Wait(); t.Logf("map66d: %s", logs.String()) })
-	netnstest.WaitFor(t, "map66d's policy rules", func() bool {
-		out, _ := exec.Command("ip", "-n", m, "-6", "rule").Output()
-		return strings.Contains(string(out), "lookup 66")
-	})
+	// Standing in for systemd: by READY=1 the routes must be in place.
+	if _, ok := notify.Wait("READY=1", 10*time.Second); !ok {
+		t.Fatalf("no READY=1 from map66d within 10 s")
+	}
+	if out, _ := exec.Command("ip", "-n", m, "-6", "rule").Output(); !strings.Contains(string(out), "lookup 66") {
+		t.Fatalf("READY=1 before map66d's policy rules were in place:\n%s", out)
+	}
 
 	mp, _ := map66.New([]map66.Rule{{Internal: netip.MustParsePrefix(internal), External: netip.MustParsePrefix(external)}}, map66.Options{})
 	hostExt, _ := mp.MapAddr(netip.MustParseAddr(hostAddr), true)

@@ -8,10 +8,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/v6xlat/xlat/internal/loopwatch"
+	"github.com/v6xlat/xlat/internal/sdnotify"
 	"github.com/v6xlat/xlat/internal/tunbatch"
 	"github.com/v6xlat/xlat/map66"
 )
@@ -22,6 +25,10 @@ const offset = 16
 
 // serve maps packets on the TUN device until ctx ends; each signal on hup
 // reloads the configuration (see mapping.reload).
+// stallAfter is how long one round of the packet loop may take before
+// the mapper counts as stalled: a round is one burst, microseconds.
+const stallAfter = 500 * time.Millisecond
+
 func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <-chan os.Signal, load func() (Config, error)) error {
 	m := &mapping{cfg: cfg, routes: routes, undo: func() {}, install: installRoutes, localAddrs: interfaceAddrs}
 	mapper, err := m.newMapper(cfg)
@@ -68,8 +75,19 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 		}
 	}()
 	log.Info("mapping", "tun", name, "rules", len(cfg.Rules))
+	// Up: the device and its routes; the loop starts below. The watchdog
+	// pings while the loop is not stuck in a round (loopwatch).
+	sd := sdnotify.FromEnv()
+	var watch loopwatch.Loop
+	sd.Ready(fmt.Sprintf("mapping: %d rules", len(cfg.Rules)))
+	go sd.Watch(ctx, func() bool { return watch.Age() < stallAfter }, func(stalled bool) {
+		if stalled {
+			log.Error("datapath stalled: withholding the watchdog", "age", watch.Age())
+		}
+	})
 	go func() {
 		<-ctx.Done()
+		sd.Stopping()
 		dev.Close()
 	}()
 	// Bursts, so that Write can coalesce them (see tunbatch).
@@ -79,7 +97,9 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 	var b burst
 	var mapped, passed, dropped uint64
 	for {
+		watch.Waiting()
 		n, err := rd.Read()
+		watch.Working()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
 				log.Info("stopped", "mapped", mapped, "passed", passed, "dropped", dropped)

@@ -52,26 +52,30 @@ const e2eConfig = `{
 }`
 
 // startXlatgw runs "xlatgw run -config cfg" in namespace ns, its stderr
-// into logs, and waits until it has routed Pool6 into its TUN device.
+// into logs, standing in for systemd: it waits for READY=1, and by then
+// the gateway must have routed Pool6 into its TUN device (readiness means
+// the datapath is up).
 func startXlatgw(t *testing.T, ctx context.Context, ns, bin, cfg string, logs *netnstest.Log) *exec.Cmd {
 	t.Helper()
+	notify := netnstest.NewNotify(t)
 	d := exec.CommandContext(ctx, "ip", "netns", "exec", ns, bin, "run", "-config", cfg)
 	d.Stderr = logs
+	d.Env = append(os.Environ(), notify.Env())
 	if err := d.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ {
-		out, _ := exec.Command("ip", "-n", ns, "-6", "route", "show", "dev", "xlat0").Output()
-		if strings.Contains(string(out), "64:ff9b::/96") {
-			return d
-		}
-		if i == 100 {
-			d.Process.Kill()
-			d.Wait()
-			t.Fatalf("timed out waiting for xlatgw's routes in %s; xlatgw said:\n%s", ns, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if _, ok := notify.Wait("READY=1", 10*time.Second); !ok {
+		d.Process.Kill()
+		d.Wait()
+		t.Fatalf("no READY=1 from xlatgw in %s within 10 s; xlatgw said:\n%s", ns, logs.String())
 	}
+	out, _ := exec.Command("ip", "-n", ns, "-6", "route", "show", "dev", "xlat0").Output()
+	if !strings.Contains(string(out), "64:ff9b::/96") {
+		d.Process.Kill()
+		d.Wait()
+		t.Fatalf("READY=1 before the datapath was up: routes on xlat0 in %s:\n%s", ns, out)
+	}
+	return d
 }
 
 func TestEndToEnd(t *testing.T) { endToEnd(t, false) }

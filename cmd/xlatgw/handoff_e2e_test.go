@@ -90,10 +90,15 @@ func (n *handoffNet) startHandoffd() {
 	before := strings.Count(n.hoLogs.String(), "handoffd starting")
 	n.ho = exec.CommandContext(n.ctx, "ip", args...)
 	n.ho.Stderr = &n.hoLogs
+	notify := netnstest.NewNotify(n.t)
+	n.ho.Env = append(os.Environ(), notify.Env())
 	if err := n.ho.Start(); err != nil {
 		n.t.Fatal(err)
 	}
-	netnstest.WaitFor(n.t, "handoffd", func() bool { return strings.Count(n.hoLogs.String(), "handoffd starting") > before })
+	// Standing in for systemd: READY=1 comes once the state is loaded.
+	if _, ok := notify.Wait("READY=1", 10*time.Second); !ok || strings.Count(n.hoLogs.String(), "handoffd starting") <= before {
+		n.t.Fatalf("no READY=1 from handoffd after it started; it said:\n%s", n.hoLogs.String())
+	}
 }
 
 func (n *handoffNet) startGateway() {

@@ -20,6 +20,8 @@ import (
 
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/afxdp"
+	"github.com/v6xlat/xlat/internal/loopwatch"
+	"github.com/v6xlat/xlat/internal/sdnotify"
 	"github.com/v6xlat/xlat/internal/ticker"
 	"github.com/v6xlat/xlat/internal/tunbatch"
 	"github.com/v6xlat/xlat/translate"
@@ -42,9 +44,35 @@ type gateway struct {
 	// readers are the queues' readers, for their counters.
 	readers []*tunbatch.Reader
 	xdp     *xdpDatapath // nil without af-xdp
+	// loops are the datapath's loops, TUN queues and AF_XDP groups.
+	loops []*loopwatch.Loop
+}
+
+// stallAfter is how long one round of a datapath loop may take before the
+// datapath counts as stalled. A round is one burst, microseconds of work;
+// a loop waiting for packets is idle, not stalled, however long it waits.
+const stallAfter = 500 * time.Millisecond
+
+// datapathAge is how long the slowest datapath loop has been on its
+// current round (0: all wait for packets).
+func (g *gateway) datapathAge() time.Duration { return loopwatch.Oldest(g.loops) }
+
+// watchdog sends the service manager WATCHDOG=1 while no datapath loop
+// is stalled, and says so in the log when the pings stop and resume: a
+// gateway whose datapath hangs while the process lives is restarted, and
+// (with BindsTo=) its BFD session goes down.
+func (g *gateway) watchdog(ctx context.Context, sd *sdnotify.Notifier) {
+	sd.Watch(ctx, func() bool { return g.datapathAge() < stallAfter }, func(stalled bool) {
+		if stalled {
+			g.log.Error("datapath stalled: withholding the watchdog", "age", g.datapathAge())
+		} else {
+			g.log.Info("datapath running again")
+		}
+	})
 }
 
 func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error {
+	sd := sdnotify.FromEnv()
 	queues := l.cfg.TUN.Queues
 	if queues == 0 {
 		queues = runtime.NumCPU()
@@ -113,6 +141,7 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	go g.reloads(ctx, path)
 	go func() {
 		<-ctx.Done()
+		sd.Stopping()
 		for _, d := range devs {
 			d.Close()
 		}
@@ -130,8 +159,14 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	}
 	errs := make(chan error, len(running))
 	for _, q := range running {
+		g.loops = append(g.loops, q.loop())
 		go func(q queue) { errs <- q.serve(ctx, g) }(q)
 	}
+	// Up: the device, its routes, the programs and every loop.
+	if err := sd.Ready(fmt.Sprintf("translating: %d instances, %d queues", len(l.insts), len(running))); err != nil {
+		log.Warn("telling systemd we are ready", "err", err)
+	}
+	go g.watchdog(ctx, sd)
 	loops := len(running)
 	for range loops {
 		if err := <-errs; err != nil && ctx.Err() == nil {
@@ -220,15 +255,22 @@ func (g *gateway) reloads(ctx context.Context, path string) {
 // place (translatePacket), and writes what comes out. The instances do not
 // know which datapath a packet came from: a TUN queue and an AF_XDP queue
 // group (xdp.go) are both queues.
+//
+// A queue's loop says when it works and when it waits (loopwatch), so that
+// the watchdog and "xlatgw health" tell a stalled datapath from an idle one.
 type queue interface {
 	serve(ctx context.Context, g *gateway) error
+	loop() *loopwatch.Loop
 }
 
 // tunQueue is one queue of the TUN device.
 type tunQueue struct {
-	dev tun.Device
-	rd  *tunbatch.Reader
+	dev   tun.Device
+	rd    *tunbatch.Reader
+	watch loopwatch.Loop
 }
+
+func (q *tunQueue) loop() *loopwatch.Loop { return &q.watch }
 
 // serve reads batches from the TUN queue, translates each packet in place
 // and writes the batch back.
@@ -238,7 +280,9 @@ func (q *tunQueue) serve(ctx context.Context, g *gateway) error {
 	out := make([][]byte, 0, 2*len(bufs))
 	var rs results
 	for {
+		q.watch.Waiting()
 		n, err := rd.Read()
+		q.watch.Working()
 		if err != nil {
 			if errors.Is(err, tun.ErrTooManySegments) {
 				continue

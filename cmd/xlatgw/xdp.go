@@ -14,6 +14,7 @@ import (
 
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/afxdp"
+	"github.com/v6xlat/xlat/internal/loopwatch"
 	"github.com/v6xlat/xlat/translate"
 )
 
@@ -169,6 +170,7 @@ type xdpGroup struct {
 	fib   *atomic.Pointer[fib]
 	punt  [][]byte // packets for the kernel, through the TUN device
 	pollf []unix.PollFd
+	watch loopwatch.Loop
 
 	// Counters, read by the metrics collector.
 	rx, tx, dropped, punted, txFull atomic.Uint64
@@ -180,6 +182,8 @@ type xdpGroup struct {
 const spinRounds = 2000
 
 // serve runs the group until ctx ends: a queue of the AF_XDP datapath.
+func (grp *xdpGroup) loop() *loopwatch.Loop { return &grp.watch }
+
 func (grp *xdpGroup) serve(ctx context.Context, g *gateway) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -188,6 +192,7 @@ func (grp *xdpGroup) serve(ctx context.Context, g *gateway) error {
 	}
 	idle := 0
 	for ctx.Err() == nil {
+		grp.watch.Working()
 		for _, s := range grp.socks {
 			s.Complete()
 		}
@@ -225,6 +230,7 @@ func (grp *xdpGroup) serve(ctx context.Context, g *gateway) error {
 		idle = 0
 		// Nothing for a while: sleep until a frame arrives, waking now
 		// and then to reap completions and notice ctx.
+		grp.watch.Waiting()
 		if _, err := unix.Poll(grp.pollf, 100); err != nil && !errors.Is(err, unix.EINTR) {
 			return fmt.Errorf("af-xdp: poll: %w", err)
 		}
