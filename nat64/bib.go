@@ -56,6 +56,9 @@ type bib struct {
 	by4  index
 	seed uint64
 
+	// Entries per protocol (protoSlot), for pool4 use.
+	perProto [3]int
+
 	// Session counts per IPv6 source and per /64, for the limits.
 	perSource map[[2]uint64]uint32
 	perPrefix map[uint64]uint32
@@ -94,6 +97,7 @@ func (b *bib) insert(e bibEntry) uint32 {
 		b.slab = append(b.slab, e)
 		r = uint32(len(b.slab))
 	}
+	b.perProto[protoSlot(e.proto)]++
 	b.by6.add(r, e.key6().hash(b.seed), func(q uint32) uint64 { return b.hashOf(q, true) })
 	b.by4.add(r, e.key4().hash(b.seed), func(q uint32) uint64 { return b.hashOf(q, false) })
 	return r
@@ -110,8 +114,20 @@ func (b *bib) hashOf(r uint32, is6 bool) uint64 {
 func (b *bib) remove(r uint32) {
 	b.by6.del(r, func(q uint32) uint64 { return b.hashOf(q, true) })
 	b.by4.del(r, func(q uint32) uint64 { return b.hashOf(q, false) })
+	b.perProto[protoSlot(b.slab[r-1].proto)]--
 	b.slab[r-1] = bibEntry{}
 	b.free = append(b.free, r)
+}
+
+// protoSlot numbers the BIB's protocols: TCP, UDP, ICMP.
+func protoSlot(proto uint8) int {
+	switch Protocol(proto) {
+	case TCP:
+		return 0
+	case UDP:
+		return 1
+	}
+	return 2
 }
 
 // BIBEntry is a binding as the API shows it.

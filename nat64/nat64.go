@@ -303,6 +303,14 @@ func (x *Translator) Bindings() int {
 	return len(x.bib.slab) - len(x.bib.free)
 }
 
+// BindingsOf returns the number of BIB entries of protocol p: how much of
+// pool4 p uses, against PoolSize(p).
+func (x *Translator) BindingsOf(p Protocol) int {
+	x.bib.mu.Lock()
+	defer x.bib.mu.Unlock()
+	return x.bib.perProto[protoSlot(uint8(p))]
+}
+
 // PoolSize returns how many (address, port) pairs pool4 lends for p.
 func (x *Translator) PoolSize(p Protocol) int {
 	n := 0

@@ -679,3 +679,20 @@ func TestRefreshExtendsLifetime(t *testing.T) {
 		t.Error("session outlived its last refresh")
 	}
 }
+
+// BindingsOf counts pool4 use per protocol, as bindings come and go.
+func TestBindingsOf(t *testing.T) {
+	clock := newClock()
+	x := newTest(t, testConfig(clock))
+	xl(x, tcp6(h1, 1000, h2, 80, header.TCPFlagSYN))
+	xl(x, udp6(h1, 1000, h2, 53))
+	xl(x, udp6(h1, 1001, h2, 53))
+	if tcp, udp, icmp := x.BindingsOf(TCP), x.BindingsOf(UDP), x.BindingsOf(ICMP); tcp != 1 || udp != 2 || icmp != 0 || tcp+udp+icmp != x.Bindings() {
+		t.Errorf("TCP %d, UDP %d, ICMP %d of %d bindings; want 1, 2, 0", tcp, udp, icmp, x.Bindings())
+	}
+	clock.advance(DefaultUDPTimeout + time.Minute)
+	clock.tick(x)
+	if udp := x.BindingsOf(UDP); udp != 0 || x.BindingsOf(TCP)+udp != x.Bindings() {
+		t.Errorf("after the UDP timeout: UDP %d, TCP %d of %d", udp, x.BindingsOf(TCP), x.Bindings())
+	}
+}

@@ -1,10 +1,12 @@
 package nat64
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +38,11 @@ type SyncConfig struct {
 	// instead of overflowing the peer's socket buffer, which would look
 	// like loss and ask for the table again.
 	MaxDatagramsPerTick int
+	// KeepaliveInterval is how long a Sync stays silent at most: with
+	// nothing to send for that long it sends an empty datagram, so that
+	// its peers can tell an idle gateway from a dead one (default 1 s;
+	// see Peers).
+	KeepaliveInterval time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -100,6 +107,7 @@ type Sync struct {
 	dump                                                 bool // a full table is due
 	dumpAt                                               time.Time
 	sweptAt                                              time.Time
+	sentAt                                               time.Time // the last datagram sent
 	recs                                                 []syncRecord
 }
 
@@ -149,7 +157,10 @@ func NewSync(x *Translator, cfg SyncConfig, send func([]byte)) (*Sync, error) {
 	if cfg.MaxDatagramsPerTick == 0 {
 		cfg.MaxDatagramsPerTick = 256
 	}
-	if cfg.MaxDatagramsPerTick < 0 || cfg.FlushInterval < 0 || cfg.SweepInterval < 0 || cfg.RefreshMargin < 0 || cfg.ReorderWait < 0 {
+	if cfg.KeepaliveInterval == 0 {
+		cfg.KeepaliveInterval = time.Second
+	}
+	if cfg.KeepaliveInterval < 0 || cfg.MaxDatagramsPerTick < 0 || cfg.FlushInterval < 0 || cfg.SweepInterval < 0 || cfg.RefreshMargin < 0 || cfg.ReorderWait < 0 {
 		return nil, errors.New("sync: intervals must be positive")
 	}
 	if cfg.RefreshMargin <= cfg.SweepInterval {
@@ -173,6 +184,29 @@ func NewSync(x *Translator, cfg SyncConfig, send func([]byte)) (*Sync, error) {
 		hello: true, gen: 1}
 	return s, nil
 }
+
+// A SyncPeer is a peer gateway as a Sync knows it.
+type SyncPeer struct {
+	Node      uint32    // the peer's NodeID
+	LastHeard time.Time // its last authentic datagram in sequence
+}
+
+// Peers returns the peers heard from since the Sync began, by NodeID. A
+// live peer is heard at least every KeepaliveInterval (its own, the same
+// by default), so one silent for several of them is down or cut off.
+func (s *Sync) Peers() []SyncPeer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SyncPeer, 0, len(s.peers))
+	for n, p := range s.peers {
+		out = append(out, SyncPeer{Node: n, LastHeard: p.heard})
+	}
+	slices.SortFunc(out, func(a, b SyncPeer) int { return cmp.Compare(a.Node, b.Node) })
+	return out
+}
+
+// KeepaliveInterval is the interval the Sync sends at least once in.
+func (s *Sync) KeepaliveInterval() time.Duration { return s.cfg.KeepaliveInterval }
 
 // Stats returns a copy of the counters.
 func (s *Sync) Stats() SyncStats {
@@ -324,6 +358,13 @@ func (s *Sync) flush() {
 			out = append(out, s.datagram(syncSessions, batch))
 		}
 	}
+	now := s.cfg.Now()
+	if len(out) == 0 && now.Sub(s.sentAt) >= s.cfg.KeepaliveInterval {
+		out = append(out, s.datagram(syncSessions, nil)) // keepalive: no records
+	}
+	if len(out) > 0 {
+		s.sentAt = now
+	}
 	s.mu.Unlock()
 	for _, d := range out {
 		s.send(d)
@@ -383,6 +424,7 @@ func (s *Sync) Receive(b []byte) {
 		s.mu.Unlock()
 		return
 	}
+	p.heard = now
 	s.stats.DatagramsReceived++
 	if lost {
 		s.stats.LossDetected++
@@ -422,6 +464,7 @@ func (s *Sync) Receive(b []byte) {
 // peerSeq tracks one peer's sequence: a 64-datagram window against
 // replays, and holes that reordering may still fill.
 type peerSeq struct {
+	heard              time.Time // its last authentic datagram in sequence
 	epoch, first, high uint64
 	win                uint64 // bit i: high-i received
 	holeAt             time.Time

@@ -487,3 +487,50 @@ func TestSyncPacedResync(t *testing.T) {
 		t.Errorf("%d sessions after %d ticks, stats %+v", got, ticks, b.s.Stats())
 	}
 }
+
+// An idle gateway says it is alive: with nothing to send for
+// KeepaliveInterval it sends an empty datagram, which its peer counts as
+// heard; a peer that falls silent shows by the age of its LastHeard.
+func TestSyncKeepalive(t *testing.T) {
+	clock, a, b := newPair(t)
+	heard := func(n *syncNode, node uint32) time.Time {
+		for _, p := range n.s.Peers() {
+			if p.Node == node {
+				return p.LastHeard
+			}
+		}
+		return time.Time{}
+	}
+	for i := 0; i < 3; i++ {
+		clock.advance(a.s.KeepaliveInterval())
+		a.tick()
+		b.tick()
+		da, db := a.take(), b.take()
+		if len(da) != 1 || len(db) != 1 {
+			t.Fatalf("idle second %d: %d and %d datagrams, want one keepalive each", i, len(da), len(db))
+		}
+		before := b.s.Stats().SessionsReceived
+		deliver(b, da)
+		deliver(a, db)
+		if !heard(b, 1).Equal(clock.now()) || !heard(a, 2).Equal(clock.now()) {
+			t.Fatalf("idle second %d: last heard %v and %v, now %v", i, heard(b, 1), heard(a, 2), clock.now())
+		}
+		if b.s.Stats().SessionsReceived != before || b.s.Stats().Malformed != 0 {
+			t.Fatalf("a keepalive applied records or was malformed: %+v", b.s.Stats())
+		}
+	}
+	// Within the interval, nothing more.
+	clock.advance(a.s.KeepaliveInterval() / 2)
+	a.tick()
+	if d := a.take(); len(d) != 0 {
+		t.Errorf("%d datagrams within the keepalive interval", len(d))
+	}
+	// A sends, B stops: B's age on A grows.
+	last := heard(a, 2)
+	clock.advance(3 * time.Second)
+	a.tick()
+	deliver(b, a.take())
+	if age := clock.now().Sub(heard(a, 2)); !heard(a, 2).Equal(last) || age < 3*time.Second {
+		t.Errorf("silent peer heard %v ago", age)
+	}
+}

@@ -21,7 +21,7 @@ import (
 )
 
 // The admin API is read-only JSON over HTTP on a unix socket:
-// /stats, /sessions, /bib and /eamt. "xlatgw show" prints it.
+// /stats, /sessions, /bib, /eamt, /handoff, /sync and /health. "xlatgw show" prints it.
 
 type instanceStats struct {
 	Instance string            `json:"instance"`
@@ -129,6 +129,7 @@ func (g *gateway) adminHandler() http.Handler {
 		}
 		reply(w, out)
 	})
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { reply(w, g.health(time.Now())) })
 	mux.HandleFunc("/eamt", func(w http.ResponseWriter, r *http.Request) {
 		out := []eamRow{}
 		for _, in := range g.cur.Load().insts {
@@ -196,6 +197,22 @@ func newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
+// adminGet fetches /what from the admin socket.
+func adminGet(socket, what string) ([]byte, error) {
+	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+	}}}
+	resp, err := c.Get("http://xlatgw/" + what)
+	if err != nil {
+		return nil, fmt.Errorf("%w (is xlatgw running with \"admin\": %q?)", err, socket)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("admin socket: /%s: %s", what, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
+
 // show is "xlatgw show stats|sessions|bib|eamt|handoff|sync [-json]
 // [-socket PATH]".
 func show(args []string, w io.Writer) error {
@@ -214,17 +231,9 @@ func show(args []string, w io.Writer) error {
 	default:
 		return fmt.Errorf("show: %q is not stats, sessions, bib, eamt, handoff or sync", what)
 	}
-	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", *socket)
-	}}}
-	resp, err := c.Get("http://xlatgw/" + what)
+	body, err := adminGet(*socket, what)
 	if err != nil {
-		return fmt.Errorf("show: %w (is xlatgw running with \"admin\": %q?)", err, *socket)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
+		return fmt.Errorf("show: %w", err)
 	}
 	if *asJSON {
 		_, err := w.Write(body)

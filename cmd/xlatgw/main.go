@@ -5,6 +5,7 @@
 //	xlatgw check-config FILE
 //	xlatgw run -config FILE
 //	xlatgw show stats|sessions|bib|eamt|handoff|sync [-json] [-socket PATH]
+//	xlatgw health [-json] [-socket PATH]
 //	xlatgw translate -config FILE -in IN.pcap -out OUT.pcap
 //
 // The configuration is JSON, read strictly (an unknown field is an error):
@@ -45,7 +46,7 @@ func main() {
 }
 
 func usage() error {
-	return fmt.Errorf("usage: xlatgw check-config FILE | xlatgw run -config FILE | xlatgw show stats|sessions|bib|eamt|handoff|sync [-json] [-socket PATH] | xlatgw translate -config FILE -in IN.pcap -out OUT.pcap")
+	return fmt.Errorf("usage: xlatgw check-config FILE | xlatgw run -config FILE | xlatgw show stats|sessions|bib|eamt|handoff|sync [-json] [-socket PATH] | xlatgw health [-json] [-socket PATH] | xlatgw translate -config FILE -in IN.pcap -out OUT.pcap")
 }
 
 func run(args []string) error {
@@ -67,6 +68,8 @@ func run(args []string) error {
 		return translateFile(args[1:], os.Stderr)
 	case "show":
 		return show(args[1:], os.Stdout)
+	case "health":
+		return healthCmd(args[1:], os.Stdout)
 	case "run":
 		fs := flag.NewFlagSet("run", flag.ContinueOnError)
 		path := fs.String("config", "", "configuration file (required)")
