@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/ipword"
 )
 
@@ -42,6 +43,19 @@ type Config struct {
 	// Fragmentation Needed and fragmentation.
 	IPv4MTU int `json:"ipv4-mtu,omitempty"`
 	IPv6MTU int `json:"ipv6-mtu,omitempty"`
+
+	// MSSClamp lowers the Maximum Segment Size option of TCP SYNs so that
+	// the segments the other end sends back fit the link they leave the
+	// translator on once translated, where the header grows or shrinks by
+	// 20 octets: a SYN translated to IPv4 gets at most IPv6MTU − 60 (the
+	// IPv6 and TCP headers of the segments that will come back), one
+	// translated to IPv6 at most IPv4MTU − 40. Without it a sender behind
+	// a link whose ICMP errors are lost (path MTU discovery broken) sends
+	// segments that never arrive. A positive value caps the MSS further;
+	// 0 clamps to the MTUs alone; a negative value turns clamping off.
+	// Jool has no such option; it is on by default here because it only
+	// ever lowers an MSS to what the translator can deliver.
+	MSSClamp int `json:"mss-clamp,omitempty"`
 
 	// Addr4 and Addr6 are the translator's own addresses, the sources of the
 	// ICMP errors it generates. Without them it drops instead of replying.
@@ -87,6 +101,10 @@ func DefaultMTUPlateaus() []uint16 { return append([]uint16(nil), defaultMTUPlat
 type compiled struct {
 	Config
 	plateaus []uint16 // descending
+
+	// The largest MSS a SYN translated to IPv4 and to IPv6 may carry; 0
+	// when clamping is off.
+	mssTo4, mssTo6 uint16
 
 	// The own IPv6 address as words, for the plain path.
 	own6           bool
@@ -144,6 +162,17 @@ func (c Config) compile() (*compiled, error) {
 		c.Now = time.Now
 	}
 	cc := &compiled{Config: c, plateaus: plateaus}
+	if c.MSSClamp > 65535 {
+		return nil, fmt.Errorf("mss-clamp: %d is not an MSS (at most 65535; 0 clamps to the MTUs, negative turns clamping off)", c.MSSClamp)
+	}
+	if c.MSSClamp >= 0 {
+		limit := 65535
+		if c.MSSClamp > 0 {
+			limit = c.MSSClamp
+		}
+		cc.mssTo4 = uint16(min(limit, c.IPv6MTU-header.IPv6Size-header.TCPMinSize))
+		cc.mssTo6 = uint16(min(limit, c.IPv4MTU-header.IPv4MinSize-header.TCPMinSize))
+	}
 	if c.Addr6.IsValid() {
 		cc.own6 = true
 		cc.own6hi, cc.own6lo = ipword.Words(c.Addr6)

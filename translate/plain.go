@@ -52,6 +52,9 @@ func (x *Translator) plain6to4(c *compiled, buf []byte, off, n int) (Result, boo
 	}
 	n = header.IPv6Size + plen // link-layer padding ignored
 	l4 := p[header.IPv6Size:n]
+	if nh == header.ProtoTCP && l4[13]&header.TCPFlagSYN != 0 && c.mssTo4 != 0 {
+		return Result{}, false // the general path clamps the MSS
+	}
 	shi, slo := binary.BigEndian.Uint64(h[8:16]), binary.BigEndian.Uint64(h[16:24])
 	dhi, dlo := binary.BigEndian.Uint64(h[24:32]), binary.BigEndian.Uint64(h[32:40])
 	// Addresses a router must not forward, and the translator's own, are
@@ -191,6 +194,9 @@ func (x *Translator) plain4to6(c *compiled, buf []byte, off, n int) (Result, boo
 	}
 	n = total // link-layer padding ignored
 	l4 := p[header.IPv4MinSize:n]
+	if proto == header.ProtoTCP && l4[13]&header.TCPFlagSYN != 0 && c.mssTo6 != 0 {
+		return Result{}, false // the general path clamps the MSS
+	}
 	ports, m := plainFlow(l4, proto)
 
 	s6, d6, ps, r := x.policy.To6(ipword.From4(src), ipword.From4(dst), ports, m)

@@ -228,6 +228,9 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 		}
 	}
 	start := x.rewrite6to4(c, buf, off, n, &in, &f, &out, false)
+	if f.Proto == header.ProtoTCP && f.TCPFlags&header.TCPFlagSYN != 0 && c.mssTo4 != 0 && in.first() {
+		header.TCP(buf[start+header.IPv4MinSize : off+n]).ClampMSS(c.mssTo4) // Config.MSSClamp
+	}
 	res := Result{Outcome: Outcome{Verdict: Forward}, Start: start, End: off + n}
 	if size > c.IPv4MTU {
 		res.Verdict, res.MTU = Fragment, c.IPv4MTU

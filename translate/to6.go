@@ -185,6 +185,8 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 		}
 		res.Verdict, res.MTU = Fragment, limit
 	}
+	// Read before the IPv4 header is overwritten.
+	clamp := f.Proto == header.ProtoTCP && f.TCPFlags&header.TCPFlagSYN != 0 && c.mssTo6 != 0 && ip.FragOffset() == 0
 	grow := size - n
 	off = makeRoom(buf, off, n, grow)
 	if off < 0 {
@@ -192,6 +194,13 @@ func (x *Translator) to6(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 	}
 	res.Start = x.rewrite4to6(c, buf, off, n, hl, isFrag, &f, &out, false)
 	res.End = off + n
+	if clamp {
+		l4 := res.Start + header.IPv6Size
+		if isFrag {
+			l4 += header.IPv6FragmentSize
+		}
+		header.TCP(buf[l4:res.End]).ClampMSS(c.mssTo6) // Config.MSSClamp
+	}
 	return res
 }
 

@@ -48,15 +48,23 @@ func UDP(src, dst netip.Addr, sport, dport uint16, payload []byte) []byte {
 
 // TCP returns a TCP segment with flags and a valid checksum.
 func TCP(src, dst netip.Addr, sport, dport uint16, flags uint8, payload []byte) []byte {
-	b := make([]byte, 20+len(payload))
+	return TCPOptions(src, dst, sport, dport, flags, nil, payload)
+}
+
+// TCPOptions is TCP with options, a multiple of 4 octets, before the
+// payload.
+func TCPOptions(src, dst netip.Addr, sport, dport uint16, flags uint8, opts, payload []byte) []byte {
+	hl := 20 + len(opts)
+	b := make([]byte, hl+len(payload))
 	binary.BigEndian.PutUint16(b[0:], sport)
 	binary.BigEndian.PutUint16(b[2:], dport)
 	binary.BigEndian.PutUint32(b[4:], 1000)
 	binary.BigEndian.PutUint32(b[8:], 2000)
-	b[12] = 5 << 4
+	b[12] = byte(hl/4) << 4
 	b[13] = flags
 	binary.BigEndian.PutUint16(b[14:], 65535)
-	copy(b[20:], payload)
+	copy(b[20:], opts)
+	copy(b[hl:], payload)
 	binary.BigEndian.PutUint16(b[16:], ^checksum.Checksum(b, pseudo(src, dst, header.ProtoTCP, len(b))))
 	return b
 }
