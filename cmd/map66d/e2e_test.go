@@ -94,5 +94,22 @@ func TestEndToEnd(t *testing.T) {
 	if seen := netnstest.TCPExchange(t, ctx, s, serverAddr, h, ""); seen != hostExt {
 		t.Errorf("after the refused reload the server saw %v, want %v", seen, hostExt)
 	}
+
+	// MSS clamping: behind a 1280-octet link (a tunnel, say), the SYNs
+	// both ways get an MSS that fits it: 1220, less the 12 octets of
+	// timestamps each segment carries, is what each end then sends.
+	srvSeg, hostSeg := netnstest.MaxSeg(t, ctx, s, serverAddr, h, serverAddr)
+	if srvSeg <= 1220 || hostSeg <= 1220 {
+		t.Fatalf("before clamping: server segments %d, host segments %d; want the 1500-octet links' sizes", srvSeg, hostSeg)
+	}
+	netnstest.IP(t, m, "link set m1 mtu 1280")
+	writeConf(`{"clamp-mss": "interface", "rules": [{"interface": "m1", "internal": "` + internal + `", "external": "` + external + `"}]}`)
+	d.Process.Signal(syscall.SIGHUP)
+	netnstest.WaitFor(t, "the reload", func() bool { return strings.Count(logs.String(), "reloaded") >= 1 })
+	clampedSrv, clampedHost := netnstest.MaxSeg(t, ctx, s, serverAddr, h, serverAddr)
+	if clampedSrv > 1220 || clampedHost > 1220 {
+		t.Errorf("with clamp-mss: server segments %d, host segments %d; want at most 1220", clampedSrv, clampedHost)
+	}
+	t.Logf("segment sizes (TCP_MAXSEG) server/host: %d/%d unclamped, %d/%d with clamp-mss to m1's 1280", srvSeg, hostSeg, clampedSrv, clampedHost)
 	t.Logf("host %s is %v outside; ping, TCP both ways and ICMPv6 errors crossed the mapper", hostAddr, hostExt)
 }

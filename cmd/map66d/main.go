@@ -43,6 +43,8 @@ type Config struct {
 	// CheckInterfaceAddresses leaves packets from or to the external
 	// interface's own addresses alone (MAP66's default); on unless false.
 	CheckInterfaceAddresses *bool `json:"check-interface-addresses,omitempty"`
+	// ClampMSS clamps the MSS of TCP SYNs to an MTU (mss.go).
+	ClampMSS *ClampMSS `json:"clamp-mss,omitempty"`
 }
 
 // Rule is a mapping and the external interface it serves.

@@ -15,13 +15,16 @@ type mapping struct {
 	cfg    Config // in force, as configured
 	dev    string // the device's name, which cfg.TUN may only pattern
 	mapper atomic.Pointer[map66.Mapper]
+	mss    atomic.Uint32 // the largest MSS a SYN may carry; 0: no clamping
 	routes bool
 	undo   func() // removes the routing installed for cfg
 
-	// install and localAddrs are installRoutes and interfaceAddrs; tests
+	// install, localAddrs and ifaceMTU are installRoutes, interfaceAddrs and
+	// interfacesMTU; tests
 	// replace them to run without root.
 	install    func(Config) (func(), error)
 	localAddrs func([]Rule) []netip.Addr
+	ifaceMTU   func([]Rule) (int, error)
 }
 
 // onDevice is c with the device's real name, as routing needs it.
@@ -57,6 +60,10 @@ func (m *mapping) reload(next Config) error {
 	if err != nil {
 		return err
 	}
+	mss, err := m.mssLimit(next)
+	if err != nil {
+		return err
+	}
 	if m.routes && !slices.Equal(next.Rules, m.cfg.Rules) {
 		m.undo()
 		undo, err := m.install(m.onDevice(next))
@@ -74,6 +81,7 @@ func (m *mapping) reload(next Config) error {
 		m.undo = undo
 	}
 	m.mapper.Store(mapper)
+	m.mss.Store(uint32(mss))
 	m.cfg = next
 	return nil
 }

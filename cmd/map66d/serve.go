@@ -30,12 +30,17 @@ const offset = 16
 const stallAfter = 500 * time.Millisecond
 
 func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <-chan os.Signal, load func() (Config, error)) error {
-	m := &mapping{cfg: cfg, routes: routes, undo: func() {}, install: installRoutes, localAddrs: interfaceAddrs}
+	m := &mapping{cfg: cfg, routes: routes, undo: func() {}, install: installRoutes, localAddrs: interfaceAddrs, ifaceMTU: interfacesMTU}
 	mapper, err := m.newMapper(cfg)
 	if err != nil {
 		return err
 	}
+	mss, err := m.mssLimit(cfg)
+	if err != nil {
+		return err
+	}
 	m.mapper.Store(mapper)
+	m.mss.Store(uint32(mss))
 	dev, err := tun.CreateTUN(cfg.TUN, cfg.MTU)
 	if err != nil {
 		return fmt.Errorf("creating TUN %s: %w", cfg.TUN, err)
@@ -120,6 +125,7 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 			b.add(pkt, bufs[i][:offset+sizes[i]])
 		}
 		outBufs = outBufs[:0]
+		mss := uint16(m.mss.Load())
 		for i, why := range b.mapBoth(m.mapper.Load()) {
 			switch why {
 			case map66.ReasonNone:
@@ -130,6 +136,9 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 				dropped++
 				log.Debug("dropped", "reason", why.String())
 				continue
+			}
+			if mss != 0 && why == map66.ReasonNone {
+				clampSYN(b.pkts[i], mss)
 			}
 			outBufs = append(outBufs, b.bufs[i])
 		}

@@ -190,6 +190,28 @@ func exchange(t *testing.T, ctx context.Context, kind, srvNS, listen, cliNS, dia
 	return ap.Addr().Unmap()
 }
 
+// MaxSeg connects from cliNS to dial (a server in srvNS listening on
+// listen:8082) and returns the TCP_MAXSEG both ends see: what the other
+// end's SYN offered, after whatever a middlebox did to it, less the
+// options each segment carries.
+func MaxSeg(t *testing.T, ctx context.Context, srvNS, listen, cliNS, dial string) (server, client int) {
+	t.Helper()
+	srv, r := Serve(t, ctx, srvNS, "maxseg-server", listen)
+	defer srv.Wait()
+	out := Output(t, ctx, cliNS, "maxseg-client", dial)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("maxseg server: %v", err)
+	}
+	if server, err = strconv.Atoi(strings.TrimSpace(line)); err != nil {
+		t.Fatalf("maxseg server said %q", line)
+	}
+	if client, err = strconv.Atoi(strings.TrimSpace(out)); err != nil {
+		t.Fatalf("maxseg client said %q", out)
+	}
+	return server, client
+}
+
 // Bulk moves bulkSize bytes over TCP from a server in srvNS (listening on
 // listen:8081) to a client in cliNS dialling dial, calling during() while
 // the transfer runs, and checks both ends hashed the same bytes.
@@ -305,6 +327,24 @@ func acceptOne(addr, port string, wait time.Duration) (net.Conn, error) {
 	return l.Accept()
 }
 
+// printMaxSeg prints the connection's TCP_MAXSEG.
+func printMaxSeg(c net.Conn) error {
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	var mss int
+	var serr error
+	if err := rc.Control(func(fd uintptr) { mss, serr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG) }); err != nil {
+		return err
+	}
+	if serr != nil {
+		return serr
+	}
+	fmt.Println(mss)
+	return nil
+}
+
 // dialRetry connects to addr:port over TCP, retrying for a while: the
 // server may still be starting.
 func dialRetry(addr, port string) (c net.Conn, err error) {
@@ -319,6 +359,25 @@ func dialRetry(addr, port string) (c net.Conn, err error) {
 
 func helperMain(mode, addr string) error {
 	switch mode {
+	case "maxseg-server":
+		// Accepts one connection on port 8082 and prints its TCP_MAXSEG:
+		// the MSS the client's SYN offered, less the options every
+		// segment carries (timestamps: 12 octets).
+		c, err := acceptOne(addr, "8082", 30*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return printMaxSeg(c)
+	case "maxseg-client":
+		// Connects to port 8082 and prints its TCP_MAXSEG: the MSS the
+		// server's SYN-ACK offered, less the options.
+		c, err := dialRetry(addr, "8082")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return printMaxSeg(c)
 	case "bulk-server":
 		c, err := acceptOne(addr, "8081", 30*time.Second)
 		if err != nil {
