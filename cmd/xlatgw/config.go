@@ -43,8 +43,8 @@ type TUNConfig struct {
 	// Queues is how many TUN queues, each served by its own goroutine
 	// (default: one per CPU).
 	Queues int        `json:"queues,omitempty"`
-	IPv4   netip.Addr `json:"ipv4-address"`
-	IPv6   netip.Addr `json:"ipv6-address"`
+	IPv4   netip.Addr `json:"ipv4-address,omitzero"`
+	IPv6   netip.Addr `json:"ipv6-address,omitzero"`
 }
 
 // Instance is one translator: type "siit" or "nat64", with the settings

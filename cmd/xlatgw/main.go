@@ -6,6 +6,7 @@
 //	xlatgw run -config FILE
 //	xlatgw show stats|sessions|bib|eamt|handoff|sync [-json] [-socket PATH]
 //	xlatgw health [-json] [-socket PATH]
+//	xlatgw import-jool [-type siit|nat64] JOOL.json...
 //	xlatgw translate -config FILE -in IN.pcap -out OUT.pcap
 //
 // The configuration is JSON, read strictly (an unknown field is an error):
@@ -46,7 +47,7 @@ func main() {
 }
 
 func usage() error {
-	return fmt.Errorf("usage: xlatgw check-config FILE | xlatgw run -config FILE | xlatgw show stats|sessions|bib|eamt|handoff|sync [-json] [-socket PATH] | xlatgw health [-json] [-socket PATH] | xlatgw translate -config FILE -in IN.pcap -out OUT.pcap")
+	return fmt.Errorf("usage: xlatgw check-config FILE | xlatgw run -config FILE | xlatgw show stats|sessions|bib|eamt|handoff|sync [-json] [-socket PATH] | xlatgw health [-json] [-socket PATH] | xlatgw import-jool [-type siit|nat64] JOOL.json... | xlatgw translate -config FILE -in IN.pcap -out OUT.pcap")
 }
 
 func run(args []string) error {
@@ -70,6 +71,8 @@ func run(args []string) error {
 		return show(args[1:], os.Stdout)
 	case "health":
 		return healthCmd(args[1:], os.Stdout)
+	case "import-jool":
+		return importJool(args[1:], os.Stdout, os.Stderr)
 	case "run":
 		fs := flag.NewFlagSet("run", flag.ContinueOnError)
 		path := fs.String("config", "", "configuration file (required)")

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/v6xlat/xlat/nat64"
+)
+
+// Jool's atomic configuration files, SIIT and NAT64, laid out as Jool's
+// documentation shows them, become one xlatgw configuration that
+// check-config accepts, and every option that does not carry over is
+// named in a warning.
+func TestImportJool(t *testing.T) {
+	var out, warnings bytes.Buffer
+	if err := importJool([]string{"testdata/jool/siit.json", "testdata/jool/nat64.json"}, &out, &warnings); err != nil {
+		t.Fatal(err)
+	}
+	// check-config: the same parse, on a file with the addresses the
+	// warning asks for filled in.
+	var cfg Config
+	if err := json.Unmarshal(out.Bytes(), &cfg); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	path := filepath.Join(t.TempDir(), "xlatgw.json")
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := loadConfig(path)
+	if err != nil {
+		t.Fatalf("check-config refuses the import: %v\n%s", err, out.String())
+	}
+	if len(l.insts) != 2 || l.insts[0].name != "dc-border" || l.insts[0].siit == nil || l.insts[1].name != "campus-nat64" || l.insts[1].nat64 == nil {
+		t.Fatalf("instances: %s", out.String())
+	}
+	// What carried over, as the translators read it.
+	s := l.insts[0].siitCfg
+	if s.Pool6.String() != "2001:db8:46::/96" || len(s.Denylist4) != 3 || s.Denylist4[0].String() != "192.0.2.0/32" ||
+		!s.ZeroizeTrafficClass || s.TOS != 184 || !s.AmendUDPChecksumZero || s.RFC6791v4.String() != "198.51.100.254/32" ||
+		len(s.MTUPlateaus) != 4 || s.LowestIPv6MTU != 1280 {
+		t.Errorf("siit: %+v", s)
+	}
+	if e := l.insts[0].siit.EAMT().Entries(); len(e) != 3 {
+		t.Errorf("eamt: %v", e)
+	}
+	n := l.insts[1].nat64Cfg
+	if n.MaxSimultaneousOpens != 16 || n.SourceICMPv6ErrorsBetter == nil || !*n.SourceICMPv6ErrorsBetter || !n.DropICMPv6Info || len(n.Pool4) != 3 || len(n.StaticBIB) != 2 ||
+		n.Pool4[0].Mark != 7 || n.Pool4[2].Protocol != nat64.ICMP {
+		t.Errorf("nat64: %+v", n)
+	}
+	if time.Duration(n.Timeouts.UDP) != 10*time.Minute || time.Duration(n.Timeouts.TCPTrans) != 4*time.Minute ||
+		time.Duration(n.Timeouts.TCPEst) != 2*time.Hour || time.Duration(n.Timeouts.ICMP) != time.Minute {
+		t.Errorf("timeouts: %+v", n.Timeouts)
+	}
+
+	// Every option that does not carry over is named, with its file.
+	w := warnings.String()
+	for _, want := range []string{
+		"siit.json: global.manually-enabled:",
+		"siit.json: global.randomize-rfc6791-addresses:",
+		"nat64.json: framework: iptables",
+		"nat64.json: global.manually-enabled:",
+		"nat64.json: global.handle-rst-during-fin-rcv:",
+		"nat64.json: global.f-args:",
+		"nat64.json: global.logging-bib:",
+		"nat64.json: global.logging-session:",
+		"nat64.json: global.ss-enabled:",
+		"nat64.json: global.ss-flush-asap:",
+		"nat64.json: global.ss-flush-deadline:",
+		"nat64.json: global.ss-capacity:",
+		"nat64.json: global.ss-max-payload:",
+		"nat64.json: global.icmp-timeout: 1:00.500",
+		"nat64.json: pool4[0].max-iterations:",
+		"(all): tun:",
+	} {
+		if !strings.Contains(w, want) {
+			t.Errorf("no warning %q in:\n%s", want, w)
+		}
+	}
+	// And nothing else is warned about: one line per option above.
+	if n := strings.Count(w, "\n"); n != 16 {
+		t.Errorf("%d warnings, want 16:\n%s", n, w)
+	}
+}
+
+func TestImportJoolRefusals(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		body, flag, want string
+	}{
+		{`{"instance": "a", "global": {"pool6": "64:ff9b::/96"}}`, "", "give -type"},
+		{`{"instance": "a", "global": {"pool6": "64:ff9b::/96"}, "eamt": [], "pool4": []}`, "", "both SIIT options"},
+		{`{"instance": "a", "global": {"pool6": "64:ff9b::/96", "udp-timeout": "1:2:3:4"}}`, "", "not [[HH:]MM:]SS"},
+		{`{"instance": "a", "eamt": [{"ipv6 prefix": "2001:db8::/120"}]}`, "", `"ipv4 prefix" missing`},
+		{`not json`, "", "not a Jool JSON file"},
+		{`{"instance": "a"}`, "-type=clat", "siit or nat64"},
+	} {
+		args := []string{write("f.json", tc.body)}
+		if tc.flag != "" {
+			args = append([]string{tc.flag}, args...)
+		}
+		var out, warn bytes.Buffer
+		if err := importJool(args, &out, &warn); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %s: %v, want %q", tc.flag, tc.body, err, tc.want)
+		}
+	}
+	// -type settles a file with only common options.
+	var out, warn bytes.Buffer
+	if err := importJool([]string{"-type", "siit", write("plain.json", `{"instance": "p", "global": {"pool6": "64:ff9b::/96"}}`)}, &out, &warn); err != nil {
+		t.Errorf("-type siit: %v", err)
+	}
+}
