@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -33,6 +34,11 @@ type Config struct {
 	// AFXDP adds the AF_XDP datapath on the named interfaces (off when
 	// absent: TUN only).
 	AFXDP *AFXDPConfig `json:"af-xdp,omitempty"`
+	// DataNetns is the network namespace ("ip netns" name) the datapath
+	// lives in: the TUN device and its routes, the AF_XDP interfaces. The
+	// admin socket, metrics and sync stay in the namespace xlatgw was
+	// started in, the management one. Empty: that one for everything.
+	DataNetns string `json:"data-netns,omitempty"`
 }
 
 // TUNConfig is the device and the gateway's own addresses, the sources of
@@ -105,6 +111,9 @@ func parseConfig(data []byte) (*loaded, error) {
 	if len(cfg.Instances) == 0 {
 		return nil, fmt.Errorf("config: instances: none")
 	}
+	if n := cfg.DataNetns; n != "" && (n == "." || n == ".." || strings.ContainsAny(n, "/\x00")) {
+		return nil, fmt.Errorf("config: data-netns: %q is not a namespace name (as \"ip netns\" lists them)", n)
+	}
 	if cfg.AFXDP != nil {
 		if err := cfg.AFXDP.check(); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
@@ -148,6 +157,9 @@ func parseConfig(data []byte) (*loaded, error) {
 func reload(old, next *loaded) (*loaded, error) {
 	if next.cfg.TUN != old.cfg.TUN {
 		return nil, fmt.Errorf("tun: changes need a restart")
+	}
+	if next.cfg.DataNetns != old.cfg.DataNetns {
+		return nil, fmt.Errorf("data-netns: changes need a restart")
 	}
 	if !reflect.DeepEqual(next.cfg.AFXDP, old.cfg.AFXDP) {
 		return nil, fmt.Errorf("af-xdp: changes need a restart")

@@ -77,44 +77,60 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	if queues == 0 {
 		queues = runtime.NumCPU()
 	}
-	devs, err := openQueues(l.cfg.TUN.Name, l.cfg.TUN.MTU, queues)
-	if err != nil {
-		return fmt.Errorf("creating TUN %s: %w", l.cfg.TUN.Name, err)
-	}
+	g := &gateway{log: log}
+	g.cur.Store(l)
+	// The datapath (the TUN device, the AF_XDP interfaces' sockets and
+	// programs, the routes into the device and the view of the routing
+	// tables) is set up in the data namespace when "data-netns" names
+	// one, and keeps working there through the descriptors it holds;
+	// the admin socket, metrics and sync below stay here.
+	var devs []tun.Device
+	var undoRoutes func()
+	err := inNetns(l.cfg.DataNetns, func() error {
+		var err error
+		if devs, err = openQueues(l.cfg.TUN.Name, l.cfg.TUN.MTU, queues); err != nil {
+			return fmt.Errorf("creating TUN %s: %w", l.cfg.TUN.Name, err)
+		}
+		if l.cfg.ManageRoutes == nil || *l.cfg.ManageRoutes {
+			name, _ := devs[0].Name()
+			if undoRoutes, err = setupRouting(name, l); err != nil {
+				return err
+			}
+		}
+		if l.cfg.AFXDP != nil {
+			if g.xdp, err = openXDP(l.cfg.AFXDP, claimedPrefixes(l)); err != nil {
+				return err
+			}
+			if err := watchFIB(ctx, &g.xdp.fib, log); err != nil {
+				return fmt.Errorf("af-xdp: reading the routing tables: %w", err)
+			}
+		}
+		return nil
+	})
 	defer func() {
 		for _, d := range devs {
 			d.Close()
 		}
 	}()
-	dev := devs[0]
-	g := &gateway{dev: dev, log: log}
+	if undoRoutes != nil {
+		defer inNetns(l.cfg.DataNetns, func() error { undoRoutes(); return nil })
+	}
+	if g.xdp != nil {
+		defer g.xdp.close()
+	}
+	if err != nil {
+		return err
+	}
+	g.dev = devs[0]
 	for _, d := range devs {
 		// Bursts, so that Write can coalesce them (see tunbatch).
 		g.readers = append(g.readers, tunbatch.NewReader(d, readOffset, readOffset+65535+translate.Headroom))
-	}
-	g.cur.Store(l)
-	if l.cfg.ManageRoutes == nil || *l.cfg.ManageRoutes {
-		name, _ := dev.Name()
-		undo, err := setupRouting(name, l)
-		if err != nil {
-			return err
-		}
-		defer undo()
 	}
 	if l.cfg.MappingLog != "" {
 		if g.mlog, err = openMappingLog(l.cfg.MappingLog); err != nil {
 			return fmt.Errorf("mapping-log: %w", err)
 		}
 		defer g.mlog.close()
-	}
-	if l.cfg.AFXDP != nil {
-		if g.xdp, err = openXDP(l.cfg.AFXDP, claimedPrefixes(l)); err != nil {
-			return err
-		}
-		defer g.xdp.close()
-		if err := watchFIB(ctx, &g.xdp.fib, log); err != nil {
-			return fmt.Errorf("af-xdp: reading the routing tables: %w", err)
-		}
 	}
 	g.attach(l)
 	for _, in := range l.insts {

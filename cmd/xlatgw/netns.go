@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// netnsDir is where "ip netns add" keeps named network namespaces.
+const netnsDir = "/run/netns"
+
+// inNetns runs f on an OS thread moved into the named network namespace
+// (as "ip netns" names them; "" is the namespace xlatgw runs in) and
+// returns f's error. Sockets, devices and netlink handles f opens belong
+// to that namespace for their whole life, wherever they are used later;
+// goroutines f starts do not run in it. The thread is moved back after
+// f; if that fails it is left locked, so that it ends with its goroutine
+// instead of serving others in the wrong namespace.
+func inNetns(name string, f func() error) error {
+	if name == "" {
+		return f()
+	}
+	target, err := unix.Open(filepath.Join(netnsDir, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("data-netns: %q: no such network namespace (create it with \"ip netns add %s\")", name, name)
+		}
+		return fmt.Errorf("data-netns: %q: %w", name, err)
+	}
+	defer unix.Close(target)
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("data-netns: this thread's namespace: %w", err)
+			return
+		}
+		defer unix.Close(self)
+		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("data-netns: entering %q: %w", name, os.NewSyscallError("setns", err))
+			return
+		}
+		ferr := f()
+		if err := unix.Setns(self, unix.CLONE_NEWNET); err == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- ferr
+	}()
+	return <-errc
+}
