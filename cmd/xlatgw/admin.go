@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -222,7 +223,8 @@ func show(args []string, w io.Writer) error {
 	what := args[0]
 	fs := flag.NewFlagSet("show", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
-	socket := fs.String("socket", "/run/xlatgw.sock", "the admin socket (the configuration's \"admin\")")
+	var socks sockets
+	fs.Var(&socks, "socket", "an admin socket (the configuration's \"admin\"); repeat it for several gateways (default /run/xlatgw.sock)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -231,14 +233,54 @@ func show(args []string, w io.Writer) error {
 	default:
 		return fmt.Errorf("show: %q is not stats, sessions, bib, eamt, handoff or sync", what)
 	}
-	body, err := adminGet(*socket, what)
-	if err != nil {
-		return fmt.Errorf("show: %w", err)
+	var failed error
+	for _, sock := range socks.list() {
+		body, err := adminGet(sock, what)
+		if err == nil {
+			err = socks.emit(w, sock, body, *asJSON, func(w io.Writer) error { return render(what, body, w) })
+		}
+		if err != nil {
+			failed = fmt.Errorf("show: %w", err)
+			fmt.Fprintf(w, "%s: %v\n", sock, err)
+		}
 	}
-	if *asJSON {
+	return failed
+}
+
+// sockets are the -socket flags of show and health: the admin sockets of
+// one gateway or of several, which the command asks in turn.
+type sockets []string
+
+func (s *sockets) String() string     { return strings.Join(*s, ",") }
+func (s *sockets) Set(v string) error { *s = append(*s, v); return nil }
+
+// list is the sockets given, or the default one.
+func (s sockets) list() []string {
+	if len(s) == 0 {
+		return []string{"/run/xlatgw.sock"}
+	}
+	return s
+}
+
+// emit writes one gateway's answer: as it is, or rendered as text; with
+// several gateways each is headed by its socket (text) or wrapped with
+// it (one JSON object a line).
+func (s sockets) emit(w io.Writer, sock string, body []byte, asJSON bool, text func(io.Writer) error) error {
+	switch {
+	case asJSON && len(s) > 1:
+		_, err := fmt.Fprintf(w, "{\"socket\": %q, \"rows\": %s}\n", sock, bytes.TrimSpace(body))
+		return err
+	case asJSON:
 		_, err := w.Write(body)
 		return err
+	case len(s) > 1:
+		fmt.Fprintf(w, "== %s\n", sock)
 	}
+	return text(w)
+}
+
+// render prints the admin socket's answer to /what as a table.
+func render(what string, body []byte, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	defer tw.Flush()
 	switch what {

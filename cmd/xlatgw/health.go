@@ -134,41 +134,45 @@ func (s *syncHealth) problems() []string {
 // exit status says so, the lines say what.
 var errUnhealthy = fmt.Errorf("health: unhealthy")
 
-// healthCmd is "xlatgw health [-json] [-socket PATH]": one line per
-// instance, and an exit status a script or a BFD/keepalived check can
-// use (0 healthy, 1 a problem or no answer).
+// healthCmd is "xlatgw health [-json] [-socket PATH]...": one line per
+// instance of every gateway asked, and an exit status a script or a
+// BFD/keepalived check can use (0 all healthy, 1 a problem anywhere or a
+// gateway that does not answer).
 func healthCmd(args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("health", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
-	socket := fs.String("socket", "/run/xlatgw.sock", "the admin socket (the configuration's \"admin\")")
+	var socks sockets
+	fs.Var(&socks, "socket", "an admin socket (the configuration's \"admin\"); repeat it for several gateways (default /run/xlatgw.sock)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	body, err := adminGet(*socket, "health")
-	if err != nil {
-		return fmt.Errorf("health: %w", err)
-	}
-	var rows []healthRow
-	if err := json.Unmarshal(body, &rows); err != nil {
-		return fmt.Errorf("health: %w", err)
-	}
-	bad := false
-	for _, r := range rows {
-		bad = bad || len(r.Problems) > 0
-	}
-	if *asJSON {
-		if _, err := w.Write(body); err != nil {
+	var failed error
+	for _, sock := range socks.list() {
+		body, err := adminGet(sock, "health")
+		var rows []healthRow
+		if err == nil {
+			err = json.Unmarshal(body, &rows)
+		}
+		if err != nil {
+			fmt.Fprintf(w, "%s: no answer: %v\n", sock, err)
+			failed = fmt.Errorf("health: %s: %w", sock, err)
+			continue
+		}
+		for _, r := range rows {
+			if len(r.Problems) > 0 && failed == nil {
+				failed = errUnhealthy
+			}
+		}
+		if err := socks.emit(w, sock, body, *asJSON, func(w io.Writer) error {
+			for _, r := range rows {
+				fmt.Fprintln(w, r.line())
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
-	} else {
-		for _, r := range rows {
-			fmt.Fprintln(w, r.line())
-		}
 	}
-	if bad {
-		return errUnhealthy
-	}
-	return nil
+	return failed
 }
 
 // line is a row as one line of text.

@@ -142,4 +142,17 @@ func TestHealth(t *testing.T) {
 	if !strings.Contains(out, "sessions 10 of max-sessions 10") || !strings.Contains(out, "siit siit ok") {
 		t.Errorf("with full tables:\n%s", out)
 	}
+
+	// Several gateways at once: each headed by its socket, one that does
+	// not answer named and failing the check.
+	missing := filepath.Join(t.TempDir(), "none.sock")
+	var several bytes.Buffer
+	err := healthCmd([]string{"-socket", admin, "-socket", missing}, &several)
+	if err == nil || !strings.Contains(several.String(), "== "+admin+"\nnat64 nat64 FAIL") || !strings.Contains(several.String(), missing+": no answer") {
+		t.Errorf("health of two gateways: %v\n%s", err, several.String())
+	}
+	several.Reset()
+	if err := show([]string{"stats", "-socket", admin, "-socket", admin}, &several); err != nil || strings.Count(several.String(), "== "+admin) != 2 {
+		t.Errorf("show of two gateways: %v\n%s", err, several.String())
+	}
 }

@@ -4,8 +4,8 @@
 //
 //	xlatgw check-config FILE
 //	xlatgw run -config FILE
-//	xlatgw show stats|sessions|bib|eamt|handoff|sync [-json] [-socket PATH]
-//	xlatgw health [-json] [-socket PATH]
+//	xlatgw show stats|sessions|bib|eamt|handoff|sync [-json] [-socket PATH]...
+//	xlatgw health [-json] [-socket PATH]...
 //	xlatgw import-jool [-type siit|nat64] JOOL.json...
 //	xlatgw translate -config FILE -in IN.pcap -out OUT.pcap
 //
@@ -47,7 +47,7 @@ func main() {
 }
 
 func usage() error {
-	return fmt.Errorf("usage: xlatgw check-config FILE | xlatgw run -config FILE | xlatgw show stats|sessions|bib|eamt|handoff|sync [-json] [-socket PATH] | xlatgw health [-json] [-socket PATH] | xlatgw import-jool [-type siit|nat64] JOOL.json... | xlatgw translate -config FILE -in IN.pcap -out OUT.pcap")
+	return fmt.Errorf("usage: xlatgw check-config FILE | xlatgw run -config FILE | xlatgw show stats|sessions|bib|eamt|handoff|sync [-json] [-socket PATH]... | xlatgw health [-json] [-socket PATH]... | xlatgw import-jool [-type siit|nat64] JOOL.json... | xlatgw translate -config FILE -in IN.pcap -out OUT.pcap")
 }
 
 func run(args []string) error {
