@@ -110,6 +110,17 @@ func TestEndToEnd(t *testing.T) {
 	if clampedSrv > 1220 || clampedHost > 1220 {
 		t.Errorf("with clamp-mss: server segments %d, host segments %d; want at most 1220", clampedSrv, clampedHost)
 	}
-	t.Logf("segment sizes (TCP_MAXSEG) server/host: %d/%d unclamped, %d/%d with clamp-mss to m1's 1280", srvSeg, hostSeg, clampedSrv, clampedHost)
+	// "route": the route to the server says 1300 (the link
+	// says 1500 again); both SYNs are clamped to it, 1240 less 12.
+	netnstest.IP(t, m, "link set m1 mtu 1500", "-6 route add "+serverAddr+"/128 dev m1 mtu 1300")
+	writeConf(`{"clamp-mss": "route", "rules": [{"interface": "m1", "internal": "` + internal + `", "external": "` + external + `"}]}`)
+	d.Process.Signal(syscall.SIGHUP)
+	netnstest.WaitFor(t, "the second reload", func() bool { return strings.Count(logs.String(), "reloaded") >= 2 })
+	routeSrv, routeHost := netnstest.MaxSeg(t, ctx, s, serverAddr, h, serverAddr)
+	if routeSrv != 1228 || routeHost != 1228 {
+		t.Errorf("with clamp-mss \"route\" through a route of MTU 1300: server segments %d, host segments %d; want 1228", routeSrv, routeHost)
+	}
+	t.Logf("segment sizes (TCP_MAXSEG) server/host: %d/%d unclamped, %d/%d with clamp-mss to m1's 1280, %d/%d to a route's 1300",
+		srvSeg, hostSeg, clampedSrv, clampedHost, routeSrv, routeHost)
 	t.Logf("host %s is %v outside; ping, TCP both ways and ICMPv6 errors crossed the mapper", hostAddr, hostExt)
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/v6xlat/xlat/checksum"
 	"github.com/v6xlat/xlat/header"
@@ -23,8 +24,9 @@ func TestClampMSSConfig(t *testing.T) {
 		{`{"clamp-mss": "interface"}`, &ClampMSS{FromIface: true}, ""},
 		{`{}`, nil, ""},
 		{`{"clamp-mss": 1000}`, nil, "outside 1280..65535"},
-		{`{"clamp-mss": "route"}`, nil, `"route" is neither an MTU nor "interface"`},
-		{`{"clamp-mss": true}`, nil, "neither an MTU"},
+		{`{"clamp-mss": "route"}`, &ClampMSS{FromRoute: true}, ""},
+		{`{"clamp-mss": "pmtu"}`, nil, `"pmtu" is not an MTU, "interface" or "route"`},
+		{`{"clamp-mss": true}`, nil, "not an MTU"},
 	} {
 		var c Config
 		err := strictjson.Decode([]byte(tc.json), &c, "test")
@@ -61,7 +63,7 @@ func TestClampSYN(t *testing.T) {
 		{"behind a header", testpkt.IPv6{Src: a, Dst: b, HopLimit: 64}.Packet(header.ProtoFragment, append([]byte{header.ProtoTCP, 0, 0, 0, 0, 0, 0, 1}, testpkt.TCPOptions(a, b, 40000, 80, header.TCPFlagSYN, mssOpt, nil)...)), false},
 	} {
 		before := append([]byte(nil), tc.pkt...)
-		if got := clampSYN(tc.pkt, 1220); got != tc.want {
+		if got := clampSYN(tc.pkt, 1220, nil); got != tc.want {
 			t.Errorf("%s: clamped %v, want %v", tc.name, got, tc.want)
 		}
 		if !tc.want {
@@ -104,5 +106,75 @@ func TestRefusedClampReload(t *testing.T) {
 	m.ifaceMTU = func([]Rule) (int, error) { return 1280, nil }
 	if err := m.reload(next); err != nil || m.mss.Load() != 1220 {
 		t.Errorf("reload to the interface's 1280: %v, MSS %d", err, m.mss.Load())
+	}
+}
+
+// "route": a SYN's limit is the smaller route MTU of its two ends (the
+// way in through a 1280-octet tunnel limits a SYN-ACK going out of it
+// too), looked up once per address and cached; beyond the lookup rate,
+// and where no route is found, the interfaces' limit holds.
+func TestClampSYNByRoute(t *testing.T) {
+	lan, remote, far := netip.MustParseAddr("2001:db8:1::10"), netip.MustParseAddr("2001:db8:ffff::80"), netip.MustParseAddr("2001:db8:eeee::1")
+	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	lookups := 0
+	r := &routeMTUs{now: func() time.Time { return now }, cache: map[netip.Addr]routeMTU{}, lookup: func(a netip.Addr) (int, error) {
+		lookups++
+		switch a {
+		case lan:
+			return 1500, nil
+		case remote:
+			return 1280, nil // the default route, through the tunnel
+		}
+		return 0, errors.New("no route")
+	}}
+	syn := func(src, dst netip.Addr, flags uint8) []byte {
+		return testpkt.IPv6{Src: src, Dst: dst, HopLimit: 64}.Packet(header.ProtoTCP,
+			testpkt.TCPOptions(src, dst, 40000, 80, flags, []byte{2, 4, 0x05, 0xa0, 1, 3, 3, 7}, nil)) // MSS 1440
+	}
+	mssOf := func(pkt []byte) uint16 {
+		tcp := header.TCP(pkt[header.IPv6Size:])
+		return binary.BigEndian.Uint16(tcp[tcp.MSSOffset():])
+	}
+	const ifaces = 1440 // what "interface" would give: the smallest interface MTU 1500, less 60
+	for _, tc := range []struct {
+		name     string
+		pkt      []byte
+		want     uint16
+		lookedUp int
+	}{
+		{"SYN into the tunnel", syn(lan, remote, header.TCPFlagSYN), 1220, 2},
+		{"SYN-ACK out of it", syn(remote, lan, header.TCPFlagSYN|header.TCPFlagACK), 1220, 2},
+		{"no route one way: the other's", syn(remote, far, header.TCPFlagSYN), 1220, 3},
+		{"no route either way: the interfaces'", syn(far, netip.MustParseAddr("2001:db8:eeee::2"), header.TCPFlagSYN), ifaces, 4},
+	} {
+		pkt := tc.pkt
+		clampSYN(pkt, ifaces, r)
+		if mssOf(pkt) != tc.want || lookups != tc.lookedUp {
+			t.Errorf("%s: MSS %d after %d lookups, want %d after %d", tc.name, mssOf(pkt), lookups, tc.want, tc.lookedUp)
+		}
+		if !checksum.Verify(pkt[header.IPv6Size:], checksum.PseudoHeader6(header.IPv6(pkt).Src(), header.IPv6(pkt).Dst(), header.ProtoTCP, uint32(len(pkt)-header.IPv6Size))) {
+			t.Errorf("%s: bad checksum", tc.name)
+		}
+	}
+	// A flood to new addresses: lookups stop at the rate; the rest get
+	// the interfaces' limit without asking the kernel.
+	for i := range 3 * routeLookups {
+		a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xdd, 14: byte(i >> 8), 15: byte(i)})
+		clampSYN(syn(lan, a, header.TCPFlagSYN), ifaces, r)
+	}
+	if lookups > 4+routeLookups {
+		t.Errorf("%d lookups for a flood of 3000 SYNs within a second; want at most %d", lookups, routeLookups)
+	}
+	// Cached for routeMTUTTL, then asked again.
+	before := lookups
+	now = now.Add(2 * time.Second)
+	clampSYN(syn(lan, remote, header.TCPFlagSYN), ifaces, r)
+	if lookups != before {
+		t.Errorf("a cached route was looked up again")
+	}
+	now = now.Add(routeMTUTTL)
+	clampSYN(syn(lan, remote, header.TCPFlagSYN), ifaces, r)
+	if lookups != before+2 {
+		t.Errorf("%d lookups after the cache expired, want 2", lookups-before)
 	}
 }

@@ -16,8 +16,10 @@ type mapping struct {
 	dev    string // the device's name, which cfg.TUN may only pattern
 	mapper atomic.Pointer[map66.Mapper]
 	mss    atomic.Uint32 // the largest MSS a SYN may carry; 0: no clamping
-	routes bool
-	undo   func() // removes the routing installed for cfg
+	// mssByRoute: "route", each SYN's limit looked up (mss the most).
+	mssByRoute atomic.Bool
+	routes     bool
+	undo       func() // removes the routing installed for cfg
 
 	// install, localAddrs and ifaceMTU are installRoutes, interfaceAddrs and
 	// interfacesMTU; tests
@@ -82,6 +84,7 @@ func (m *mapping) reload(next Config) error {
 	}
 	m.mapper.Store(mapper)
 	m.mss.Store(uint32(mss))
+	m.mssByRoute.Store(next.ClampMSS != nil && next.ClampMSS.FromRoute)
 	m.cfg = next
 	return nil
 }

@@ -41,6 +41,7 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 	}
 	m.mapper.Store(mapper)
 	m.mss.Store(uint32(mss))
+	m.mssByRoute.Store(cfg.ClampMSS != nil && cfg.ClampMSS.FromRoute)
 	dev, err := tun.CreateTUN(cfg.TUN, cfg.MTU)
 	if err != nil {
 		return fmt.Errorf("creating TUN %s: %w", cfg.TUN, err)
@@ -101,6 +102,7 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 	outBufs := make([][]byte, 0, len(bufs))
 	var b burst
 	var mapped, passed, dropped uint64
+	mtus := &routeMTUs{lookup: kernelRouteMTU, now: time.Now, cache: map[netip.Addr]routeMTU{}}
 	for {
 		watch.Waiting()
 		n, err := rd.Read()
@@ -126,6 +128,10 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 		}
 		outBufs = outBufs[:0]
 		mss := uint16(m.mss.Load())
+		var byRoute *routeMTUs
+		if m.mssByRoute.Load() {
+			byRoute = mtus
+		}
 		for i, why := range b.mapBoth(m.mapper.Load()) {
 			switch why {
 			case map66.ReasonNone:
@@ -138,7 +144,7 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 				continue
 			}
 			if mss != 0 && why == map66.ReasonNone {
-				clampSYN(b.pkts[i], mss)
+				clampSYN(b.pkts[i], mss, byRoute)
 			}
 			outBufs = append(outBufs, b.bufs[i])
 		}
