@@ -35,7 +35,18 @@ $STATICCHECK ./...
 (cd internal/oracle && $STATICCHECK ./...)
 
 echo "== go test (race)"
-go test -race -count=1 ./...
+# The failover tests run on their own below, where their figures show.
+failovers='^(TestCampusFailover|TestSyncFailoverEndToEnd)$'
+go test -race -count=1 -skip "$failovers" ./...
+
+echo "== failover end to end: how long traffic stopped"
+out=$(mktemp)
+if ! go test -race -count=1 -run "$failovers" -v ./cmd/xlatgw >"$out" 2>&1; then
+	cat "$out"
+	exit 1
+fi
+grep -E '^(campus failover|failover:|--- SKIP)' "$out" || true
+rm -f "$out"
 
 echo "== the README's demo command"
 # As written in the README (root is already ours here, so no sudo); its
