@@ -9,6 +9,8 @@
 // pkg/tcpip/header. Nothing here allocates.
 //
 // Field layouts follow RFC 791 (IPv4), RFC 8200 (IPv6 and its Fragment
-// header), RFC 9293 (TCP), RFC 768 (UDP), RFC 792 (ICMPv4), RFC 4443
-// (ICMPv6) and RFC 4884 (the length attribute of ICMP errors).
+// header), RFC 9293 (TCP, and its option list: [TCP.MSSOffset] walks it
+// with bounds checked, as options come from the wire), RFC 768 (UDP),
+// RFC 792 (ICMPv4), RFC 4443 (ICMPv6) and RFC 4884 (the length attribute
+// of ICMP errors).
 package header

@@ -41,6 +41,10 @@
 //   - Transport checksums are updated incrementally (RFC 1624), so a wrong
 //     checksum stays wrong; ICMP errors, whose body changes, are verified
 //     and recomputed.
+//   - Beyond RFC 7915, as middleboxes do for links that swallow ICMP errors:
+//     a TCP SYN's MSS option (RFC 9293 §3.7.1) is lowered to what the link
+//     the answers leave on carries once translated ([Config.MSSClamp], on
+//     by default).
 //
 // # Buffers and verdicts
 //
