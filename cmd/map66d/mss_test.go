@@ -90,22 +90,20 @@ func TestRefusedClampReload(t *testing.T) {
 	r := &routing{}
 	m := newTestMapping(t, cfg, r)
 	m.ifaceMTU = func([]Rule) (int, error) { return 0, errors.New(`interface "m1": no such network interface`) }
-	mss, err := m.mssLimit(cfg)
-	if err != nil || mss != 1340 {
-		t.Fatalf("clamp to MTU 1400: %d %v", mss, err)
+	if mss := m.live.Load().mss; mss != 1340 {
+		t.Fatalf("clamp to MTU 1400: %d", mss)
 	}
-	m.mss.Store(uint32(mss))
 	next := cfg
 	next.ClampMSS = &ClampMSS{FromIface: true}
 	if err := m.reload(next); err == nil || !strings.Contains(err.Error(), "clamp-mss") {
 		t.Fatalf("reload: %v, want a refusal naming clamp-mss", err)
 	}
-	if m.mss.Load() != 1340 || m.cfg.ClampMSS.FromIface {
-		t.Errorf("the refused reload changed the clamp: %d, %+v", m.mss.Load(), m.cfg.ClampMSS)
+	if m.live.Load().mss != 1340 || m.cfg.ClampMSS.FromIface {
+		t.Errorf("the refused reload changed the clamp: %d, %+v", m.live.Load().mss, m.cfg.ClampMSS)
 	}
 	m.ifaceMTU = func([]Rule) (int, error) { return 1280, nil }
-	if err := m.reload(next); err != nil || m.mss.Load() != 1220 {
-		t.Errorf("reload to the interface's 1280: %v, MSS %d", err, m.mss.Load())
+	if err := m.reload(next); err != nil || m.live.Load().mss != 1220 {
+		t.Errorf("reload to the interface's 1280: %v, MSS %d", err, m.live.Load().mss)
 	}
 }
 

@@ -9,21 +9,18 @@ import (
 	"github.com/v6xlat/xlat/map66"
 )
 
-// mapping is what a reload swaps: the rules in force, their mapper and
-// the routing that steers their traffic into the device.
+// mapping is what a reload swaps: the rules in force, what the packet
+// loop reads of them, and the routing that steers their traffic into the
+// device.
 type mapping struct {
 	cfg    Config // in force, as configured
 	dev    string // the device's name, which cfg.TUN may only pattern
-	mapper atomic.Pointer[map66.Mapper]
-	mss    atomic.Uint32 // the largest MSS a SYN may carry; 0: no clamping
-	// mssByRoute: "route", each SYN's limit looked up (mss the most).
-	mssByRoute atomic.Bool
-	routes     bool
-	undo       func() // removes the routing installed for cfg
+	live   atomic.Pointer[inForce]
+	routes bool
+	undo   func() // removes the routing installed for cfg
 
-	// install, localAddrs and ifaceMTU are installRoutes, interfaceAddrs and
-	// interfacesMTU; tests
-	// replace them to run without root.
+	// install, localAddrs and ifaceMTU are installRoutes, interfaceAddrs
+	// and interfacesMTU; tests replace them to run without root.
 	install    func(Config) (func(), error)
 	localAddrs func([]Rule) []netip.Addr
 	ifaceMTU   func([]Rule) (int, error)
@@ -35,13 +32,32 @@ func (m *mapping) onDevice(c Config) Config {
 	return c
 }
 
-// newMapper builds the mapper for cfg's rules.
-func (m *mapping) newMapper(cfg Config) (*map66.Mapper, error) {
+// inForce is what the packet loop reads of a configuration, swapped
+// whole so that a burst never sees one reload's mapper with another's
+// clamp.
+type inForce struct {
+	mapper *map66.Mapper
+	mss    uint16 // the largest MSS a SYN may carry; 0: no clamping
+	// byRoute: "route", each SYN's limit looked up (mss the most).
+	byRoute bool
+}
+
+// prepare builds, and so validates, what cfg puts in force: the mapper
+// for its rules and its MSS clamp.
+func (m *mapping) prepare(cfg Config) (*inForce, error) {
 	opts := map66.Options{}
 	if cfg.CheckInterfaceAddresses == nil || *cfg.CheckInterfaceAddresses {
 		opts.Local = m.localAddrs(cfg.Rules)
 	}
-	return map66.New(mapperRules(cfg), opts)
+	mapper, err := map66.New(mapperRules(cfg), opts)
+	if err != nil {
+		return nil, err
+	}
+	mss, err := m.mssLimit(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &inForce{mapper: mapper, mss: mss, byRoute: cfg.ClampMSS != nil && cfg.ClampMSS.FromRoute}, nil
 }
 
 // reload puts next in force, or refuses it and changes nothing. The
@@ -58,11 +74,7 @@ func (m *mapping) reload(next Config) error {
 	case next.Table != m.cfg.Table:
 		return fmt.Errorf("table: %d cannot change from %d on reload; restart map66d", next.Table, m.cfg.Table)
 	}
-	mapper, err := m.newMapper(next)
-	if err != nil {
-		return err
-	}
-	mss, err := m.mssLimit(next)
+	live, err := m.prepare(next)
 	if err != nil {
 		return err
 	}
@@ -82,9 +94,7 @@ func (m *mapping) reload(next Config) error {
 		}
 		m.undo = undo
 	}
-	m.mapper.Store(mapper)
-	m.mss.Store(uint32(mss))
-	m.mssByRoute.Store(next.ClampMSS != nil && next.ClampMSS.FromRoute)
+	m.live.Store(live)
 	m.cfg = next
 	return nil
 }

@@ -44,11 +44,11 @@ func (r *routing) inForce(t *testing.T) []Rule {
 func newTestMapping(t *testing.T, cfg Config, r *routing) *mapping {
 	t.Helper()
 	m := &mapping{cfg: cfg, dev: cfg.TUN, routes: true, install: r.install, localAddrs: func([]Rule) []netip.Addr { return nil }}
-	mapper, err := m.newMapper(cfg)
+	live, err := m.prepare(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.mapper.Store(mapper)
+	m.live.Store(live)
 	if m.undo, err = r.install(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -63,13 +63,13 @@ func TestRefusedReloadChangesNothing(t *testing.T) {
 	cfg := Config{TUN: "map66", MTU: 1500, Table: 66, Rules: []Rule{rule}}
 	r := &routing{}
 	m := newTestMapping(t, cfg, r)
-	mapper := m.mapper.Load()
+	mapper := m.live.Load().mapper
 
 	host := netip.MustParseAddr("fd01:203:405:1::10")
 	wantExt, _ := mapper.MapAddr(host, true)
 	unchanged := func(what string) {
 		t.Helper()
-		if m.mapper.Load() != mapper {
+		if m.live.Load().mapper != mapper {
 			t.Errorf("%s: the mapper was replaced", what)
 		}
 		if !reflect.DeepEqual(m.cfg, cfg) {
@@ -78,7 +78,7 @@ func TestRefusedReloadChangesNothing(t *testing.T) {
 		if got := r.inForce(t); !reflect.DeepEqual(got, cfg.Rules) {
 			t.Errorf("%s: routing for %v in force, want %v", what, got, cfg.Rules)
 		}
-		if got, _ := m.mapper.Load().MapAddr(host, true); got != wantExt {
+		if got, _ := m.live.Load().mapper.MapAddr(host, true); got != wantExt {
 			t.Errorf("%s: %v maps to %v, want %v", what, host, got, wantExt)
 		}
 	}
@@ -123,7 +123,7 @@ func TestRefusedReloadChangesNothing(t *testing.T) {
 	if got := r.inForce(t); !reflect.DeepEqual(got, next.Rules) {
 		t.Errorf("routing for %v in force after the reload, want %v", got, next.Rules)
 	}
-	if got, _ := m.mapper.Load().MapAddr(host, true); !netip.MustParsePrefix("2001:db8:2::/48").Contains(got) {
+	if got, _ := m.live.Load().mapper.MapAddr(host, true); !netip.MustParsePrefix("2001:db8:2::/48").Contains(got) {
 		t.Errorf("after the reload %v maps to %v, want it under 2001:db8:2::/48", host, got)
 	}
 }

@@ -23,25 +23,19 @@ import (
 // (for its virtio header when offloads are on).
 const offset = 16
 
-// serve maps packets on the TUN device until ctx ends; each signal on hup
-// reloads the configuration (see mapping.reload).
 // stallAfter is how long one round of the packet loop may take before
 // the mapper counts as stalled: a round is one burst, microseconds.
 const stallAfter = 500 * time.Millisecond
 
+// serve maps packets on the TUN device until ctx ends; each signal on hup
+// reloads the configuration (see mapping.reload).
 func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <-chan os.Signal, load func() (Config, error)) error {
 	m := &mapping{cfg: cfg, routes: routes, undo: func() {}, install: installRoutes, localAddrs: interfaceAddrs, ifaceMTU: interfacesMTU}
-	mapper, err := m.newMapper(cfg)
+	live, err := m.prepare(cfg)
 	if err != nil {
 		return err
 	}
-	mss, err := m.mssLimit(cfg)
-	if err != nil {
-		return err
-	}
-	m.mapper.Store(mapper)
-	m.mss.Store(uint32(mss))
-	m.mssByRoute.Store(cfg.ClampMSS != nil && cfg.ClampMSS.FromRoute)
+	m.live.Store(live)
 	dev, err := tun.CreateTUN(cfg.TUN, cfg.MTU)
 	if err != nil {
 		return fmt.Errorf("creating TUN %s: %w", cfg.TUN, err)
@@ -127,12 +121,12 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 			b.add(pkt, bufs[i][:offset+sizes[i]])
 		}
 		outBufs = outBufs[:0]
-		mss := uint16(m.mss.Load())
+		live := m.live.Load()
 		var byRoute *routeMTUs
-		if m.mssByRoute.Load() {
+		if live.byRoute {
 			byRoute = mtus
 		}
-		for i, why := range b.mapBoth(m.mapper.Load()) {
+		for i, why := range b.mapBoth(live.mapper) {
 			switch why {
 			case map66.ReasonNone:
 				mapped++
@@ -143,8 +137,8 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 				log.Debug("dropped", "reason", why.String())
 				continue
 			}
-			if mss != 0 && why == map66.ReasonNone {
-				clampSYN(b.pkts[i], mss, byRoute)
+			if live.mss != 0 && why == map66.ReasonNone {
+				clampSYN(b.pkts[i], live.mss, byRoute)
 			}
 			outBufs = append(outBufs, b.bufs[i])
 		}
