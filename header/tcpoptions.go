@@ -46,6 +46,15 @@ func (h TCP) MSSOffset() int {
 	return 0
 }
 
+// MSS is the value of the Maximum Segment Size option, and whether h
+// carries one (see MSSOffset).
+func (h TCP) MSS() (uint16, bool) {
+	if o := h.MSSOffset(); o != 0 {
+		return binary.BigEndian.Uint16(h[o:]), true
+	}
+	return 0, false
+}
+
 // ClampMSS lowers the Maximum Segment Size option of h to limit when it
 // is larger, updating the checksum incrementally, and reports whether it
 // did. A segment without the option is left alone: its sender's MSS is

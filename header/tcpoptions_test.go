@@ -38,6 +38,9 @@ func TestClampMSS(t *testing.T) {
 		if got := tcp.MSSOffset(); got != tc.offset {
 			t.Errorf("%s: MSSOffset %d, want %d", tc.name, got, tc.offset)
 		}
+		if mss, ok := tcp.MSS(); mss != tc.mss || ok != (tc.offset != 0) {
+			t.Errorf("%s: MSS %d %v, want %d", tc.name, mss, ok, tc.mss)
+		}
 		if tcp.ClampMSS(1500) {
 			t.Errorf("%s: an MSS below the limit was changed", tc.name)
 		}

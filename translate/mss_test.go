@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"encoding/binary"
 	"testing"
 
 	"github.com/v6xlat/xlat/checksum"
@@ -30,11 +29,8 @@ func mssOf(t *testing.T, pkt []byte) (uint16, bool) {
 		seg = pkt[header.IPv6Size:]
 		pseudo = checksum.PseudoHeader6(ip.Src(), ip.Dst(), header.ProtoTCP, uint32(len(seg)))
 	}
-	o := header.TCP(seg).MSSOffset()
-	if o == 0 {
-		return 0, checksum.Verify(seg, pseudo)
-	}
-	return binary.BigEndian.Uint16(seg[o:]), checksum.Verify(seg, pseudo)
+	mss, _ := header.TCP(seg).MSS()
+	return mss, checksum.Verify(seg, pseudo)
 }
 
 // Config.MSSClamp: a SYN's MSS is lowered so that the segments coming

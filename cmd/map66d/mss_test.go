@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"errors"
 	"net/netip"
 	"strings"
@@ -73,7 +72,7 @@ func TestClampSYN(t *testing.T) {
 			continue
 		}
 		tcp := header.TCP(tc.pkt[header.IPv6Size:])
-		if mss := binary.BigEndian.Uint16(tcp[tcp.MSSOffset():]); mss != 1220 {
+		if mss, _ := tcp.MSS(); mss != 1220 {
 			t.Errorf("%s: MSS %d", tc.name, mss)
 		}
 		if !checksum.Verify(tcp, checksum.PseudoHeader6(a, b, header.ProtoTCP, uint32(len(tcp)))) {
@@ -130,8 +129,8 @@ func TestClampSYNByRoute(t *testing.T) {
 			testpkt.TCPOptions(src, dst, 40000, 80, flags, []byte{2, 4, 0x05, 0xa0, 1, 3, 3, 7}, nil)) // MSS 1440
 	}
 	mssOf := func(pkt []byte) uint16 {
-		tcp := header.TCP(pkt[header.IPv6Size:])
-		return binary.BigEndian.Uint16(tcp[tcp.MSSOffset():])
+		mss, _ := header.TCP(pkt[header.IPv6Size:]).MSS()
+		return mss
 	}
 	const ifaces = 1440 // what "interface" would give: the smallest interface MTU 1500, less 60
 	for _, tc := range []struct {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -78,9 +77,6 @@ func gatewayTranslate(t *testing.T, g *gateway, pkt []byte) []byte {
 
 // mssIn is the MSS option of the TCP segment at l4 in pkt, 0 if none.
 func mssIn(pkt []byte, l4 int) uint16 {
-	tcp := header.TCP(pkt[l4:])
-	if o := tcp.MSSOffset(); o != 0 {
-		return binary.BigEndian.Uint16(tcp[o:])
-	}
-	return 0
+	mss, _ := header.TCP(pkt[l4:]).MSS()
+	return mss
 }
