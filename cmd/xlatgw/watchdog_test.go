@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"net"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/v6xlat/xlat/internal/loopwatch"
+	"github.com/v6xlat/xlat/internal/netnstest"
 	"github.com/v6xlat/xlat/internal/sdnotify"
 	"github.com/v6xlat/xlat/internal/tunbatch"
 )
@@ -56,33 +55,17 @@ func (d *stuckTUN) BatchSize() int           { return 8 }
 // other goroutines live on; an idle loop, waiting for packets, keeps the
 // pings going.
 func TestWatchdogStopsWhenTheDatapathStalls(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "notify")
-	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
-	t.Setenv("NOTIFY_SOCKET", path)
+	notify := netnstest.NewNotify(t)
+	t.Setenv("NOTIFY_SOCKET", notify.Path)
 	t.Setenv("WATCHDOG_USEC", "200000") // a ping every 100 ms
-	pings := make(chan time.Time, 100)
-	go func() {
-		b := make([]byte, 64)
-		for {
-			n, err := sock.Read(b)
-			if err != nil {
-				return
-			}
-			if string(b[:n]) == "WATCHDOG=1" {
-				pings <- time.Now()
-			}
-		}
-	}()
 	countPings := func(d time.Duration) int {
 		n := 0
 		for end := time.After(d); ; {
 			select {
-			case <-pings:
-				n++
+			case m := <-notify.C():
+				if m.State == "WATCHDOG=1" {
+					n++
+				}
 			case <-end:
 				return n
 			}

@@ -53,7 +53,8 @@ func NewNotify(t testing.TB) *Notify {
 func (n *Notify) Env() string { return "NOTIFY_SOCKET=" + n.Path }
 
 // Wait returns the next notification that holds state (e.g. "READY=1"),
-// skipping others, or false when none comes within d.
+// skipping others, or false when none comes within d; "" takes the next
+// one, whatever it says.
 func (n *Notify) Wait(state string, d time.Duration) (Notification, bool) {
 	end := time.After(d)
 	for {

@@ -2,40 +2,17 @@ package sdnotify
 
 import (
 	"context"
-	"net"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/v6xlat/xlat/internal/netnstest"
 )
 
-// listen is a service manager's notification socket.
-func listen(t *testing.T) (*net.UnixConn, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c, path
-}
-
-func recv(t *testing.T, c *net.UnixConn, within time.Duration) (string, bool) {
-	t.Helper()
-	b := make([]byte, 512)
-	c.SetReadDeadline(time.Now().Add(within))
-	n, err := c.Read(b)
-	if err != nil {
-		return "", false
-	}
-	return string(b[:n]), true
-}
-
 func TestNotify(t *testing.T) {
-	c, path := listen(t)
-	t.Setenv("NOTIFY_SOCKET", path)
+	c := netnstest.NewNotify(t)
+	t.Setenv("NOTIFY_SOCKET", c.Path)
 	t.Setenv("WATCHDOG_USEC", "200000")
 	t.Setenv("WATCHDOG_PID", "")
 	n := FromEnv()
@@ -45,12 +22,12 @@ func TestNotify(t *testing.T) {
 	if err := n.Ready("2 instances"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := recv(t, c, time.Second); got != "READY=1\nSTATUS=2 instances" {
-		t.Errorf("got %q", got)
+	if got, _ := c.Wait("", time.Second); got.State != "READY=1\nSTATUS=2 instances" {
+		t.Errorf("got %q", got.State)
 	}
 	n.Stopping()
-	if got, _ := recv(t, c, time.Second); got != "STOPPING=1" {
-		t.Errorf("got %q", got)
+	if got, _ := c.Wait("", time.Second); got.State != "STOPPING=1" {
+		t.Errorf("got %q", got.State)
 	}
 }
 
@@ -63,8 +40,7 @@ func TestNotifyOff(t *testing.T) {
 	if n.Enabled() || n.WatchdogInterval() != 0 || n.Ready("") != nil {
 		t.Error("a notifier without NOTIFY_SOCKET acts")
 	}
-	_, path := listen(t)
-	t.Setenv("NOTIFY_SOCKET", path)
+	t.Setenv("NOTIFY_SOCKET", netnstest.NewNotify(t).Path)
 	t.Setenv("WATCHDOG_PID", "1")
 	if FromEnv().WatchdogInterval() != 0 {
 		t.Error("a watchdog for pid 1 taken as ours")
@@ -77,8 +53,8 @@ func TestNotifyOff(t *testing.T) {
 
 // Watch pings while healthy, falls silent while not, and resumes.
 func TestWatch(t *testing.T) {
-	c, path := listen(t)
-	t.Setenv("NOTIFY_SOCKET", path)
+	c := netnstest.NewNotify(t)
+	t.Setenv("NOTIFY_SOCKET", c.Path)
 	t.Setenv("WATCHDOG_USEC", "100000")
 	var healthy atomic.Bool
 	healthy.Store(true)
@@ -87,17 +63,17 @@ func TestWatch(t *testing.T) {
 	done := make(chan struct{})
 	go func() { FromEnv().Watch(ctx, healthy.Load, func(s bool) { changes = append(changes, s) }); close(done) }()
 	for i := 0; i < 3; i++ {
-		if got, ok := recv(t, c, time.Second); !ok || !strings.HasPrefix(got, "WATCHDOG=1") {
-			t.Fatalf("ping %d: %q %v", i, got, ok)
+		if got, ok := c.Wait("", time.Second); !ok || !strings.HasPrefix(got.State, "WATCHDOG=1") {
+			t.Fatalf("ping %d: %q %v", i, got.State, ok)
 		}
 	}
 	healthy.Store(false)
-	recv(t, c, 60*time.Millisecond) // one may be in flight
-	if got, ok := recv(t, c, 300*time.Millisecond); ok {
-		t.Fatalf("pinged %q while unhealthy", got)
+	c.Wait("", 60*time.Millisecond) // one may be in flight
+	if got, ok := c.Wait("", 300*time.Millisecond); ok {
+		t.Fatalf("pinged %q while unhealthy", got.State)
 	}
 	healthy.Store(true)
-	if _, ok := recv(t, c, time.Second); !ok {
+	if _, ok := c.Wait("", time.Second); !ok {
 		t.Fatal("no ping after recovering")
 	}
 	cancel()
