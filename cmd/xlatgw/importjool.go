@@ -146,16 +146,16 @@ func (f *joolFile) instance(typ string, w *warner) (Instance, error) {
 	} else {
 		w.warn(f.path, "instance", "none given; named %q after the file", name)
 	}
-	if typ == "" {
-		var err error
-		if typ, err = f.kind(); err != nil {
-			return Instance{}, err
-		}
-	}
 	var global map[string]json.RawMessage
 	if raw, ok := f.top["global"]; ok {
 		if err := json.Unmarshal(raw, &global); err != nil {
 			return Instance{}, fmt.Errorf("global: %w", err)
+		}
+	}
+	if typ == "" {
+		var err error
+		if typ, err = f.kind(global); err != nil {
+			return Instance{}, err
 		}
 	}
 	out := map[string]any{}
@@ -271,8 +271,9 @@ func (f *joolFile) instance(typ string, w *warner) (Instance, error) {
 	return in, nil
 }
 
-// kind tells a SIIT file from a NAT64 one by the options only one has.
-func (f *joolFile) kind() (string, error) {
+// kind tells a SIIT file from a NAT64 one by the options only one has,
+// at the top and among the globals.
+func (f *joolFile) kind(global map[string]json.RawMessage) (string, error) {
 	var siit, nat bool
 	for _, k := range []string{"eamt", "denylist4", "blacklist4"} {
 		_, ok := f.top[k]
@@ -282,8 +283,6 @@ func (f *joolFile) kind() (string, error) {
 		_, ok := f.top[k]
 		nat = nat || ok
 	}
-	var global map[string]json.RawMessage
-	json.Unmarshal(f.top["global"], &global)
 	for k := range global {
 		switch joolGlobal[k].kind {
 		case "siit":
