@@ -101,26 +101,17 @@ type box struct {
 	bfdStopped chan string // why, once the stand-in stopped FRR
 }
 
-// start runs xlatgw in the box's management namespace with a watchdog,
-// waits for READY=1, and supervises it as systemd would: when xlatgw
-// exits or its WATCHDOG=1 pings stop for WatchdogSec, the box's FRR
+// start runs xlatgw in the box's management namespace with a watchdog
+// (runXlatgw waits for READY=1), and supervises it as systemd would:
+// when xlatgw exits or its WATCHDOG=1 pings stop for WatchdogSec, the
+// box's FRR
 // (bfdd with the bgpd it serves) is stopped, SIGTERM to all its daemons
 // at once, as systemd stops frr.service bound with BindsTo=.
 func (b *box) start(t *testing.T, ctx context.Context, bin, cfg string) {
 	t.Helper()
-	b.notify = netnstest.NewNotify(t)
-	b.gw = exec.CommandContext(ctx, "ip", "netns", "exec", b.mgmt, bin, "run", "-config", cfg)
-	b.gw.Stderr = &b.logs
-	b.gw.Env = append(os.Environ(), b.notify.Env(), "WATCHDOG_USEC="+strconv.Itoa(int(campusWatchdog/time.Microsecond)))
-	if err := b.gw.Start(); err != nil {
-		t.Fatal(err)
-	}
+	b.gw, b.notify = runXlatgw(t, ctx, b.mgmt, bin, cfg, &b.logs, "WATCHDOG_USEC="+strconv.Itoa(int(campusWatchdog/time.Microsecond)))
 	b.exited, b.bfdStopped = make(chan struct{}), make(chan string, 1)
 	go func() { b.gw.Wait(); close(b.exited) }()
-	if _, ok := b.notify.Wait("READY=1", 10*time.Second); !ok {
-		b.gw.Process.Kill()
-		t.Fatalf("box %s: no READY=1; xlatgw said:\n%s", b.name, b.logs.String())
-	}
 	go func() {
 		last := time.Now()
 		tick := time.NewTicker(5 * time.Millisecond)

@@ -51,16 +51,16 @@ const e2eConfig = `{
             {"prefix": "192.0.2.128/25", "instance": "nat64-upper"}]
 }`
 
-// startXlatgw runs "xlatgw run -config cfg" in namespace ns, its stderr
-// into logs, standing in for systemd: it waits for READY=1, and by then
-// the gateway must have routed Pool6 into its TUN device (readiness means
-// the datapath is up).
-func startXlatgw(t *testing.T, ctx context.Context, ns, bin, cfg string, logs *netnstest.Log) *exec.Cmd {
+// runXlatgw runs "xlatgw run -config cfg" in namespace ns, its stderr
+// into logs and env added to its environment, standing in for systemd:
+// it returns once xlatgw says READY=1, with the notification socket for
+// what xlatgw says later.
+func runXlatgw(t *testing.T, ctx context.Context, ns, bin, cfg string, logs *netnstest.Log, env ...string) (*exec.Cmd, *netnstest.Notify) {
 	t.Helper()
 	notify := netnstest.NewNotify(t)
 	d := exec.CommandContext(ctx, "ip", "netns", "exec", ns, bin, "run", "-config", cfg)
 	d.Stderr = logs
-	d.Env = append(os.Environ(), notify.Env())
+	d.Env = append(append(os.Environ(), notify.Env()), env...)
 	if err := d.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +69,15 @@ func startXlatgw(t *testing.T, ctx context.Context, ns, bin, cfg string, logs *n
 		d.Wait()
 		t.Fatalf("no READY=1 from xlatgw in %s within 10 s; xlatgw said:\n%s", ns, logs.String())
 	}
+	return d, notify
+}
+
+// startXlatgw is runXlatgw where the gateway's datapath is its own
+// namespace's: by READY=1 it must have routed Pool6 into its TUN device
+// (readiness means the datapath is up).
+func startXlatgw(t *testing.T, ctx context.Context, ns, bin, cfg string, logs *netnstest.Log) *exec.Cmd {
+	t.Helper()
+	d, _ := runXlatgw(t, ctx, ns, bin, cfg, logs)
 	out, _ := exec.Command("ip", "-n", ns, "-6", "route", "show", "dev", "xlat0").Output()
 	if !strings.Contains(string(out), "64:ff9b::/96") {
 		d.Process.Kill()

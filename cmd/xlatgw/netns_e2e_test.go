@@ -60,17 +60,8 @@ func dataNetns(t *testing.T, xdp bool) {
 	}
 
 	var logs netnstest.Log
-	notify := netnstest.NewNotify(t)
-	d := exec.CommandContext(ctx, "ip", "netns", "exec", m, bin, "run", "-config", cfg)
-	d.Stderr = &logs
-	d.Env = append(os.Environ(), notify.Env())
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
+	d, _ := runXlatgw(t, ctx, m, bin, cfg, &logs)
 	defer func() { d.Process.Signal(syscall.SIGTERM); d.Wait(); t.Logf("xlatgw: %s", logs.String()) }()
-	if _, ok := notify.Wait("READY=1", 10*time.Second); !ok {
-		t.Fatalf("no READY=1; xlatgw said:\n%s", logs.String())
-	}
 
 	// The device and its routes are in the data namespace only.
 	if out, _ := exec.Command("ip", "-n", g, "-6", "route", "show", "dev", "xlat0").Output(); !strings.Contains(string(out), "64:ff9b::/96") {
