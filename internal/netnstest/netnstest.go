@@ -348,8 +348,12 @@ func printMaxSeg(c net.Conn) error {
 // dialRetry connects to addr:port over TCP, retrying for a while: the
 // server may still be starting.
 func dialRetry(addr, port string) (c net.Conn, err error) {
+	return dialRetryWith(&net.Dialer{Timeout: 2 * time.Second}, addr, port)
+}
+
+func dialRetryWith(d *net.Dialer, addr, port string) (c net.Conn, err error) {
 	for i := 0; i < 50; i++ {
-		if c, err = net.DialTimeout("tcp"+network(addr), net.JoinHostPort(addr, port), 2*time.Second); err == nil {
+		if c, err = d.Dial("tcp"+network(addr), net.JoinHostPort(addr, port)); err == nil {
 			return c, nil
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -397,7 +401,18 @@ func helperMain(mode, addr string) error {
 		fmt.Printf("%x\n", h.Sum(nil))
 		return nil
 	case "bulk-client":
-		c, err := dialRetry(addr, "8081")
+		// A fixed receive buffer, set before the handshake: with the
+		// kernel's autotuning it grows to megabytes, which the server
+		// fills at once, and the pace below would hold nothing back (a
+		// failover test then finds most of the transfer done before the
+		// failure).
+		c, err := dialRetryWith(&net.Dialer{Timeout: 2 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 256<<10) }); err != nil {
+				return err
+			}
+			return serr
+		}}, addr, "8081")
 		if err != nil {
 			return err
 		}
