@@ -55,3 +55,23 @@ func inNetns(name string, f func() error) error {
 	}()
 	return <-errc
 }
+
+// lockInNetns locks the calling goroutine to its thread and moves the
+// thread into the named network namespace ("" leaves it where it is).
+// The thread is never unlocked: it ends with the goroutine rather than
+// serve another in the wrong namespace.
+func lockInNetns(name string) error {
+	runtime.LockOSThread()
+	if name == "" {
+		return nil
+	}
+	target, err := unix.Open(filepath.Join(netnsDir, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("data-netns: %q: %w", name, err)
+	}
+	defer unix.Close(target)
+	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("data-netns: entering %q: %w", name, os.NewSyscallError("setns", err))
+	}
+	return nil
+}

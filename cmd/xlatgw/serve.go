@@ -98,12 +98,15 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 			}
 		}
 		if l.cfg.AFXDP != nil {
-			if g.xdp, err = openXDP(l.cfg.AFXDP, claimedPrefixes(l)); err != nil {
+			name, _ := devs[0].Name()
+			tunLink, err := netlink.LinkByName(name)
+			if err != nil {
+				return fmt.Errorf("TUN %s: %w", name, err)
+			}
+			if g.xdp, err = openXDP(l.cfg.AFXDP, claimedPrefixes(l), tunLink.Attrs().Index, l.cfg.DataNetns); err != nil {
 				return err
 			}
-			if err := watchFIB(ctx, &g.xdp.fib, log); err != nil {
-				return fmt.Errorf("af-xdp: reading the routing tables: %w", err)
-			}
+			go g.xdp.follow(ctx, log)
 		}
 		return nil
 	})

@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
-	"runtime"
 	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/afxdp"
+	"github.com/v6xlat/xlat/internal/fib"
 	"github.com/v6xlat/xlat/internal/loopwatch"
 	"github.com/v6xlat/xlat/translate"
 )
@@ -60,19 +61,35 @@ func (c *AFXDPConfig) check() error {
 }
 
 // xdpDatapath is the AF_XDP side of a running gateway: the programs on
-// the interfaces, and one group of sockets per receive queue, each group
-// sharing one UMEM and served by one goroutine.
+// the interfaces, one group of sockets per receive queue, each group
+// sharing one UMEM and served by one goroutine, and the kernel's
+// forwarding lookup with the watcher of its changes.
+//
+// Every decision the fast path makes is the kernel's: the programs take
+// a frame only where the kernel would route it into the TUN device (see
+// afxdp.Guard), and a translated packet leaves by the next hop the
+// kernel's own lookup names for it (internal/fib), or goes to the kernel
+// through the TUN device.
 type xdpDatapath struct {
 	claims   *afxdp.Claims
 	programs []*afxdp.Program
 	groups   []*xdpGroup
-	fib      atomic.Pointer[fib]
+	look     *fib.Lookup
+	watch    *fib.Watcher
+	via      int    // the TUN device's interface index
+	netns    string // where the lookups are asked
+	h        *netlink.Handle
+	// opaque is the first policy rule the lookups cannot evaluate, ""
+	// while there is none; with one, the programs pass every frame.
+	opaque atomic.Pointer[string]
 }
 
-// openXDP attaches to the configured interfaces and opens their sockets.
-// What it opened is closed again when it fails.
-func openXDP(c *AFXDPConfig, claimed []netip.Prefix) (_ *xdpDatapath, err error) {
-	x := &xdpDatapath{}
+// openXDP attaches to the configured interfaces, whose traffic for the
+// claimed prefixes the kernel routes into the TUN device via, and opens
+// their sockets. It runs in the data namespace, netns. What it opened is
+// closed again when it fails.
+func openXDP(c *AFXDPConfig, claimed []netip.Prefix, via int, netns string) (_ *xdpDatapath, err error) {
+	x := &xdpDatapath{via: via, netns: netns}
 	defer func() {
 		if err != nil {
 			x.close()
@@ -100,10 +117,19 @@ func openXDP(c *AFXDPConfig, claimed []netip.Prefix) (_ *xdpDatapath, err error)
 		}
 		links = append(links, l)
 	}
+	if x.h, err = netlink.NewHandle(); err != nil {
+		return nil, fmt.Errorf("af-xdp: netlink: %w", err)
+	}
 	if x.claims, err = afxdp.NewClaims(); err != nil {
 		return nil, fmt.Errorf("af-xdp: %w", err)
 	}
 	if err := x.claims.Set(claimed); err != nil {
+		return nil, fmt.Errorf("af-xdp: %w", err)
+	}
+	if x.look, err = fib.NewLookup(); err != nil {
+		return nil, fmt.Errorf("af-xdp: %w", err)
+	}
+	if x.watch, err = fib.NewWatcher(); err != nil {
 		return nil, fmt.Errorf("af-xdp: %w", err)
 	}
 	for q := 0; q < queues; q++ {
@@ -111,7 +137,7 @@ func openXDP(c *AFXDPConfig, claimed []netip.Prefix) (_ *xdpDatapath, err error)
 		if err != nil {
 			return nil, fmt.Errorf("af-xdp: queue %d: %w", q, err)
 		}
-		grp := &xdpGroup{queue: q, umem: u, descs: make([]unix.XDPDesc, 64), fib: &x.fib}
+		grp := &xdpGroup{queue: q, umem: u, descs: make([]unix.XDPDesc, 64), x: x, routes: fib.NewCache(x.look, x.watch, via)}
 		x.groups = append(x.groups, grp)
 		for _, l := range links {
 			s, err := afxdp.Open(u, l.Attrs().Index, q)
@@ -123,8 +149,13 @@ func openXDP(c *AFXDPConfig, claimed []netip.Prefix) (_ *xdpDatapath, err error)
 	}
 	// The programs last: frames are only redirected once every socket
 	// can take them.
+	opaque, err := fib.OpaqueRule(x.h)
+	if err != nil {
+		return nil, fmt.Errorf("af-xdp: reading the policy rules: %w", err)
+	}
+	x.opaque.Store(&opaque)
 	for _, l := range links {
-		p, err := afxdp.Attach(x.claims, l.Attrs().Index, max(l.Attrs().NumRxQueues, afxdp.RxQueues(l.Attrs().Name)))
+		p, err := afxdp.Attach(x.claims, l.Attrs().Index, max(l.Attrs().NumRxQueues, afxdp.RxQueues(l.Attrs().Name)), x.guard(l))
 		if err != nil {
 			return nil, fmt.Errorf("af-xdp: %w", err)
 		}
@@ -142,11 +173,89 @@ func openXDP(c *AFXDPConfig, claimed []netip.Prefix) (_ *xdpDatapath, err error)
 	return x, nil
 }
 
+// guard is what the program on l holds frames to.
+func (x *xdpDatapath) guard(l netlink.Link) afxdp.Guard {
+	g := afxdp.Guard{Via: x.via, Off: *x.opaque.Load() != ""}
+	copy(g.MAC[:], l.Attrs().HardwareAddr)
+	return g
+}
+
+// follow keeps the programs' guards and the lookups' caches in step with
+// the kernel until ctx ends: every announcement empties the caches (the
+// watcher's generation), a rule change looks at the rules again, and a
+// link change at the interfaces' addresses.
+func (x *xdpDatapath) follow(ctx context.Context, log *slog.Logger) {
+	changes := make(chan fib.Change, 1)
+	go func() {
+		if err := x.watch.Run(ctx, func(c fib.Change) {
+			select {
+			case changes <- c:
+			default: // one pending look covers them all
+			}
+		}); err != nil {
+			log.Error("af-xdp: following the kernel's routing changes failed; handing every frame to the kernel", "err", err)
+			x.opaque.Store(&followFailed)
+			x.setGuards(log)
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changes:
+		}
+		was := *x.opaque.Load()
+		if was == followFailed {
+			continue
+		}
+		opaque, err := fib.OpaqueRule(x.h)
+		if err != nil {
+			log.Warn("af-xdp: reading the policy rules; handing every frame to the kernel", "err", err)
+			opaque = "the rules could not be read"
+		}
+		if opaque != was {
+			if opaque != "" {
+				log.Warn("af-xdp: a policy rule selects on what the fast path cannot see; the kernel forwards every frame until it goes", "rule", opaque)
+			} else {
+				log.Info("af-xdp: the policy rules are all the fast path's to follow again")
+			}
+		}
+		x.opaque.Store(&opaque)
+		x.setGuards(log)
+	}
+}
+
+// followFailed is the opaque rule of a datapath that lost the watcher.
+var followFailed = "the watcher of the kernel's announcements failed"
+
+// setGuards gives each program its interface's current address and the
+// current rule verdict.
+func (x *xdpDatapath) setGuards(log *slog.Logger) {
+	for _, p := range x.programs {
+		l, err := x.h.LinkByIndex(p.Ifindex)
+		if err != nil {
+			continue // gone: the group's sends fail and health says so
+		}
+		if err := p.SetGuard(x.guard(l)); err != nil {
+			log.Warn("af-xdp: updating the program's guard", "ifindex", p.Ifindex, "err", err)
+		}
+	}
+}
+
 // close detaches the programs first, so that the kernel takes the
 // interfaces' traffic back before the sockets go.
 func (x *xdpDatapath) close() {
 	for _, p := range x.programs {
 		p.Close()
+	}
+	if x.watch != nil {
+		x.watch.Close()
+	}
+	if x.look != nil {
+		x.look.Close()
+	}
+	if x.h != nil {
+		x.h.Close()
 	}
 	for _, grp := range x.groups {
 		for _, s := range grp.socks {
@@ -167,10 +276,13 @@ type xdpGroup struct {
 	umem  *afxdp.UMEM
 	socks []*afxdp.Socket
 	descs []unix.XDPDesc
-	fib   *atomic.Pointer[fib]
-	punt  [][]byte // packets for the kernel, through the TUN device
-	pollf []unix.PollFd
-	watch loopwatch.Loop
+	x     *xdpDatapath
+	// routes are the kernel's answers for this group's translated
+	// packets, as if they arrived from the TUN device.
+	routes *fib.Cache
+	punt   [][]byte // packets for the kernel, through the TUN device
+	pollf  []unix.PollFd
+	watch  loopwatch.Loop
 
 	// Counters, read by the metrics collector.
 	rx, tx, dropped, punted, txFull atomic.Uint64
@@ -185,8 +297,11 @@ const spinRounds = 2000
 func (grp *xdpGroup) loop() *loopwatch.Loop { return &grp.watch }
 
 func (grp *xdpGroup) serve(ctx context.Context, g *gateway) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// The lookups are the data namespace's: this thread moves there
+	// and ends with the goroutine.
+	if err := lockInNetns(grp.x.netns); err != nil {
+		return fmt.Errorf("af-xdp: queue %d: %w", grp.queue, err)
+	}
 	for _, s := range grp.socks {
 		grp.pollf = append(grp.pollf, unix.PollFd{Fd: int32(s.FD()), Events: unix.POLLIN})
 	}
@@ -202,11 +317,11 @@ func (grp *xdpGroup) serve(ctx context.Context, g *gateway) error {
 		}
 		got := 0
 		insts := g.cur.Load().insts
-		f := grp.fib.Load()
+		grp.routes.Sync()
 		for _, s := range grp.socks {
 			n := s.Receive(grp.descs)
 			for i := 0; i < n; i++ {
-				grp.handle(g, insts, f, grp.descs[i])
+				grp.handle(g, insts, grp.descs[i])
 			}
 			s.Release(n)
 			got += n
@@ -241,7 +356,7 @@ func (grp *xdpGroup) serve(ctx context.Context, g *gateway) error {
 // handle translates one received frame in place and sends it on, or
 // hands it to the kernel, or drops it; the frame goes back to the UMEM in
 // every case but a send, whose completion returns it.
-func (grp *xdpGroup) handle(g *gateway, insts []*member, f *fib, d unix.XDPDesc) {
+func (grp *xdpGroup) handle(g *gateway, insts []*member, d unix.XDPDesc) {
 	grp.rx.Add(1)
 	frame := grp.umem.Frame(d.Addr)
 	base := d.Addr &^ (afxdp.FrameSize - 1)
@@ -258,11 +373,11 @@ func (grp *xdpGroup) handle(g *gateway, insts []*member, f *fib, d unix.XDPDesc)
 	}
 	switch r.Verdict {
 	case translate.Forward, translate.Reply:
-		if !grp.send(f, base, frame, r.Start, r.End) {
+		if !grp.send(base, frame, r.Start, r.End) {
 			grp.umem.Free(d.Addr)
 		}
 	case translate.Fragment:
-		grp.fragment(f, frame[r.Start:r.End], r.MTU)
+		grp.fragment(frame[r.Start:r.End], r.MTU)
 		grp.umem.Free(d.Addr)
 	default:
 		grp.dropped.Add(1)
@@ -271,27 +386,32 @@ func (grp *xdpGroup) handle(g *gateway, insts []*member, f *fib, d unix.XDPDesc)
 }
 
 // send puts an Ethernet header in front of the packet frame[start:end]
-// and queues it on the socket of the interface its route leaves by, or
-// hands a copy to the kernel where the fast path cannot send it (see
-// fib.nextHop); it reports whether the frame was queued.
-func (grp *xdpGroup) send(f *fib, base uint64, frame []byte, start, end int) bool {
+// and queues it on the socket of the interface the kernel's lookup names
+// for it, or hands a copy to the kernel where the kernel would not
+// forward it from here (a blackhole, no route, a prohibit route, the
+// host's own address, a next hop it has yet to resolve, a packet larger
+// than the path MTU, an interface without a socket of this group); it
+// reports whether the frame was queued.
+func (grp *xdpGroup) send(base uint64, frame []byte, start, end int) bool {
 	pkt := frame[start:end]
-	var dst netip.Addr
+	var src, dst netip.Addr
 	ethType := uint16(0x86dd)
 	if pkt[0]>>4 == header.IPv4Version {
-		dst = header.IPv4(pkt).Dst()
+		ip := header.IPv4(pkt)
+		src, dst = ip.Src(), ip.Dst()
 		ethType = 0x0800
 	} else {
-		dst = header.IPv6(pkt).Dst()
+		ip := header.IPv6(pkt)
+		src, dst = ip.Src(), ip.Dst()
 	}
-	ifindex, dmac, smac, mtu, ok := f.nextHop(dst)
-	if !ok || len(pkt) > mtu || start < 14 {
+	r, ok := grp.routes.Route(src, dst)
+	if !ok || r.Verdict != fib.Forward || len(pkt) > r.MTU || start < 14 {
 		grp.puntCopy(pkt)
 		return false
 	}
 	var s *afxdp.Socket
 	for _, c := range grp.socks {
-		if c.Ifindex == ifindex {
+		if c.Ifindex == r.Ifindex {
 			s = c
 		}
 	}
@@ -300,8 +420,8 @@ func (grp *xdpGroup) send(f *fib, base uint64, frame []byte, start, end int) boo
 		return false
 	}
 	eth := frame[start-14 : start]
-	copy(eth[0:6], dmac[:])
-	copy(eth[6:12], smac[:])
+	copy(eth[0:6], r.DstMAC[:])
+	copy(eth[6:12], r.SrcMAC[:])
 	binary.BigEndian.PutUint16(eth[12:], ethType)
 	if !s.Send(base+uint64(start-14), end-start+14) {
 		grp.txFull.Add(1)
@@ -313,7 +433,7 @@ func (grp *xdpGroup) send(f *fib, base uint64, frame []byte, start, end int) boo
 
 // fragment splits an oversized translated packet into frames of its own
 // and sends each.
-func (grp *xdpGroup) fragment(f *fib, p []byte, mtu int) {
+func (grp *xdpGroup) fragment(p []byte, mtu int) {
 	var dst [64][]byte
 	var addrs [64]uint64
 	n := 0
@@ -328,7 +448,7 @@ func (grp *xdpGroup) fragment(f *fib, p []byte, mtu int) {
 	}
 	k := translate.Split(dst[:n], p, mtu)
 	for i := 0; i < n; i++ {
-		if i >= k || !grp.send(f, addrs[i], grp.umem.Frame(addrs[i]), afxdp.Headroom, afxdp.Headroom+len(dst[i])) {
+		if i >= k || !grp.send(addrs[i], grp.umem.Frame(addrs[i]), afxdp.Headroom, afxdp.Headroom+len(dst[i])) {
 			grp.umem.Free(addrs[i])
 		}
 	}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"net"
-	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/v6xlat/xlat/internal/netnstest"
@@ -25,11 +27,24 @@ func TestXDPHandleAllocs(t *testing.T) {
 			t.Errorf("veth: %v", err)
 			return
 		}
+		// The kernel's view: the server 192.0.2.80 resolved on xa, and a
+		// stand-in (tv) for the TUN device the translated packets come from.
+		for _, c := range []string{
+			"link add tv type veth peer name tw", "link set xa up", "link set xb up", "link set tv up",
+			"addr add 192.0.2.1/24 dev xa", "neigh add 192.0.2.80 lladdr 02:00:00:00:00:80 dev xa nud permanent",
+		} {
+			if out, err := exec.Command("ip", strings.Fields(c)...).CombinedOutput(); err != nil {
+				t.Errorf("ip %s: %v\n%s", c, err, out)
+				return
+			}
+		}
+		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+			t.Error(err)
+			return
+		}
 		xa, _ := netlink.LinkByName("xa")
-		xb, _ := netlink.LinkByName("xb")
-		netlink.LinkSetUp(xa)
-		netlink.LinkSetUp(xb)
-		x, err := openXDP(&AFXDPConfig{Interfaces: []string{"xa"}, Frames: 4096}, claimedPrefixes(g.cur.Load()))
+		tv, _ := netlink.LinkByName("tv")
+		x, err := openXDP(&AFXDPConfig{Interfaces: []string{"xa"}, Frames: 4096}, claimedPrefixes(g.cur.Load()), tv.Attrs().Index, "")
 		if err != nil {
 			t.Errorf("openXDP: %v", err)
 			return
@@ -38,11 +53,6 @@ func TestXDPHandleAllocs(t *testing.T) {
 		var mac [6]byte
 		copy(mac[:], xa.Attrs().HardwareAddr)
 		server := [6]byte{0x02, 0, 0, 0, 0, 0x80}
-		f := &fib{
-			routes: []fibRoute{{dst: netip.MustParsePrefix("192.0.2.0/24"), ifindex: xa.Attrs().Index}},
-			neigh:  map[neighKey][6]byte{{xa.Attrs().Index, netip.MustParseAddr("192.0.2.80")}: server},
-			links:  map[int]fibLink{xa.Attrs().Index: {mac: mac, mtu: 1500}},
-		}
 		grp := x.groups[0]
 		sock := grp.socks[0]
 		templates, sizes := burst()
@@ -64,7 +74,7 @@ func TestXDPHandleAllocs(t *testing.T) {
 		}
 		// One frame, looked at closely.
 		d := frameOf()
-		grp.handle(g, insts, f, d)
+		grp.handle(g, insts, d)
 		if grp.tx.Load() != 1 || grp.punted.Load() != 0 || grp.dropped.Load() != 0 {
 			t.Errorf("sent %d, punted %d, dropped %d; want one sent", grp.tx.Load(), grp.punted.Load(), grp.dropped.Load())
 		}
@@ -77,7 +87,7 @@ func TestXDPHandleAllocs(t *testing.T) {
 		}
 		sock.Flush()
 		allocs := testing.AllocsPerRun(2000, func() {
-			grp.handle(g, insts, f, frameOf())
+			grp.handle(g, insts, frameOf())
 			if sock.TXFree() < 64 {
 				sock.Flush()
 				sock.Complete()

@@ -3,14 +3,22 @@ package afxdp
 import (
 	"encoding/hex"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"unsafe"
 
 	"github.com/v6xlat/xlat/internal/netnstest"
 
+	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 )
+
+// xdpMD is struct xdp_md, the context a test run starts from.
+type xdpMD struct {
+	Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32
+}
 
 // A ring's indexes run freely over 2^32: what is free and what is
 // available must come out right across the wrap.
@@ -51,18 +59,35 @@ func TestRingIndexesWrap(t *testing.T) {
 }
 
 // The program redirects exactly the frames whose destination is claimed,
-// and passes everything else (ARP, neighbour discovery, the host's own
-// traffic, frames too short to hold the header it reads).
+// for this interface's address, that the kernel would route into the
+// guard's device; and passes everything else (ARP, neighbour discovery,
+// the host's own addresses, other hosts' frames, what a blackhole or a
+// rule keeps, frames too short to hold the header it reads).
 func TestProgramClaims(t *testing.T) {
 	netnstest.InNewNetns(t, "a network namespace, XDP and AF_XDP", func() {
-		la := netlink.NewLinkAttrs()
-		la.Name = "xa"
-		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "xb"}); err != nil {
-			t.Errorf("veth: %v", err)
-			return
+		for _, c := range [][]string{
+			{"link", "add", "xa", "address", "02:00:00:00:00:01", "type", "veth", "peer", "name", "xb"},
+			{"link", "add", "tv", "type", "veth", "peer", "name", "tw"}, // stands in for the TUN device
+			{"link", "set", "xa", "up"}, {"link", "set", "xb", "up"}, {"link", "set", "tv", "up"}, {"link", "set", "tw", "up"},
+			{"route", "add", "203.0.113.0/28", "dev", "tv"},
+			{"route", "add", "198.51.100.7/32", "dev", "tv"},
+			{"-6", "route", "add", "64:ff9b::/96", "dev", "tv"},
+			{"route", "add", "blackhole", "203.0.113.8/29"}, // inside the /28: the kernel keeps it
+			{"addr", "add", "203.0.113.1/32", "dev", "xa"},  // the host's own, inside the /28
+		} {
+			if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+				t.Errorf("ip %v: %v\n%s", c, err, out)
+				return
+			}
+		}
+		for _, f := range []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"} {
+			if err := os.WriteFile(f, []byte("1"), 0o644); err != nil {
+				t.Error(err)
+				return
+			}
 		}
 		xa, _ := netlink.LinkByName("xa")
-		netlink.LinkSetUp(xa)
+		tv, _ := netlink.LinkByName("tv")
 		c, err := NewClaims()
 		if err != nil {
 			t.Errorf("NewClaims: %v", err)
@@ -85,7 +110,8 @@ func TestProgramClaims(t *testing.T) {
 			return
 		}
 		defer s.Close()
-		p, err := Attach(c, xa.Attrs().Index, 1)
+		guard := Guard{MAC: [6]byte{2, 0, 0, 0, 0, 1}, Via: tv.Attrs().Index}
+		p, err := Attach(c, xa.Attrs().Index, 1, guard)
 		if err != nil {
 			t.Errorf("Attach: %v", err)
 			return
@@ -95,8 +121,12 @@ func TestProgramClaims(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		if _, err := Attach(c, xa.Attrs().Index, 1); err == nil || !strings.Contains(err.Error(), "already has an XDP program") {
+		if _, err := Attach(c, xa.Attrs().Index, 1, guard); err == nil || !strings.Contains(err.Error(), "already has an XDP program") {
 			t.Errorf("a second Attach to xa: %v, want ErrAttached", err)
+		}
+		// run gives the program a frame as if it had arrived on xa.
+		run := func(frame []byte) (uint32, error) {
+			return p.prog.Run(&ebpf.RunOptions{Data: frame, Context: xdpMD{DataEnd: uint32(len(frame)), IngressIfindex: uint32(xa.Attrs().Index)}})
 		}
 
 		const eth6 = "020000000001020000000002" + "86dd"
@@ -116,16 +146,21 @@ func TestProgramClaims(t *testing.T) {
 			{"IPv6 to pool6", ipv6("0064ff9b0000000000000000c0000250"), redirect},
 			{"IPv6 next to pool6", ipv6("0064ff9b0000000000000001c0000250"), pass},
 			{"IPv6 neighbour solicitation", ipv6("ff0200000000000000000001ff000001"), pass},
-			{"IPv4 in a claimed /28", ipv4("cb00710f"), redirect},
+			{"IPv4 in a claimed /28", ipv4("cb007105"), redirect},
 			{"IPv4 past the /28", ipv4("cb007110"), pass},
 			{"IPv4 to a claimed /32", ipv4("c6336407"), redirect},
 			{"ARP", "ffffffffffff020000000002" + "0806" + "0001080006040001020000000002c0000250000000000000cb007101", pass},
 			{"IPv6 header cut short", ipv6("0064ff9b0000000000000000c0000250")[:2*(14+30)], pass},
 			{"IPv4 header cut short", ipv4("cb00710f")[:2*(14+10)], pass},
 			{"VLAN-tagged", "020000000001020000000002" + "8100" + "0001" + "86dd" + strings.Repeat("00", 60), pass},
+			{"IPv6 to pool6, another host's MAC", "020000000009" + ipv6("0064ff9b0000000000000000c0000250")[12:], pass},
+			{"IPv6 to pool6, broadcast", "ffffffffffff" + ipv6("0064ff9b0000000000000000c0000250")[12:], pass},
+			{"IPv6 to pool6, multicast MAC", "333300000001" + ipv6("0064ff9b0000000000000000c0000250")[12:], pass},
+			{"IPv4 to the host's own address in the /28", ipv4("cb007101"), pass},
+			{"IPv4 to a blackhole in the /28", ipv4("cb007109"), pass},
 		} {
 			frame, _ := hex.DecodeString(tc.frame)
-			got, _, err := p.prog.Test(frame)
+			got, err := run(frame)
 			if err != nil {
 				t.Errorf("%s: %v", tc.name, err)
 				continue
@@ -137,8 +172,29 @@ func TestProgramClaims(t *testing.T) {
 		// A reload that gives up a prefix takes it out of the trie.
 		c.Set([]netip.Prefix{netip.MustParsePrefix("64:ff9b::/96")})
 		frame, _ := hex.DecodeString(ipv4("cb00710f"))
-		if got, _, _ := p.prog.Test(frame); got != pass {
+		if got, _ := run(frame); got != pass {
 			t.Errorf("after the /28 was released: action %d, want pass", got)
+		}
+		// The route into the device goes: the kernel would send the
+		// packet elsewhere (nowhere here), so the program passes it.
+		frame, _ = hex.DecodeString(ipv6("0064ff9b0000000000000000c0000250"))
+		if got, _ := run(frame); got != redirect {
+			t.Errorf("IPv6 to pool6: action %d, want redirect", got)
+		}
+		if out, err := exec.Command("ip", "-6", "route", "del", "64:ff9b::/96", "dev", "tv").CombinedOutput(); err != nil {
+			t.Errorf("%v: %s", err, out)
+		}
+		if got, _ := run(frame); got != pass {
+			t.Errorf("IPv6 to pool6 with the route gone: action %d, want pass", got)
+		}
+		exec.Command("ip", "-6", "route", "add", "64:ff9b::/96", "dev", "tv").Run()
+		// The guard off: everything passes.
+		guard.Off = true
+		if err := p.SetGuard(guard); err != nil {
+			t.Error(err)
+		}
+		if got, _ := run(frame); got != pass {
+			t.Errorf("IPv6 to pool6 with the guard off: action %d, want pass", got)
 		}
 	})
 }

@@ -110,22 +110,72 @@ func (c *Claims) Close() {
 	}
 }
 
-// Program is the XDP program attached to one interface, and the map of
-// that interface's sockets by receive queue.
+// Program is the XDP program attached to one interface, the map of that
+// interface's sockets by receive queue, and its guard.
 type Program struct {
 	Ifindex int
 	// Generic reports that the driver has no native XDP and the program
 	// runs in the slower generic (SKB) mode.
 	Generic bool
 	xsks    *ebpf.Map
+	guard   *ebpf.Map
 	prog    *ebpf.Program
 	link    link.Link
 }
 
-// xdp_md offsets (include/uapi/linux/bpf.h).
+// Guard is what a frame must pass, besides a claimed destination, before
+// the program takes it from the kernel: it must be for the interface's
+// own Ethernet address (not another host's, not broadcast or multicast),
+// and the kernel's own forwarding lookup (bpf_fib_lookup, with the
+// frame's input interface, addresses, protocol, TOS or flow label and
+// length) must route it into the device Via, as it would if the frame
+// went up the stack: so the host's own addresses, a route or a policy
+// rule that sends part of a claimed prefix elsewhere or nowhere, a
+// forwarding switch turned off, or a packet too big for the way in
+// keep the kernel's answer.
+type Guard struct {
+	MAC [6]byte
+	Via int
+	// Off passes every frame to the kernel: for what the lookup cannot
+	// see (a firewall mark), the datapath gives up the fast path.
+	Off bool
+}
+
+// guard is struct { u8 mac[6]; u16 pad; u32 via; u32 flags; } in the
+// program's one-entry array.
+const (
+	guardMAC   = 0
+	guardVia   = 8
+	guardFlags = 12
+	guardSize  = 16
+	guardOff   = 1
+)
+
+func (g Guard) bytes() []byte {
+	b := make([]byte, guardSize)
+	copy(b[guardMAC:], g.MAC[:])
+	binary.NativeEndian.PutUint32(b[guardVia:], uint32(g.Via))
+	if g.Off {
+		binary.NativeEndian.PutUint32(b[guardFlags:], guardOff)
+	}
+	return b
+}
+
+// SetGuard replaces the program's guard; frames the program sees after
+// it returns are held to the new one.
+func (p *Program) SetGuard(g Guard) error {
+	if err := p.guard.Put(uint32(0), g.bytes()); err != nil {
+		return fmt.Errorf("setting the guard of interface %d: %w", p.Ifindex, err)
+	}
+	return nil
+}
+
+// xdp_md offsets (include/uapi/linux/bpf.h), the frame's headers, and
+// the program's stack.
 const (
 	mdData          = 0
 	mdDataEnd       = 4
+	mdIngress       = 12
 	mdRxQueueIndex  = 16
 	ethHeaderLen    = 14
 	xdpPass         = 2
@@ -134,34 +184,93 @@ const (
 	ipv4HeaderEnd   = ethHeaderLen + 20
 	ipv6HeaderEnd   = ethHeaderLen + 40
 	ethTypeOffset   = 12
-	stackKey4       = -8  // prefix length, then 4 octets of address
-	stackKey6       = -20 // prefix length, then 16 octets of address
+	stackGuardKey   = -4
+	stackKey4       = -16  // prefix length, then 4 octets of address
+	stackKey6       = -40  // prefix length, then 16 octets of address
+	stackFIB        = -104 // struct bpf_fib_lookup, 64 octets
 	claimPrefixLen4 = 32
 	claimPrefixLen6 = 128
+
+	// struct bpf_fib_lookup and the helper's answers.
+	fibSize        = 64
+	fibFamily      = 0
+	fibProto       = 1
+	fibTotLen      = 6
+	fibIfindex     = 8
+	fibTOS         = 12 // flowinfo for IPv6
+	fibSrc         = 16
+	fibDst         = 32
+	fibSuccess     = 0
+	fibNoNeighbour = 7
 )
 
-// instructions is the program: an Ethernet frame carrying IPv4 or IPv6
-// whose destination one of the claims tries holds goes to the socket of
-// the queue it arrived on (or passes, where that queue has none);
-// everything else passes to the kernel.
-func instructions(c *Claims, xsks *ebpf.Map) asm.Instructions {
+// instructions is the program: an Ethernet frame for this interface's
+// address carrying IPv4 or IPv6 whose destination one of the claims tries
+// holds, and which the kernel would route into the guard's device, goes
+// to the socket of the queue it arrived on (or passes, where that queue
+// has none); everything else passes to the kernel.
+func instructions(c *Claims, xsks, guard *ebpf.Map) asm.Instructions {
 	ethIPv4 := int32(binary.NativeEndian.Uint16([]byte{0x08, 0x00}))
 	ethIPv6 := int32(binary.NativeEndian.Uint16([]byte{0x86, 0xdd}))
+	flowInfo := int32(binary.NativeEndian.Uint32([]byte{0x0f, 0xff, 0xff, 0xff}))
+	// packet loads R2 = data and R3 = data end and passes frames shorter
+	// than end: helper calls clobber both, and the verifier wants every
+	// packet access checked after them.
+	packet := func(end int32) asm.Instructions {
+		return asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R6, mdData, asm.Word),
+			asm.LoadMem(asm.R3, asm.R6, mdDataEnd, asm.Word),
+			asm.Mov.Reg(asm.R4, asm.R2),
+			asm.Add.Imm(asm.R4, end),
+			asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+		}
+	}
+	// copyWords copies n words from R2+from to the stack at to.
+	copyWords := func(from, to int16, n int16) asm.Instructions {
+		var ins asm.Instructions
+		for k := int16(0); k < 4*n; k += 4 {
+			ins = append(ins,
+				asm.LoadMem(asm.R5, asm.R2, from+k, asm.Word),
+				asm.StoreMem(asm.R10, to+k, asm.R5, asm.Word))
+		}
+		return ins
+	}
+	zeroFIB := asm.Instructions{asm.Mov.Imm(asm.R5, 0)}
+	for k := int16(0); k < fibSize; k += 8 {
+		zeroFIB = append(zeroFIB, asm.StoreMem(asm.R10, stackFIB+k, asm.R5, asm.DWord))
+	}
+
 	ins := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1), // the context survives calls in R6
-		asm.LoadMem(asm.R2, asm.R6, mdData, asm.Word),
-		asm.LoadMem(asm.R3, asm.R6, mdDataEnd, asm.Word),
-		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Imm(asm.R4, ethHeaderLen),
-		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+		// The guard, kept in R9 across calls.
+		asm.StoreImm(asm.R10, stackGuardKey, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, guard.FD()),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, stackGuardKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "pass"),
+		asm.Mov.Reg(asm.R9, asm.R0),
+		asm.LoadMem(asm.R1, asm.R9, guardFlags, asm.Word),
+		asm.JSet.Imm(asm.R1, guardOff, "pass"),
+	}
+	ins = append(ins, packet(ethHeaderLen)...)
+	ins = append(ins,
+		// For this interface's address only: not another host's, not a
+		// group's.
+		asm.LoadMem(asm.R4, asm.R2, 0, asm.Word),
+		asm.LoadMem(asm.R5, asm.R9, guardMAC, asm.Word),
+		asm.JNE.Reg(asm.R4, asm.R5, "pass"),
+		asm.LoadMem(asm.R4, asm.R2, 4, asm.Half),
+		asm.LoadMem(asm.R5, asm.R9, guardMAC+4, asm.Half),
+		asm.JNE.Reg(asm.R4, asm.R5, "pass"),
 		asm.LoadMem(asm.R5, asm.R2, ethTypeOffset, asm.Half),
 		asm.JEq.Imm(asm.R5, ethIPv6, "ipv6"),
 		asm.JNE.Imm(asm.R5, ethIPv4, "pass"),
+	)
 
-		// IPv4: look the destination up as a /32.
-		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Imm(asm.R4, ipv4HeaderEnd),
-		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+	// IPv4: look the destination up as a /32.
+	ins = append(ins, packet(ipv4HeaderEnd)...)
+	ins = append(ins,
 		asm.StoreImm(asm.R10, stackKey4, claimPrefixLen4, asm.Word),
 		asm.LoadMem(asm.R5, asm.R2, ipv4DstOffset, asm.Word),
 		asm.StoreMem(asm.R10, stackKey4+4, asm.R5, asm.Word),
@@ -170,29 +279,74 @@ func instructions(c *Claims, xsks *ebpf.Map) asm.Instructions {
 		asm.Add.Imm(asm.R2, stackKey4),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "pass"),
-		asm.Ja.Label("redirect"),
+	)
+	ins = append(ins, packet(ipv4HeaderEnd)...)
+	ins = append(ins, zeroFIB...)
+	ins = append(ins,
+		asm.StoreImm(asm.R10, stackFIB+fibFamily, unix.AF_INET, asm.Byte),
+		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+9, asm.Byte), // protocol
+		asm.StoreMem(asm.R10, stackFIB+fibProto, asm.R4, asm.Byte),
+		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+2, asm.Half), // total length
+		asm.HostTo(asm.BE, asm.R4, asm.Half),
+		asm.StoreMem(asm.R10, stackFIB+fibTotLen, asm.R4, asm.Half),
+		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+1, asm.Byte), // TOS
+		asm.StoreMem(asm.R10, stackFIB+fibTOS, asm.R4, asm.Byte),
+	)
+	ins = append(ins, copyWords(ethHeaderLen+12, stackFIB+fibSrc, 1)...)
+	ins = append(ins, copyWords(ethHeaderLen+16, stackFIB+fibDst, 1)...)
+	ins = append(ins, asm.Ja.Label("fib"))
 
-		// IPv6: look the destination up as a /128.
-		asm.Mov.Reg(asm.R4, asm.R2).WithSymbol("ipv6"),
-		asm.Add.Imm(asm.R4, ipv6HeaderEnd),
-		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
-		asm.StoreImm(asm.R10, stackKey6, claimPrefixLen6, asm.Word),
-	}
-	for k := int16(0); k < 16; k += 4 {
-		ins = append(ins,
-			asm.LoadMem(asm.R5, asm.R2, ipv6DstOffset+k, asm.Word),
-			asm.StoreMem(asm.R10, stackKey6+4+k, asm.R5, asm.Word))
-	}
-	return append(ins,
+	// IPv6: look the destination up as a /128.
+	ipv6 := packet(ipv6HeaderEnd)
+	ipv6[0] = ipv6[0].WithSymbol("ipv6")
+	ins = append(ins, ipv6...)
+	ins = append(ins, asm.StoreImm(asm.R10, stackKey6, claimPrefixLen6, asm.Word))
+	ins = append(ins, copyWords(ipv6DstOffset, stackKey6+4, 4)...)
+	ins = append(ins,
 		asm.LoadMapPtr(asm.R1, c.v6.FD()),
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, stackKey6),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "pass"),
+	)
+	ins = append(ins, packet(ipv6HeaderEnd)...)
+	ins = append(ins, zeroFIB...)
+	ins = append(ins,
+		asm.StoreImm(asm.R10, stackFIB+fibFamily, unix.AF_INET6, asm.Byte),
+		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+6, asm.Byte), // next header
+		asm.StoreMem(asm.R10, stackFIB+fibProto, asm.R4, asm.Byte),
+		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+4, asm.Half), // payload length
+		asm.HostTo(asm.BE, asm.R4, asm.Half),
+		asm.Add.Imm(asm.R4, 40),
+		asm.StoreMem(asm.R10, stackFIB+fibTotLen, asm.R4, asm.Half),
+		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen, asm.Word), // traffic class and flow label
+		asm.And.Imm(asm.R4, flowInfo),
+		asm.StoreMem(asm.R10, stackFIB+fibTOS, asm.R4, asm.Word),
+	)
+	ins = append(ins, copyWords(ethHeaderLen+8, stackFIB+fibSrc, 4)...)
+	ins = append(ins, copyWords(ethHeaderLen+24, stackFIB+fibDst, 4)...)
+
+	// Where would the kernel send it? Into the guard's device, or the
+	// kernel keeps it. A next hop without a neighbour entry is still a
+	// route: the TUN device has none to resolve.
+	return append(ins,
+		asm.LoadMem(asm.R4, asm.R6, mdIngress, asm.Word).WithSymbol("fib"),
+		asm.StoreMem(asm.R10, stackFIB+fibIfindex, asm.R4, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, stackFIB),
+		asm.Mov.Imm(asm.R3, fibSize),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.FnFibLookup.Call(),
+		asm.JEq.Imm(asm.R0, fibSuccess, "routed"),
+		asm.JNE.Imm(asm.R0, fibNoNeighbour, "pass"),
+		asm.LoadMem(asm.R4, asm.R10, stackFIB+fibIfindex, asm.Word).WithSymbol("routed"),
+		asm.LoadMem(asm.R5, asm.R9, guardVia, asm.Word),
+		asm.JNE.Reg(asm.R4, asm.R5, "pass"),
 
 		// Claimed: to the socket of this receive queue; XDP_PASS in the
 		// flags is what happens where the queue has no socket.
-		asm.LoadMem(asm.R2, asm.R6, mdRxQueueIndex, asm.Word).WithSymbol("redirect"),
+		asm.LoadMem(asm.R2, asm.R6, mdRxQueueIndex, asm.Word),
 		asm.LoadMapPtr(asm.R1, xsks.FD()),
 		asm.Mov.Imm(asm.R3, xdpPass),
 		asm.FnRedirectMap.Call(),
@@ -220,9 +374,10 @@ func CheckFree(l netlink.Link) error {
 // Attach loads the program for the interface ifindex with room for queues
 // sockets, and attaches it: in native (driver) mode where the driver has
 // it, in generic mode otherwise. It refuses an interface that already
-// runs an XDP program. The attachment is a BPF link owned by this
-// process: it goes away when the process exits, however it exits.
-func Attach(c *Claims, ifindex, queues int) (*Program, error) {
+// runs an XDP program. The program holds frames to the guard g (see
+// Guard). The attachment is a BPF link owned by this process: it goes
+// away when the process exits, however it exits.
+func Attach(c *Claims, ifindex, queues int, g Guard) (*Program, error) {
 	l, err := netlink.LinkByIndex(ifindex)
 	if err != nil {
 		return nil, fmt.Errorf("interface %d: %w", ifindex, err)
@@ -236,7 +391,16 @@ func Attach(c *Claims, ifindex, queues int) (*Program, error) {
 	if err != nil {
 		return nil, permission(fmt.Errorf("creating the socket map for %s: %w", name, err))
 	}
-	p.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "xlat_claim", Type: ebpf.XDP, License: "Dual MIT/GPL", Instructions: instructions(c, p.xsks)})
+	p.guard, err = ebpf.NewMap(&ebpf.MapSpec{Name: "xlat_guard", Type: ebpf.Array, KeySize: 4, ValueSize: guardSize, MaxEntries: 1})
+	if err != nil {
+		p.Close()
+		return nil, permission(fmt.Errorf("creating the guard map for %s: %w", name, err))
+	}
+	if err := p.SetGuard(g); err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "xlat_claim", Type: ebpf.XDP, License: "Dual MIT/GPL", Instructions: instructions(c, p.xsks, p.guard)})
 	if err != nil {
 		p.Close()
 		return nil, permission(fmt.Errorf("loading the XDP program for %s: %w", name, err))
@@ -276,6 +440,9 @@ func (p *Program) Close() error {
 	}
 	if p.xsks != nil {
 		p.xsks.Close()
+	}
+	if p.guard != nil {
+		p.guard.Close()
 	}
 	return err
 }
