@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -439,6 +440,10 @@ func helperMain(mode, addr string) error {
 		return nil
 	case "ping":
 		return ping(addr)
+	case "probe":
+		// Sends echo requests to addr and prints what came back: see
+		// probe.
+		return probe(addr)
 	case "udp-flow-server":
 		// Echoes datagrams on port 9000 until none came for 5 s, then
 		// says how many peer addresses it saw.
@@ -731,6 +736,88 @@ func ping(addr string) error {
 		}
 	}
 	return fmt.Errorf("no echo reply from %s", addr)
+}
+
+// probe sends XLAT_PROBES echo requests (default 3) to addr,
+// XLAT_PROBE_GAP apart (default 200 ms), listens XLAT_PROBE_WAIT longer
+// (default 1.5 s), and prints "replies=N errors=T/C,...": the echo replies
+// and the types and codes of the ICMP errors that came back ("-" for
+// none), so that a test can compare what two datapaths made of the same
+// packets.
+func probe(addr string) error {
+	ip := net.ParseIP(addr)
+	network, proto := "ip6:ipv6-icmp", 58
+	var req, rep icmp.Type = ipv6.ICMPTypeEchoRequest, ipv6.ICMPTypeEchoReply
+	if ip.To4() != nil {
+		network, proto, req, rep = "ip4:icmp", 1, ipv4.ICMPTypeEcho, ipv4.ICMPTypeEchoReply
+	}
+	n := envInt("XLAT_PROBES", 3)
+	gap := time.Duration(envInt("XLAT_PROBE_GAP", 200)) * time.Millisecond
+	wait := time.Duration(envInt("XLAT_PROBE_WAIT", 1500)) * time.Millisecond
+	c, err := icmp.ListenPacket(network, "")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	id := os.Getpid() & 0xffff
+	replies, errs := 0, map[string]bool{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			m, err := icmp.ParseMessage(proto, buf[:n])
+			if err != nil {
+				continue
+			}
+			switch b := m.Body.(type) {
+			case *icmp.Echo:
+				if m.Type == rep && b.ID == id {
+					replies++
+				}
+			case *icmp.DstUnreach, *icmp.TimeExceeded, *icmp.ParamProb, *icmp.PacketTooBig:
+				var t int
+				switch typ := m.Type.(type) {
+				case ipv4.ICMPType:
+					t = int(typ)
+				case ipv6.ICMPType:
+					t = int(typ)
+				}
+				errs[fmt.Sprintf("%d/%d", t, m.Code)] = true
+			}
+		}
+	}()
+	for seq := 1; seq <= n; seq++ {
+		b, _ := (&icmp.Message{Type: req, Body: &icmp.Echo{ID: id, Seq: seq, Data: []byte("xlat probe")}}).Marshal(nil)
+		if _, err := c.WriteTo(b, &net.IPAddr{IP: ip}); err != nil {
+			return err
+		}
+		time.Sleep(gap)
+	}
+	time.Sleep(wait)
+	c.Close()
+	<-done
+	var list []string
+	for e := range errs {
+		list = append(list, e)
+	}
+	sort.Strings(list)
+	if len(list) == 0 {
+		list = []string{"-"}
+	}
+	fmt.Printf("replies=%d errors=%s\n", replies, strings.Join(list, ","))
+	return nil
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
 }
 
 // Log collects a daemon's output safely while the test reads it.
