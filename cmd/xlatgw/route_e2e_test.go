@@ -96,7 +96,7 @@ func routeMatrix() []routeCase {
 			setup: []string{viaS, "ip route add 203.0.113.100/32 via 198.51.100.80 table 103", "ip rule add pref 103 fwmark 1 lookup 103",
 				"nft add table ip xlatmark", "nft add chain ip xlatmark pre { type filter hook prerouting priority -150 ; }",
 				"nft add rule ip xlatmark pre iifname xlat0 meta mark set 1"},
-			undo:  []string{"nft delete table ip xlatmark", "ip rule del pref 103", "ip route flush table 103", del},
+			undo: []string{"nft delete table ip xlatmark", "ip rule del pref 103", "ip route flush table 103", del},
 			// The mark is set after XDP has run: the fast path hands
 			// everything to the kernel while such a rule exists.
 			want:  outcome{3, "u", "-", false},
