@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -321,4 +322,113 @@ func runMatrix(t *testing.T, bin string, xdp bool, cases []routeCase) []outcome 
 		t.Logf("xlatgw (af-xdp %v): %s", xdp, logs.String())
 	}
 	return outs
+}
+
+// A BGP feed arriving is a storm of route announcements: the gateway
+// must not spin on them (a closed subscription read over and over), must
+// settle back to idle within seconds of the storm's end, and must still
+// decide by the current table after it. XLAT_STORM_ROUTES sets the size
+// of the storm (default 200,000 /24 routes; 1,000,000 is a full table).
+func TestFaultRouteStorm(t *testing.T) {
+	netnstest.Need(t)
+	needXDP(t)
+	n := envInt("XLAT_STORM_ROUTES", 200000)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin := netnstest.Build(t, ".")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "xlatgw.json")
+	config := strings.Replace(strings.Replace(matrixConfig, "19481", "19482", 1), `"instances"`, `"af-xdp": {"interfaces": ["g0", "g1"]},
+  "instances"`, 1)
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, g, s := netnstest.Gateway3(t, "rs")
+	noChecksumOffload(t, c, "c0")
+	noChecksumOffload(t, s, "s0")
+	var logs netnstest.Log
+	d, _ := runXlatgw(t, ctx, g, bin, cfg, &logs)
+	defer func() { d.Process.Signal(syscall.SIGTERM); d.Wait() }()
+	defer func() {
+		if t.Failed() {
+			t.Logf("xlatgw: %s", logs.String())
+		}
+	}()
+	probe := func() outcome {
+		p := netnstest.Helper(ctx, c, "probe", "64:ff9b::192.0.2.80")
+		out, err := p.Output()
+		if err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+		var o outcome
+		fmt.Sscanf(string(out), "replies=%d", &o.replies)
+		return o
+	}
+	if o := probe(); o.replies != 3 {
+		t.Fatalf("before the storm: %d of 3 echo replies", o.replies)
+	}
+	idle := cpuOver(t, d.Process.Pid, 2*time.Second)
+
+	var batch strings.Builder
+	for i := 0; i < n; i++ {
+		a := 1<<24 + i<<8 // 1.0.0.0/24 onward: nothing the testbed sends to
+		fmt.Fprintf(&batch, "route add %d.%d.%d.0/24 via 192.0.2.80\n", a>>24&255, a>>16&255, a>>8&255)
+	}
+	routes := filepath.Join(dir, "routes")
+	os.WriteFile(routes, []byte(batch.String()), 0o644)
+	start, cpu0 := time.Now(), cpuTime(t, d.Process.Pid)
+	netnstest.Sh(t, "ip", "-n", g, "-batch", routes)
+	added, during := time.Since(start), cpuTime(t, d.Process.Pid)-cpu0
+
+	// Settled: a 2-second window whose CPU time is that of an idle
+	// gateway, within 10 s of the storm's end.
+	var settled time.Duration
+	var last time.Duration
+	for time.Since(start)-added < 10*time.Second {
+		last = cpuOver(t, d.Process.Pid, 2*time.Second)
+		if last <= idle+100*time.Millisecond {
+			settled = time.Since(start) - added
+			break
+		}
+	}
+	t.Logf("%d routes added in %v, xlatgw using %v of CPU meanwhile; %v per 2 s idle before, %v per 2 s again within %v of the storm's end", n, added.Round(time.Millisecond), during, idle, last, settled.Round(time.Millisecond))
+	if settled == 0 {
+		t.Fatalf("xlatgw still used %v of CPU per 2 s 10 s after the storm (idle: %v)", last, idle)
+	}
+	// Still the kernel's answers: the server's route, then a blackhole
+	// over it, then the route again.
+	if o := probe(); o.replies != 3 {
+		t.Errorf("after the storm: %d of 3 echo replies", o.replies)
+	}
+	netnstest.IP(t, g, "route add blackhole 192.0.2.80/32")
+	if o := probe(); o.replies != 0 {
+		t.Errorf("with a blackhole added after the storm: %d echo replies, want none", o.replies)
+	}
+	netnstest.IP(t, g, "route del blackhole 192.0.2.80/32")
+	if o := probe(); o.replies != 3 {
+		t.Errorf("with the blackhole gone: %d of 3 echo replies", o.replies)
+	}
+}
+
+// cpuOver is the CPU time process pid uses over the next d.
+func cpuOver(t *testing.T, pid int, d time.Duration) time.Duration {
+	t.Helper()
+	before := cpuTime(t, pid)
+	time.Sleep(d)
+	return cpuTime(t, pid) - before
+}
+
+// cpuTime is the user and system time process pid has used.
+func cpuTime(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command name, which is in parentheses and
+	// may hold spaces: utime and stime are the 12th and 13th.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
