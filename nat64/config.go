@@ -136,8 +136,13 @@ func (d Duration) MarshalText() ([]byte, error) {
 	return []byte(fmt.Sprintf("%d:%02d:%02d", int(t.Hours()), int(t.Minutes())%60, int(t.Seconds())%60)), nil
 }
 
+// MaxDuration is the longest Duration a configuration may give: ten
+// years, far beyond any session lifetime, and far short of where
+// nanoseconds overflow.
+const MaxDuration = 87600 * time.Hour
+
 // UnmarshalText implements encoding.TextUnmarshaler: "H:MM:SS" or a Go
-// duration.
+// duration, neither negative nor longer than MaxDuration.
 func (d *Duration) UnmarshalText(b []byte) error {
 	s := string(b)
 	if parts := strings.Split(s, ":"); len(parts) == 3 {
@@ -149,15 +154,31 @@ func (d *Duration) UnmarshalText(b []byte) error {
 			}
 			n[i] = v
 		}
-		*d = Duration(time.Duration(n[0])*time.Hour + time.Duration(n[1])*time.Minute + time.Duration(n[2])*time.Second)
+		if n[0] > int(MaxDuration/time.Hour) || n[1] > int(MaxDuration/time.Minute) || n[2] > int(MaxDuration/time.Second) {
+			return fmt.Errorf("%q is longer than %s", s, Duration(MaxDuration))
+		}
+		t := time.Duration(n[0])*time.Hour + time.Duration(n[1])*time.Minute + time.Duration(n[2])*time.Second
+		if t > MaxDuration {
+			return fmt.Errorf("%q is longer than %s", s, Duration(MaxDuration))
+		}
+		*d = Duration(t)
 		return nil
 	}
 	t, err := time.ParseDuration(s)
 	if err != nil {
 		return fmt.Errorf("%q is neither H:MM:SS nor a duration like 5m", s)
 	}
+	if t < 0 || t > MaxDuration {
+		return fmt.Errorf("%q is outside 0..%s", s, Duration(MaxDuration))
+	}
 	*d = Duration(t)
 	return nil
+}
+
+// String is d in Jool's "H:MM:SS".
+func (d Duration) String() string {
+	b, _ := d.MarshalText()
+	return string(b)
 }
 
 // Timeouts are the session lifetimes (Jool's udp-timeout and friends).

@@ -9,6 +9,9 @@
 #
 #   sudo scripts/compare.sh                 # 5 runs of every row
 #   RUNS=1 SECS=2 ROWS=kernel,siit sudo -E scripts/compare.sh
+#   ROWS=nat64-xdp,nat64-xdp@1000000 sudo -E scripts/compare.sh
+#                                          # a row@N has N more routes installed
+#                                          # (a synthetic full BGP table)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v tayga >/dev/null || ! command -v iperf3 >/dev/null || ! command -v trafgen >/dev/null || ! command -v ethtool >/dev/null; then

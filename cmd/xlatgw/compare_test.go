@@ -95,6 +95,16 @@ func measureRow(t *testing.T, row, bin string, secs int) cells {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	c, g, s := netnstest.Gateway3(t, "cm")
+	// A row named base@N has N more routes in the gateway's table (a
+	// synthetic full table): the rate must not depend on it.
+	row, table, _ := strings.Cut(row, "@")
+	if n, _ := strconv.Atoi(table); n > 0 {
+		routes := filepath.Join(t.TempDir(), "routes")
+		os.WriteFile(routes, []byte(synthRoutes(n)), 0o644)
+		start := time.Now()
+		netnstest.Sh(t, "ip", "-n", g, "-batch", routes)
+		t.Logf("%s: %d routes added in %v", row, n, time.Since(start).Round(time.Millisecond))
+	}
 	netnstest.IP(t, g, "-6 addr add 2001:db8:5::1/64 dev g1 nodad")
 	netnstest.IP(t, s, "-6 addr add 2001:db8:5::80/64 dev s0 nodad", "-6 route add default via 2001:db8:5::1")
 	dst := "2001:db8:64::192.0.2.80"
@@ -296,14 +306,14 @@ func trafgenConfigs(t *testing.T, c, g, dst, dir string) [2]string {
 // printRun prints one run's table, with each row's ratio to TAYGA and to
 // the kernel's own forwarding.
 func printRun(rows []string, res map[string]cells) {
-	fmt.Printf("%-11s", "")
+	fmt.Printf("%-18s", "")
 	for _, n := range colNames {
 		fmt.Printf(" %15s", n)
 	}
 	fmt.Println("   (UDP: thousand datagrams/s delivered)")
 	for _, row := range rows {
 		r := res[row]
-		fmt.Printf("%-11s %15.2f", row, r[0]/1e9)
+		fmt.Printf("%-18s %15.2f", row, r[0]/1e9)
 		for _, v := range r[colOneMmsg:colOffered] {
 			fmt.Printf(" %15.0f", v/1e3)
 		}
@@ -312,7 +322,7 @@ func printRun(rows []string, res map[string]cells) {
 	fmt.Println("offered by the generators (thousand datagrams/s):")
 	for _, row := range rows {
 		r := res[row]
-		fmt.Printf("%-11s %15s", row, "")
+		fmt.Printf("%-18s %15s", row, "")
 		for _, v := range r[colOffered:] {
 			fmt.Printf(" %15.0f", v/1e3)
 		}
@@ -327,7 +337,7 @@ func printRun(rows []string, res map[string]cells) {
 			if row == base || row == "kernel" {
 				continue
 			}
-			fmt.Printf("%-11s", row+"/"+base[:1])
+			fmt.Printf("%-18s", row+"/"+base[:1])
 			for i := range b[:colOffered] {
 				fmt.Printf(" %14.2fx", res[row][i]/b[i])
 			}
@@ -348,13 +358,13 @@ func printRange(rows []string, all []map[string]cells) {
 		}
 		return fmt.Sprintf(format+"–"+format, lo/scale, hi/scale)
 	}
-	fmt.Printf("%-11s", "")
+	fmt.Printf("%-18s", "")
 	for _, n := range colNames {
 		fmt.Printf(" %15s", n)
 	}
 	fmt.Println()
 	for _, row := range rows {
-		fmt.Printf("%-11s", row)
+		fmt.Printf("%-18s", row)
 		for i := range colNames {
 			scale, format := 1e3, "%.0f"
 			if i == colTCP {
@@ -372,7 +382,7 @@ func printRange(rows []string, all []map[string]cells) {
 			if row == base || row == "kernel" {
 				continue
 			}
-			fmt.Printf("%-11s", row+"/"+base[:1])
+			fmt.Printf("%-18s", row+"/"+base[:1])
 			for i := range colNames {
 				fmt.Printf(" %14sx", span(func(r map[string]cells) float64 { return r[row][i] / r[base][i] }, 1, "%.2f"))
 			}

@@ -53,6 +53,10 @@ type TUNConfig struct {
 	IPv6   netip.Addr `json:"ipv6-address,omitzero"`
 }
 
+// maxTUNQueues is the kernel's limit on a TUN device's queues
+// (MAX_TAP_QUEUES).
+const maxTUNQueues = 256
+
 // Instance is one translator: type "siit" or "nat64", with the settings
 // of that package (Jool's names).
 type Instance struct {
@@ -102,6 +106,9 @@ func parseConfig(data []byte) (*loaded, error) {
 	if cfg.TUN.MTU < 1280 || cfg.TUN.MTU > 65535 {
 		return nil, fmt.Errorf("config: tun.mtu: %d is outside 1280..65535", cfg.TUN.MTU)
 	}
+	if cfg.TUN.Queues < 0 || cfg.TUN.Queues > maxTUNQueues {
+		return nil, fmt.Errorf("config: tun.queues: %d is outside 0..%d (0: one per CPU)", cfg.TUN.Queues, maxTUNQueues)
+	}
 	if cfg.TUN.IPv4.IsValid() && !cfg.TUN.IPv4.Is4() {
 		return nil, fmt.Errorf("config: tun.ipv4-address: %v is not IPv4", cfg.TUN.IPv4)
 	}
@@ -146,6 +153,14 @@ func parseConfig(data []byte) (*loaded, error) {
 			return nil, fmt.Errorf("config: rules[%d].instance: no instance is named %q", i, r.Instance)
 		}
 		inst.prefixes = append(inst.prefixes, r.Prefix.Masked())
+	}
+	// The claimed prefixes are routed into the TUN device and taken by
+	// the AF_XDP programs: a /0 would replace the host's default route
+	// and take its management traffic (SSH, BFD) with it.
+	for _, p := range claimedPrefixes(l) {
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("config: instances: %v would claim every destination, the host's default route and its own traffic among them; give the prefixes to translate", p)
+		}
 	}
 	return l, nil
 }

@@ -24,6 +24,21 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	}
 }
 
+// Fault items 13 and 5: a negative count of TUN queues passed
+// check-config and then panicked in run; an EAMT entry of 0.0.0.0/0 was
+// routed into the TUN device over the host's default route.
+func TestFaultConfigRefusals(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"tun": {"queues": -1}, "instances": [{"name": "a", "type": "siit", "siit": {"pool6": "64:ff9b::/96"}}]}`:           "tun.queues",
+		`{"tun": {"queues": 257}, "instances": [{"name": "a", "type": "siit", "siit": {"pool6": "64:ff9b::/96"}}]}`:          "tun.queues",
+		`{"instances": [{"name": "a", "type": "siit", "siit": {"eamt": [{"ipv4": "0.0.0.0/0", "ipv6": "2001:db8::/96"}]}}]}`: "0.0.0.0/0 would claim every destination",
+	} {
+		if _, err := parseConfig([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v does not name %q", in, err, want)
+		}
+	}
+}
+
 // Rules split the IPv4 space between instances; packets go to the first
 // instance that claims them.
 func TestPick(t *testing.T) {

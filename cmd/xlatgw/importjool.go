@@ -399,28 +399,44 @@ func joolPrefix(s string, bits int) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, bits), nil
 }
 
-// joolDuration reads Jool's timeouts: [[HH:]MM:]SS[.mmm].
+// joolDuration reads Jool's timeouts: [[HH:]MM:]SS[.mmm], plain numbers
+// of at most nat64.MaxDuration in all.
 func joolDuration(s string) (time.Duration, error) {
 	parts := strings.Split(s, ":")
 	if len(parts) > 3 {
 		return 0, fmt.Errorf("%q is not [[HH:]MM:]SS[.mmm]", s)
 	}
+	tooLong := fmt.Errorf("%q is longer than %s", s, nat64.Duration(nat64.MaxDuration))
 	var d time.Duration
 	for i, p := range parts {
 		unit := []time.Duration{time.Second, time.Minute, time.Hour}[len(parts)-1-i]
 		if i == len(parts)-1 {
+			// Digits and one point only: ParseFloat would take NaN,
+			// Inf and exponents too.
+			if p == "" || strings.Trim(p, "0123456789.") != "" || strings.Count(p, ".") > 1 {
+				return 0, fmt.Errorf("%q is not [[HH:]MM:]SS[.mmm]", s)
+			}
 			sec, err := strconv.ParseFloat(p, 64)
 			if err != nil || sec < 0 {
 				return 0, fmt.Errorf("%q is not [[HH:]MM:]SS[.mmm]", s)
 			}
+			if sec > nat64.MaxDuration.Seconds() {
+				return 0, tooLong
+			}
 			d += time.Duration(sec * float64(time.Second))
-			continue
+		} else {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 0 {
+				return 0, fmt.Errorf("%q is not [[HH:]MM:]SS[.mmm]", s)
+			}
+			if n > int(nat64.MaxDuration/unit) {
+				return 0, tooLong
+			}
+			d += time.Duration(n) * unit
 		}
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%q is not [[HH:]MM:]SS[.mmm]", s)
+		if d > nat64.MaxDuration {
+			return 0, tooLong
 		}
-		d += time.Duration(n) * unit
 	}
 	return d, nil
 }

@@ -122,3 +122,36 @@ func TestImportJoolRefusals(t *testing.T) {
 		t.Errorf("-type siit: %v", err)
 	}
 }
+
+// Timeouts that are not numbers, or too long to count in nanoseconds,
+// are refused with the option named, not turned into nonsense.
+func TestFaultDurationOverflow(t *testing.T) {
+	for _, s := range []string{"NaN", "Inf", "+Inf", "1e300", "1e3", "5124096:00:00", "2562048:0:0", "0:153722868:0", "9223372037", "87601:00:00", "-1"} {
+		if d, err := joolDuration(s); err == nil {
+			t.Errorf("joolDuration(%q) = %v, want an error", s, d)
+		}
+		var d nat64.Duration
+		if err := d.UnmarshalText([]byte(s)); err == nil {
+			t.Errorf("nat64.Duration %q = %v, want an error", s, d)
+		}
+	}
+	for s, want := range map[string]time.Duration{"87600:00:00": nat64.MaxDuration, "1:02:03.5": time.Hour + 2*time.Minute + 3500*time.Millisecond, "90": 90 * time.Second} {
+		if d, err := joolDuration(s); err != nil || d != want {
+			t.Errorf("joolDuration(%q) = %v, %v; want %v", s, d, err, want)
+		}
+	}
+	// As import-jool and check-config meet them.
+	dir := t.TempDir()
+	f := filepath.Join(dir, "j.json")
+	os.WriteFile(f, []byte(`{"instance": "a", "framework": "netfilter", "global": {"pool6": "64:ff9b::/96", "udp-timeout": "NaN"}, "pool4": []}`), 0o644)
+	var out, warn bytes.Buffer
+	if err := importJool([]string{f}, &out, &warn); err == nil || !strings.Contains(err.Error(), "udp-timeout") {
+		t.Errorf("import-jool with udp-timeout NaN: %v, want a refusal naming udp-timeout", err)
+	}
+	_, err := parseConfig([]byte(`{"tun": {"name": "xlat0", "ipv4-address": "192.0.2.1", "ipv6-address": "2001:db8:c::1"},
+	  "instances": [{"name": "n", "type": "nat64", "nat64": {"pool6": "64:ff9b::/96", "timeouts": {"udp": "5124096:00:00"},
+	    "pool4": [{"protocol": "UDP", "prefix": "203.0.113.1/32"}]}}]}`))
+	if err == nil || !strings.Contains(err.Error(), "5124096:00:00") {
+		t.Errorf("check-config with a udp timeout of 5124096 hours: %v, want a refusal", err)
+	}
+}

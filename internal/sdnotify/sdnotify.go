@@ -10,6 +10,7 @@ package sdnotify
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -34,11 +35,26 @@ func FromEnv() *Notifier {
 		n.addr = &net.UnixAddr{Name: path, Net: "unixgram"}
 	}
 	if pid := os.Getenv("WATCHDOG_PID"); pid == "" || pid == strconv.Itoa(os.Getpid()) {
-		if usec, err := strconv.ParseUint(os.Getenv("WATCHDOG_USEC"), 10, 63); err == nil && usec > 0 {
-			n.watchdog = time.Duration(usec) * time.Microsecond
+		if usec, err := strconv.ParseUint(os.Getenv("WATCHDOG_USEC"), 10, 64); err == nil && usec > 0 {
+			n.watchdog = watchdogInterval(usec)
 		}
 	}
 	return n
+}
+
+// minWatchdog is the shortest interval Watch pings within: below it a
+// ping every half interval would be a busy loop (systemd itself allows
+// WatchdogSec= in whole milliseconds at the least).
+const minWatchdog = 2 * time.Millisecond
+
+// watchdogInterval is $WATCHDOG_USEC as a duration: one too long to count
+// in nanoseconds is the longest there is, not a wrapped-around short one,
+// and one too short for a useful ping is minWatchdog.
+func watchdogInterval(usec uint64) time.Duration {
+	if usec > uint64(math.MaxInt64/int64(time.Microsecond)) {
+		return math.MaxInt64
+	}
+	return max(time.Duration(usec)*time.Microsecond, minWatchdog)
 }
 
 // Enabled reports whether there is a service manager to notify.

@@ -2,6 +2,7 @@ package sdnotify
 
 import (
 	"context"
+	"math"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -80,5 +81,35 @@ func TestWatch(t *testing.T) {
 	<-done
 	if len(changes) != 2 || !changes[0] || changes[1] {
 		t.Errorf("stall changes %v, want [true false]", changes)
+	}
+}
+
+// $WATCHDOG_USEC too large to count in nanoseconds is the longest
+// interval, not one that wrapped around to a short one (a busy loop of
+// pings) or a negative one (the watchdog off); one too small is held to
+// a floor.
+func TestFaultWatchdogUsecOverflow(t *testing.T) {
+	c := netnstest.NewNotify(t)
+	t.Setenv("NOTIFY_SOCKET", c.Path)
+	t.Setenv("WATCHDOG_PID", "")
+	for _, tc := range []struct {
+		usec string
+		want time.Duration
+	}{
+		{"200000", 200 * time.Millisecond},
+		{"9223372036854775807", math.MaxInt64},  // 2^63-1
+		{"18446744073709552", math.MaxInt64},    // wraps to 1.6 ms in nanoseconds
+		{"18446744073709551615", math.MaxInt64}, // systemd's infinity
+		{"9223372036854776", math.MaxInt64},     // the first past the limit
+		{"9223372036854775", 9223372036854775 * time.Microsecond},
+		{"1", minWatchdog},
+		{"0", 0},
+		{"-5", 0},
+		{"many", 0},
+	} {
+		t.Setenv("WATCHDOG_USEC", tc.usec)
+		if got := FromEnv().WatchdogInterval(); got != tc.want {
+			t.Errorf("WATCHDOG_USEC=%s: interval %v, want %v", tc.usec, got, tc.want)
+		}
 	}
 }
