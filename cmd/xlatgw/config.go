@@ -168,8 +168,10 @@ func parseConfig(data []byte) (*loaded, error) {
 // reload turns a new configuration into the one to run: instances that
 // keep their name and type are updated in place (sessions, bindings and
 // counters survive), others are the new ones. The TUN settings cannot
-// change without a restart.
-func reload(old, next *loaded) (*loaded, error) {
+// change without a restart. prepare, if not nil, runs once everything is
+// checked and before anything is applied: what it refuses refuses the
+// reload, and nothing has changed.
+func reload(old, next *loaded, prepare func() error) (*loaded, error) {
 	if next.cfg.TUN != old.cfg.TUN {
 		return nil, fmt.Errorf("tun: changes need a restart")
 	}
@@ -202,6 +204,11 @@ func reload(old, next *loaded) (*loaded, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("instance %s: %w", in.name, err)
+		}
+	}
+	if prepare != nil {
+		if err := prepare(); err != nil {
+			return nil, err
 		}
 	}
 	out := &loaded{cfg: next.cfg}

@@ -119,11 +119,11 @@ func TestHandoffConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	same, _ := parseConfig([]byte(strings.Replace(base, "%s", `{"servers": ["192.0.2.2"]}`, 1)))
-	if next, err := reload(old, same); err != nil || next.insts[0].instance != old.insts[0].instance || next.insts[0].handoff != old.insts[0].handoff {
+	if next, err := reload(old, same, nil); err != nil || next.insts[0].instance != old.insts[0].instance || next.insts[0].handoff != old.insts[0].handoff {
 		t.Errorf("reload with the same handoff settings: %v", err)
 	}
 	changed, _ := parseConfig([]byte(strings.Replace(base, "%s", `{"servers": ["192.0.2.3"]}`, 1)))
-	if _, err := reload(old, changed); err == nil || !strings.Contains(err.Error(), "handoff: changes need a restart") {
+	if _, err := reload(old, changed, nil); err == nil || !strings.Contains(err.Error(), "handoff: changes need a restart") {
 		t.Errorf("reload with other handoff settings: %v", err)
 	}
 }

@@ -224,7 +224,7 @@ func TestFaultReloadAllOrNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reload(old, next); err == nil || !strings.Contains(err.Error(), "instance b: sync: changes need a restart") {
+	if _, err := reload(old, next, nil); err == nil || !strings.Contains(err.Error(), "instance b: sync: changes need a restart") {
 		t.Fatalf("reload: %v", err)
 	}
 	for _, in := range old.insts {
@@ -241,7 +241,7 @@ func TestFaultReloadAllOrNothing(t *testing.T) {
 	}
 	// Without the restart-only change the same reload goes through whole.
 	next, _ = parseConfig(config("2001:db8:c::81", "203.0.113.9", "198.51.100.2:6464"))
-	if _, err := reload(old, next); err != nil {
+	if _, err := reload(old, next, nil); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	for _, in := range old.insts {

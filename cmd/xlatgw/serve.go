@@ -44,7 +44,9 @@ type gateway struct {
 	// readers are the queues' readers, for their counters.
 	readers []*tunbatch.Reader
 	xdp     *xdpDatapath // nil without af-xdp
-	// loops are the datapath's loops, TUN queues and AF_XDP groups.
+	routes  *tunRoutes   // nil with manage-routes off
+	// loops are the datapath's loops, TUN queues and AF_XDP groups,
+	// set before anything may read them.
 	loops []*loopwatch.Loop
 }
 
@@ -72,6 +74,10 @@ func (g *gateway) watchdog(ctx context.Context, sd *sdnotify.Notifier) {
 }
 
 func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error {
+	// The first loop to fail stops the others, and serve returns only
+	// once every loop has: what they use is closed after.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	sd := sdnotify.FromEnv()
 	queues := l.cfg.TUN.Queues
 	if queues == 0 {
@@ -85,7 +91,7 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	// one, and keeps working there through the descriptors it holds;
 	// the admin socket, metrics and sync below stay here.
 	var devs []tun.Device
-	var undoRoutes func()
+	fatal := make(chan error, 1) // what ends the gateway from outside its loops
 	err := inNetns(l.cfg.DataNetns, func() error {
 		var err error
 		if devs, err = openQueues(l.cfg.TUN.Name, l.cfg.TUN.MTU, queues); err != nil {
@@ -93,7 +99,7 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 		}
 		if l.cfg.ManageRoutes == nil || *l.cfg.ManageRoutes {
 			name, _ := devs[0].Name()
-			if undoRoutes, err = setupRouting(name, l); err != nil {
+			if g.routes, err = setupRouting(name, l); err != nil {
 				return err
 			}
 		}
@@ -106,7 +112,12 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 			if g.xdp, err = openXDP(l.cfg.AFXDP, claimedPrefixes(l), tunLink.Attrs().Index, l.cfg.DataNetns); err != nil {
 				return err
 			}
-			go g.xdp.follow(ctx, log)
+			go g.xdp.follow(ctx, log, func(err error) {
+				select {
+				case fatal <- err:
+				default:
+				}
+			})
 		}
 		return nil
 	})
@@ -115,8 +126,8 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 			d.Close()
 		}
 	}()
-	if undoRoutes != nil {
-		defer inNetns(l.cfg.DataNetns, func() error { undoRoutes(); return nil })
+	if g.routes != nil {
+		defer g.routes.clear()
 	}
 	if g.xdp != nil {
 		defer g.xdp.close()
@@ -134,6 +145,19 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 			return fmt.Errorf("mapping-log: %w", err)
 		}
 		defer g.mlog.close()
+	}
+	// One goroutine per queue; the kernel spreads flows over the queues.
+	var running []queue
+	for i, d := range devs {
+		running = append(running, &tunQueue{dev: d, rd: g.readers[i]})
+	}
+	if g.xdp != nil {
+		for _, grp := range g.xdp.groups {
+			running = append(running, grp)
+		}
+	}
+	for _, q := range running {
+		g.loops = append(g.loops, q.loop())
 	}
 	g.attach(l)
 	for _, in := range l.insts {
@@ -156,6 +180,9 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 		defer al.Close()
 	}
 	log.Info("translating", "tun", l.cfg.TUN.Name, "instances", len(l.insts), "metrics", l.cfg.Metrics, "admin", l.cfg.Admin)
+	if g.xdp != nil {
+		log.Info("af-xdp", "interfaces", l.cfg.AFXDP.Interfaces, "queues", len(g.xdp.groups), "zero-copy", g.xdp.groups[0].socks[0].ZeroCopy, "generic", g.xdp.programs[0].Generic)
+	}
 	go g.timers(ctx)
 	go g.reloads(ctx, path)
 	go func() {
@@ -165,20 +192,8 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 			d.Close()
 		}
 	}()
-	// One goroutine per queue; the kernel spreads flows over the queues.
-	var running []queue
-	for i, d := range devs {
-		running = append(running, &tunQueue{dev: d, rd: g.readers[i]})
-	}
-	if g.xdp != nil {
-		for _, grp := range g.xdp.groups {
-			running = append(running, grp)
-		}
-		log.Info("af-xdp", "interfaces", l.cfg.AFXDP.Interfaces, "queues", len(g.xdp.groups), "zero-copy", g.xdp.groups[0].socks[0].ZeroCopy, "generic", g.xdp.programs[0].Generic)
-	}
 	errs := make(chan error, len(running))
 	for _, q := range running {
-		g.loops = append(g.loops, q.loop())
 		go func(q queue) { errs <- q.serve(ctx, g) }(q)
 	}
 	// Up: the device, its routes, the programs and every loop.
@@ -186,13 +201,20 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 		log.Warn("telling systemd we are ready", "err", err)
 	}
 	go g.watchdog(ctx, sd)
-	loops := len(running)
-	for range loops {
-		if err := <-errs; err != nil && ctx.Err() == nil {
-			return err
+	var first error
+	for left := len(running); left > 0; {
+		var err error
+		select {
+		case err = <-errs:
+			left--
+		case err = <-fatal:
 		}
+		if err != nil && first == nil && ctx.Err() == nil {
+			first = err
+		}
+		cancel()
 	}
-	return nil
+	return first
 }
 
 // timers advance the NAT64 tables every second and send what they produce
@@ -230,7 +252,7 @@ func (g *gateway) attach(l *loaded) {
 
 // reloads re-reads the configuration on SIGHUP and swaps it in: instances
 // keep their tables, so no session is lost. A bad file is logged and the
-// old configuration stays.
+// old configuration stays, whole.
 func (g *gateway) reloads(ctx context.Context, path string) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -241,32 +263,72 @@ func (g *gateway) reloads(ctx context.Context, path string) {
 			return
 		case <-hup:
 		}
-		next, err := loadConfig(path)
-		if err == nil && g.xdp != nil && len(claimedPrefixes(next)) > afxdp.MaxClaims {
-			err = fmt.Errorf("af-xdp: %d prefixes to claim; the programs hold %d", len(claimedPrefixes(next)), afxdp.MaxClaims)
-		}
-		if err == nil {
-			next, err = reload(g.cur.Load(), next)
-		}
-		if err != nil {
+		if err := g.reload(ctx, path); err != nil {
 			g.log.Error("reload refused; the running configuration stays", "err", err)
-			continue
+		}
+	}
+}
+
+// reload reads the configuration at path and swaps it in. The routes
+// into the TUN device and the AF_XDP claims for new prefixes are put in
+// place after every check and before the instances change, so that a
+// refusal by the kernel refuses the reload with nothing changed; those of
+// prefixes given up go after.
+func (g *gateway) reload(ctx context.Context, path string) error {
+	next, err := loadConfig(path)
+	if err != nil {
+		return err
+	}
+	prefixes := claimedPrefixes(next)
+	if g.xdp != nil && len(uniquePrefixes(prefixes)) > afxdp.MaxClaims {
+		return fmt.Errorf("af-xdp: %d prefixes to claim; the programs hold %d", len(uniquePrefixes(prefixes)), afxdp.MaxClaims)
+	}
+	cur := g.cur.Load()
+	old := claimedPrefixes(cur)
+	next, err = reload(cur, next, func() error {
+		if g.routes != nil {
+			if err := g.routes.set(append(old, prefixes...)); err != nil {
+				g.routes.set(old)
+				return err
+			}
 		}
 		if g.xdp != nil {
-			if err := g.xdp.claims.Set(claimedPrefixes(next)); err != nil {
-				g.log.Error("reload refused; the running configuration stays", "err", err)
-				continue
+			if err := g.xdp.claims.Set(prefixes); err != nil {
+				g.xdp.claims.Set(old)
+				if g.routes != nil {
+					g.routes.set(old)
+				}
+				return fmt.Errorf("af-xdp: %w", err)
 			}
 		}
-		g.attach(next)
-		for _, in := range next.insts {
-			if err := g.startSync(ctx, in.instance); err != nil {
-				g.log.Error("starting sync after reload", "err", err)
-			}
-		}
-		g.cur.Store(next)
-		g.log.Info("reloaded", "instances", len(next.insts), "rules", len(next.cfg.Rules))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	if g.routes != nil {
+		if err := g.routes.set(prefixes); err != nil {
+			g.log.Warn("reload: removing the routes of prefixes given up", "err", err)
+		}
+	}
+	g.attach(next)
+	for _, in := range next.insts {
+		if err := g.startSync(ctx, in.instance); err != nil {
+			g.log.Error("starting sync after reload", "err", err)
+		}
+	}
+	g.cur.Store(next)
+	g.log.Info("reloaded", "instances", len(next.insts), "rules", len(next.cfg.Rules))
+	return nil
+}
+
+// uniquePrefixes is prefixes masked, each once.
+func uniquePrefixes(prefixes []netip.Prefix) map[netip.Prefix]bool {
+	m := map[netip.Prefix]bool{}
+	for _, p := range prefixes {
+		m[p.Masked()] = true
+	}
+	return m
 }
 
 // A queue is one receive queue of a datapath, served by a goroutine of
@@ -306,8 +368,15 @@ func (q *tunQueue) serve(ctx context.Context, g *gateway) error {
 			if errors.Is(err, tun.ErrTooManySegments) {
 				continue
 			}
-			if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
+			if ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, os.ErrClosed) {
+				// Not closed by us: the device was deleted under us
+				// (EBADFD). A gateway without it is no gateway; the
+				// service manager restarts it.
+				name, _ := dev.Name()
+				return fmt.Errorf("the TUN device %s is gone (deleted under the gateway)", name)
 			}
 			return fmt.Errorf("reading the TUN device: %w", err)
 		}
@@ -434,41 +503,77 @@ func claimedPrefixes(l *loaded) []netip.Prefix {
 	return prefixes
 }
 
-// setupRouting brings the device up, routes every instance's prefixes into
-// it and enables forwarding; the returned function removes the routes.
-func setupRouting(name string, l *loaded) (func(), error) {
-	link, err := netlink.LinkByName(name)
+// tunRoutes are the routes into the TUN device for the instances'
+// prefixes, kept in step with the configuration across reloads; they
+// live in the data namespace.
+type tunRoutes struct {
+	h    *netlink.Handle
+	link netlink.Link
+	cur  map[netip.Prefix]*netlink.Route
+}
+
+// setupRouting brings the device up, enables forwarding and routes every
+// instance's prefixes into it.
+func setupRouting(name string, l *loaded) (*tunRoutes, error) {
+	h, err := netlink.NewHandle()
 	if err != nil {
 		return nil, err
 	}
-	if err := netlink.LinkSetUp(link); err != nil {
+	link, err := h.LinkByName(name)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	if err := h.LinkSetUp(link); err != nil {
+		h.Close()
 		return nil, fmt.Errorf("bringing %s up: %w", name, err)
 	}
-	prefixes := claimedPrefixes(l)
-	var added []*netlink.Route
-	undo := func() {
-		for _, r := range added {
-			netlink.RouteDel(r)
-		}
-	}
-	seen := map[netip.Prefix]bool{}
-	for _, p := range prefixes {
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
-		if err := netlink.RouteReplace(r); err != nil {
-			undo()
-			return nil, fmt.Errorf("route %v dev %s: %w", p, name, err)
-		}
-		added = append(added, r)
+	r := &tunRoutes{h: h, link: link, cur: map[netip.Prefix]*netlink.Route{}}
+	if err := r.set(claimedPrefixes(l)); err != nil {
+		r.clear()
+		return nil, err
 	}
 	for _, f := range []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"} {
 		if err := os.WriteFile(f, []byte("1"), 0o644); err != nil {
-			undo()
+			r.clear()
 			return nil, fmt.Errorf("enabling forwarding: %w", err)
 		}
 	}
-	return undo, nil
+	return r, nil
+}
+
+// set makes prefixes the routed ones: new routes first, then the routes
+// of prefixes no longer claimed go.
+func (r *tunRoutes) set(prefixes []netip.Prefix) error {
+	want := map[netip.Prefix]bool{}
+	for _, p := range prefixes {
+		p = p.Masked()
+		want[p] = true
+		if r.cur[p] != nil {
+			continue
+		}
+		rt := &netlink.Route{LinkIndex: r.link.Attrs().Index, Dst: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+		if err := r.h.RouteReplace(rt); err != nil {
+			return fmt.Errorf("route %v dev %s: %w", p, r.link.Attrs().Name, err)
+		}
+		r.cur[p] = rt
+	}
+	for p, rt := range r.cur {
+		if !want[p] {
+			if err := r.h.RouteDel(rt); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return fmt.Errorf("removing route %v dev %s: %w", p, r.link.Attrs().Name, err)
+			}
+			delete(r.cur, p)
+		}
+	}
+	return nil
+}
+
+// clear removes the routes.
+func (r *tunRoutes) clear() {
+	for _, rt := range r.cur {
+		r.h.RouteDel(rt)
+	}
+	r.cur = nil
+	r.h.Close()
 }

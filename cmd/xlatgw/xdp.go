@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -183,8 +184,10 @@ func (x *xdpDatapath) guard(l netlink.Link) afxdp.Guard {
 // follow keeps the programs' guards and the lookups' caches in step with
 // the kernel until ctx ends: every announcement empties the caches (the
 // watcher's generation), a rule change looks at the rules again, and a
-// link change at the interfaces' addresses.
-func (x *xdpDatapath) follow(ctx context.Context, log *slog.Logger) {
+// link change at the interfaces' addresses. An interface of the datapath
+// that goes away ends the gateway through fail: its sockets are dead, and
+// a restart by the service manager attaches to it again once it is back.
+func (x *xdpDatapath) follow(ctx context.Context, log *slog.Logger, fail func(error)) {
 	changes := make(chan fib.Change, 1)
 	go func() {
 		if err := x.watch.Run(ctx, func(c fib.Change) {
@@ -203,6 +206,13 @@ func (x *xdpDatapath) follow(ctx context.Context, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-changes:
+		}
+		for _, p := range x.programs {
+			var gone netlink.LinkNotFoundError
+			if _, err := x.h.LinkByIndex(p.Ifindex); errors.As(err, &gone) {
+				fail(fmt.Errorf("af-xdp: interface %d, %s, is gone", p.Ifindex, p.Name))
+				return
+			}
 		}
 		was := *x.opaque.Load()
 		if was == followFailed {
@@ -284,8 +294,10 @@ type xdpGroup struct {
 	pollf  []unix.PollFd
 	watch  loopwatch.Loop
 
+	lastWarn time.Time
+
 	// Counters, read by the metrics collector.
-	rx, tx, dropped, punted, txFull atomic.Uint64
+	rx, tx, dropped, punted, txFull, sendErrors atomic.Uint64
 }
 
 // spinRounds is how many empty rounds a group spins through before it
@@ -328,7 +340,13 @@ func (grp *xdpGroup) serve(ctx context.Context, g *gateway) error {
 		}
 		for _, s := range grp.socks {
 			if err := s.Flush(); err != nil && ctx.Err() == nil {
-				g.log.Warn("af-xdp: sending", "queue", grp.queue, "ifindex", s.Ifindex, "err", err)
+				grp.sendErrors.Add(1)
+				// Once a second at most: a failing interface fails
+				// every burst.
+				if now := time.Now(); now.Sub(grp.lastWarn) >= time.Second {
+					grp.lastWarn = now
+					g.log.Warn("af-xdp: sending", "queue", grp.queue, "ifindex", s.Ifindex, "err", err, "failed-sends", grp.sendErrors.Load())
+				}
 			}
 		}
 		if len(grp.punt) > 0 {

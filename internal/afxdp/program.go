@@ -57,32 +57,47 @@ func permission(err error) error {
 }
 
 // Set makes prefixes the claimed destinations, replacing what was there.
+// The prefixes given up go first, so that the tries never hold more than
+// MaxClaims: a frame for a prefix between the two is not claimed, and
+// goes to the kernel, which is never wrong.
 func (c *Claims) Set(prefixes []netip.Prefix) error {
-	if len(prefixes) > MaxClaims {
-		return fmt.Errorf("%d prefixes to claim; at most %d", len(prefixes), MaxClaims)
-	}
 	want := map[netip.Prefix]bool{}
 	for _, p := range prefixes {
 		want[p.Masked()] = true
 	}
+	if len(want) > MaxClaims {
+		return fmt.Errorf("%d prefixes to claim; at most %d", len(want), MaxClaims)
+	}
+	var kept []netip.Prefix
+	for i, p := range c.cur {
+		if want[p] {
+			kept = append(kept, p)
+			continue
+		}
+		if err := c.trie(p).Delete(trieKey(p)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			c.cur = append(kept, c.cur[i:]...)
+			return fmt.Errorf("releasing %v: %w", p, err)
+		}
+	}
+	c.cur = kept
+	held := map[netip.Prefix]bool{}
+	for _, p := range c.cur {
+		held[p] = true
+	}
 	for p := range want {
+		if held[p] {
+			continue
+		}
 		if err := c.trie(p).Put(trieKey(p), uint32(1)); err != nil {
 			return fmt.Errorf("claiming %v: %w", p, err)
 		}
-	}
-	for _, p := range c.cur {
-		if !want[p] {
-			if err := c.trie(p).Delete(trieKey(p)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-				return fmt.Errorf("releasing %v: %w", p, err)
-			}
-		}
-	}
-	c.cur = c.cur[:0]
-	for p := range want {
 		c.cur = append(c.cur, p)
 	}
 	return nil
 }
+
+// Claimed is the prefixes claimed now.
+func (c *Claims) Claimed() []netip.Prefix { return append([]netip.Prefix(nil), c.cur...) }
 
 func (c *Claims) trie(p netip.Prefix) *ebpf.Map {
 	if p.Addr().Is4() {
@@ -114,6 +129,7 @@ func (c *Claims) Close() {
 // interface's sockets by receive queue, and its guard.
 type Program struct {
 	Ifindex int
+	Name    string // of the interface, when attached
 	// Generic reports that the driver has no native XDP and the program
 	// runs in the slower generic (SKB) mode.
 	Generic bool
@@ -386,7 +402,7 @@ func Attach(c *Claims, ifindex, queues int, g Guard) (*Program, error) {
 	if err := CheckFree(l); err != nil {
 		return nil, err
 	}
-	p := &Program{Ifindex: ifindex}
+	p := &Program{Ifindex: ifindex, Name: name}
 	p.xsks, err = ebpf.NewMap(&ebpf.MapSpec{Name: "xlat_xsks", Type: ebpf.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: uint32(queues)})
 	if err != nil {
 		return nil, permission(fmt.Errorf("creating the socket map for %s: %w", name, err))
