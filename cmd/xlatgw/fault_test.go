@@ -250,3 +250,25 @@ func TestFaultReloadAllOrNothing(t *testing.T) {
 		}
 	}
 }
+
+// Fault item 8: af-xdp.frames allowed 4 GiB a receive queue, times the
+// queues, allocated and locked at start without a look at the machine.
+func TestFaultFrameMemory(t *testing.T) {
+	saved := physicalMemory
+	defer func() { physicalMemory = saved }()
+	physicalMemory = func() uint64 { return 1 << 30 } // a 1 GiB machine
+	base := `{"instances": [{"name": "a", "type": "siit", "siit": {"pool6": "64:ff9b::/96"}}], "af-xdp": {"interfaces": ["eth0"], "frames": FRAMES}}`
+	if _, err := parseConfig([]byte(strings.Replace(base, "FRAMES", "1048576", 1))); err == nil || !strings.Contains(err.Error(), "af-xdp.frames") || !strings.Contains(err.Error(), "more than half") {
+		t.Errorf("4 GiB of frames on a 1 GiB machine: %v", err)
+	}
+	if _, err := parseConfig([]byte(strings.Replace(base, "FRAMES", "65536", 1))); err != nil {
+		t.Errorf("256 MiB of frames on a 1 GiB machine: %v", err)
+	}
+	// The queues multiply it: what fits one queue may not fit eight.
+	if err := umemFits(65536, 1); err != nil {
+		t.Errorf("one queue of 256 MiB: %v", err)
+	}
+	if err := umemFits(65536, 8); err == nil || !strings.Contains(err.Error(), "8 receive queues") {
+		t.Errorf("eight queues of 256 MiB on a 1 GiB machine: %v", err)
+	}
+}

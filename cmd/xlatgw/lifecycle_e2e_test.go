@@ -14,7 +14,7 @@ import (
 	"github.com/v6xlat/xlat/internal/netnstest"
 )
 
-// Fault items 9 and 6: a gateway whose TUN device or one of whose AF_XDP
+// Fault items 9, 6 and 12: a gateway whose TUN device or one of whose AF_XDP
 // interfaces is deleted under it has lost its datapath. It used to exit
 // with status 0 and no word (TUN), or stay up flooding its log with
 // failed sends while health said ok (AF_XDP); it must exit with a
@@ -28,6 +28,9 @@ func TestFaultDeviceGone(t *testing.T) {
 	}{
 		{"TUN device deleted", "link del xlat0", "the TUN device xlat0 is gone", false},
 		{"AF_XDP interface deleted", "link del g1", "interface", true},
+		// Fault item 12: the first loop's error returned while the AF_XDP
+		// loops still ran over a UMEM the deferred close unmapped.
+		{"TUN device deleted under AF_XDP", "link del xlat0", "the TUN device xlat0 is gone", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.xdp {
@@ -76,6 +79,9 @@ func TestFaultDeviceGone(t *testing.T) {
 			t.Logf("%s: %v; xlatgw said:\n%s", tc.del, err, out)
 			if !strings.Contains(out, tc.want) {
 				t.Errorf("xlatgw's log does not say %q:\n%s", tc.want, out)
+			}
+			if strings.Contains(out, "panic") || strings.Contains(out, "SIGSEGV") || strings.Contains(out, "fault address") {
+				t.Errorf("xlatgw crashed on its way out:\n%s", out)
 			}
 			if n := strings.Count(out, "\n"); n > 50 {
 				t.Errorf("xlatgw logged %d lines about it; want a few:\n%.2000s", n, out)

@@ -140,14 +140,25 @@ func lookPath(cmd, pkg string) string {
 }
 
 // vrfSupport says why VRF devices cannot be made here, or "".
-func vrfSupport() string {
-	ns := "xlatvrf" + strconv.Itoa(os.Getpid()%100000)
+func vrfSupport() string { return linkTypeSupport("vrf", "table", "1") }
+
+// linkTypeSupport says why links of a type (with the arguments it needs)
+// cannot be made here, or "".
+func linkTypeSupport(typ string, args ...string) string {
+	ns := "xlatlt" + strconv.Itoa(os.Getpid()%100000)
 	if exec.Command("ip", "netns", "add", ns).Run() != nil {
 		return "cannot make a namespace"
 	}
 	defer exec.Command("ip", "netns", "del", ns).Run()
-	if out, err := exec.Command("ip", "-n", ns, "link", "add", "v", "type", "vrf", "table", "1").CombinedOutput(); err != nil {
-		return "the kernel has no VRF devices (CONFIG_NET_VRF): " + strings.TrimSpace(string(out))
+	cmd := append([]string{"-n", ns, "link", "add", "t2", "type", typ}, args...)
+	if typ == "vlan" { // a VLAN sits on a link
+		if out, err := exec.Command("ip", "-n", ns, "link", "add", "t0", "type", "veth", "peer", "name", "t1").CombinedOutput(); err != nil {
+			return "cannot make a link to test with: " + strings.TrimSpace(string(out))
+		}
+		cmd = append([]string{"-n", ns, "link", "add", "link", "t0", "name", "t2", "type", typ}, args...)
+	}
+	if out, err := exec.Command("ip", cmd...).CombinedOutput(); err != nil {
+		return "the kernel has no " + typ + " links: " + strings.TrimSpace(string(out))
 	}
 	return ""
 }

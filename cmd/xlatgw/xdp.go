@@ -58,6 +58,18 @@ func (c *AFXDPConfig) check() error {
 	if min := minFrames; c.Frames < min || c.Frames > 1<<20 {
 		return fmt.Errorf("af-xdp.frames: %d is outside %d..%d (two rings' worth per interface, at most 4 GiB)", c.Frames, min, 1<<20)
 	}
+	return umemFits(c.Frames, 1)
+}
+
+// umemFits refuses frames per queue whose memory, for queues queues, is
+// more than half this machine's: the UMEMs are allocated and locked in
+// memory up front.
+func umemFits(frames, queues int) error {
+	ram := physicalMemory()
+	need := uint64(frames) * afxdp.FrameSize * uint64(queues)
+	if ram > 0 && need > ram/2 {
+		return fmt.Errorf("af-xdp.frames: %d frames of %d octets for each of %d receive queues take %s, more than half of this machine's %s", frames, afxdp.FrameSize, queues, gib(need), gib(ram))
+	}
 	return nil
 }
 
@@ -117,6 +129,9 @@ func openXDP(c *AFXDPConfig, claimed []netip.Prefix, via int, netns string) (_ *
 			queues = n
 		}
 		links = append(links, l)
+	}
+	if err := umemFits(c.Frames, queues); err != nil {
+		return nil, err
 	}
 	if x.h, err = netlink.NewHandle(); err != nil {
 		return nil, fmt.Errorf("af-xdp: netlink: %w", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/vishvananda/netlink"
@@ -133,10 +134,15 @@ type Program struct {
 	// Generic reports that the driver has no native XDP and the program
 	// runs in the slower generic (SKB) mode.
 	Generic bool
-	xsks    *ebpf.Map
-	guard   *ebpf.Map
-	prog    *ebpf.Program
-	link    link.Link
+	// VLANChecked reports that the program asks the driver for a VLAN
+	// tag it took off the frame (bpf_xdp_metadata_rx_vlan_tag), and
+	// passes such frames to the kernel. Without it (before Linux 6.8, or
+	// in generic mode) only tags still in the frame are seen.
+	VLANChecked bool
+	xsks        *ebpf.Map
+	guard       *ebpf.Map
+	prog        *ebpf.Program
+	link        link.Link
 }
 
 // Guard is what a frame must pass, besides a claimed destination, before
@@ -204,6 +210,7 @@ const (
 	stackKey4       = -16  // prefix length, then 4 octets of address
 	stackKey6       = -40  // prefix length, then 16 octets of address
 	stackFIB        = -104 // struct bpf_fib_lookup, 64 octets
+	stackVLAN       = -112 // the tag's protocol and TCI, if any
 	claimPrefixLen4 = 32
 	claimPrefixLen6 = 128
 
@@ -225,7 +232,7 @@ const (
 // holds, and which the kernel would route into the guard's device, goes
 // to the socket of the queue it arrived on (or passes, where that queue
 // has none); everything else passes to the kernel.
-func instructions(c *Claims, xsks, guard *ebpf.Map) asm.Instructions {
+func instructions(c *Claims, xsks, guard *ebpf.Map, vlan btf.TypeID) asm.Instructions {
 	ethIPv4 := int32(binary.NativeEndian.Uint16([]byte{0x08, 0x00}))
 	ethIPv6 := int32(binary.NativeEndian.Uint16([]byte{0x86, 0xdd}))
 	flowInfo := int32(binary.NativeEndian.Uint32([]byte{0x0f, 0xff, 0xff, 0xff}))
@@ -279,6 +286,23 @@ func instructions(c *Claims, xsks, guard *ebpf.Map) asm.Instructions {
 		asm.LoadMem(asm.R4, asm.R2, 4, asm.Half),
 		asm.LoadMem(asm.R5, asm.R9, guardMAC+4, asm.Half),
 		asm.JNE.Reg(asm.R4, asm.R5, "pass"),
+	)
+	if vlan != 0 {
+		// A VLAN tag the driver took off: the frame belongs to a VLAN
+		// device, or to nobody here; the kernel decides which.
+		ins = append(ins,
+			asm.StoreImm(asm.R10, stackVLAN, 0, asm.Word),
+			asm.Mov.Reg(asm.R1, asm.R6),
+			asm.Mov.Reg(asm.R2, asm.R10),
+			asm.Add.Imm(asm.R2, stackVLAN),
+			asm.Mov.Reg(asm.R3, asm.R10),
+			asm.Add.Imm(asm.R3, stackVLAN+2),
+			asm.Instruction{OpCode: asm.OpCode(asm.JumpClass).SetJumpOp(asm.Call), Src: asm.PseudoKfuncCall, Constant: int64(vlan)},
+			asm.JEq.Imm(asm.R0, 0, "pass"),
+		)
+		ins = append(ins, packet(ethHeaderLen)...)
+	}
+	ins = append(ins,
 		asm.LoadMem(asm.R5, asm.R2, ethTypeOffset, asm.Half),
 		asm.JEq.Imm(asm.R5, ethIPv6, "ipv6"),
 		asm.JNE.Imm(asm.R5, ethIPv4, "pass"),
@@ -416,7 +440,22 @@ func Attach(c *Claims, ifindex, queues int, g Guard) (*Program, error) {
 		p.Close()
 		return nil, err
 	}
-	p.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "xlat_claim", Type: ebpf.XDP, License: "Dual MIT/GPL", Instructions: instructions(c, p.xsks, p.guard)})
+	// Native mode with the VLAN check first: a program bound to the
+	// device, so that the driver's own bpf_xdp_metadata_rx_vlan_tag
+	// answers.
+	var nerr error
+	if id := vlanKfunc(); id != 0 {
+		p.prog, nerr = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "xlat_claim", Type: ebpf.XDP, License: "Dual MIT/GPL",
+			Ifindex: uint32(ifindex), Flags: xdpDevBoundOnly, Instructions: instructions(c, p.xsks, p.guard, id)})
+		if nerr == nil {
+			if p.link, nerr = link.AttachXDP(link.XDPOptions{Program: p.prog, Interface: ifindex, Flags: link.XDPDriverMode}); nerr == nil {
+				p.VLANChecked = true
+				return p, nil
+			}
+			p.prog.Close()
+		}
+	}
+	p.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "xlat_claim", Type: ebpf.XDP, License: "Dual MIT/GPL", Instructions: instructions(c, p.xsks, p.guard, 0)})
 	if err != nil {
 		p.Close()
 		return nil, permission(fmt.Errorf("loading the XDP program for %s: %w", name, err))
@@ -427,7 +466,7 @@ func Attach(c *Claims, ifindex, queues int, g Guard) (*Program, error) {
 		p.link, gerr = link.AttachXDP(link.XDPOptions{Program: p.prog, Interface: ifindex, Flags: link.XDPGenericMode})
 		if gerr != nil {
 			p.Close()
-			if errors.Is(err, unix.EBUSY) || errors.Is(gerr, unix.EBUSY) {
+			if errors.Is(err, unix.EBUSY) || errors.Is(gerr, unix.EBUSY) || errors.Is(nerr, unix.EBUSY) {
 				return nil, fmt.Errorf("%s %w (by another process)", name, ErrAttached)
 			}
 			return nil, permission(fmt.Errorf("attaching XDP to %s: native: %v; generic: %w", name, err, gerr))
@@ -435,6 +474,31 @@ func Attach(c *Claims, ifindex, queues int, g Guard) (*Program, error) {
 		p.Generic = true
 	}
 	return p, nil
+}
+
+// xdpDevBoundOnly is BPF_F_XDP_DEV_BOUND_ONLY (include/uapi/linux/bpf.h):
+// a program for one device that may call its metadata kfuncs.
+const xdpDevBoundOnly = 1 << 6
+
+// vlanKfunc is the BTF ID of the kernel's bpf_xdp_metadata_rx_vlan_tag
+// (Linux 6.8), or 0 where the kernel has none.
+func vlanKfunc() btf.TypeID {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return 0
+	}
+	fn, err := spec.AnyTypeByName("bpf_xdp_metadata_rx_vlan_tag")
+	if err != nil {
+		return 0
+	}
+	if _, ok := fn.(*btf.Func); !ok {
+		return 0
+	}
+	id, err := spec.TypeID(fn)
+	if err != nil {
+		return 0
+	}
+	return id
 }
 
 // Register makes s the socket its queue's frames are redirected to.

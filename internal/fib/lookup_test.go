@@ -112,3 +112,11 @@ func TestLookupRouteTypes(t *testing.T) {
 		}
 	})
 }
+
+func netInterface(name string) (int, error) {
+	i, err := net.InterfaceByName(name)
+	if err != nil {
+		return 0, err
+	}
+	return i.Index, nil
+}
