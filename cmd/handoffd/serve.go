@@ -84,7 +84,9 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv.Restore(tables)
+	if err := srv.Restore(tables); err != nil {
+		return err
+	}
 	d.srv = srv
 	ntables, bindings := d.size()
 	log.Info("handoffd starting", "listen", o.listen, "persist", o.persist, "tables", ntables, "bindings", bindings)

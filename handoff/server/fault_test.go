@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,4 +161,31 @@ func reqDatagram(t *testing.T, p *persisted, msgs ...wire.Message) []byte {
 	d := wire.Datagram{Session: wire.Session{Version: 1, NAT64Epoch: vectors.Epoch1, Token: 7,
 		Cookie: handoff.Cookie(ks, nCP.Addr(), nCP.Port(), vectors.Epoch1)}, Messages: msgs}
 	return d.Append(nil)
+}
+
+// Fault item 16: Restore installed a zero Table, whose LastUse then
+// panicked; a table's address, epoch and event hook were writable from
+// outside (a cleared hook cut the journal and the connection log off).
+// Now Restore refuses what a Store did not load, all or nothing, and the
+// table's identity is read through methods.
+func TestFaultRestoreRefusesForeignTables(t *testing.T) {
+	srv, err := New(Config{Addr: sAddr, Rand: seqRand()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := newTable(netip.MustParseAddr("192.0.2.1"), 7, TableConfig{})
+	for _, tables := range [][]*Table{{{}}, {nil}, {good, {}}} {
+		if err := srv.Restore(tables); err == nil {
+			t.Errorf("Restore(%d tables, one not from a Store): no error", len(tables))
+		}
+		if n := len(srv.Tables()); n != 0 {
+			t.Errorf("a refused Restore installed %d tables", n)
+		}
+	}
+	if err := srv.Restore([]*Table{good}); err != nil {
+		t.Fatal(err)
+	}
+	if tb := srv.Tables(); len(tb) != 1 || tb[0].NAT64() != netip.MustParseAddr("192.0.2.1") || tb[0].Epoch() != 7 || tb[0].onEvent == nil {
+		t.Errorf("restored: %v", tb)
+	}
 }

@@ -109,19 +109,27 @@ func (s *Server) Tables() []*Table {
 	for _, t := range s.tables {
 		out = append(out, t)
 	}
-	slices.SortFunc(out, func(a, b *Table) int { return a.NAT64.Compare(b.NAT64) })
+	slices.SortFunc(out, func(a, b *Table) int { return a.nat64.Compare(b.nat64) })
 	return out
 }
 
 // Restore installs tables loaded from a Store (§7.4). They keep their
 // table_epoch; nothing is logged. Restored tables count against MaxTables
-// but are never refused: they hold live bindings.
-func (s *Server) Restore(tables []*Table) {
+// but are never refused: they hold live bindings. A table a Store did not
+// load (nil, or the zero Table) refuses the whole call, and nothing is
+// installed.
+func (s *Server) Restore(tables []*Table) error {
+	for i, t := range tables {
+		if t == nil || t.slots == nil || t.epoch == 0 || !t.nat64.Is4() {
+			return fmt.Errorf("handoff/server: Restore: table %d was not loaded by a Store", i)
+		}
+	}
 	for _, t := range tables {
 		t.cfg.Rand = s.cfg.Table.Rand
-		t.OnEvent = s.event
-		s.tables[t.NAT64] = t
+		t.onEvent = s.event
+		s.tables[t.nat64] = t
 	}
+	return nil
 }
 
 // rotate replaces the cookie key every CookieKeyLifetime; cookies under
@@ -216,7 +224,7 @@ func (s *Server) Handle(now time.Time, from netip.AddrPort, b []byte, replies []
 	if s.cfg.Persistent {
 		hdr.Flags |= wire.FlagPersistent
 	}
-	hdr.TableEpoch = t.Epoch
+	hdr.TableEpoch = t.epoch
 	return s.process(now, t, hdr, d, len(b), replies)
 }
 
@@ -233,7 +241,7 @@ func (s *Server) newTable(now time.Time, n netip.Addr) *Table {
 		epoch = binary.BigEndian.Uint64(e[:])
 	}
 	t := newTable(n, epoch, s.cfg.Table)
-	t.OnEvent = s.event
+	t.onEvent = s.event
 	s.tables[n] = t
 	s.event(Event{Kind: Initialized, Time: now, NAT64: n, Epoch: epoch})
 	return t

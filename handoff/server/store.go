@@ -91,7 +91,7 @@ func (st *Store) Load(cfg TableConfig) ([]*Table, error) {
 	for _, t := range tables {
 		out = append(out, t)
 	}
-	slices.SortFunc(out, func(a, b *Table) int { return a.NAT64.Compare(b.NAT64) })
+	slices.SortFunc(out, func(a, b *Table) int { return a.nat64.Compare(b.nat64) })
 	return out, nil
 }
 
@@ -344,9 +344,9 @@ func (st *Store) writeSnapshot(tables []*Table) error {
 	b := appendHeader(nil, snapshotMagic)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(tables)))
 	for _, t := range tables {
-		n4 := t.NAT64.As4()
+		n4 := t.nat64.As4()
 		b = append(b, n4[:]...)
-		b = binary.BigEndian.AppendUint64(b, t.Epoch)
+		b = binary.BigEndian.AppendUint64(b, t.epoch)
 		b = binary.BigEndian.AppendUint32(b, t.gen)
 		b = binary.BigEndian.AppendUint32(b, uint32(t.Len()))
 		t.Bindings(func(x Binding) bool {

@@ -45,7 +45,9 @@ func startPersisted(t *testing.T, dir string, slots uint16) *persisted {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Restore(tables)
+	if err := srv.Restore(tables); err != nil {
+		t.Fatal(err)
+	}
 	p.srv, p.store = srv, st
 	return p
 }
@@ -74,7 +76,7 @@ func (p *persisted) send(now int, msgs ...wire.Message) *wire.Datagram {
 // state is what §13 test 12 compares: epoch, generation counter and the
 // bindings in LRU order.
 func state(t *Table) string {
-	s := fmt.Sprintf("%v epoch %x gen %d:", t.NAT64, t.Epoch, t.Generation())
+	s := fmt.Sprintf("%v epoch %x gen %d:", t.NAT64(), t.Epoch(), t.Generation())
 	t.Bindings(func(b Binding) bool {
 		s += fmt.Sprintf(" %d=%v/%d@%d", b.Port, b.Client, b.Generation, b.LastUse)
 		return true
@@ -105,7 +107,7 @@ func TestStoreServerRestart(t *testing.T) {
 		t.Fatalf("after a clean stop:\n got %s\nwant %s", got, want)
 	}
 	r := b.send(6, req(client(5)))
-	if r.Session.TableEpoch != b.srv.Table(n1).Epoch || r.Session.TableEpoch != 0x8e01f2a7c3b45d69 {
+	if r.Session.TableEpoch != b.srv.Table(n1).Epoch() || r.Session.TableEpoch != 0x8e01f2a7c3b45d69 {
 		t.Errorf("table_epoch %x changed", r.Session.TableEpoch)
 	}
 	if m := r.Messages[len(r.Messages)-1].(*wire.Map); m.Generation != 5 || m.Port != 1030 {

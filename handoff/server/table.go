@@ -88,8 +88,8 @@ func prefixLinks(s *slot) *links { return &s.plru }
 // no timeouts. It is not safe for concurrent use; the server serialises
 // access per table.
 type Table struct {
-	NAT64 netip.Addr
-	Epoch uint64 // table_epoch, non-zero
+	nat64 netip.Addr
+	epoch uint64 // table_epoch, non-zero
 
 	cfg      TableConfig
 	slots    []slot
@@ -101,17 +101,24 @@ type Table struct {
 
 	creations bucket.Bucket // §7.1 creation rate
 
-	// OnEvent, if set, receives every Created and Deleted in order: the
-	// connection log and the journal hang off it.
-	OnEvent func(Event)
+	// onEvent, if set, receives every Created and Deleted in order: the
+	// connection log and the journal hang off it, so only the server sets
+	// it.
+	onEvent func(Event)
 }
+
+// NAT64 is the address of the NAT64 the table is for.
+func (t *Table) NAT64() netip.Addr { return t.nat64 }
+
+// Epoch is the table's table_epoch (§7.1), never zero.
+func (t *Table) Epoch() uint64 { return t.epoch }
 
 // newTable returns an empty table for nat64 with the given table_epoch.
 func newTable(nat64 netip.Addr, epoch uint64, cfg TableConfig) *Table {
 	cfg.setDefaults()
 	n := int(cfg.SlotMax) - int(cfg.SlotMin) + 1
 	t := &Table{
-		NAT64: nat64, Epoch: epoch, cfg: cfg,
+		nat64: nat64, epoch: epoch, cfg: cfg,
 		slots:     make([]slot, n),
 		byClient:  newClientIndex(n),
 		prefixes:  make(map[prefixKey]list),
@@ -321,11 +328,11 @@ func (t *Table) unbind(i int32) {
 }
 
 func (t *Table) emit(kind EventKind, now time.Time, i int32) {
-	if t.OnEvent == nil {
+	if t.onEvent == nil {
 		return
 	}
 	s := &t.slots[i]
-	t.OnEvent(Event{Kind: kind, Time: now, NAT64: t.NAT64, Port: t.cfg.SlotMin + uint16(i),
+	t.onEvent(Event{Kind: kind, Time: now, NAT64: t.nat64, Port: t.cfg.SlotMin + uint16(i),
 		Client: s.client.addrPort(), Generation: s.gen})
 }
 

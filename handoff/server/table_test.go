@@ -24,7 +24,7 @@ func adopt(client string, port uint16) *wire.MapRequest {
 func newTestTable(min, max uint16, quota int) (*Table, *recorder) {
 	rec := &recorder{}
 	t := newTable(n1, 0x8e01f2a7c3b45d69, TableConfig{SlotMin: min, SlotMax: max, PrefixQuota: quota})
-	t.OnEvent = rec.Event
+	t.onEvent = rec.Event
 	return t, rec
 }
 
