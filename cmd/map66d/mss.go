@@ -119,8 +119,11 @@ func (r *routeMTUs) mssFor(src, dst netip.Addr, fallback uint16) uint16 {
 // a SYN costs two map lookups, and a route lookup only for an address
 // not seen for routeMTUTTL. Lookups are limited to routeLookups a
 // second, so that a flood of SYNs to new addresses costs the kernel
-// little; beyond it a SYN gets the interfaces' limit. Used by the packet
-// loop alone.
+// little; beyond it a SYN gets the IPv6 minimum MTU, the one limit that
+// holds on any route: a flood of random sources must not cost a user
+// behind a small-MTU tunnel the clamp, and a smaller MSS than needed
+// costs only a little efficiency until the next second. Used by the
+// packet loop alone.
 type routeMTUs struct {
 	lookup func(netip.Addr) (int, error) // the route's MTU, else its device's; 0: none
 	now    func() time.Time
@@ -150,7 +153,7 @@ func (r *routeMTUs) mtu(a netip.Addr) int {
 		r.second, r.spent = now, 0
 	}
 	if r.spent >= routeLookups {
-		return 0
+		return header.IPv6MinMTU
 	}
 	r.spent++
 	mtu, err := r.lookup(a)
@@ -164,17 +167,22 @@ func (r *routeMTUs) mtu(a netip.Addr) int {
 	return mtu
 }
 
-// kernelRouteMTU asks the kernel for the route to a: its mtu attribute,
-// else its device's MTU.
-func kernelRouteMTU(a netip.Addr) (int, error) {
-	routes, err := netlink.RouteGet(a.AsSlice())
+// kernelRoutes asks the kernel for routes over one netlink socket, kept
+// for the life of the packet loop: a socket a lookup would cost more
+// than the lookup.
+type kernelRoutes struct{ h *netlink.Handle }
+
+// mtu asks the kernel for the route to a: its mtu attribute, else its
+// device's MTU.
+func (k kernelRoutes) mtu(a netip.Addr) (int, error) {
+	routes, err := k.h.RouteGet(a.AsSlice())
 	if err != nil || len(routes) == 0 {
 		return 0, err
 	}
 	if routes[0].MTU > 0 {
 		return routes[0].MTU, nil
 	}
-	l, err := netlink.LinkByIndex(routes[0].LinkIndex)
+	l, err := k.h.LinkByIndex(routes[0].LinkIndex)
 	if err != nil {
 		return 0, err
 	}

@@ -81,6 +81,41 @@ func TestClampSYN(t *testing.T) {
 	}
 }
 
+// Fault item 17: 1,000 SYNs a second from random sources spent the route
+// lookups, and a user's SYN into a 1280-octet tunnel then left with the
+// interfaces' MSS 1440 instead of 1220. Past the lookup rate a SYN now
+// gets the IPv6 minimum MTU's limit, which holds on any route.
+func TestFaultClampBudgetExhausted(t *testing.T) {
+	user, tunnel := netip.MustParseAddr("2001:db8:1::10"), netip.MustParseAddr("2001:db8:ffff::80")
+	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	lookup := func(a netip.Addr) (int, error) {
+		if a == tunnel {
+			return 1280, nil
+		}
+		return 1500, nil
+	}
+	syn := func(src, dst netip.Addr) []byte {
+		return testpkt.IPv6{Src: src, Dst: dst, HopLimit: 64}.Packet(header.ProtoTCP,
+			testpkt.TCPOptions(src, dst, 40000, 80, header.TCPFlagSYN, []byte{2, 4, 0x05, 0xa0, 1, 3, 3, 7}, nil)) // MSS 1440
+	}
+	for _, seen := range []bool{false, true} {
+		r := &routeMTUs{now: func() time.Time { return now }, cache: map[netip.Addr]routeMTU{}, lookup: lookup}
+		if seen { // an earlier connection through the tunnel, its entry since expired
+			clampSYN(syn(user, tunnel), 1440, r)
+			now = now.Add(routeMTUTTL + time.Second)
+		}
+		for i := range routeLookups {
+			src := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xbb, 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)})
+			clampSYN(syn(src, user), 1440, r)
+		}
+		pkt := syn(user, tunnel)
+		clampSYN(pkt, 1440, r)
+		if mss, _ := header.TCP(pkt[header.IPv6Size:]).MSS(); mss != 1220 {
+			t.Errorf("tunnel seen before %v: the user's SYN into the tunnel after a flood: MSS %d, want 1220", seen, mss)
+		}
+	}
+}
+
 // A reload whose clamp-mss cannot be worked out (an interface that is
 // not there) is refused and changes nothing, the clamp in force included.
 func TestRefusedClampReload(t *testing.T) {
@@ -154,10 +189,14 @@ func TestClampSYNByRoute(t *testing.T) {
 		}
 	}
 	// A flood to new addresses: lookups stop at the rate; the rest get
-	// the interfaces' limit without asking the kernel.
+	// the IPv6 minimum without asking the kernel.
 	for i := range 3 * routeLookups {
 		a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xdd, 14: byte(i >> 8), 15: byte(i)})
-		clampSYN(syn(lan, a, header.TCPFlagSYN), ifaces, r)
+		pkt := syn(lan, a, header.TCPFlagSYN)
+		clampSYN(pkt, ifaces, r)
+		if i >= routeLookups && mssOf(pkt) != 1220 {
+			t.Fatalf("SYN %d of the flood, past the lookup rate: MSS %d, want the IPv6 minimum's 1220", i, mssOf(pkt))
+		}
 	}
 	if lookups > 4+routeLookups {
 		t.Errorf("%d lookups for a flood of 3000 SYNs within a second; want at most %d", lookups, routeLookups)

@@ -96,7 +96,12 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 	outBufs := make([][]byte, 0, len(bufs))
 	var b burst
 	var mapped, passed, dropped uint64
-	mtus := &routeMTUs{lookup: kernelRouteMTU, now: time.Now, cache: map[netip.Addr]routeMTU{}}
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
+	mtus := &routeMTUs{lookup: kernelRoutes{h}.mtu, now: time.Now, cache: map[netip.Addr]routeMTU{}}
 	for {
 		watch.Waiting()
 		n, err := rd.Read()
