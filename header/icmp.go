@@ -28,6 +28,7 @@ const (
 	ICMPv4CodePortUnreach  = 3
 	ICMPv4CodeProtoUnreach = 2
 	ICMPv4CodeHostUnreach  = 1
+	ICMPv4CodeNetUnreach   = 0
 )
 
 // ICMPv6 types (RFC 4443).

@@ -229,6 +229,13 @@ func TestOwnAddress(t *testing.T) {
 		if _, r = run(x.To4, in); r.Verdict != Drop || r.Reason != ReasonOwnAddress {
 			t.Errorf("UDP to the translator: %v/%v, want own-address drop", r.Verdict, r.Reason)
 		}
+		// Fault item 18: a Next Header no host knows (253, for
+		// experiments) gets Parameter Problem code 1 pointing at it (RFC
+		// 8200 §4); it used to get nothing.
+		in = testpkt.IPv6{Src: h6, Dst: xlat6, HopLimit: 64}.Packet(253, abcd)
+		out, r = run(x.To4, in)
+		want = testpkt.IPv6{Src: xlat6, Dst: h6}.Packet(header.ProtoICMPv6, testpkt.ICMPError(xlat6, h6, header.ICMPv6ParamProblem, header.ICMPv6CodeUnknownNH, 6, in))
+		expectPacket(t, "next header 253 to the translator", out, r, Reply, ReasonOwnAddress, want)
 		// 192.0.2.1 under the prefix is the translator's own IPv6 address.
 		self4 := netip.MustParseAddr("192.0.2.1")
 		if nsp.Embed(self4) != xlat6 {

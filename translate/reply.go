@@ -84,6 +84,21 @@ func (x *Translator) reply4(c *compiled, buf []byte, off, n int, typ, code uint8
 
 var broadcast4 = [4]byte{255, 255, 255, 255}
 
+// ipv6NextHeaderOffset is where the fixed IPv6 header keeps Next Header.
+const ipv6NextHeaderOffset = 6
+
+// knownUpperLayer reports whether a host knows the protocol: the ones a
+// translator's address speaks of, and No Next Header (RFC 8200 §4.7).
+func knownUpperLayer(proto uint8) bool {
+	switch proto {
+	case header.ProtoTCP, header.ProtoUDP, header.ProtoICMPv6, ipv6NoNextHeader:
+		return true
+	}
+	return false
+}
+
+const ipv6NoNextHeader = 59
+
 // refuse6 handles a refusal of an IPv6 packet: RFC 7915 §5.4 sends
 // Destination Unreachable, administratively prohibited, unless the packet
 // is an ICMPv6 message; RFC 6146 §3.5.1.1 uses Address Unreachable when
@@ -166,9 +181,14 @@ func (x *Translator) Reply6(buf []byte, off, n int, typ, code uint8, rest uint32
 // address: it is not to be translated (the other side would route it back,
 // round and round until its hop limit ran out). An Echo Request without
 // extension headers or fragmentation is answered, as a host answers it
-// (RFC 4443 §4.2); anything else is dropped.
+// (RFC 4443 §4.2); a Next Header no host knows gets Parameter Problem;
+// anything else is dropped.
 func (x *Translator) own6(c *compiled, buf []byte, off, n int, in *info6, isErr bool) Result {
 	p := buf[off : off+n]
+	if !isErr && in.l4off == header.IPv6Size && !in.frag && !knownUpperLayer(p[6]) {
+		// RFC 8200 §4: code 1, the pointer at the Next Header field.
+		return x.reply6(c, buf, off, n, header.ICMPv6ParamProblem, header.ICMPv6CodeUnknownNH, ipv6NextHeaderOffset, ReasonOwnAddress)
+	}
 	if isErr || in.l4off != header.IPv6Size || in.frag || p[6] != header.ProtoICMPv6 ||
 		n < header.IPv6Size+header.ICMPHeaderSize || p[header.IPv6Size] != header.ICMPv6EchoRequest {
 		return drop(ReasonOwnAddress)

@@ -1,13 +1,21 @@
 package main
 
 import (
+	"bytes"
+	"io"
+	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/internal/testpkt"
+	"github.com/v6xlat/xlat/translate"
 )
 
 // Hardening: faults and bad input that must be refused cleanly. Each test
@@ -270,5 +278,79 @@ func TestFaultFrameMemory(t *testing.T) {
 	}
 	if err := umemFits(65536, 8); err == nil || !strings.Contains(err.Error(), "8 receive queues") {
 		t.Errorf("eight queues of 256 MiB on a 1 GiB machine: %v", err)
+	}
+}
+
+// Fault item 18: a packet routed to the gateway that no instance claims
+// was dropped without a word; a router answers it with Destination
+// Unreachable, no route (RFC 4443 §3.1, RFC 1812 §5.2.7.1), from its own
+// address, and says nothing about ICMP errors or to groups.
+func TestFaultUnclaimedAnswered(t *testing.T) {
+	l, err := parseConfig([]byte(`{"tun": {"name": "xlat0", "ipv4-address": "192.0.2.1", "ipv6-address": "2001:db8:c::1"},
+	  "instances": [{"name": "nat64", "type": "nat64", "nat64": {"pool6": "2001:db8:64::/96",
+	    "pool4": [{"protocol": "UDP", "prefix": "203.0.113.1/32"}]}}],
+	  "rules": [{"prefix": "192.0.2.0/25", "instance": "nat64"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gateway{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	g.cur.Store(l)
+	if g.noRoute, err = newNoRoute(l.cfg.TUN); err != nil {
+		t.Fatal(err)
+	}
+	c6, s4 := netip.MustParseAddr("2001:db8:c::10"), netip.MustParseAddr("198.51.100.7")
+	out6 := netip.MustParseAddr("2001:db8:64::c000:2c8") // 192.0.2.200: no rule gives it an instance
+	own6, own4 := netip.MustParseAddr("2001:db8:c::1"), netip.MustParseAddr("192.0.2.1")
+	for _, tc := range []struct {
+		name string
+		pkt  []byte
+		want []byte // nil: nothing sent
+	}{
+		{"IPv6 to a pool6 address no rule serves",
+			testpkt.IPv6{Src: c6, Dst: out6, HopLimit: 64}.Packet(header.ProtoUDP, testpkt.UDP(c6, out6, 1000, 53, []byte("abcd"))),
+			nil},
+		{"IPv4 to an address outside pool4",
+			testpkt.IPv4{Src: s4, Dst: netip.MustParseAddr("203.0.113.9"), TTL: 64}.Packet(header.ProtoUDP, testpkt.UDP(s4, netip.MustParseAddr("203.0.113.9"), 1000, 53, []byte("abcd"))),
+			nil},
+		{"an ICMPv6 error no instance claims",
+			testpkt.IPv6{Src: c6, Dst: out6, HopLimit: 64}.Packet(header.ProtoICMPv6, testpkt.ICMPError(c6, out6, header.ICMPv6DstUnreachable, 0, 0, make([]byte, 48))),
+			nil},
+	} {
+		switch tc.name {
+		case "IPv6 to a pool6 address no rule serves":
+			tc.want = testpkt.IPv6{Src: own6, Dst: c6}.Packet(header.ProtoICMPv6, testpkt.ICMPError(own6, c6, header.ICMPv6DstUnreachable, header.ICMPv6CodeNoRoute, 0, tc.pkt))
+		case "IPv4 to an address outside pool4":
+			tc.want = testpkt.IPv4{Src: own4, Dst: s4}.Packet(header.ProtoICMPv4, testpkt.ICMPError(own4, s4, header.ICMPv4DstUnreachable, header.ICMPv4CodeNetUnreach, 0, tc.pkt))
+		}
+		buf := make([]byte, readOffset+len(tc.pkt)+64)
+		copy(buf[readOffset:], tc.pkt)
+		r, ok := g.translatePacket(l.insts, buf, readOffset, len(tc.pkt))
+		if !ok {
+			t.Errorf("%s: taken as a control datagram", tc.name)
+			continue
+		}
+		if tc.want == nil {
+			if r.Verdict != translate.Drop {
+				t.Errorf("%s: %v, want nothing sent", tc.name, r.Verdict)
+			}
+			continue
+		}
+		if r.Verdict != translate.Reply {
+			t.Errorf("%s: %v/%v, want an ICMP error", tc.name, r.Verdict, r.Reason)
+			continue
+		}
+		got := buf[r.Start:r.End]
+		// The IPv4 error's Identification is the translator's to pick.
+		if got[0]>>4 == 4 {
+			copy(tc.want[4:6], got[4:6])
+			header.IPv4(tc.want).SetChecksum(0)
+			header.IPv4(tc.want).SetChecksum(header.IPv4(tc.want).CalculateChecksum())
+		}
+		if !bytes.Equal(got, tc.want) {
+			t.Errorf("%s:\n got % x\nwant % x", tc.name, got, tc.want)
+		}
+	}
+	if n := g.noRoute.answered.Load(); n != 3 {
+		t.Errorf("%d unclaimed packets counted, want 3", n)
 	}
 }

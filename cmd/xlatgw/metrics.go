@@ -32,11 +32,12 @@ var (
 	descReadDrop = prometheus.NewDesc("xlatgw_tun_read_dropped_total", "What a TUN queue handed over that could not become packets (a superpacket with more segments than a burst holds, a malformed virtio header), by queue.", []string{"queue"}, nil)
 	descXDP      = prometheus.NewDesc("xlatgw_xdp_packets_total", "AF_XDP datapath frames by queue and what became of them: received, transmitted, dropped, punted (handed to the kernel through the TUN device), tx_ring_full (dropped for want of room to send).", []string{"queue", "event"}, nil)
 	descXDPSock  = prometheus.NewDesc("xlatgw_xdp_socket_events_total", "The kernel's AF_XDP socket counters (XDP_STATISTICS) by queue and interface: rx_dropped, rx_ring_full, fill_ring_empty, tx_invalid.", []string{"queue", "interface", "event"}, nil)
+	descNoRoute  = prometheus.NewDesc("xlatgw_unclaimed_packets_total", "Packets routed to the gateway that no instance claims, answered with ICMP Destination Unreachable (no route) where an answer is due.", nil, nil)
 	descCache    = prometheus.NewDesc("xlatgw_handoff_cache_entries", "handoff/1 cache entries, all servers.", []string{"instance"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRefused, descSessions, descBIB, descPool4, descEAMT, descHandoff, descPeers, descCache, descSync, descReadDrop, descXDP, descXDPSock} {
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descRefused, descSessions, descBIB, descPool4, descEAMT, descHandoff, descPeers, descCache, descSync, descReadDrop, descXDP, descXDPSock, descNoRoute} {
 		ch <- d
 	}
 }
@@ -50,6 +51,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for i, rd := range c.g.readers {
 		counter(descReadDrop, rd.Dropped.Load(), strconv.Itoa(i))
+	}
+	if c.g.noRoute != nil {
+		counter(descNoRoute, c.g.noRoute.answered.Load())
 	}
 	if x := c.g.xdp; x != nil {
 		for _, grp := range x.groups {

@@ -45,6 +45,7 @@ type gateway struct {
 	readers []*tunbatch.Reader
 	xdp     *xdpDatapath // nil without af-xdp
 	routes  *tunRoutes   // nil with manage-routes off
+	noRoute *noRoute     // answers what no instance claims
 	// loops are the datapath's loops, TUN queues and AF_XDP groups,
 	// set before anything may read them.
 	loops []*loopwatch.Loop
@@ -85,6 +86,10 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	}
 	g := &gateway{log: log}
 	g.cur.Store(l)
+	var err error
+	if g.noRoute, err = newNoRoute(l.cfg.TUN); err != nil {
+		return fmt.Errorf("tun: %w", err)
+	}
 	// The datapath (the TUN device, the AF_XDP interfaces' sockets and
 	// programs, the routes into the device and the view of the routing
 	// tables) is set up in the data namespace when "data-netns" names
@@ -92,7 +97,7 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	// the admin socket, metrics and sync below stay here.
 	var devs []tun.Device
 	fatal := make(chan error, 1) // what ends the gateway from outside its loops
-	err := inNetns(l.cfg.DataNetns, func() error {
+	err = inNetns(l.cfg.DataNetns, func() error {
 		var err error
 		if devs, err = openQueues(l.cfg.TUN.Name, l.cfg.TUN.MTU, queues); err != nil {
 			return fmt.Errorf("creating TUN %s: %w", l.cfg.TUN.Name, err)
@@ -416,13 +421,16 @@ func (g *gateway) translateBurst(bufs [][]byte, sizes []int, out [][]byte, rs *r
 // buf[off:off+n]: a handoff server's control datagram goes to its client
 // (ok false: nothing to send), anything else to the instance that claims
 // it, which translates it in place; a packet no instance claims is
-// dropped (the zero Result).
+// answered as a router without a route answers it (noRoute).
 func (g *gateway) translatePacket(insts []*member, buf []byte, off, n int) (r translate.Result, ok bool) {
 	if g.control(insts, buf[off:off+n]) {
 		return r, false
 	}
 	if in := pick(insts, buf[off:off+n]); in != nil {
 		return in.translate(buf, off, n), true
+	}
+	if g.noRoute != nil {
+		return g.noRoute.answer(buf, off, n), true
 	}
 	return r, true
 }
