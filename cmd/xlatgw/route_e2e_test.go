@@ -28,7 +28,7 @@ import (
 // server saw the requests is the outcome.
 
 const matrixConfig = `{
-  "tun": {"name": "xlat0", "ipv4-address": "192.0.2.1", "ipv6-address": "2001:db8:c::1"},
+  "tun": {"name": "xlat0", "mtu": 9000, "ipv4-address": "192.0.2.1", "ipv6-address": "2001:db8:c::1"},
   "metrics": "127.0.0.1:19481",
   "instances": [
     {"name": "nat64", "type": "nat64", "nat64": {
@@ -44,6 +44,7 @@ type routeCase struct {
 	name                string
 	setup, during, undo []string
 	probes              int
+	size                int           // of the echo requests' data (default 10)
 	wait                time.Duration // after the last probe
 	want                outcome
 	needs               func() string // a reason to skip, or ""
@@ -121,6 +122,12 @@ func routeMatrix() []routeCase {
 			undo:  []string{del, "ip neigh flush dev g1"},
 			wait:  4 * time.Second,
 			want:  outcome{0, "", "1/0", false}},
+		// Fault item 7: an MTU raised at runtime holds at once.
+		{name: "MTU raised at runtime",
+			setup: []string{viaS, "ip link set g0 mtu 2000", "ip link set g1 mtu 2000", "@c ip link set c0 mtu 2000", "@s ip link set s0 mtu 2000"},
+			undo:  []string{"@c ip link set c0 mtu 1500", "@s ip link set s0 mtu 1500", "ip link set g0 mtu 1500", "ip link set g1 mtu 1500", del},
+			size:  1800,
+			want:  outcome{3, "s", "-", true}},
 		{name: "blackhole in pool6",
 			setup: []string{viaS, "ip -6 route add blackhole 64:ff9b::cb00:7164/128"},
 			undo:  []string{"ip -6 route del 64:ff9b::cb00:7164/128", del},
@@ -268,11 +275,18 @@ func runMatrix(t *testing.T, bin string, xdp bool, cases []routeCase) []outcome 
 		m := netnstest.Output(t, ctx, g, "http-get", "http://127.0.0.1:19481/metrics")
 		return metric(m, `xlatgw_xdp_packets_total\{event="transmitted",queue="0"\}`)
 	}
+	// A command runs in the gateway's namespace, or in the client's or a
+	// server's when it starts with @c, @s or @u.
+	where := map[string]string{"@c": c, "@s": s, "@u": u}
 	sh := func(cmds []string) {
 		for _, cmd := range cmds {
-			args := append([]string{"netns", "exec", g}, strings.Fields(cmd)...)
+			ns := g
+			if w, rest, ok := strings.Cut(cmd, " "); ok && where[w] != "" {
+				ns, cmd = where[w], rest
+			}
+			args := append([]string{"netns", "exec", ns}, strings.Fields(cmd)...)
 			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-				t.Errorf("%s in %s: %v\n%s", cmd, g, err, out)
+				t.Errorf("%s in %s: %v\n%s", cmd, ns, err, out)
 			}
 		}
 	}
@@ -295,7 +309,11 @@ func runMatrix(t *testing.T, bin string, xdp bool, cases []routeCase) []outcome 
 		}
 		s0, u0, f0 := echos(s), echos(u), fast()
 		p := netnstest.Helper(ctx, c, "probe", "64:ff9b::cb00:7164")
-		p.Env = append(p.Env, "XLAT_PROBES="+strconv.Itoa(probes), "XLAT_PROBE_GAP="+strconv.Itoa(int(gap/time.Millisecond)), "XLAT_PROBE_WAIT="+strconv.Itoa(int(wait/time.Millisecond)))
+		size := rc.size
+		if size == 0 {
+			size = 10
+		}
+		p.Env = append(p.Env, "XLAT_PROBE_SIZE="+strconv.Itoa(size), "XLAT_PROBES="+strconv.Itoa(probes), "XLAT_PROBE_GAP="+strconv.Itoa(int(gap/time.Millisecond)), "XLAT_PROBE_WAIT="+strconv.Itoa(int(wait/time.Millisecond)))
 		var out strings.Builder
 		p.Stdout = &out
 		if err := p.Start(); err != nil {

@@ -738,8 +738,9 @@ func ping(addr string) error {
 	return fmt.Errorf("no echo reply from %s", addr)
 }
 
-// probe sends XLAT_PROBES echo requests (default 3) to addr,
-// XLAT_PROBE_GAP apart (default 200 ms), listens XLAT_PROBE_WAIT longer
+// probe sends XLAT_PROBES echo requests (default 3) of XLAT_PROBE_SIZE
+// octets of data (default 10) to addr, XLAT_PROBE_GAP apart (default
+// 200 ms), listens XLAT_PROBE_WAIT longer
 // (default 1.5 s), and prints "replies=N errors=T/C,...": the echo replies
 // and the types and codes of the ICMP errors that came back ("-" for
 // none), so that a test can compare what two datapaths made of the same
@@ -754,6 +755,7 @@ func probe(addr string) error {
 	n := envInt("XLAT_PROBES", 3)
 	gap := time.Duration(envInt("XLAT_PROBE_GAP", 200)) * time.Millisecond
 	wait := time.Duration(envInt("XLAT_PROBE_WAIT", 1500)) * time.Millisecond
+	data := make([]byte, envInt("XLAT_PROBE_SIZE", 10))
 	c, err := icmp.ListenPacket(network, "")
 	if err != nil {
 		return err
@@ -764,7 +766,7 @@ func probe(addr string) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		buf := make([]byte, 1500)
+		buf := make([]byte, 65536)
 		for {
 			n, _, err := c.ReadFrom(buf)
 			if err != nil {
@@ -792,7 +794,7 @@ func probe(addr string) error {
 		}
 	}()
 	for seq := 1; seq <= n; seq++ {
-		b, _ := (&icmp.Message{Type: req, Body: &icmp.Echo{ID: id, Seq: seq, Data: []byte("xlat probe")}}).Marshal(nil)
+		b, _ := (&icmp.Message{Type: req, Body: &icmp.Echo{ID: id, Seq: seq, Data: data}}).Marshal(nil)
 		if _, err := c.WriteTo(b, &net.IPAddr{IP: ip}); err != nil {
 			return err
 		}
