@@ -15,34 +15,39 @@ import (
 	"github.com/v6xlat/xlat/internal/netnstest"
 )
 
-// Fault item 4: frames that are not the gateway's must reach the kernel,
-// which drops them, as it drops them on the TUN-only gateway: a frame
-// tagged for a VLAN the gateway has no device for (the tag taken off by
-// the sending veth, as a NIC's VLAN offload does), and a frame sent to
-// another host's MAC. The fast path used to translate both, and with
-// flooding both campus boxes translated the same frame.
+// Fault items 4 and 5: frames that are not the gateway's to translate
+// must reach the kernel, which drops or delivers them as it does on the
+// TUN-only gateway: a frame tagged for a VLAN the gateway has no device
+// for (the tag taken off by the sending veth, as a NIC's VLAN offload
+// does), a frame sent to another host's MAC (the fast path translated
+// both, and with flooding both campus boxes translated the same frame),
+// and a ping to the gateway's own address inside an EAMT prefix (it was
+// translated to IPv6 and never answered).
 func TestFaultForeignFrames(t *testing.T) {
 	netnstest.Need(t)
 	needXDP(t)
 	bin := netnstest.Build(t, ".")
 	type row struct {
-		name, dst string
-		want      int // echo replies of 3
+		name, from, dst string // from: "c" the client, "s" the server
+		want            int    // echo replies of 3
 	}
 	rows := []row{
-		{"untagged, to the gateway's MAC", "64:ff9b::192.0.2.80", 3},
-		{"to another host's MAC", "64:ff9b::192.0.2.81", 0},
+		{"untagged, to the gateway's MAC", "c", "64:ff9b::192.0.2.80", 3},
+		{"to another host's MAC", "c", "64:ff9b::192.0.2.81", 0},
+		{"the gateway's own address in an EAMT prefix", "s", "198.51.100.1", 3},
 	}
 	vlan := linkTypeSupport("vlan", "id", "100")
 	if vlan == "" {
-		rows = append(rows, row{"tagged VLAN 100, which the gateway has not", "64:ff9b::192.0.2.82", 0})
+		rows = append(rows, row{"tagged VLAN 100, which the gateway has not", "c", "64:ff9b::192.0.2.82", 0})
 	} else {
 		t.Logf("no VLAN row: %s", vlan)
 	}
 	var got [2][]int
 	for i, xdp := range []bool{false, true} {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		prefix, config := "ff", strings.Replace(matrixConfig, "19481", "19484", 1)
+		prefix, config := "ff", strings.Replace(strings.Replace(matrixConfig, "19481", "19484", 1), `"instances": [`, `"instances": [
+    {"name": "dc", "type": "siit", "siit": {"pool6": "2001:db8:46::/96",
+      "eamt": [{"ipv4": "198.51.100.0/24", "ipv6": "2001:db8:c::100/120"}]}},`, 1)
 		if xdp {
 			prefix = "fx"
 			config = strings.Replace(config, `"instances"`, `"af-xdp": {"interfaces": ["g0", "g1"]},
@@ -61,6 +66,7 @@ func TestFaultForeignFrames(t *testing.T) {
 			t.Fatalf("no MAC on g0: %s", out)
 		}
 		netnstest.IP(t, s, "addr add 192.0.2.81/24 dev s0", "addr add 192.0.2.82/24 dev s0")
+		netnstest.IP(t, g, "addr add 198.51.100.1/32 dev g1")
 		// Another host's MAC as the next hop on the untagged link.
 		netnstest.IP(t, c,
 			"-6 neigh add 2001:db8:c::2 lladdr 02:00:00:00:99:99 dev c0 nud permanent",
@@ -78,7 +84,11 @@ func TestFaultForeignFrames(t *testing.T) {
 		var logs netnstest.Log
 		d, _ := runXlatgw(t, ctx, g, bin, cfg, &logs)
 		for _, r := range rows {
-			p := netnstest.Helper(ctx, c, "probe", r.dst)
+			ns := c
+			if r.from == "s" {
+				ns = s
+			}
+			p := netnstest.Helper(ctx, ns, "probe", r.dst)
 			out, err := p.Output()
 			if err != nil {
 				t.Fatalf("probe %s: %v", r.dst, err)
