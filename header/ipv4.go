@@ -22,6 +22,14 @@ const (
 
 	// IPv4Version is the Version field of an IPv4 header.
 	IPv4Version = 4
+
+	// Where the fields the accessors read are, for code that cannot use
+	// them (an XDP program built from instructions).
+	IPv4TOSOffset      = 1
+	IPv4TotalLenOffset = 2
+	IPv4ProtocolOffset = 9
+	IPv4SrcOffset      = 12
+	IPv4DstOffset      = 16
 )
 
 // Protocol numbers used by translators (IANA "Assigned Internet Protocol
@@ -47,10 +55,10 @@ func (h IPv4) Version() uint8 { return h[0] >> 4 }
 func (h IPv4) HeaderLen() int { return int(h[0]&0xf) * 4 }
 
 // TOS is the Type of Service octet (DSCP and ECN, RFC 2474, RFC 3168).
-func (h IPv4) TOS() uint8 { return h[1] }
+func (h IPv4) TOS() uint8 { return h[IPv4TOSOffset] }
 
 // TotalLen is the Total Length: header and payload, in octets.
-func (h IPv4) TotalLen() uint16 { return binary.BigEndian.Uint16(h[2:]) }
+func (h IPv4) TotalLen() uint16 { return binary.BigEndian.Uint16(h[IPv4TotalLenOffset:]) }
 
 // ID is the Identification field, which ties fragments together.
 func (h IPv4) ID() uint16 { return binary.BigEndian.Uint16(h[4:]) }
@@ -76,16 +84,16 @@ func (h IPv4) IsFragment() bool { return h.FlagsOffset()&(IPv4FlagMF|ipv4OffMask
 func (h IPv4) TTL() uint8 { return h[8] }
 
 // Protocol is the upper-layer protocol number (the Proto constants).
-func (h IPv4) Protocol() uint8 { return h[9] }
+func (h IPv4) Protocol() uint8 { return h[IPv4ProtocolOffset] }
 
 // Checksum is the header checksum field.
 func (h IPv4) Checksum() uint16 { return binary.BigEndian.Uint16(h[10:]) }
 
 // Src is the source address.
-func (h IPv4) Src() netip.Addr { return netip.AddrFrom4([4]byte(h[12:16])) }
+func (h IPv4) Src() netip.Addr { return netip.AddrFrom4([4]byte(h[IPv4SrcOffset:])) }
 
 // Dst is the destination address.
-func (h IPv4) Dst() netip.Addr { return netip.AddrFrom4([4]byte(h[16:20])) }
+func (h IPv4) Dst() netip.Addr { return netip.AddrFrom4([4]byte(h[IPv4DstOffset:])) }
 
 // Options returns the options area (empty without options).
 func (h IPv4) Options() []byte { return h[IPv4MinSize:h.HeaderLen()] }

@@ -18,6 +18,13 @@ const (
 	IPv6Version = 6
 	// IPv6MinMTU is the minimum link MTU of IPv6 (RFC 8200 §5).
 	IPv6MinMTU = 1280
+
+	// Where the fields the accessors read are, for code that cannot use
+	// them (an XDP program built from instructions).
+	IPv6PayloadLenOffset = 4
+	IPv6NextHeaderOffset = 6
+	IPv6SrcOffset        = 8
+	IPv6DstOffset        = 24
 )
 
 // Version is the version field (6 for IPv6; RFC 8200 §3).
@@ -31,20 +38,20 @@ func (h IPv6) FlowLabel() uint32 { return binary.BigEndian.Uint32(h[0:]) & 0xfff
 
 // PayloadLen is the Payload Length: what follows the fixed header,
 // extension headers included, in octets.
-func (h IPv6) PayloadLen() uint16 { return binary.BigEndian.Uint16(h[4:]) }
+func (h IPv6) PayloadLen() uint16 { return binary.BigEndian.Uint16(h[IPv6PayloadLenOffset:]) }
 
 // NextHeader is the type of the header after the fixed one (the Proto
 // constants).
-func (h IPv6) NextHeader() uint8 { return h[6] }
+func (h IPv6) NextHeader() uint8 { return h[IPv6NextHeaderOffset] }
 
 // HopLimit is the Hop Limit.
 func (h IPv6) HopLimit() uint8 { return h[7] }
 
 // Src is the source address.
-func (h IPv6) Src() netip.Addr { return ipword.Get6(h[8:24]) }
+func (h IPv6) Src() netip.Addr { return ipword.Get6(h[IPv6SrcOffset:IPv6DstOffset]) }
 
 // Dst is the destination address.
-func (h IPv6) Dst() netip.Addr { return ipword.Get6(h[24:40]) }
+func (h IPv6) Dst() netip.Addr { return ipword.Get6(h[IPv6DstOffset:IPv6Size]) }
 
 // SrcBytes returns the source address field itself.
 func (h IPv6) SrcBytes() []byte { return h[8:24] }

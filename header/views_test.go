@@ -166,3 +166,36 @@ func TestUpperLayer(t *testing.T) {
 		}
 	}
 }
+
+// An Ethernet header carrying IPv6, read and then written whole; and the
+// offsets the XDP program uses point at the fields the accessors read.
+func TestEthernetView(t *testing.T) {
+	frame := fixture.Hex(t, "020000000080 02000000000a 86dd")
+	e := Ethernet(frame)
+	dst, src := [6]byte{2, 0, 0, 0, 0, 0x80}, [6]byte{2, 0, 0, 0, 0, 0x0a}
+	if e.Dst() != dst || e.Src() != src || e.Type() != EtherTypeIPv6 {
+		t.Errorf("read % x % x %#04x", e.Dst(), e.Src(), e.Type())
+	}
+	out := make(Ethernet, EthernetSize)
+	out.Encode(dst, src, EtherType(IPv6Version))
+	if !bytes.Equal(out, frame) {
+		t.Errorf("written % x, want % x", []byte(out), frame)
+	}
+	if EtherType(IPv4Version) != EtherTypeIPv4 || EtherType(5) != 0 {
+		t.Errorf("EtherType(4) %#04x, EtherType(5) %#04x", EtherType(IPv4Version), EtherType(5))
+	}
+	v4 := fixture.Hex(t, "45b8 0024 1234 0000 40 11 0000 c0000201 c6336402")
+	v6 := fixture.Hex(t, "60000000 0008 11 40 20010db8000000000000000000000001 20010db8000000000000000000000002")
+	switch {
+	case v4[IPv4TOSOffset] != IPv4(v4).TOS() || v4[IPv4ProtocolOffset] != IPv4(v4).Protocol():
+		t.Error("IPv4 TOS or protocol offset")
+	case netip.AddrFrom4([4]byte(v4[IPv4SrcOffset:])) != IPv4(v4).Src() || netip.AddrFrom4([4]byte(v4[IPv4DstOffset:])) != IPv4(v4).Dst():
+		t.Error("IPv4 address offsets")
+	case int(v4[IPv4TotalLenOffset])<<8|int(v4[IPv4TotalLenOffset+1]) != int(IPv4(v4).TotalLen()):
+		t.Error("IPv4 total length offset")
+	case v6[IPv6NextHeaderOffset] != IPv6(v6).NextHeader() || int(v6[IPv6PayloadLenOffset+1]) != int(IPv6(v6).PayloadLen()):
+		t.Error("IPv6 next header or payload length offset")
+	case netip.AddrFrom16([16]byte(v6[IPv6SrcOffset:])) != IPv6(v6).Src() || netip.AddrFrom16([16]byte(v6[IPv6DstOffset:])) != IPv6(v6).Dst():
+		t.Error("IPv6 address offsets")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/translate"
 )
 
@@ -110,14 +111,14 @@ func ipPayload(lt layers.LinkType, data []byte) []byte {
 	var p []byte
 	switch lt {
 	case layers.LinkTypeEthernet:
-		if len(data) < 14 {
+		if len(data) < header.EthernetSize {
 			return nil
 		}
-		et, off := binary.BigEndian.Uint16(data[12:]), 14
-		if et == 0x8100 && len(data) >= 18 { // one VLAN tag
-			et, off = binary.BigEndian.Uint16(data[16:]), 18
+		et, off := header.Ethernet(data).Type(), header.EthernetSize
+		if et == header.EtherTypeVLAN && len(data) >= header.EthernetSize+4 { // one VLAN tag
+			et, off = binary.BigEndian.Uint16(data[header.EthernetSize+2:]), header.EthernetSize+4
 		}
-		if et != 0x0800 && et != 0x86dd {
+		if et != header.EtherTypeIPv4 && et != header.EtherTypeIPv6 {
 			return nil
 		}
 		p = data[off:]

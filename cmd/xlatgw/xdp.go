@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -121,8 +120,8 @@ func openXDP(c *AFXDPConfig, claimed []netip.Prefix, via int, netns string) (_ *
 		if l.Attrs().EncapType != "ether" {
 			return nil, fmt.Errorf("af-xdp: interface %s is %s, not Ethernet", name, l.Attrs().EncapType)
 		}
-		if mtu := l.Attrs().MTU; mtu > afxdp.FrameSize-afxdp.Headroom-14-translate.Headroom {
-			return nil, fmt.Errorf("af-xdp: interface %s has MTU %d; frames of %d octets hold at most %d", name, mtu, afxdp.FrameSize, afxdp.FrameSize-afxdp.Headroom-14-translate.Headroom)
+		if mtu, most := l.Attrs().MTU, afxdp.FrameSize-afxdp.Headroom-header.EthernetSize-translate.Headroom; mtu > most {
+			return nil, fmt.Errorf("af-xdp: interface %s has MTU %d; frames of %d octets hold at most %d", name, mtu, afxdp.FrameSize, most)
 		}
 		n := afxdp.RxQueues(name)
 		if queues == 0 || n < queues {
@@ -394,12 +393,12 @@ func (grp *xdpGroup) handle(g *gateway, insts []*member, d unix.XDPDesc) {
 	frame := grp.umem.Frame(d.Addr)
 	base := d.Addr &^ (afxdp.FrameSize - 1)
 	off := int(d.Addr - base)
-	if d.Len <= 14 || off+int(d.Len) > len(frame) {
+	if d.Len <= header.EthernetSize || off+int(d.Len) > len(frame) {
 		grp.dropped.Add(1)
 		grp.umem.Free(d.Addr)
 		return
 	}
-	r, ok := g.translatePacket(insts, frame, off+14, int(d.Len)-14)
+	r, ok := g.translatePacket(insts, frame, off+header.EthernetSize, int(d.Len)-header.EthernetSize)
 	if !ok {
 		grp.umem.Free(d.Addr)
 		return
@@ -428,17 +427,15 @@ func (grp *xdpGroup) handle(g *gateway, insts []*member, d unix.XDPDesc) {
 func (grp *xdpGroup) send(base uint64, frame []byte, start, end int) bool {
 	pkt := frame[start:end]
 	var src, dst netip.Addr
-	ethType := uint16(0x86dd)
 	if pkt[0]>>4 == header.IPv4Version {
 		ip := header.IPv4(pkt)
 		src, dst = ip.Src(), ip.Dst()
-		ethType = 0x0800
 	} else {
 		ip := header.IPv6(pkt)
 		src, dst = ip.Src(), ip.Dst()
 	}
 	r, ok := grp.routes.Route(src, dst)
-	if !ok || r.Verdict != fib.Forward || len(pkt) > r.MTU || start < 14 {
+	if !ok || r.Verdict != fib.Forward || len(pkt) > r.MTU || start < header.EthernetSize {
 		grp.puntCopy(pkt)
 		return false
 	}
@@ -452,11 +449,8 @@ func (grp *xdpGroup) send(base uint64, frame []byte, start, end int) bool {
 		grp.puntCopy(pkt)
 		return false
 	}
-	eth := frame[start-14 : start]
-	copy(eth[0:6], r.DstMAC[:])
-	copy(eth[6:12], r.SrcMAC[:])
-	binary.BigEndian.PutUint16(eth[12:], ethType)
-	if !s.Send(base+uint64(start-14), end-start+14) {
+	header.Ethernet(frame[start-header.EthernetSize:]).Encode(r.DstMAC, r.SrcMAC, header.EtherType(pkt[0]>>4))
+	if !s.Send(base+uint64(start-header.EthernetSize), end-start+header.EthernetSize) {
 		grp.txFull.Add(1)
 		return false
 	}

@@ -1,10 +1,14 @@
 package afxdp
 
 import (
+	"encoding/binary"
 	"encoding/hex"
+	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -12,6 +16,8 @@ import (
 	"github.com/v6xlat/xlat/internal/netnstest"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"github.com/vishvananda/netlink"
 )
 
@@ -55,6 +61,48 @@ func TestRingIndexesWrap(t *testing.T) {
 	c.release(2)
 	if cons != start+5 || c.available(8) != 0 {
 		t.Errorf("after release: consumer %d, %d available", cons, c.available(8))
+	}
+}
+
+// The instruction list, built without maps or privileges: every jump
+// lands, it names exactly the four maps Attach gives it, it calls only
+// the helpers its doc names, and the VLAN variant adds one kfunc call.
+func TestProgramInstructions(t *testing.T) {
+	for _, vlan := range []btf.TypeID{0, 12345} {
+		ins := instructions(vlan)
+		if err := ins.Marshal(io.Discard, binary.LittleEndian); err != nil {
+			t.Errorf("vlan %d: %v", vlan, err)
+		}
+		var names []string
+		for _, in := range ins {
+			if in.IsLoadFromMap() && !slices.Contains(names, in.Reference()) {
+				names = append(names, in.Reference())
+			}
+		}
+		slices.Sort(names)
+		if want := []string{mapClaims4, mapClaims6, mapGuard, mapSockets}; !slices.Equal(names, want) {
+			t.Errorf("vlan %d: references %v, want %v", vlan, names, want)
+		}
+		helpers := map[asm.BuiltinFunc]int{}
+		kfuncs := 0
+		for _, in := range ins {
+			switch {
+			case in.IsKfuncCall():
+				kfuncs++
+				if in.Constant != int64(vlan) {
+					t.Errorf("a kfunc call to BTF ID %d, want %d", in.Constant, vlan)
+				}
+			case in.IsBuiltinCall():
+				helpers[asm.BuiltinFunc(in.Constant)]++
+			}
+		}
+		want := map[asm.BuiltinFunc]int{asm.FnMapLookupElem: 3, asm.FnFibLookup: 1, asm.FnRedirectMap: 1}
+		if !maps.Equal(helpers, want) {
+			t.Errorf("vlan %d: helper calls %v, want %v", vlan, helpers, want)
+		}
+		if wantK := min(int(vlan), 1); kfuncs != wantK {
+			t.Errorf("vlan %d: %d kfunc calls, want %d", vlan, kfuncs, wantK)
+		}
 	}
 }
 
@@ -131,7 +179,12 @@ func TestProgramClaims(t *testing.T) {
 		if id := vlanKfunc(); id != 0 && !p.VLANChecked {
 			t.Errorf("the kernel has bpf_xdp_metadata_rx_vlan_tag (BTF ID %d), but the program on xa does not ask it", id)
 		}
-		twin, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "Dual MIT/GPL", Instructions: instructions(c, p.xsks, p.guard, 0)})
+		ins, err := p.instructions(c, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		twin, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "Dual MIT/GPL", Instructions: ins})
 		if err != nil {
 			t.Error(err)
 			return

@@ -13,6 +13,8 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/v6xlat/xlat/header"
 )
 
 // Claims are the destinations whose packets the XDP programs redirect to
@@ -39,7 +41,7 @@ func NewClaims() (*Claims, error) {
 		p    **ebpf.Map
 		size uint32
 		name string
-	}{{&c.v4, 4 + 4, "xlat_claim4"}, {&c.v6, 4 + 16, "xlat_claim6"}} {
+	}{{&c.v4, 4 + 4, mapClaims4}, {&c.v6, 4 + 16, mapClaims6}} {
 		*m.p, err = ebpf.NewMap(&ebpf.MapSpec{Name: m.name, Type: ebpf.LPMTrie, KeySize: m.size, ValueSize: 4, MaxEntries: MaxClaims, Flags: unix.BPF_F_NO_PREALLOC})
 		if err != nil {
 			c.Close()
@@ -192,20 +194,21 @@ func (p *Program) SetGuard(g Guard) error {
 	return nil
 }
 
-// xdp_md offsets (include/uapi/linux/bpf.h), the frame's headers, and
+// xdp_md offsets (include/uapi/linux/bpf.h), where the IP headers'
+// fields are in a frame (header's offsets after an Ethernet header), and
 // the program's stack.
 const (
 	mdData          = 0
 	mdDataEnd       = 4
 	mdIngress       = 12
 	mdRxQueueIndex  = 16
-	ethHeaderLen    = 14
+	ethHeaderLen    = header.EthernetSize
 	xdpPass         = 2
-	ipv4DstOffset   = ethHeaderLen + 16
-	ipv6DstOffset   = ethHeaderLen + 24
-	ipv4HeaderEnd   = ethHeaderLen + 20
-	ipv6HeaderEnd   = ethHeaderLen + 40
-	ethTypeOffset   = 12
+	ipv4DstOffset   = ethHeaderLen + header.IPv4DstOffset
+	ipv6DstOffset   = ethHeaderLen + header.IPv6DstOffset
+	ipv4HeaderEnd   = ethHeaderLen + header.IPv4MinSize
+	ipv6HeaderEnd   = ethHeaderLen + header.IPv6Size
+	ethTypeOffset   = header.EthernetTypeOffset
 	stackGuardKey   = -4
 	stackKey4       = -16  // prefix length, then 4 octets of address
 	stackKey6       = -40  // prefix length, then 16 octets of address
@@ -227,14 +230,23 @@ const (
 	fibNoNeighbour = 7
 )
 
+// The names the program gives the maps it reads, which Attach associates
+// with the maps themselves (the instruction list is built without them).
+const (
+	mapClaims4 = "xlat_claim4"
+	mapClaims6 = "xlat_claim6"
+	mapSockets = "xlat_xsks"
+	mapGuard   = "xlat_guard"
+)
+
 // instructions is the program: an Ethernet frame for this interface's
 // address carrying IPv4 or IPv6 whose destination one of the claims tries
 // holds, and which the kernel would route into the guard's device, goes
 // to the socket of the queue it arrived on (or passes, where that queue
 // has none); everything else passes to the kernel.
-func instructions(c *Claims, xsks, guard *ebpf.Map, vlan btf.TypeID) asm.Instructions {
-	ethIPv4 := int32(binary.NativeEndian.Uint16([]byte{0x08, 0x00}))
-	ethIPv6 := int32(binary.NativeEndian.Uint16([]byte{0x86, 0xdd}))
+func instructions(vlan btf.TypeID) asm.Instructions {
+	ethIPv4 := int32(binary.NativeEndian.Uint16(binary.BigEndian.AppendUint16(nil, header.EtherTypeIPv4)))
+	ethIPv6 := int32(binary.NativeEndian.Uint16(binary.BigEndian.AppendUint16(nil, header.EtherTypeIPv6)))
 	flowInfo := int32(binary.NativeEndian.Uint32([]byte{0x0f, 0xff, 0xff, 0xff}))
 	// packet loads R2 = data and R3 = data end and passes frames shorter
 	// than end: helper calls clobber both, and the verifier wants every
@@ -267,7 +279,7 @@ func instructions(c *Claims, xsks, guard *ebpf.Map, vlan btf.TypeID) asm.Instruc
 		asm.Mov.Reg(asm.R6, asm.R1), // the context survives calls in R6
 		// The guard, kept in R9 across calls.
 		asm.StoreImm(asm.R10, stackGuardKey, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, guard.FD()),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(mapGuard),
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, stackGuardKey),
 		asm.FnMapLookupElem.Call(),
@@ -314,7 +326,7 @@ func instructions(c *Claims, xsks, guard *ebpf.Map, vlan btf.TypeID) asm.Instruc
 		asm.StoreImm(asm.R10, stackKey4, claimPrefixLen4, asm.Word),
 		asm.LoadMem(asm.R5, asm.R2, ipv4DstOffset, asm.Word),
 		asm.StoreMem(asm.R10, stackKey4+4, asm.R5, asm.Word),
-		asm.LoadMapPtr(asm.R1, c.v4.FD()),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(mapClaims4),
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, stackKey4),
 		asm.FnMapLookupElem.Call(),
@@ -324,16 +336,16 @@ func instructions(c *Claims, xsks, guard *ebpf.Map, vlan btf.TypeID) asm.Instruc
 	ins = append(ins, zeroFIB...)
 	ins = append(ins,
 		asm.StoreImm(asm.R10, stackFIB+fibFamily, unix.AF_INET, asm.Byte),
-		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+9, asm.Byte), // protocol
+		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+header.IPv4ProtocolOffset, asm.Byte),
 		asm.StoreMem(asm.R10, stackFIB+fibProto, asm.R4, asm.Byte),
-		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+2, asm.Half), // total length
+		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+header.IPv4TotalLenOffset, asm.Half),
 		asm.HostTo(asm.BE, asm.R4, asm.Half),
 		asm.StoreMem(asm.R10, stackFIB+fibTotLen, asm.R4, asm.Half),
-		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+1, asm.Byte), // TOS
+		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+header.IPv4TOSOffset, asm.Byte),
 		asm.StoreMem(asm.R10, stackFIB+fibTOS, asm.R4, asm.Byte),
 	)
-	ins = append(ins, copyWords(ethHeaderLen+12, stackFIB+fibSrc, 1)...)
-	ins = append(ins, copyWords(ethHeaderLen+16, stackFIB+fibDst, 1)...)
+	ins = append(ins, copyWords(ethHeaderLen+header.IPv4SrcOffset, stackFIB+fibSrc, 1)...)
+	ins = append(ins, copyWords(ethHeaderLen+header.IPv4DstOffset, stackFIB+fibDst, 1)...)
 	ins = append(ins, asm.Ja.Label("fib"))
 
 	// IPv6: look the destination up as a /128.
@@ -343,7 +355,7 @@ func instructions(c *Claims, xsks, guard *ebpf.Map, vlan btf.TypeID) asm.Instruc
 	ins = append(ins, asm.StoreImm(asm.R10, stackKey6, claimPrefixLen6, asm.Word))
 	ins = append(ins, copyWords(ipv6DstOffset, stackKey6+4, 4)...)
 	ins = append(ins,
-		asm.LoadMapPtr(asm.R1, c.v6.FD()),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(mapClaims6),
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, stackKey6),
 		asm.FnMapLookupElem.Call(),
@@ -353,18 +365,18 @@ func instructions(c *Claims, xsks, guard *ebpf.Map, vlan btf.TypeID) asm.Instruc
 	ins = append(ins, zeroFIB...)
 	ins = append(ins,
 		asm.StoreImm(asm.R10, stackFIB+fibFamily, unix.AF_INET6, asm.Byte),
-		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+6, asm.Byte), // next header
+		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+header.IPv6NextHeaderOffset, asm.Byte),
 		asm.StoreMem(asm.R10, stackFIB+fibProto, asm.R4, asm.Byte),
-		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+4, asm.Half), // payload length
+		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen+header.IPv6PayloadLenOffset, asm.Half),
 		asm.HostTo(asm.BE, asm.R4, asm.Half),
-		asm.Add.Imm(asm.R4, 40),
+		asm.Add.Imm(asm.R4, header.IPv6Size),
 		asm.StoreMem(asm.R10, stackFIB+fibTotLen, asm.R4, asm.Half),
 		asm.LoadMem(asm.R4, asm.R2, ethHeaderLen, asm.Word), // traffic class and flow label
 		asm.And.Imm(asm.R4, flowInfo),
 		asm.StoreMem(asm.R10, stackFIB+fibTOS, asm.R4, asm.Word),
 	)
-	ins = append(ins, copyWords(ethHeaderLen+8, stackFIB+fibSrc, 4)...)
-	ins = append(ins, copyWords(ethHeaderLen+24, stackFIB+fibDst, 4)...)
+	ins = append(ins, copyWords(ethHeaderLen+header.IPv6SrcOffset, stackFIB+fibSrc, 4)...)
+	ins = append(ins, copyWords(ethHeaderLen+header.IPv6DstOffset, stackFIB+fibDst, 4)...)
 
 	// Where would the kernel send it? Into the guard's device, or the
 	// kernel keeps it. A next hop without a neighbour entry is still a
@@ -387,7 +399,7 @@ func instructions(c *Claims, xsks, guard *ebpf.Map, vlan btf.TypeID) asm.Instruc
 		// Claimed: to the socket of this receive queue; XDP_PASS in the
 		// flags is what happens where the queue has no socket.
 		asm.LoadMem(asm.R2, asm.R6, mdRxQueueIndex, asm.Word),
-		asm.LoadMapPtr(asm.R1, xsks.FD()),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(mapSockets),
 		asm.Mov.Imm(asm.R3, xdpPass),
 		asm.FnRedirectMap.Call(),
 		asm.Return(),
@@ -427,11 +439,11 @@ func Attach(c *Claims, ifindex, queues int, g Guard) (*Program, error) {
 		return nil, err
 	}
 	p := &Program{Ifindex: ifindex, Name: name}
-	p.xsks, err = ebpf.NewMap(&ebpf.MapSpec{Name: "xlat_xsks", Type: ebpf.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: uint32(queues)})
+	p.xsks, err = ebpf.NewMap(&ebpf.MapSpec{Name: mapSockets, Type: ebpf.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: uint32(queues)})
 	if err != nil {
 		return nil, permission(fmt.Errorf("creating the socket map for %s: %w", name, err))
 	}
-	p.guard, err = ebpf.NewMap(&ebpf.MapSpec{Name: "xlat_guard", Type: ebpf.Array, KeySize: 4, ValueSize: guardSize, MaxEntries: 1})
+	p.guard, err = ebpf.NewMap(&ebpf.MapSpec{Name: mapGuard, Type: ebpf.Array, KeySize: 4, ValueSize: guardSize, MaxEntries: 1})
 	if err != nil {
 		p.Close()
 		return nil, permission(fmt.Errorf("creating the guard map for %s: %w", name, err))
@@ -445,8 +457,13 @@ func Attach(c *Claims, ifindex, queues int, g Guard) (*Program, error) {
 	// answers.
 	var nerr error
 	if id := vlanKfunc(); id != 0 {
+		ins, err := p.instructions(c, id)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
 		p.prog, nerr = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "xlat_claim", Type: ebpf.XDP, License: "Dual MIT/GPL",
-			Ifindex: uint32(ifindex), Flags: xdpDevBoundOnly, Instructions: instructions(c, p.xsks, p.guard, id)})
+			Ifindex: uint32(ifindex), Flags: xdpDevBoundOnly, Instructions: ins})
 		if nerr == nil {
 			if p.link, nerr = link.AttachXDP(link.XDPOptions{Program: p.prog, Interface: ifindex, Flags: link.XDPDriverMode}); nerr == nil {
 				p.VLANChecked = true
@@ -455,7 +472,12 @@ func Attach(c *Claims, ifindex, queues int, g Guard) (*Program, error) {
 			p.prog.Close()
 		}
 	}
-	p.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "xlat_claim", Type: ebpf.XDP, License: "Dual MIT/GPL", Instructions: instructions(c, p.xsks, p.guard, 0)})
+	ins, err := p.instructions(c, 0)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "xlat_claim", Type: ebpf.XDP, License: "Dual MIT/GPL", Instructions: ins})
 	if err != nil {
 		p.Close()
 		return nil, permission(fmt.Errorf("loading the XDP program for %s: %w", name, err))
@@ -474,6 +496,17 @@ func Attach(c *Claims, ifindex, queues int, g Guard) (*Program, error) {
 		p.Generic = true
 	}
 	return p, nil
+}
+
+// instructions is the program with the maps of p and c in it.
+func (p *Program) instructions(c *Claims, vlan btf.TypeID) (asm.Instructions, error) {
+	ins := instructions(vlan)
+	for name, m := range map[string]*ebpf.Map{mapClaims4: c.v4, mapClaims6: c.v6, mapSockets: p.xsks, mapGuard: p.guard} {
+		if err := ins.AssociateMap(name, m); err != nil {
+			return nil, fmt.Errorf("the XDP program's map %s: %w", name, err)
+		}
+	}
+	return ins, nil
 }
 
 // xdpDevBoundOnly is BPF_F_XDP_DEV_BOUND_ONLY (include/uapi/linux/bpf.h):
