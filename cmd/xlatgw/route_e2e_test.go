@@ -122,7 +122,18 @@ func routeMatrix() []routeCase {
 			undo:  []string{del, "ip neigh flush dev g1"},
 			wait:  4 * time.Second,
 			want:  outcome{0, "", "1/0", false}},
-		// Fault item 7: an MTU raised at runtime holds at once.
+		// Fault item 7: an MTU raised at runtime holds at once, and where
+		// the way on is narrower the sender learns it (Packet Too Big).
+		{name: "MTU raised on the way in only",
+			setup: []string{viaS, "ip link set g0 mtu 2000", "@c ip link set c0 mtu 2000"},
+			undo:  []string{"@c ip link set c0 mtu 1500", "ip link set g0 mtu 1500", del},
+			size:  1800,
+			want:  outcome{0, "", "2/0", false}},
+		{name: "TUN MTU lowered at runtime",
+			setup: []string{viaS, "ip link set g0 mtu 2000", "ip link set g1 mtu 2000", "@c ip link set c0 mtu 2000", "@s ip link set s0 mtu 2000", "ip link set xlat0 mtu 1500"},
+			undo:  []string{"ip link set xlat0 mtu 9000", "@c ip link set c0 mtu 1500", "@s ip link set s0 mtu 1500", "ip link set g0 mtu 1500", "ip link set g1 mtu 1500", del},
+			size:  1800,
+			want:  outcome{0, "", "2/0", false}},
 		{name: "MTU raised at runtime",
 			setup: []string{viaS, "ip link set g0 mtu 2000", "ip link set g1 mtu 2000", "@c ip link set c0 mtu 2000", "@s ip link set s0 mtu 2000"},
 			undo:  []string{"@c ip link set c0 mtu 1500", "@s ip link set s0 mtu 1500", "ip link set g0 mtu 1500", "ip link set g1 mtu 1500", del},
