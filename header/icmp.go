@@ -86,7 +86,7 @@ func (h ICMPv4) SetRest(v uint32) { binary.BigEndian.PutUint32(h[4:], v) }
 // and 12): the original datagram's length in 32-bit words, 0 if absent.
 func (h ICMPv4) Length() uint8 { return h[5] }
 
-// IsError reports whether t is an ICMPv4 error type.
+// ICMPv4IsError reports whether t is an ICMPv4 error type.
 func ICMPv4IsError(t uint8) bool {
 	switch t {
 	case ICMPv4DstUnreachable, ICMPv4SourceQuench, ICMPv4Redirect, ICMPv4TimeExceeded, ICMPv4ParamProblem:

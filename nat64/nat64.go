@@ -175,8 +175,8 @@ func (x *Translator) Translate(buf []byte, off, n int) translate.Result {
 // Sessions returns how many sessions exist.
 func (x *Translator) Sessions() int { return int(x.sessions.Load()) }
 
-// Sessions live in the shard of their IPv4 port t (bits 1-6; bit 0 is left
-// to parity preservation), which an inbound packet carries as its
+// shard4 is the shard of IPv4 port tp: sessions live in the shard of
+// their IPv4 port (bits 1-6; bit 0 is left to parity preservation), which an inbound packet carries as its
 // destination port. For outbound packets to find the same shard, pool4
 // picks t so that those bits equal home(X',x), a hash of the IPv6
 // endpoint: a binding is "aligned". Bindings whose port was chosen
@@ -282,7 +282,6 @@ func (x *Translator) takeHeld(k key4) (heldPacket, bool) {
 	return h, ok
 }
 
-// Owns4 reports whether a is one of the instance's pool4 addresses.
 // StandbyPool4 returns the standby pool4 prefixes (a peer's addresses).
 func (x *Translator) StandbyPool4() []netip.Prefix { return x.st.Load().StandbyPool4 }
 

@@ -67,15 +67,16 @@ func (s *session) key4() key4 {
 	return key4{t4: s.t4, z4: s.z4, tp: s.tp, zp: s.zp, proto: s.proto}
 }
 
-// hashing: a multiply-fold mixer with a per-table random seed, so that an
-// attacker cannot aim flows at one probe chain.
+// mix is the hashing: a multiply-fold mixer with a per-table random
+// seed, so that an attacker cannot aim flows at one probe chain.
 func mix(a, b, seed uint64) uint64 {
 	hi, lo := bits.Mul64(a^seed, b^0x9e3779b97f4a7c15)
 	return hi ^ lo
 }
 
-// Two rounds: folding the ports into an address word by XOR would let
-// different keys cancel out to the same input (and one probe chain).
+// hash is k's hash, in two rounds: folding the ports into an address
+// word by XOR would let different keys cancel out to the same input (and
+// one probe chain).
 func (k key6) hash(seed uint64) uint64 {
 	return mix(mix(k.xhi, k.xlo, seed), uint64(k.z4)<<32|uint64(k.xp)<<16|uint64(k.zp), seed^uint64(k.proto))
 }

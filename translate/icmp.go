@@ -121,7 +121,8 @@ func (c *compiled) mtu6to4(mtu6 uint32) uint16 {
 	return uint16(m)
 }
 
-// RFC 4884 §4.1 and §4.5: the error types that carry a length attribute.
+// icmp4HasLength reports whether an ICMPv4 error type carries a length
+// attribute (RFC 4884 §4.1 and §4.5).
 func icmp4HasLength(t uint8) bool {
 	return t == header.ICMPv4DstUnreachable || t == header.ICMPv4TimeExceeded || t == header.ICMPv4ParamProblem
 }
@@ -130,5 +131,5 @@ func icmp6HasLength(t uint8) bool {
 	return t == header.ICMPv6DstUnreachable || t == header.ICMPv6TimeExceeded
 }
 
-// icmpRest returns the second word of a translated ICMP error header.
+// be32 reads a big-endian word: the second word of an ICMP error header.
 func be32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }

@@ -319,9 +319,10 @@ type xdpGroup struct {
 // time at high rates, and a ring left unserved meanwhile overflows.
 const spinRounds = 2000
 
-// serve runs the group until ctx ends: a queue of the AF_XDP datapath.
+// loop is the group's loop, for the watchdog and health.
 func (grp *xdpGroup) loop() *loopwatch.Loop { return &grp.watch }
 
+// serve runs the group until ctx ends: a queue of the AF_XDP datapath.
 func (grp *xdpGroup) serve(ctx context.Context, g *gateway) error {
 	// The lookups are the data namespace's: this thread moves there
 	// and ends with the goroutine.

@@ -28,7 +28,7 @@ func encodeUDP4(pkt []byte, src, dst netip.AddrPort) {
 	u.SetChecksum(checksum.UDPField(^sum))
 }
 
-// flow is what a data packet says about its binding.
+// clientFlow is what a data packet says about its binding.
 type clientFlow struct {
 	server netip.Addr
 	client netip.AddrPort // IPv6 packets

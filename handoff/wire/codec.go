@@ -94,10 +94,10 @@ type Map struct {
 	Client     netip.AddrPort
 }
 
-// Lookup: an IPv4 packet arrived on Port and the NAT64 has no binding.
+// Lookup says an IPv4 packet arrived on Port and the NAT64 has no binding.
 type Lookup struct{ Port uint16 }
 
-// Unmapped: no binding uses Port.
+// Unmapped says no binding uses Port.
 type Unmapped struct{ Port uint16 }
 
 // Refresh reports bindings that carried traffic (§5.4).
@@ -109,7 +109,7 @@ type RefreshEntry struct {
 	Generation uint32
 }
 
-// Invalidate: the binding on Port with Generation (or older) is gone.
+// Invalidate says the binding on Port with Generation (or older) is gone.
 type Invalidate struct {
 	Port       uint16
 	Generation uint32

@@ -110,7 +110,7 @@ func pseudo(src, dst netip.Addr, proto uint8, n int) uint16 {
 	return checksum.PseudoHeader6(src, dst, proto, uint32(n))
 }
 
-// Packet4 wraps payload (protocol proto) in an IPv4 header.
+// Packet wraps payload (protocol proto) in an IPv4 header.
 func (h IPv4) Packet(proto uint8, payload []byte) []byte {
 	hl := 20 + len(h.Options)
 	b := make([]byte, hl+len(payload))
