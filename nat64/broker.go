@@ -34,7 +34,7 @@ var (
 )
 
 // Broker takes the choice of IPv4 ports away from the BIB for the servers
-// it claims, such as a handoff/1 client (the handoff package's Client
+// it claims, such as a handoff/1 client (handoff/client's Client
 // implements it), which asks the IPv4 server itself and may need a round
 // trip to answer. nat64 knows the hook, not the protocol behind it.
 //

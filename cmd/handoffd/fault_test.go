@@ -76,7 +76,7 @@ func TestFaultJournalFailedNoLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Load(server.TableConfig{}); err != nil {
+	if _, _, err := st.Load(server.TableConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	d.store = st

@@ -156,17 +156,17 @@ func (d *daemon) openStore() ([]*server.Table, error) {
 		return nil, err
 	}
 	st.Repair = d.o.repairState
-	tables, err := st.Load(d.o.table)
-	if err == nil && st.TornRecords > 0 {
-		d.log.Warn("cut off the journal's torn tail (a crash while writing a batch)", "records", st.TornRecords)
+	tables, report, err := st.Load(d.o.table)
+	if err == nil && report.TornRecords > 0 {
+		d.log.Warn("cut off the journal's torn tail (a crash while writing a batch)", "records", report.TornRecords)
 	}
-	if err == nil && st.DroppedRecords > 0 {
-		d.log.Warn("-repair-state: kept the snapshot and the intact journal records before the damage, dropped the rest", "records", st.DroppedRecords)
+	if err == nil && report.DroppedRecords > 0 {
+		d.log.Warn("-repair-state: kept the snapshot and the intact journal records before the damage, dropped the rest", "records", report.DroppedRecords)
 	}
 	if errors.Is(err, server.ErrDamaged) && d.o.discardState {
 		d.log.Warn("discarding damaged state (-discard-state)", "err", err)
 		if err = st.Discard(); err == nil {
-			tables, err = st.Load(d.o.table)
+			tables, _, err = st.Load(d.o.table)
 		}
 	}
 	if err != nil {

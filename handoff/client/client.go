@@ -218,9 +218,6 @@ func New(cfg Config) (*Client, error) {
 // Addr returns N, the address the client's ports belong to.
 func (c *Client) Addr() netip.Addr { return c.cfg.NAT64 }
 
-// Epoch returns the client's nat64_epoch.
-func (c *Client) Epoch() uint64 { return c.epoch }
-
 // Stats returns a copy of the counters.
 func (c *Client) Stats() Stats {
 	c.mu.Lock()
@@ -248,9 +245,9 @@ func (c *Client) Peers() []PeerInfo {
 	return out
 }
 
-// Lookup returns the cached binding of client towards server, for tests
+// lookup returns the cached binding of client towards server, for tests
 // and show commands; it does not touch the entry.
-func (c *Client) Lookup(server netip.Addr, client netip.AddrPort) (port uint16, gen uint32, local bool, ok bool) {
+func (c *Client) lookup(server netip.Addr, client netip.AddrPort) (port uint16, gen uint32, local bool, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p := c.peers[server]; p != nil {

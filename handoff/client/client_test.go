@@ -227,7 +227,7 @@ func TestClientRestartLookup(t *testing.T) {
 	if tb.cli, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if tb.cli.Epoch() == old.Epoch() {
+	if tb.cli.epoch == old.epoch {
 		t.Fatal("same nat64_epoch after a restart")
 	}
 	if p := tb.cli.Peers(); len(p) != 1 || p[0].State != Capable {
@@ -280,7 +280,7 @@ func TestClientUnreachable(t *testing.T) {
 	if len(d) != 1 || !bytes.Equal(d[0].pkt, syn) {
 		t.Fatalf("after 3 s delivered %d", len(d))
 	}
-	port, gen, local, ok := tb.cli.Lookup(sAddr, client2)
+	port, gen, local, ok := tb.cli.lookup(sAddr, client2)
 	if !ok || !local || gen != 0 || port < 1028 || port > 1035 || port == 1028 {
 		t.Fatalf("LOCAL entry %d %d %v %v", port, gen, local, ok)
 	}
@@ -296,7 +296,7 @@ func TestClientUnreachable(t *testing.T) {
 	if tb.cli.Peers()[0].State != Capable {
 		t.Fatal("not CAPABLE after the probe was answered")
 	}
-	p2, gen2, local2, _ := tb.cli.Lookup(sAddr, client2)
+	p2, gen2, local2, _ := tb.cli.lookup(sAddr, client2)
 	if p2 != port || local2 || gen2 != 2 {
 		t.Errorf("after ADOPT: port %d gen %d local %v", p2, gen2, local2)
 	}
@@ -344,7 +344,7 @@ func TestClientNoServer(t *testing.T) {
 		t.Fatalf("state %v", p[0].State)
 	}
 	for _, b := range tb.live {
-		if p, _, local, ok := tb.cli.Lookup(sAddr, b.Client); !ok || local || p != b.Port {
+		if p, _, local, ok := tb.cli.lookup(sAddr, b.Client); !ok || local || p != b.Port {
 			t.Errorf("%v: cached %d local %v", b.Client, p, local)
 		}
 	}
@@ -371,7 +371,7 @@ func TestClientServerLostTable(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	for _, c := range []netip.AddrPort{client1, client2} {
-		if _, _, local, ok := tb.cli.Lookup(sAddr, c); !ok || local {
+		if _, _, local, ok := tb.cli.lookup(sAddr, c); !ok || local {
 			t.Errorf("%v not re-adopted", c)
 		}
 	}
@@ -402,12 +402,12 @@ func TestClientSpoofedReplies(t *testing.T) {
 	if st := tb.cli.Stats(); st.BadToken != 4 {
 		t.Errorf("BadToken %d, want 4", st.BadToken)
 	}
-	if _, _, _, ok := tb.cli.Lookup(sAddr, client1); !ok {
+	if _, _, _, ok := tb.cli.lookup(sAddr, client1); !ok {
 		t.Fatal("a forged INVALIDATE removed the entry")
 	}
 	// The genuine one does.
 	tb.reply(forged(func(*wire.Session) {}), sAddr, handoff.DefaultServerPort)
-	if _, _, _, ok := tb.cli.Lookup(sAddr, client1); ok {
+	if _, _, _, ok := tb.cli.lookup(sAddr, client1); ok {
 		t.Fatal("INVALIDATE ignored")
 	}
 
@@ -440,15 +440,15 @@ func TestClientOrdering(t *testing.T) {
 	}
 	send(&wire.Map{Status: wire.StatusExisting, Port: 1028, Generation: 7, Client: client1})
 	send(&wire.Map{Status: wire.StatusExisting, Port: 1028, Generation: 6, Client: client2}) // older: ignored
-	if port, gen, _, _ := tb.cli.Lookup(sAddr, client1); port != 1028 || gen != 7 {
+	if port, gen, _, _ := tb.cli.lookup(sAddr, client1); port != 1028 || gen != 7 {
 		t.Fatalf("older MAP applied: %d %d", port, gen)
 	}
 	send(&wire.Invalidate{Port: 1028, Generation: 5}) // older: ignored
-	if _, _, _, ok := tb.cli.Lookup(sAddr, client1); !ok {
+	if _, _, _, ok := tb.cli.lookup(sAddr, client1); !ok {
 		t.Fatal("older INVALIDATE applied")
 	}
 	send(&wire.Invalidate{Port: 1028, Generation: 7})
-	if _, _, _, ok := tb.cli.Lookup(sAddr, client1); ok {
+	if _, _, _, ok := tb.cli.lookup(sAddr, client1); ok {
 		t.Fatal("INVALIDATE of the current generation ignored")
 	}
 }

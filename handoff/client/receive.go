@@ -83,10 +83,10 @@ func (c *Client) flowOf(pkt []byte, six bool) (clientFlow, bool) {
 	return f, true
 }
 
-// IsControl reports whether the IPv4 packet pkt is addressed to the
+// isControl reports whether the IPv4 packet pkt is addressed to the
 // client's control endpoint N:CP, so that the gateway passes it to Receive
 // rather than translating it.
-func (c *Client) IsControl(pkt []byte) bool {
+func (c *Client) isControl(pkt []byte) bool {
 	h := header.IPv4(pkt)
 	if len(pkt) < udpIPv4Header || h.Version() != 4 || h.Protocol() != header.ProtoUDP || h.IsFragment() {
 		return false
@@ -99,7 +99,7 @@ func (c *Client) IsControl(pkt []byte) bool {
 // datagram (§6 NAT64 acceptance, §8.6). It returns false if pkt is not a
 // control packet.
 func (c *Client) Receive(pkt []byte) bool {
-	if !c.IsControl(pkt) {
+	if !c.isControl(pkt) {
 		return false
 	}
 	now := c.cfg.Now()

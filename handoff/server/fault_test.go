@@ -80,10 +80,10 @@ func TestFaultJournalWriteFails(t *testing.T) {
 	if err := a.store.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	want := state(a.srv.Table(n1))
+	want := state(a.srv.table(n1))
 	a.store.Close()
 	b := startPersisted(t, dir, 8)
-	if got := state(b.srv.Table(n1)); got != want {
+	if got := state(b.srv.table(n1)); got != want {
 		t.Errorf("after the retry:\n got %s\nwant %s", got, want)
 	}
 }
@@ -108,12 +108,12 @@ func TestFaultJournalTornTailAndRepair(t *testing.T) {
 	if len(j) != headerLen+5*recordLen {
 		t.Fatalf("journal of %d octets", len(j))
 	}
-	load := func(b []byte, repair bool) (*Store, []*Table, error) {
+	load := func(b []byte, repair bool) (*Store, []*Table, Report, error) {
 		os.WriteFile(jpath, b, 0o600)
 		st, _ := OpenStore(dir)
 		st.Repair = repair
-		tables, err := st.Load(TableConfig{SlotMin: 1028, SlotMax: 1035})
-		return st, tables, err
+		tables, report, err := st.Load(TableConfig{SlotMin: 1028, SlotMax: 1035})
+		return st, tables, report, err
 	}
 	bindings := func(ts []*Table) int {
 		n := 0
@@ -128,9 +128,9 @@ func TestFaultJournalTornTailAndRepair(t *testing.T) {
 		torn[i] = 0xa5
 	}
 	torn = append(torn, make([]byte, recordLen/2)...)
-	st, tables, err := load(torn, false)
-	if err != nil || st.TornRecords != 4 || bindings(tables) != 3 {
-		t.Errorf("torn tail: %v, %d records cut, %d bindings; want 4 cut, 3 bindings (1 snapshot + 2 journal)", err, st.TornRecords, bindings(tables))
+	st, tables, report, err := load(torn, false)
+	if err != nil || report.TornRecords != 4 || bindings(tables) != 3 {
+		t.Errorf("torn tail: %v, %d records cut, %d bindings; want 4 cut, 3 bindings (1 snapshot + 2 journal)", err, report.TornRecords, bindings(tables))
 	}
 	st.Close()
 	if b, _ := os.ReadFile(jpath); len(b) != headerLen+2*recordLen {
@@ -140,12 +140,12 @@ func TestFaultJournalTornTailAndRepair(t *testing.T) {
 	// repaired.
 	mid := append([]byte(nil), j...)
 	mid[headerLen+recordLen+9] ^= 1 // the second of five
-	if _, _, err := load(mid, false); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "intact records follow") {
+	if _, _, _, err := load(mid, false); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "intact records follow") {
 		t.Errorf("damage before intact records: %v, want ErrDamaged", err)
 	}
-	st, tables, err = load(mid, true)
-	if err != nil || st.DroppedRecords != 4 || bindings(tables) != 2 {
-		t.Errorf("repair: %v, %d dropped, %d bindings; want 4 dropped, 2 bindings (the snapshot's and the first record's)", err, st.DroppedRecords, bindings(tables))
+	st, tables, report, err = load(mid, true)
+	if err != nil || report.DroppedRecords != 4 || bindings(tables) != 2 {
+		t.Errorf("repair: %v, %d dropped, %d bindings; want 4 dropped, 2 bindings (the snapshot's and the first record's)", err, report.DroppedRecords, bindings(tables))
 	}
 	st.Close()
 }

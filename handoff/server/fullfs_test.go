@@ -121,7 +121,7 @@ func TestFaultJournalFullDisk(t *testing.T) {
 			return
 		}
 		cfg := TableConfig{SlotMin: 1028, SlotMax: 65535}
-		if _, err := st.Load(cfg); err != nil {
+		if _, _, err := st.Load(cfg); err != nil {
 			t.Error(err)
 			return
 		}
@@ -152,9 +152,9 @@ func TestFaultJournalFullDisk(t *testing.T) {
 		}
 		st.Close()
 		st2, _ := OpenStore(dir)
-		tables, err := st2.Load(cfg)
-		if err != nil || len(tables) != 1 || tables[0].Len() != batch || st2.TornRecords != 0 {
-			t.Errorf("restored: %v, %d tables, %d torn; want %d bindings", err, len(tables), st2.TornRecords, batch)
+		tables, report, err := st2.Load(cfg)
+		if err != nil || len(tables) != 1 || tables[0].Len() != batch || report.TornRecords != 0 {
+			t.Errorf("restored: %v, %d tables, %d torn; want %d bindings", err, len(tables), report.TornRecords, batch)
 		} else if tables[0].Len() != batch {
 			t.Errorf("%d bindings, want %d", tables[0].Len(), batch)
 		}

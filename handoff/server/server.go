@@ -100,8 +100,8 @@ func New(cfg Config) (*Server, error) {
 // Stats returns a copy of the counters.
 func (s *Server) Stats() Stats { return s.stats }
 
-// Table returns the table of a NAT64, if it has one.
-func (s *Server) Table(nat64 netip.Addr) *Table { return s.tables[nat64] }
+// table returns the table of a NAT64, if it has one.
+func (s *Server) table(nat64 netip.Addr) *Table { return s.tables[nat64] }
 
 // Tables returns the tables, ordered by NAT64 address (for a snapshot).
 func (s *Server) Tables() []*Table {

@@ -50,7 +50,7 @@ func TestServerGoldenExchange(t *testing.T) {
 	if got := one(t, s.Handle(now, nCP, fixture.Hex(t, vectors.E1), nil)); !bytes.Equal(got, fixture.Hex(t, vectors.E2)) {
 		t.Errorf("challenge = %x\nwant       %x", got, fixture.Hex(t, vectors.E2))
 	}
-	if rec.Take() != "" || s.Table(nCP.Addr()) != nil || s.Stats().ChallengesSent != 1 {
+	if rec.Take() != "" || s.table(nCP.Addr()) != nil || s.Stats().ChallengesSent != 1 {
 		t.Fatalf("the challenge left state: %+v", s.Stats())
 	}
 
@@ -238,7 +238,7 @@ func FuzzServerHandle(f *testing.F) {
 				}
 			}
 		}
-		if tb := s.Table(nCP.Addr()); tb != nil {
+		if tb := s.table(nCP.Addr()); tb != nil {
 			checkTable(t, tb)
 		}
 	})

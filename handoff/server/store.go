@@ -29,9 +29,8 @@ type Store struct {
 	// before the first damaged one, and drop the rest, instead of
 	// refusing with ErrDamaged (a damaged snapshot is still refused).
 	Repair bool
-	// After Load: how many records a torn tail held (cut off), and how
-	// many Repair dropped from the damage on.
-	TornRecords, DroppedRecords int
+
+	report Report
 
 	dir     string
 	journal *os.File
@@ -74,25 +73,33 @@ func OpenStore(dir string) (*Store, error) {
 	return &Store{dir: dir}, nil
 }
 
+// Report is what Load found to cut off or drop.
+type Report struct {
+	// TornRecords is how many records a torn tail held (cut off);
+	// DroppedRecords how many Repair dropped from the damage on.
+	TornRecords, DroppedRecords int
+}
+
 // Load restores the tables (§7.4): the snapshot, then the journal replayed
 // idempotently, with cfg for the tables' slot range and limits. It leaves
-// the journal open for appending, a torn final record cut off. Restoring
-// logs nothing.
-func (st *Store) Load(cfg TableConfig) ([]*Table, error) {
+// the journal open for appending, a torn final record cut off, and
+// reports what it cut off or dropped. Restoring logs nothing.
+func (st *Store) Load(cfg TableConfig) ([]*Table, Report, error) {
 	cfg.setDefaults()
+	st.report = Report{}
 	tables := map[netip.Addr]*Table{}
 	if err := st.loadSnapshot(cfg, tables); err != nil {
-		return nil, err
+		return nil, Report{}, err
 	}
 	if err := st.openJournal(cfg, tables); err != nil {
-		return nil, err
+		return nil, Report{}, err
 	}
 	out := make([]*Table, 0, len(tables))
 	for _, t := range tables {
 		out = append(out, t)
 	}
 	slices.SortFunc(out, func(a, b *Table) int { return a.nat64.Compare(b.nat64) })
-	return out, nil
+	return out, st.report, nil
 }
 
 // Discard removes the persisted state, for an operator who chooses to
@@ -211,20 +218,20 @@ func (st *Store) openJournal(cfg TableConfig, tables map[netip.Addr]*Table) erro
 				later = intact(o)
 			}
 			if !later {
-				st.TornRecords = records(off)
+				st.report.TornRecords = records(off)
 				break
 			}
 			if !st.Repair {
 				return damaged("record at offset %d fails its checksum, and intact records follow", off)
 			}
-			st.DroppedRecords = records(off)
+			st.report.DroppedRecords = records(off)
 			break
 		}
 		if err := replay(cfg, tables, b[off:off+recordLen]); err != nil {
 			if !st.Repair {
 				return damaged("record at offset %d: %v", off, err)
 			}
-			st.DroppedRecords = records(off)
+			st.report.DroppedRecords = records(off)
 			break
 		}
 		valid = off + recordLen

@@ -36,7 +36,7 @@ func startPersisted(t *testing.T, dir string, slots uint16) *persisted {
 		t.Fatal(err)
 	}
 	cfg := TableConfig{SlotMin: 1028, SlotMax: 1028 + slots - 1}
-	tables, err := st.Load(cfg)
+	tables, _, err := st.Load(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func (p *persisted) send(now int, msgs ...wire.Message) *wire.Datagram {
 // state is what §13 test 12 compares: epoch, generation counter and the
 // bindings in LRU order.
 func state(t *Table) string {
-	s := fmt.Sprintf("%v epoch %x gen %d:", t.NAT64(), t.Epoch(), t.Generation())
+	s := fmt.Sprintf("%v epoch %x gen %d:", t.NAT64(), t.Epoch(), t.generation())
 	t.Bindings(func(b Binding) bool {
 		s += fmt.Sprintf(" %d=%v/%d@%d", b.Port, b.Client, b.Generation, b.LastUse)
 		return true
@@ -96,18 +96,18 @@ func TestStoreServerRestart(t *testing.T) {
 		a.send(k, req(client(k)))
 	}
 	a.send(5, &wire.Lookup{Port: 1029}) // touch: 1029 becomes the most recent
-	want := state(a.srv.Table(n1))
+	want := state(a.srv.table(n1))
 	if err := a.store.Snapshot(a.srv.Tables()); err != nil {
 		t.Fatal(err)
 	}
 	a.store.Close()
 
 	b := startPersisted(t, dir, 3)
-	if got := state(b.srv.Table(n1)); got != want {
+	if got := state(b.srv.table(n1)); got != want {
 		t.Fatalf("after a clean stop:\n got %s\nwant %s", got, want)
 	}
 	r := b.send(6, req(client(5)))
-	if r.Session.TableEpoch != b.srv.Table(n1).Epoch() || r.Session.TableEpoch != 0x8e01f2a7c3b45d69 {
+	if r.Session.TableEpoch != b.srv.table(n1).Epoch() || r.Session.TableEpoch != 0x8e01f2a7c3b45d69 {
 		t.Errorf("table_epoch %x changed", r.Session.TableEpoch)
 	}
 	if m := r.Messages[len(r.Messages)-1].(*wire.Map); m.Generation != 5 || m.Port != 1030 {
@@ -119,10 +119,10 @@ func TestStoreServerRestart(t *testing.T) {
 	}
 	// kill -9: no snapshot, no close; the reply above was sent only after
 	// its records were synced.
-	want = state(b.srv.Table(n1))
+	want = state(b.srv.table(n1))
 
 	c := startPersisted(t, dir, 3)
-	if got := state(c.srv.Table(n1)); got != want {
+	if got := state(c.srv.table(n1)); got != want {
 		t.Fatalf("after kill -9:\n got %s\nwant %s", got, want)
 	}
 	if c.rec.Take() != "" {
@@ -139,18 +139,18 @@ func TestStoreCrashAfterRename(t *testing.T) {
 		a.send(k, req(client(k%3+1)))
 	}
 	a.send(6, adopt(client(9), 1028))
-	want := state(a.srv.Table(n1))
+	want := state(a.srv.table(n1))
 	if err := a.store.writeSnapshot(a.srv.Tables()); err != nil { // no truncation
 		t.Fatal(err)
 	}
 	b := startPersisted(t, dir, 2)
-	if got := state(b.srv.Table(n1)); got != want {
+	if got := state(b.srv.table(n1)); got != want {
 		t.Fatalf("replay over the snapshot:\n got %s\nwant %s", got, want)
 	}
 	// Journal alone (no snapshot), the same state.
 	os.Remove(filepath.Join(dir, snapshotName))
 	c := startPersisted(t, dir, 2)
-	if got := state(c.srv.Table(n1)); got != want {
+	if got := state(c.srv.table(n1)); got != want {
 		t.Fatalf("journal alone:\n got %s\nwant %s", got, want)
 	}
 }
@@ -162,7 +162,7 @@ func TestStoreDamage(t *testing.T) {
 	a := startPersisted(t, dir, 8)
 	a.send(1, req(client(1)))
 	a.send(2, req(client(2)))
-	want := state(a.srv.Table(n1))
+	want := state(a.srv.table(n1))
 	jpath := filepath.Join(dir, journalName)
 	j, _ := os.ReadFile(jpath)
 	if len(j) != headerLen+3*recordLen { // Initialized, two Created
@@ -173,14 +173,14 @@ func TestStoreDamage(t *testing.T) {
 	for _, tail := range [][]byte{j[headerLen : headerLen+20], append(j[headerLen:headerLen+recordLen-1:headerLen+recordLen-1], 0)} {
 		os.WriteFile(jpath, append(append([]byte(nil), j...), tail...), 0o600)
 		b := startPersisted(t, dir, 8)
-		if got := state(b.srv.Table(n1)); got != want {
+		if got := state(b.srv.table(n1)); got != want {
 			t.Fatalf("torn record %x:\n got %s\nwant %s", tail, got, want)
 		}
 		// Appending after the cut record works.
 		b.send(3, req(client(3)))
-		want3 := state(b.srv.Table(n1))
+		want3 := state(b.srv.table(n1))
 		b.store.Close()
-		if got := state(startPersisted(t, dir, 8).srv.Table(n1)); got != want3 {
+		if got := state(startPersisted(t, dir, 8).srv.table(n1)); got != want3 {
 			t.Fatalf("append after a torn record:\n got %s\nwant %s", got, want3)
 		}
 		os.WriteFile(jpath, j, 0o600)
@@ -194,7 +194,7 @@ func TestStoreDamage(t *testing.T) {
 	for name, f := range damage {
 		os.WriteFile(jpath, f(append([]byte(nil), j...)), 0o600)
 		st, _ := OpenStore(dir)
-		if _, err := st.Load(TableConfig{SlotMin: 1028, SlotMax: 1035}); !errors.Is(err, ErrDamaged) {
+		if _, _, err := st.Load(TableConfig{SlotMin: 1028, SlotMax: 1035}); !errors.Is(err, ErrDamaged) {
 			t.Errorf("%s: Load = %v, want ErrDamaged", name, err)
 		}
 	}
@@ -208,13 +208,13 @@ func TestStoreDamage(t *testing.T) {
 	s[len(s)-10] ^= 0x40
 	os.WriteFile(spath, s, 0o600)
 	st, _ := OpenStore(dir)
-	if _, err := st.Load(TableConfig{SlotMin: 1028, SlotMax: 1035}); !errors.Is(err, ErrDamaged) {
+	if _, _, err := st.Load(TableConfig{SlotMin: 1028, SlotMax: 1035}); !errors.Is(err, ErrDamaged) {
 		t.Errorf("damaged snapshot: Load = %v, want ErrDamaged", err)
 	}
 	if err := st.Discard(); err != nil {
 		t.Fatal(err)
 	}
-	if tables, err := st.Load(TableConfig{SlotMin: 1028, SlotMax: 1035}); err != nil || len(tables) != 0 {
+	if tables, _, err := st.Load(TableConfig{SlotMin: 1028, SlotMax: 1035}); err != nil || len(tables) != 0 {
 		t.Errorf("after Discard: %d tables, %v", len(tables), err)
 	}
 }
@@ -237,7 +237,7 @@ func TestStoreRestoredEquivalent(t *testing.T) {
 			t.Fatalf("step %d: original %s, restored %s", k, fmtMsgs(ra.Messages), fmtMsgs(rb.Messages))
 		}
 	}
-	if sa, sb := state(a.srv.Table(n1)), state(b.srv.Table(n1)); sa != sb {
+	if sa, sb := state(a.srv.table(n1)), state(b.srv.table(n1)); sa != sb {
 		t.Errorf("diverged:\n%s\n%s", sa, sb)
 	}
 }

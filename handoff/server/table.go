@@ -136,8 +136,8 @@ func newTable(nat64 netip.Addr, epoch uint64, cfg TableConfig) *Table {
 // Len is the number of bindings.
 func (t *Table) Len() int { return int(t.lru.count) }
 
-// Generation is the generation of the last binding created.
-func (t *Table) Generation() uint32 { return t.gen }
+// generation is the generation of the last binding created.
+func (t *Table) generation() uint32 { return t.gen }
 
 // lookup returns the binding on port, touching it (§7.3).
 func (t *Table) lookup(now time.Time, port uint16) (*wire.Map, bool) {
@@ -380,8 +380,8 @@ func (t *Table) unlink(l *list, i int32, at func(*slot) *links) {
 
 func unixSeconds(t time.Time) uint32 { return uint32(t.Unix()) }
 
-// LastUse returns when the binding on port was last touched.
-func (t *Table) LastUse(port uint16) (time.Time, bool) {
+// lastUse returns when the binding on port was last touched.
+func (t *Table) lastUse(port uint16) (time.Time, bool) {
 	i, ok := t.index(port)
 	if !ok || !t.slots[i].used {
 		return time.Time{}, false

@@ -99,7 +99,7 @@ func BenchmarkServerHandle(b *testing.B) {
 				if st, err = OpenStore(b.TempDir()); err != nil {
 					b.Fatal(err)
 				}
-				if _, err = st.Load(cfg.Table); err != nil {
+				if _, _, err = st.Load(cfg.Table); err != nil {
 					b.Fatal(err)
 				}
 				defer st.Close()

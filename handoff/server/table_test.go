@@ -84,7 +84,7 @@ func TestTableExhaustionLRU(t *testing.T) {
 	if tb.Len() != 4 {
 		t.Errorf("Len = %d, want 4", tb.Len())
 	}
-	if lu, ok := tb.LastUse(1030); !ok || !lu.Equal(step(7)) {
+	if lu, ok := tb.lastUse(1030); !ok || !lu.Equal(step(7)) {
 		t.Errorf("LastUse(1030) = %v, %v; want the REFRESH at step 7", lu, ok)
 	}
 }
