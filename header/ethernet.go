@@ -7,16 +7,19 @@ import "encoding/binary"
 // addresses and the type of what follows.
 type Ethernet []byte
 
-const (
-	// EthernetSize is the size of an untagged Ethernet header.
-	EthernetSize = 14
+// EthernetSize is the size of an untagged Ethernet header.
+const EthernetSize = 14
 
-	// Where the fields are, for code that cannot use the accessors (an
-	// XDP program built from instructions).
+// Where the fields are, for code that cannot use the accessors (an XDP
+// program built from instructions).
+const (
 	EthernetDstOffset  = 0
 	EthernetSrcOffset  = 6
 	EthernetTypeOffset = 12
+)
 
+// EtherTypes (IEEE 802 numbers) of what an Ethernet header carries.
+const (
 	EtherTypeIPv4 = 0x0800
 	EtherTypeARP  = 0x0806
 	EtherTypeVLAN = 0x8100 // an IEEE 802.1Q tag follows

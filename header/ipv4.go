@@ -22,9 +22,11 @@ const (
 
 	// IPv4Version is the Version field of an IPv4 header.
 	IPv4Version = 4
+)
 
-	// Where the fields the accessors read are, for code that cannot use
-	// them (an XDP program built from instructions).
+// Where the fields the accessors read are, for code that cannot use them
+// (an XDP program built from instructions).
+const (
 	IPv4TOSOffset      = 1
 	IPv4TotalLenOffset = 2
 	IPv4ProtocolOffset = 9

@@ -18,9 +18,11 @@ const (
 	IPv6Version = 6
 	// IPv6MinMTU is the minimum link MTU of IPv6 (RFC 8200 §5).
 	IPv6MinMTU = 1280
+)
 
-	// Where the fields the accessors read are, for code that cannot use
-	// them (an XDP program built from instructions).
+// Where the fields the accessors read are, for code that cannot use them
+// (an XDP program built from instructions).
+const (
 	IPv6PayloadLenOffset = 4
 	IPv6NextHeaderOffset = 6
 	IPv6SrcOffset        = 8
