@@ -86,7 +86,7 @@ func TestServerGoldenExchange(t *testing.T) {
 	// A duplicate E4 gets the same answer as EXISTING, and no line.
 	dup := one(t, s.Handle(step(4), nCP, fixture.Hex(t, vectors.E4), nil))
 	wantDup := fixture.Hex(t, vectors.E5)
-	wantDup[40] = wire.StatusExisting
+	wantDup[40] = uint8(wire.StatusExisting)
 	if !bytes.Equal(dup, wantDup) || rec.Take() != "" {
 		t.Errorf("duplicate E4 = %x", dup)
 	}

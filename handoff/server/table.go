@@ -205,7 +205,7 @@ func (t *Table) request(now time.Time, r *wire.MapRequest, out []wire.Message) [
 		}
 	}
 	t.create(now, p, k, pk)
-	status := uint8(wire.StatusNew)
+	status := wire.StatusNew
 	if adopt {
 		status = wire.StatusAdopted
 	}
@@ -219,7 +219,7 @@ func (t *Table) index(port uint16) (int32, bool) {
 	return int32(port - t.cfg.SlotMin), true
 }
 
-func (t *Table) mapOf(status uint8, i int32) *wire.Map {
+func (t *Table) mapOf(status wire.Status, i int32) *wire.Map {
 	s := &t.slots[i]
 	return &wire.Map{Status: status, Port: t.cfg.SlotMin + uint16(i), Generation: s.gen, Client: s.client.addrPort()}
 }

@@ -28,7 +28,7 @@ func newTestTable(min, max uint16, quota int) (*Table, *recorder) {
 	return t, rec
 }
 
-func mapped(status uint8, port uint16, gen uint32, client string) *wire.Map {
+func mapped(status wire.Status, port uint16, gen uint32, client string) *wire.Map {
 	return &wire.Map{Status: status, Port: port, Generation: gen, Client: netip.MustParseAddrPort(client)}
 }
 

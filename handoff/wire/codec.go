@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 )
 
@@ -36,25 +37,56 @@ const (
 	FlagPersistent = 0x20 // P: the server keeps N's table across restarts
 )
 
-// MAP_REQUEST flag (§5.2) and MAP statuses and reasons (§5.3).
+// FlagAdopt is the MAP_REQUEST flag (§5.2) that records a binding the
+// NAT64 already uses.
+const FlagAdopt = 0x80
+
+// Status is a MAP's status (§5.3).
+type Status uint8
+
+// The MAP statuses.
 const (
-	FlagAdopt = 0x80
+	StatusNew      Status = 0
+	StatusExisting Status = 1
+	StatusAdopted  Status = 2
+	StatusRefused  Status = 3
+)
 
-	StatusNew      = 0
-	StatusExisting = 1
-	StatusAdopted  = 2
-	StatusRefused  = 3
+var statusNames = [...]string{"NEW", "EXISTING", "ADOPTED", "REFUSED"}
 
+// String is the status's name in the specification.
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("STATUS_%d", uint8(s))
+}
+
+// Reasons of a refused MAP (§5.3).
+const (
 	ReasonRate    = 1
 	ReasonInvalid = 2
 )
 
-// ERROR codes (§5.4).
+// ErrorCode is an ERROR's code (§5.4).
+type ErrorCode uint16
+
+// The ERROR codes.
 const (
-	ErrUnsupportedVersion = 1
-	ErrTableLimit         = 2
-	ErrMalformed          = 3
+	ErrUnsupportedVersion ErrorCode = 1
+	ErrTableLimit         ErrorCode = 2
+	ErrMalformed          ErrorCode = 3
 )
+
+var errorCodeNames = [...]string{1: "UNSUPPORTED_VERSION", 2: "TABLE_LIMIT", 3: "MALFORMED"}
+
+// String is the code's name in the specification.
+func (c ErrorCode) String() string {
+	if int(c) < len(errorCodeNames) && errorCodeNames[c] != "" {
+		return errorCodeNames[c]
+	}
+	return fmt.Sprintf("ERROR_%d", uint16(c))
+}
 
 // payload lengths in octets of the fixed-size messages.
 var minPayload = map[uint8]int{
@@ -87,7 +119,7 @@ type MapRequest struct {
 
 // Map answers a MAP_REQUEST or a LOOKUP (§5.3).
 type Map struct {
-	Status     uint8
+	Status     Status
 	Reason     uint8
 	Port       uint16
 	Generation uint32
@@ -120,7 +152,7 @@ type Note struct{ Text string }
 
 // Error reports a problem (§5.4); nothing ever answers it.
 type Error struct {
-	Code    uint16
+	Code    ErrorCode
 	Subtype uint8
 	Text    string
 }
@@ -193,7 +225,7 @@ func AppendMessage(b []byte, m Message) []byte {
 		b = binary.BigEndian.AppendUint16(b, m.Port)
 		return appendAddrPort(b, m.Client)
 	case *Map:
-		b = append(b, TypeMap, 14, m.Status, m.Reason)
+		b = append(b, TypeMap, 14, uint8(m.Status), m.Reason)
 		b = binary.BigEndian.AppendUint16(b, m.Port)
 		b = binary.BigEndian.AppendUint32(b, m.Generation)
 		return appendAddrPort(b, m.Client)
@@ -222,7 +254,7 @@ func AppendMessage(b []byte, m Message) []byte {
 		return appendText(b, m.Text)
 	case *Error:
 		b = append(b, TypeError, uint8((4+len(m.Text)+1)/2))
-		b = binary.BigEndian.AppendUint16(b, m.Code)
+		b = binary.BigEndian.AppendUint16(b, uint16(m.Code))
 		b = append(b, m.Subtype, 0)
 		return appendText(b, m.Text)
 	case Packet:
@@ -282,7 +314,7 @@ func Parse(b []byte) (*Datagram, error) {
 		case TypeMapRequest:
 			d.Messages = append(d.Messages, &MapRequest{Flags: p[0], Proto: p[1], Port: binary.BigEndian.Uint16(p[2:]), Client: addrPort(p[4:])})
 		case TypeMap:
-			d.Messages = append(d.Messages, &Map{Status: p[0], Reason: p[1], Port: binary.BigEndian.Uint16(p[2:]),
+			d.Messages = append(d.Messages, &Map{Status: Status(p[0]), Reason: p[1], Port: binary.BigEndian.Uint16(p[2:]),
 				Generation: binary.BigEndian.Uint32(p[4:]), Client: addrPort(p[8:])})
 		case TypeLookup:
 			d.Messages = append(d.Messages, &Lookup{Port: binary.BigEndian.Uint16(p)})
@@ -299,7 +331,7 @@ func Parse(b []byte) (*Datagram, error) {
 		case TypeNote:
 			d.Messages = append(d.Messages, &Note{Text: text(p)})
 		case TypeError:
-			d.Messages = append(d.Messages, &Error{Code: binary.BigEndian.Uint16(p), Subtype: p[2], Text: text(p[4:])})
+			d.Messages = append(d.Messages, &Error{Code: ErrorCode(binary.BigEndian.Uint16(p)), Subtype: p[2], Text: text(p[4:])})
 		}
 	}
 	return d, nil

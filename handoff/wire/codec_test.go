@@ -225,3 +225,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Statuses and error codes print as the specification names them.
+func TestStatusAndErrorCodeNames(t *testing.T) {
+	for got, want := range map[string]string{
+		StatusNew.String(): "NEW", StatusRefused.String(): "REFUSED", Status(9).String(): "STATUS_9",
+		ErrTableLimit.String(): "TABLE_LIMIT", ErrMalformed.String(): "MALFORMED", ErrorCode(0).String(): "ERROR_0", ErrorCode(700).String(): "ERROR_700",
+	} {
+		if got != want {
+			t.Errorf("%q, want %q", got, want)
+		}
+	}
+}
