@@ -20,8 +20,8 @@
 //     BIB, sessions, the TCP state machine, timers, limits, session sync,
 //     and the Broker hook through which another party may choose a flow's
 //     port.
-//   - [github.com/v6xlat/xlat/handoff]: the NAT64 handoff protocol's
-//     tunables and its token and cookie, what both ends share.
+//   - [github.com/v6xlat/xlat/handoff]: what both ends of the NAT64
+//     handoff protocol share: tunables, token and cookie.
 //   - [github.com/v6xlat/xlat/handoff/wire]: its wire format alone, with no
 //     state and no I/O.
 //   - [github.com/v6xlat/xlat/handoff/server]: the server's tables, store

@@ -1,5 +1,7 @@
 // Package handoff holds what both ends of handoff/1 share: the protocol's
-// tunables (§11) and the token and cookie of its handshake (§6).
+// shared tunables (§11: ports, slots, limits of a datagram) and the token
+// and cookie of its handshake (§6). Each party's own tunables are in its
+// package.
 //
 // handoff/1 is the protocol with which a NAT64 hands the connection
 // tracking of its flows to the IPv4 server they reach (its reference:
@@ -24,7 +26,7 @@
 //   - [github.com/v6xlat/xlat/handoff/client]: the NAT64's side (§8), which
 //     the nat64 package consults as a nat64.Broker. cmd/xlatgw wires it to
 //     its datapath.
-//   - this package: constants.go, the tunables of §11 in one file;
+//   - this package: constants.go, the tunables of §11 both ends use;
 //     handshake.go, the token and cookie of §6 (the first 8 octets of
 //     HMAC-SHA256 over a label, an IPv4 address, a port and an epoch,
 //     never 0); generation.go, the serial arithmetic both ends compare

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/ipv4"
 
-	"github.com/v6xlat/xlat/handoff"
 	"github.com/v6xlat/xlat/handoff/server"
 	"github.com/v6xlat/xlat/internal/loopwatch"
 	"github.com/v6xlat/xlat/internal/sdnotify"
@@ -224,7 +223,7 @@ func (d *daemon) serve(conn *net.UDPConn) error {
 	pc := ipv4.NewPacketConn(conn)
 	in := make([]ipv4.Message, batchSize)
 	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, handoff.MaxDatagram+1)}
+		in[i].Buffers = [][]byte{make([]byte, server.MaxDatagram+1)}
 	}
 	var out []ipv4.Message
 	for {
@@ -317,7 +316,7 @@ func (d *daemon) retryLog(ctx context.Context) {
 
 // snapshots writes the state every SnapshotInterval (§7.4).
 func (d *daemon) snapshots(ctx context.Context) {
-	ticker.Every(ctx, handoff.SnapshotInterval, func() {
+	ticker.Every(ctx, server.SnapshotInterval, func() {
 		d.mu.Lock()
 		err := d.store.Snapshot(d.srv.Tables())
 		d.mu.Unlock()

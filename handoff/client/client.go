@@ -181,10 +181,10 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("handoff: slot range %d-%d: must lie within %d-%d", cfg.SlotMin, cfg.SlotMax, handoff.SlotPortMin, handoff.SlotPortMax)
 	}
 	if cfg.CacheMaxEntries == 0 {
-		cfg.CacheMaxEntries = handoff.CacheMaxEntries
+		cfg.CacheMaxEntries = CacheMaxEntries
 	}
 	if cfg.CacheIdleTimeout == 0 {
-		cfg.CacheIdleTimeout = handoff.CacheIdleTimeout
+		cfg.CacheIdleTimeout = CacheIdleTimeout
 	}
 	for i, p := range cfg.Destinations {
 		if !p.IsValid() || !p.Addr().Is4() {
@@ -194,7 +194,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	c := &Client{cfg: cfg, peers: map[netip.Addr]*peer{}, credit: handoff.NotifyCreditMax}
+	c := &Client{cfg: cfg, peers: map[netip.Addr]*peer{}, credit: NotifyCreditMax}
 	var e [8]byte
 	for c.epoch == 0 {
 		if _, err := io.ReadFull(cfg.Rand, c.kn[:]); err != nil {
@@ -291,8 +291,8 @@ func (c *Client) Out(server netip.Addr, client netip.AddrPort, peek bool) (uint1
 }
 
 func (c *Client) out(now time.Time, server netip.Addr, client netip.AddrPort, peek bool) (uint16, nat64.Claim) {
-	if !peek && c.credit < handoff.NotifyCreditMax {
-		c.credit = min(c.credit+handoff.NotifyCreditPerPacket, handoff.NotifyCreditMax)
+	if !peek && c.credit < NotifyCreditMax {
+		c.credit = min(c.credit+NotifyCreditPerPacket, NotifyCreditMax)
 	}
 	p := c.peers[server]
 	if p != nil {
@@ -333,7 +333,7 @@ func (c *Client) out(now time.Time, server netip.Addr, client netip.AddrPort, pe
 		}
 		delete(p.holdDown, client)
 	}
-	if len(p.pending) >= handoff.MaxPendingPerPeer {
+	if len(p.pending) >= MaxPendingPerPeer {
 		return 0, nat64.Refused
 	}
 	c.request(p, &pending{key: k, msg: &wire.MapRequest{Client: client}}, now)
@@ -377,7 +377,7 @@ func (c *Client) in(now time.Time, server netip.Addr, port uint16, peek bool) (n
 	if p.pending[k] != nil {
 		return netip.AddrPort{}, nat64.Await
 	}
-	if len(p.pending) >= handoff.MaxPendingPerPeer {
+	if len(p.pending) >= MaxPendingPerPeer {
 		return netip.AddrPort{}, nat64.Refused
 	}
 	c.request(p, &pending{key: k, msg: &wire.Lookup{Port: port}}, now)
@@ -406,7 +406,7 @@ func (c *Client) Park(pkt []byte, to4 bool) {
 		c.stats.HeldDropped++
 		return
 	}
-	if len(q.packets) == handoff.PendingBufferPackets {
+	if len(q.packets) == PendingBufferPackets {
 		q.packets = q.packets[1:]
 		c.stats.HeldDropped++
 	}

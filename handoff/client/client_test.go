@@ -101,7 +101,7 @@ func (tb *testbed) pump() {
 		if !checksum.Verify(u, checksum.PseudoHeader4(h.Src(), h.Dst(), header.ProtoUDP, uint16(len(u)))) {
 			tb.t.Fatalf("client datagram with a bad UDP checksum: %x", pkt)
 		}
-		if len(u)-8 > handoff.MaxControlDatagram {
+		if len(u)-8 > MaxControlDatagram {
 			tb.t.Fatalf("control datagram of %d octets", len(u)-8)
 		}
 		from := netip.AddrPortFrom(h.Src(), u.SrcPort())
@@ -292,7 +292,7 @@ func TestClientUnreachable(t *testing.T) {
 		t.Error("LOOKUP sent to an unreachable server")
 	}
 	tb.blocked = false
-	tb.advance(handoff.UnreachableProbeInterval)
+	tb.advance(UnreachableProbeInterval)
 	if tb.cli.Peers()[0].State != Capable {
 		t.Fatal("not CAPABLE after the probe was answered")
 	}
@@ -326,11 +326,11 @@ func TestClientNoServer(t *testing.T) {
 		t.Errorf("first notification sent %d times, want 4", tb.sent)
 	}
 	// Later notifications go once; the rate limit holds them to NotifyBurst.
-	for i := 0; i < handoff.NotifyBurst+5; i++ {
+	for i := 0; i < NotifyBurst+5; i++ {
 		tb.cli.SessionCreated(sAddr, netip.AddrPortFrom(client2.Addr(), uint16(2000+i)), 1032)
 	}
 	// The bucket refilled while the first notification was out.
-	if st := tb.cli.Stats(); st.Notifications != handoff.NotifyBurst+1 || st.NotifySuppressed != 5 {
+	if st := tb.cli.Stats(); st.Notifications != NotifyBurst+1 || st.NotifySuppressed != 5 {
 		t.Errorf("notifications %d, suppressed %d", st.Notifications, st.NotifySuppressed)
 	}
 	tb.pump()
@@ -366,7 +366,7 @@ func TestClientServerLostTable(t *testing.T) {
 	tb.restartServer()
 	// Traffic on both, then the activity report meets the new server.
 	tb.cli.Out(sAddr, client1, false)
-	tb.advance(handoff.RefreshInterval + handoff.RefreshInterval/4)
+	tb.advance(RefreshInterval + RefreshInterval/4)
 	if st := tb.cli.Stats(); st.EpochChanges != 1 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -466,7 +466,7 @@ func TestClientRefusedHoldDown(t *testing.T) {
 	if _, c := tb.cli.Out(sAddr, netip.MustParseAddrPort("[fe80::1]:1"), false); c != nat64.Refused {
 		t.Errorf("during hold-down: %v", c)
 	}
-	tb.now = tb.now.Add(handoff.RefusedHoldDown)
+	tb.now = tb.now.Add(RefusedHoldDown)
 	if _, c := tb.cli.Out(sAddr, netip.MustParseAddrPort("[fe80::1]:1"), false); c != nat64.Await {
 		t.Errorf("after hold-down: %v", c)
 	}
@@ -483,7 +483,7 @@ func TestClientCacheBounds(t *testing.T) {
 	if n := tb.cli.Peers()[0].Entries; n != 3 || tb.cli.Stats().CacheEvicted != 2 {
 		t.Errorf("entries %d, evicted %d", n, tb.cli.Stats().CacheEvicted)
 	}
-	tb.advance(handoff.CacheIdleTimeout + time.Second)
+	tb.advance(CacheIdleTimeout + time.Second)
 	if n := tb.cli.Peers()[0].Entries; n != 0 {
 		t.Errorf("%d entries after the idle timeout", n)
 	}
@@ -566,10 +566,10 @@ func FuzzClientReceive(f *testing.F) {
 		d := (&wire.Datagram{Session: s}).Append(nil)
 		tb.reply(append(d, msgs...), sAddr, handoff.DefaultServerPort)
 		checkCache(t, tb.cli)
-		tb.advance(handoff.RTOInitial)
+		tb.advance(RTOInitial)
 		tb.advance(3 * time.Second)
 		tb.cli.Out(sAddr, netip.AddrPortFrom(client2.Addr(), uint16(flags)), false)
-		tb.advance(handoff.UnreachableProbeInterval)
+		tb.advance(UnreachableProbeInterval)
 		checkCache(t, tb.cli)
 	})
 }

@@ -4,8 +4,6 @@ import (
 	"net/netip"
 	"testing"
 	"time"
-
-	"github.com/v6xlat/xlat/handoff"
 )
 
 // A NAT64 with one session each to 50,000 destinations (handoff enabled
@@ -34,11 +32,11 @@ func TestFaultClientAmplification(t *testing.T) {
 	for i := 0; i < 40; i++ { // all retransmissions due
 		tb.advance(250 * time.Millisecond)
 	}
-	if n := len(tb.cli.Peers()); n > handoff.MaxPeers {
-		t.Errorf("%d peers tracked, more than MaxPeers %d", n, handoff.MaxPeers)
+	if n := len(tb.cli.Peers()); n > MaxPeers {
+		t.Errorf("%d peers tracked, more than MaxPeers %d", n, MaxPeers)
 	}
 	data := destinations * synOctets
-	if limit := handoff.NotifyCreditMax + data/4; controlOctets > limit {
+	if limit := NotifyCreditMax + data/4; controlOctets > limit {
 		t.Errorf("%d octets of control traffic for %d of data; want at most %d", controlOctets, data, limit)
 	}
 	st := tb.cli.Stats()

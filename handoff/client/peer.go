@@ -77,7 +77,7 @@ func (c *Client) peer(s netip.Addr, now time.Time) *peer {
 			byClient: map[netip.AddrPort]*entry{}, byPort: map[uint16]*entry{},
 			pending: map[pendKey]*pending{}, holdDown: map[netip.AddrPort]time.Time{},
 			lastActivity: now,
-			notify:       bucket.New(handoff.NotifyRate, handoff.NotifyBurst)}
+			notify:       bucket.New(NotifyRate, NotifyBurst)}
 		c.peers[s] = p
 	}
 	return p
@@ -198,7 +198,7 @@ func (c *Client) request(p *peer, q *pending, now time.Time) {
 // notify sends SESSION + MAP_REQUEST(A, t, C) + NOTE for a session the
 // NAT64 created itself towards a server that is not CAPABLE (§8.4).
 func (c *Client) notify(now time.Time, s netip.Addr, client netip.AddrPort, t uint16) {
-	if c.peers[s] == nil && len(c.peers) >= handoff.MaxPeers {
+	if c.peers[s] == nil && len(c.peers) >= MaxPeers {
 		c.stats.PeersRefused++
 		return
 	}
@@ -209,7 +209,7 @@ func (c *Client) notify(now time.Time, s netip.Addr, client netip.AddrPort, t ui
 		return
 	}
 	// What the notification may cost at most, all its transmissions.
-	cost := (wire.HeaderSize + len(wire.AppendMessage(nil, &wire.MapRequest{})) + len(wire.AppendMessage(nil, &wire.Note{Text: c.cfg.Note}))) * handoff.MaxTransmissions
+	cost := (wire.HeaderSize + len(wire.AppendMessage(nil, &wire.MapRequest{})) + len(wire.AppendMessage(nil, &wire.Note{Text: c.cfg.Note}))) * MaxTransmissions
 	if c.credit < cost {
 		c.stats.NotifyNoCredit++
 		return
@@ -248,7 +248,7 @@ func (c *Client) transmit(p *peer, now time.Time) {
 				c.stats.Retransmissions++
 			}
 			q.sent++
-			q.due = now.Add(handoff.RTOInitial << (q.sent - 1))
+			q.due = now.Add(RTOInitial << (q.sent - 1))
 			q.cookie = p.cookie
 			c.stats.RequestsSent++
 			// A notification sent once stays in flight until its timeout
@@ -267,7 +267,7 @@ func (c *Client) transmit(p *peer, now time.Time) {
 func (c *Client) sendDatagram(p *peer, msgs []wire.Message) {
 	d := wire.Datagram{Session: wire.Session{Version: wire.ProtocolVersion, NAT64Epoch: c.epoch, TableEpoch: p.tableEpoch,
 		Cookie: p.cookie, Token: p.token}, Messages: msgs}
-	pkt := make([]byte, udpIPv4Header, udpIPv4Header+handoff.MaxControlDatagram)
+	pkt := make([]byte, udpIPv4Header, udpIPv4Header+MaxControlDatagram)
 	pkt = d.Append(pkt)
 	encodeUDP4(pkt, netip.AddrPortFrom(c.cfg.NAT64, c.cfg.ControlPort), netip.AddrPortFrom(p.addr, c.cfg.ServerPort))
 	c.outbox = append(c.outbox, outItem{pkt: pkt})

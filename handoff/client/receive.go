@@ -225,7 +225,7 @@ func (c *Client) applyMap(p *peer, m *wire.Map, now time.Time) bool {
 				return false
 			}
 		} else {
-			p.holdDown[m.Client] = now.Add(handoff.RefusedHoldDown)
+			p.holdDown[m.Client] = now.Add(RefusedHoldDown)
 		}
 		c.complete(p, q.key, false)
 		return false
@@ -287,7 +287,7 @@ func (c *Client) echo(p *peer, m *wire.Map, pk wire.Packet) {
 func (c *Client) challenged(p *peer, now time.Time) {
 	c.stats.Challenges++
 	p.challenges++
-	if p.challenges > handoff.MaxChallengesInRow {
+	if p.challenges > MaxChallengesInRow {
 		p.challenges = 0
 		c.failAll(p, now)
 		return

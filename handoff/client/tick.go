@@ -40,7 +40,7 @@ func (c *Client) Tick() {
 			}
 		}
 		if len(p.byPort) == 0 && len(p.pending) == 0 && len(p.adopts) == 0 &&
-			now.Sub(p.lastActivity) > handoff.PeerIdleTimeout && !c.static(s) {
+			now.Sub(p.lastActivity) > PeerIdleTimeout && !c.static(s) {
 			delete(c.peers, s)
 		}
 	}
@@ -67,7 +67,7 @@ func (c *Client) retransmit(p *peer, now time.Time) {
 			keep = append(keep, q)
 		case q.once:
 			delete(p.pending, q.key) // never retransmitted, and no failure
-		case q.sent < handoff.MaxTransmissions:
+		case q.sent < MaxTransmissions:
 			p.unsent = append(p.unsent, q)
 		default:
 			failed = true
@@ -93,7 +93,7 @@ func (c *Client) failAll(p *peer, now time.Time) {
 		return
 	case Capable:
 		p.state = Unreachable
-		p.probeAt = now.Add(handoff.UnreachableProbeInterval)
+		p.probeAt = now.Add(UnreachableProbeInterval)
 	}
 	pend := append(p.inflight, p.unsent...)
 	p.inflight, p.unsent = nil, nil
@@ -121,7 +121,7 @@ func (c *Client) failAll(p *peer, now time.Time) {
 // probe sends one datagram to an UNREACHABLE server, not retransmitted:
 // SESSION and up to 16 queued ADOPTs (§8.3).
 func (c *Client) probe(p *peer, now time.Time) {
-	p.probeAt = now.Add(handoff.UnreachableProbeInterval)
+	p.probeAt = now.Add(UnreachableProbeInterval)
 	live := p.adopts[:0]
 	for _, e := range p.adopts {
 		if p.byPort[e.port] == e && e.local {
@@ -149,7 +149,7 @@ func (c *Client) refresh(p *peer, now time.Time) {
 	}
 	p.lastRefresh, p.refreshCookie = nil, p.cookie
 	for len(entries) > 0 {
-		n := min(len(entries), handoff.MaxRefreshEntries)
+		n := min(len(entries), MaxRefreshEntries)
 		c.sendDatagram(p, []wire.Message{&wire.Refresh{Entries: entries[:n]}})
 		c.stats.Refreshes++
 		if len(p.lastRefresh) == 0 {
@@ -162,8 +162,8 @@ func (c *Client) refresh(p *peer, now time.Time) {
 // refreshInterval is RefreshInterval ± RefreshJitter, so that the reports
 // of many NAT64s do not synchronise.
 func (c *Client) refreshInterval() time.Duration {
-	j := float64(handoff.RefreshInterval) * handoff.RefreshJitter
-	return handoff.RefreshInterval - time.Duration(j) + time.Duration(c.randN(int(2*j)+1))
+	j := float64(RefreshInterval) * RefreshJitter
+	return RefreshInterval - time.Duration(j) + time.Duration(c.randN(int(2*j)+1))
 }
 
 // loadState reads the capability state file (§8.5): servers confirmed
@@ -201,7 +201,7 @@ func (c *Client) loadState(now time.Time) {
 			continue
 		}
 		when := time.Unix(int64(at), 0)
-		if uint16(hp) != c.cfg.ServerPort || now.Sub(when) > handoff.CapableRecordTTL {
+		if uint16(hp) != c.cfg.ServerPort || now.Sub(when) > CapableRecordTTL {
 			continue
 		}
 		p := c.peer(s, now)

@@ -75,7 +75,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("handoff: server Addr %v: must be an IPv4 address", cfg.Addr)
 	}
 	if cfg.MaxTables == 0 {
-		cfg.MaxTables = handoff.MaxTables
+		cfg.MaxTables = MaxTables
 	}
 	if cfg.MaxTables < 0 {
 		return nil, fmt.Errorf("handoff: MaxTables %d: must be positive", cfg.MaxTables)
@@ -88,7 +88,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("handoff: slot range %d-%d: must lie within %d-%d", cfg.Table.SlotMin, cfg.Table.SlotMax, handoff.SlotPortMin, handoff.SlotPortMax)
 	}
 	s := &Server{cfg: cfg, tables: make(map[netip.Addr]*Table), per24: make(map[[3]byte]*bucket.Bucket),
-		global: bucket.New(handoff.ChallengeRateGlobal, handoff.ChallengeRateGlobal)}
+		global: bucket.New(ChallengeRateGlobal, ChallengeRateGlobal)}
 	var key [32]byte
 	if _, err := io.ReadFull(cfg.Rand, key[:]); err != nil {
 		return nil, fmt.Errorf("handoff: cookie key: %w", err)
@@ -139,13 +139,13 @@ func (s *Server) rotate(now time.Time) {
 		s.keyAt = now
 		return
 	}
-	for now.Sub(s.keyAt) >= handoff.CookieKeyLifetime {
+	for now.Sub(s.keyAt) >= CookieKeyLifetime {
 		var next [32]byte
 		if _, err := io.ReadFull(s.cfg.Rand, next[:]); err != nil {
 			return // keep the old key rather than issue predictable ones
 		}
 		s.prevMAC, s.mac = s.mac, handoff.NewMAC(next)
-		s.keyAt = s.keyAt.Add(handoff.CookieKeyLifetime)
+		s.keyAt = s.keyAt.Add(CookieKeyLifetime)
 	}
 }
 
@@ -352,18 +352,18 @@ func (w *replyWriter) add(s *Server, group []wire.Message) {
 	var g []byte
 	for _, m := range group {
 		b := wire.AppendMessage(g, m)
-		if _, isPacket := m.(wire.Packet); isPacket && wire.HeaderSize+len(b) > handoff.MaxDatagram {
+		if _, isPacket := m.(wire.Packet); isPacket && wire.HeaderSize+len(b) > MaxDatagram {
 			s.stats.EchoDropped++ // §5.5: an echo that cannot fit is left out
 			continue
 		}
 		g = b
 	}
-	if w.cur != nil && len(w.cur)+len(g) > handoff.MaxDatagram {
+	if w.cur != nil && len(w.cur)+len(g) > MaxDatagram {
 		w.replies = append(w.replies, w.cur)
 		w.cur = nil
 	}
 	if w.cur == nil {
-		w.cur = (&wire.Datagram{Session: w.hdr}).Append(make([]byte, 0, handoff.MaxDatagram))
+		w.cur = (&wire.Datagram{Session: w.hdr}).Append(make([]byte, 0, MaxDatagram))
 	}
 	w.cur = append(w.cur, g...)
 }
@@ -402,7 +402,7 @@ func (s *Server) allowChallenge(now time.Time, n netip.Addr) bool {
 		if len(s.per24) > 1<<16 { // bound the map under a spoofed flood
 			clear(s.per24)
 		}
-		b := bucket.New(handoff.ChallengeRatePer24, handoff.ChallengeBurstPer24)
+		b := bucket.New(ChallengeRatePer24, ChallengeBurstPer24)
 		p = &b
 		s.per24[k] = p
 	}

@@ -152,10 +152,10 @@ func TestServerSpoofing(t *testing.T) {
 
 	// Key rotation: the previous key's cookie works, the one before not.
 	// The key was made at the first Handle, step 1.
-	if r := one(t, s.Handle(step(1).Add(handoff.CookieKeyLifetime), nCP, e4, nil)); r[3]&wire.FlagChallenge != 0 {
+	if r := one(t, s.Handle(step(1).Add(CookieKeyLifetime), nCP, e4, nil)); r[3]&wire.FlagChallenge != 0 {
 		t.Error("the previous key's cookie was refused")
 	}
-	if r := one(t, s.Handle(step(1).Add(2*handoff.CookieKeyLifetime), nCP, e4, nil)); r[3]&wire.FlagChallenge == 0 {
+	if r := one(t, s.Handle(step(1).Add(2*CookieKeyLifetime), nCP, e4, nil)); r[3]&wire.FlagChallenge == 0 {
 		t.Error("the cookie from two keys ago was accepted")
 	}
 }
@@ -230,7 +230,7 @@ func FuzzServerHandle(f *testing.F) {
 		s, _ := newTestServer(t, Config{Table: TableConfig{SlotMin: 1028, SlotMax: 1040, PrefixQuota: 3}})
 		for i := 0; i < 3; i++ {
 			for _, r := range s.Handle(step(i), nCP, append(hdr[:len(hdr):len(hdr)], msgs...), nil) {
-				if len(r) > handoff.MaxDatagram {
+				if len(r) > MaxDatagram {
 					t.Fatalf("reply of %d octets", len(r))
 				}
 				if _, err := wire.Parse(r); err != nil {

@@ -284,7 +284,7 @@ func TestServerCarriedPackets(t *testing.T) {
 func TestServerChallengeLimits(t *testing.T) {
 	s, _ := newTestServer(t, Config{})
 	d := (&wire.Datagram{Session: wire.Session{Version: 1, NAT64Epoch: vectors.Epoch1, Token: 1}}).Append(nil)
-	for i := 0; i < handoff.ChallengeBurstPer24; i++ {
+	for i := 0; i < ChallengeBurstPer24; i++ {
 		r := one(t, s.Handle(step(1), nCP, d, nil))
 		if len(r) > len(d) {
 			t.Fatalf("challenge of %d octets for a %d-octet request", len(r), len(d))
@@ -293,7 +293,7 @@ func TestServerChallengeLimits(t *testing.T) {
 	if r := s.Handle(step(1), netip.MustParseAddrPort("192.0.2.77:1024"), d, nil); len(r) != 0 {
 		t.Error("the /24 beyond its burst was challenged")
 	}
-	if st := s.Stats(); st.ChallengesSent != handoff.ChallengeBurstPer24 || st.ChallengesSuppressed != 1 {
+	if st := s.Stats(); st.ChallengesSent != ChallengeBurstPer24 || st.ChallengesSuppressed != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	if r := s.Handle(step(1), netip.MustParseAddrPort("198.51.100.1:1024"), d, nil); len(r) != 1 {

@@ -32,16 +32,16 @@ func (c *TableConfig) setDefaults() {
 		c.SlotMax = handoff.SlotPortMax
 	}
 	if c.PrefixQuota == 0 {
-		c.PrefixQuota = handoff.PrefixQuota
+		c.PrefixQuota = PrefixQuota
 	}
 	if c.QuotaPrefixLen == 0 {
-		c.QuotaPrefixLen = handoff.QuotaPrefixLen
+		c.QuotaPrefixLen = QuotaPrefixLen
 	}
 	if c.CreateRate == 0 {
-		c.CreateRate = handoff.CreateRate
+		c.CreateRate = CreateRate
 	}
 	if c.CreateBurst == 0 {
-		c.CreateBurst = handoff.CreateBurst
+		c.CreateBurst = CreateBurst
 	}
 }
 

@@ -24,10 +24,10 @@ func fullTable(tb testing.TB) *Table {
 	r := rand.New(rand.NewPCG(1, 2))
 	t := newTable(n1, 1, TableConfig{CreateBurst: 1e12, Rand: r.IntN})
 	now := step(0)
-	for i := 0; i < handoff.TableSlots; i++ {
+	for i := 0; i < TableSlots; i++ {
 		t.request(now, &wire.MapRequest{Client: benchClient(i)}, nil)
 	}
-	if t.Len() != handoff.TableSlots {
+	if t.Len() != TableSlots {
 		tb.Fatalf("Len = %d", t.Len())
 	}
 	return t
@@ -42,7 +42,7 @@ func BenchmarkTableRequestEvict(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		out = t.request(now, &wire.MapRequest{Client: benchClient(handoff.TableSlots + i)}, out[:0])
+		out = t.request(now, &wire.MapRequest{Client: benchClient(TableSlots + i)}, out[:0])
 	}
 }
 
@@ -54,7 +54,7 @@ func BenchmarkTableRequestExisting(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		out = t.request(now, &wire.MapRequest{Client: benchClient(i % handoff.TableSlots)}, out[:0])
+		out = t.request(now, &wire.MapRequest{Client: benchClient(i % TableSlots)}, out[:0])
 	}
 }
 
@@ -77,7 +77,7 @@ func BenchmarkTableMemory(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		per := float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
-		b.ReportMetric(per/handoff.TableSlots, "B/binding")
+		b.ReportMetric(per/TableSlots, "B/binding")
 		b.ReportMetric(per/(1<<20), "MiB/table")
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<30), "GiB")
 		runtime.KeepAlive(tables)
@@ -120,7 +120,7 @@ func BenchmarkServerHandle(b *testing.B) {
 				dgrams[i] = (&wire.Datagram{Session: hdr, Messages: []wire.Message{&wire.MapRequest{Proto: 6, Client: benchClient(i)}}}).Append(nil)
 			}
 			now := step(1)
-			for i := 0; i < handoff.TableSlots; i++ { // fill the table
+			for i := 0; i < TableSlots; i++ { // fill the table
 				s.Handle(now, nCP, dgrams[i], nil)
 			}
 			if st != nil {
@@ -130,9 +130,9 @@ func BenchmarkServerHandle(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				j := i % handoff.TableSlots
+				j := i % TableSlots
 				if mode != "existing" {
-					j = handoff.TableSlots + i%(distinct-handoff.TableSlots)
+					j = TableSlots + i%(distinct-TableSlots)
 				}
 				replies = s.Handle(now, nCP, dgrams[j], replies[:0])
 				if st != nil && i%64 == 63 {
