@@ -10,10 +10,12 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/v6xlat/xlat/handoff/client"
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/loopwatch"
 	"github.com/v6xlat/xlat/internal/testpkt"
@@ -154,5 +156,17 @@ func TestHealth(t *testing.T) {
 	several.Reset()
 	if err := show([]string{"stats", "-socket", admin, "-socket", admin}, &several); err != nil || strings.Count(several.String(), "== "+admin) != 2 {
 		t.Errorf("show of two gateways: %v\n%s", err, several.String())
+	}
+}
+
+// The handoff client's counters reach the metrics by name, those of the
+// parse counters it embeds (wire.ParseStats) included.
+func TestEachCounterFlattens(t *testing.T) {
+	var s client.Stats
+	s.MalformedDatagrams, s.Refreshes = 3, 5
+	got := map[string]uint64{}
+	eachCounter(reflect.ValueOf(s), func(name string, v uint64) { got[name] = v })
+	if got["MalformedDatagrams"] != 3 || got["Refreshes"] != 5 || len(got) < 20 {
+		t.Errorf("counters %v", got)
 	}
 }

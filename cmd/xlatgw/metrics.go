@@ -103,16 +103,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descEAMT, in.siit.EAMT().Len(), n)
 		}
 		if in.sync != nil {
-			st := reflect.ValueOf(in.sync.Stats())
-			for i := 0; i < st.NumField(); i++ {
-				counter(descSync, st.Field(i).Uint(), n, st.Type().Field(i).Name)
-			}
+			eachCounter(reflect.ValueOf(in.sync.Stats()), func(name string, v uint64) { counter(descSync, v, n, name) })
 		}
 		if in.handoff != nil {
-			st := reflect.ValueOf(in.handoff.Stats())
-			for i := 0; i < st.NumField(); i++ {
-				counter(descHandoff, st.Field(i).Uint(), n, st.Type().Field(i).Name)
-			}
+			eachCounter(reflect.ValueOf(in.handoff.Stats()), func(name string, v uint64) { counter(descHandoff, v, n, name) })
 			states := map[client.PeerState]int{}
 			entries := 0
 			for _, p := range in.handoff.Peers() {
@@ -140,4 +134,17 @@ func serveMetrics(g *gateway, addr string) (net.Listener, error) {
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	go newHTTPServer(mux).Serve(l)
 	return l, nil
+}
+
+// eachCounter calls f with the name and value of every counter of the
+// stats struct v, those of embedded structs (wire.ParseStats) included.
+func eachCounter(v reflect.Value, f func(name string, v uint64)) {
+	for i := 0; i < v.NumField(); i++ {
+		switch fv := v.Field(i); {
+		case v.Type().Field(i).Anonymous && fv.Kind() == reflect.Struct:
+			eachCounter(fv, f)
+		case fv.CanUint():
+			f(v.Type().Field(i).Name, fv.Uint())
+		}
+	}
 }

@@ -98,10 +98,7 @@ type LocalBinding struct {
 // Stats are the NAT64-side counters of §11, and what the client
 // does.
 type Stats struct {
-	MalformedDatagrams uint64
-	MalformedMessages  uint64
-	UnknownMessages    uint64
-	UnexpectedMessages uint64
+	wire.ParseStats
 	BadToken           uint64
 	EchoMismatch       uint64
 	Challenges         uint64

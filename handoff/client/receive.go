@@ -138,9 +138,7 @@ func (c *Client) receive(now time.Time, pkt []byte) {
 		c.stats.BadToken++
 		return
 	}
-	c.stats.UnknownMessages += uint64(d.UnknownMessages)
-	c.stats.MalformedMessages += uint64(len(d.MalformedMessages))
-	c.stats.UnexpectedMessages += uint64(d.UnexpectedMessages)
+	c.stats.Count(d)
 	p.cookie = s.Cookie
 	if s.Flags&wire.FlagChallenge != 0 {
 		c.challenged(p, now)

@@ -17,10 +17,7 @@ import (
 
 // Stats are the counters of §11. A Server's are read with Server.Stats.
 type Stats struct {
-	MalformedDatagrams   uint64
-	MalformedMessages    uint64
-	UnknownMessages      uint64
-	UnexpectedMessages   uint64
+	wire.ParseStats
 	BadSource            uint64
 	ChallengesSent       uint64
 	ChallengesSuppressed uint64
@@ -188,9 +185,7 @@ func (s *Server) Handle(now time.Time, from netip.AddrPort, b []byte, replies []
 		s.stats.MalformedDatagrams++
 		return replies
 	}
-	s.stats.UnknownMessages += uint64(d.UnknownMessages)
-	s.stats.MalformedMessages += uint64(len(d.MalformedMessages))
-	s.stats.UnexpectedMessages += uint64(d.UnexpectedMessages)
+	s.stats.Count(d)
 	in := d.Session
 	hdr := wire.Session{Version: wire.ProtocolVersion, Flags: wire.FlagServer, NAT64Epoch: in.NAT64Epoch,
 		Cookie: s.mac.Cookie(from.Addr(), from.Port(), in.NAT64Epoch), Token: in.Token}

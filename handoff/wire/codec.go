@@ -374,3 +374,19 @@ func text(b []byte) string {
 	}
 	return string(b)
 }
+
+// ParseStats counts what parsing found wrong with the datagrams a party
+// received, the same for both parties.
+type ParseStats struct {
+	MalformedDatagrams uint64 // refused whole (ErrMalformedDatagram)
+	MalformedMessages  uint64 // messages skipped as malformed
+	UnknownMessages    uint64 // of types this version does not know
+	UnexpectedMessages uint64 // known, but not for this party or this state
+}
+
+// Count adds what parsing d found.
+func (s *ParseStats) Count(d *Datagram) {
+	s.UnknownMessages += uint64(d.UnknownMessages)
+	s.MalformedMessages += uint64(len(d.MalformedMessages))
+	s.UnexpectedMessages += uint64(d.UnexpectedMessages)
+}
