@@ -4,7 +4,9 @@ import (
 	"go/build"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -98,4 +100,45 @@ func modulePackages(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	return pkgs
+}
+
+// The README's table of what each binary adds to the standard library
+// names exactly the module requirements the binary's packages come from.
+func TestREADMEDependencies(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := map[string]bool{}
+	for _, line := range strings.Split(string(mod), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && !strings.Contains(line, "// indirect") && strings.Contains(f[0], ".") {
+			direct[f[0]] = true
+		}
+	}
+	for _, bin := range []string{"xlatgw", "map66d", "handoffd"} {
+		row := regexp.MustCompile("(?m)^\\| `" + bin + "` \\| ([^|]*) \\|$").FindStringSubmatch(string(readme))
+		if row == nil {
+			t.Errorf("README.md has no row for %s in its table of what the binaries add", bin)
+			continue
+		}
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}}", "./cmd/"+bin).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, m := range strings.Fields(string(out)) {
+			if direct[m] && !slices.Contains(want, m) {
+				want = append(want, m)
+			}
+		}
+		slices.Sort(want)
+		got := strings.Fields(row[1])
+		if !slices.Equal(got, want) {
+			t.Errorf("README.md says %s adds %v; go list says %v", bin, got, want)
+		}
+	}
 }

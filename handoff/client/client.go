@@ -99,23 +99,23 @@ type LocalBinding struct {
 // does.
 type Stats struct {
 	wire.ParseStats
-	BadToken           uint64
-	EchoMismatch       uint64
-	Challenges         uint64
-	RequestsSent       uint64
-	Retransmissions    uint64
-	Failures           uint64 // requests whose transmissions ran out
-	Refused            uint64
-	Notifications      uint64
-	NotifySuppressed   uint64
-	NotifyNoCredit     uint64 // notifications left out: the data traffic had not paid for them
-	PeersRefused       uint64 // servers not tracked: MaxPeers reached
-	Refreshes          uint64
-	Hits, Misses       uint64
-	HeldDropped        uint64 // held packets dropped (buffer full, refusal, failure)
-	CacheEvicted       uint64
-	EpochChanges       uint64
-	ServerErrors       uint64
+	BadToken         uint64
+	EchoMismatch     uint64
+	Challenges       uint64
+	RequestsSent     uint64
+	Retransmissions  uint64
+	Failures         uint64 // requests whose transmissions ran out
+	Refused          uint64
+	Notifications    uint64
+	NotifySuppressed uint64
+	NotifyNoCredit   uint64 // notifications left out: the data traffic had not paid for them
+	PeersRefused     uint64 // servers not tracked: MaxPeers reached
+	Refreshes        uint64
+	Hits, Misses     uint64
+	HeldDropped      uint64 // held packets dropped (buffer full, refusal, failure)
+	CacheEvicted     uint64
+	EpochChanges     uint64
+	ServerErrors     uint64
 }
 
 // Client is the NAT64 side of handoff/1 (§8): per-server peer states and

@@ -4,8 +4,10 @@
 // baseline a typical Go translator pays.
 //
 // It is a separate module (its own go.mod, with a replace pointing at the
-// root) so that users of xlat never download gVisor or gopacket. Run it from
-// the repository root with:
+// root) so that gVisor is never among xlat's requirements, and the
+// gopacket it decodes with (v1.7.7, which asks a newer Go) not the one
+// xlatgw reads pcap files with (v1.3.1). Run it from the repository root
+// with:
 //
 //	(cd internal/oracle && go test ./...)
 package oracle
