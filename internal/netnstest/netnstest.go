@@ -362,9 +362,10 @@ func dialRetryWith(d *net.Dialer, addr, port string) (c net.Conn, err error) {
 	return nil, err
 }
 
-func helperMain(mode, addr string) error {
-	switch mode {
-	case "maxseg-server":
+// helpers are the helper commands a test runs with Helper, by name; each
+// takes the address argument of the command line.
+var helpers = map[string]func(addr string) error{
+	"maxseg-server": func(addr string) error {
 		// Accepts one connection on port 8082 and prints its TCP_MAXSEG:
 		// the MSS the client's SYN offered, less the options every
 		// segment carries (timestamps: 12 octets).
@@ -374,7 +375,8 @@ func helperMain(mode, addr string) error {
 		}
 		defer c.Close()
 		return printMaxSeg(c)
-	case "maxseg-client":
+	},
+	"maxseg-client": func(addr string) error {
 		// Connects to port 8082 and prints its TCP_MAXSEG: the MSS the
 		// server's SYN-ACK offered, less the options.
 		c, err := dialRetry(addr, "8082")
@@ -383,7 +385,8 @@ func helperMain(mode, addr string) error {
 		}
 		defer c.Close()
 		return printMaxSeg(c)
-	case "bulk-server":
+	},
+	"bulk-server": func(addr string) error {
 		c, err := acceptOne(addr, "8081", 30*time.Second)
 		if err != nil {
 			return err
@@ -401,7 +404,8 @@ func helperMain(mode, addr string) error {
 		c.Close()
 		fmt.Printf("%x\n", h.Sum(nil))
 		return nil
-	case "bulk-client":
+	},
+	"bulk-client": func(addr string) error {
 		// A fixed receive buffer, set before the handshake: with the
 		// kernel's autotuning it grows to megabytes, which the server
 		// fills at once, and the pace below would hold nothing back (a
@@ -438,13 +442,16 @@ func helperMain(mode, addr string) error {
 		}
 		fmt.Printf("%x\n", h.Sum(nil))
 		return nil
-	case "ping":
+	},
+	"ping": func(addr string) error {
 		return ping(addr)
-	case "probe":
+	},
+	"probe": func(addr string) error {
 		// Sends echo requests to addr and prints what came back: see
 		// probe.
 		return probe(addr)
-	case "udp-flow-server":
+	},
+	"udp-flow-server": func(addr string) error {
 		// Echoes datagrams on port 9000 until none came for 5 s, then
 		// says how many peer addresses it saw.
 		c, err := net.ListenPacket("udp"+network(addr), net.JoinHostPort(addr, "9000"))
@@ -466,7 +473,8 @@ func helperMain(mode, addr string) error {
 			peers[from.String()] = true
 			c.WriteTo(buf[:n], from)
 		}
-	case "udp-flow-client":
+	},
+	"udp-flow-client": func(addr string) error {
 		// A datagram every 10 ms for chatTime(); prints how many came
 		// back and the longest silence between two replies, and fails if
 		// the replies stopped for good.
@@ -521,7 +529,8 @@ func helperMain(mode, addr string) error {
 			return fmt.Errorf("no reply in the last %v", end.Sub(last).Round(time.Millisecond))
 		}
 		return nil
-	case "chat-server":
+	},
+	"chat-server": func(addr string) error {
 		// One connection; every line is answered with the peer address
 		// the server sees, so the client can tell whether it changed.
 		c, err := acceptOne(addr, "8083", chatTime()+20*time.Second)
@@ -537,7 +546,8 @@ func helperMain(mode, addr string) error {
 			}
 			fmt.Fprintf(c, "%s %s", c.RemoteAddr(), line)
 		}
-	case "chat-client":
+	},
+	"chat-client": func(addr string) error {
 		// A connection that exchanges a line every 250 ms for ChatTime:
 		// it prints the peer address the server reported, once, and fails
 		// if the connection breaks or the address changes.
@@ -572,7 +582,8 @@ func helperMain(mode, addr string) error {
 		}
 		fmt.Println("done")
 		return nil
-	case "tcp-server":
+	},
+	"tcp-server": func(addr string) error {
 		c, err := acceptOne(addr, "8080", 20*time.Second)
 		if err != nil {
 			return err
@@ -585,7 +596,8 @@ func helperMain(mode, addr string) error {
 		c.Write([]byte("world"))
 		fmt.Println(c.RemoteAddr().String())
 		return nil
-	case "tcp-client":
+	},
+	"tcp-client": func(addr string) error {
 		c, err := dialRetry(addr, "8080")
 		if err != nil {
 			return err
@@ -600,7 +612,8 @@ func helperMain(mode, addr string) error {
 			return fmt.Errorf("read %q: %v", buf, err)
 		}
 		return nil
-	case "http-get":
+	},
+	"http-get": func(addr string) error {
 		c := http.Client{Timeout: 5 * time.Second}
 		resp, err := c.Get(addr)
 		if err != nil {
@@ -609,7 +622,8 @@ func helperMain(mode, addr string) error {
 		defer resp.Body.Close()
 		_, err = io.Copy(os.Stdout, resp.Body)
 		return err
-	case "udp-echo-server":
+	},
+	"udp-echo-server": func(addr string) error {
 		c, err := net.ListenPacket("udp"+network(addr), net.JoinHostPort(addr, "7"))
 		if err != nil {
 			return err
@@ -627,7 +641,8 @@ func helperMain(mode, addr string) error {
 		}
 		fmt.Println(peer.(*net.UDPAddr).AddrPort().String())
 		return nil
-	case "udp-echo-client":
+	},
+	"udp-echo-client": func(addr string) error {
 		c, err := net.Dial("udp"+network(addr), net.JoinHostPort(addr, "7"))
 		if err != nil {
 			return err
@@ -642,7 +657,8 @@ func helperMain(mode, addr string) error {
 			}
 		}
 		return fmt.Errorf("no UDP echo from %s", addr)
-	case "traceroute":
+	},
+	"traceroute": func(addr string) error {
 		// addr is "destination,hops": send a UDP probe with that hop limit
 		// and print who answered Time Exceeded.
 		dst, hops, _ := strings.Cut(addr, ",")
@@ -679,11 +695,14 @@ func helperMain(mode, addr string) error {
 			}
 		}
 		return fmt.Errorf("no Time Exceeded for hop limit %d", hl)
-	case "flows-client":
+	},
+	"flows-client": func(addr string) error {
 		return flowsClient(addr)
-	case "udp-sink":
+	},
+	"udp-sink": func(addr string) error {
 		return udpSink(addr)
-	case "udp-refused":
+	},
+	"udp-refused": func(addr string) error {
 		c, err := net.Dial("udp"+network(addr), net.JoinHostPort(addr, "9"))
 		if err != nil {
 			return err
@@ -699,6 +718,13 @@ func helperMain(mode, addr string) error {
 			time.Sleep(200 * time.Millisecond)
 		}
 		return fmt.Errorf("no port unreachable came back: %v", err)
+	},
+}
+
+// helperMain runs the helper command mode with its address.
+func helperMain(mode, addr string) error {
+	if h, ok := helpers[mode]; ok {
+		return h(addr)
 	}
 	return fmt.Errorf("unknown mode %q", mode)
 }
