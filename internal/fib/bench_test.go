@@ -13,6 +13,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// benchNamespaces are the namespaces the benchmarks made, by size of
+// table, kept across runs (-count) and removed by TestMain.
+var benchNamespaces = map[int]string{}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, name := range benchNamespaces {
+		exec.Command("ip", "netns", "del", name).Run()
+	}
+	os.Exit(code)
+}
+
 // benchNetns makes (once per size) a named namespace with the bed's way
 // out and routes more /24 routes, and moves the calling goroutine's
 // thread into it for good.
@@ -21,8 +33,10 @@ func benchNetns(b *testing.B, routes int) (in int) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root for a network namespace and BPF")
 	}
-	name := fmt.Sprintf("xlatfib%d-%d", routes, os.Getpid())
-	if _, err := os.Stat(filepath.Join("/run/netns", name)); err != nil {
+	name, made := benchNamespaces[routes]
+	if !made {
+		name = fmt.Sprintf("xlatfib%d-%d", routes, os.Getpid())
+		benchNamespaces[routes] = name
 		ip := func(args ...string) {
 			if out, err := exec.Command("ip", append([]string{"-n", name}, args...)...).CombinedOutput(); err != nil {
 				b.Fatalf("ip %v: %v\n%s", args, err, out)
@@ -31,7 +45,6 @@ func benchNetns(b *testing.B, routes int) (in int) {
 		if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 			b.Fatalf("ip netns add: %v\n%s", err, out)
 		}
-		b.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
 		ip("link", "add", "in0", "type", "veth", "peer", "name", "in1")
 		ip("link", "add", "xa", "type", "veth", "peer", "name", "xb")
 		for _, l := range []string{"in0", "in1", "xa", "xb"} {
@@ -83,6 +96,7 @@ func BenchmarkLookup(b *testing.B) {
 			}
 			defer l.Close()
 			b.ReportAllocs()
+			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				d := dst
 				if i&1 == 1 {
@@ -108,6 +122,7 @@ func BenchmarkLookup(b *testing.B) {
 			c := NewCache(l, w, in)
 			c.Sync()
 			b.ReportAllocs()
+			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				d := dst
 				if i&1 == 1 {
