@@ -202,12 +202,20 @@ func (x *xdpDatapath) guard(l netlink.Link) afxdp.Guard {
 // that goes away ends the gateway through fail: its sockets are dead, and
 // a restart by the service manager attaches to it again once it is back.
 func (x *xdpDatapath) follow(ctx context.Context, log *slog.Logger, fail func(error)) {
-	changes := make(chan fib.Change, 1)
+	// Route and neighbour announcements need nothing here (the watcher's
+	// generation has emptied the caches already), so a route storm costs
+	// this loop nothing; the others wake it, once for however many.
+	wake := make(chan struct{}, 1)
+	const looks = fib.RuleChange | fib.LinkChange | fib.AddrChange | fib.Lost
+	var lastLook time.Time
 	go func() {
 		if err := x.watch.Run(ctx, func(c fib.Change) {
+			if c&looks == 0 {
+				return
+			}
 			select {
-			case changes <- c:
-			default: // one pending look covers them all
+			case wake <- struct{}{}:
+			default: // a look is due already
 			}
 		}); err != nil {
 			log.Error("af-xdp: following the kernel's routing changes failed; handing every frame to the kernel", "err", err)
@@ -219,8 +227,14 @@ func (x *xdpDatapath) follow(ctx context.Context, log *slog.Logger, fail func(er
 		select {
 		case <-ctx.Done():
 			return
-		case <-changes:
+		case <-wake:
 		}
+		// Once every lookInterval at most: a storm of overflows (each
+		// a Lost) asks the rules and links once for many.
+		if wait := lookInterval - time.Since(lastLook); wait > 0 {
+			time.Sleep(wait)
+		}
+		lastLook = time.Now()
 		for _, p := range x.programs {
 			var gone netlink.LinkNotFoundError
 			if _, err := x.h.LinkByIndex(p.Ifindex); errors.As(err, &gone) {
@@ -248,6 +262,10 @@ func (x *xdpDatapath) follow(ctx context.Context, log *slog.Logger, fail func(er
 		x.setGuards(log)
 	}
 }
+
+// lookInterval is the shortest time between two looks at the rules and
+// links.
+const lookInterval = 100 * time.Millisecond
 
 // followFailed is the opaque rule of a datapath that lost the watcher.
 var followFailed = "the watcher of the kernel's announcements failed"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -49,6 +50,10 @@ var groups = []int{
 // from overflowing at all.
 const watchBuffer = 4 << 20
 
+// burstPause is how long the watcher lets a burst of announcements gather
+// between two reads.
+const burstPause = 2 * time.Millisecond
+
 // NewWatcher subscribes to the announcements.
 func NewWatcher() (*Watcher, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
@@ -86,7 +91,17 @@ func (w *Watcher) Run(ctx context.Context, changed func(Change)) error {
 	stop := context.AfterFunc(ctx, func() { w.f.Close() })
 	defer stop()
 	buf := make([]byte, 1<<16)
+	var last time.Time
 	for {
+		// In a burst (a BGP feed arriving), let the announcements gather
+		// in the socket, or overflow it, which counts as a change all the
+		// same, rather than wake for each: every read only moves the
+		// generation on. An answer cached meanwhile is at most
+		// burstPause older than the change that empties the caches.
+		if now := time.Now(); now.Sub(last) < burstPause {
+			time.Sleep(burstPause)
+		}
+		last = time.Now()
 		n, err := w.f.Read(buf)
 		if err != nil {
 			if ctx.Err() != nil {
