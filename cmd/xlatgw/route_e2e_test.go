@@ -410,7 +410,7 @@ func TestFaultRouteStorm(t *testing.T) {
 	idle := cpuOver(t, d.Process.Pid, 2*time.Second)
 
 	routes := filepath.Join(dir, "routes")
-	os.WriteFile(routes, []byte(synthRoutes(n)), 0o644)
+	os.WriteFile(routes, []byte(netnstest.SyntheticRoutes(n)), 0o644)
 	start, cpu0 := time.Now(), cpuTime(t, d.Process.Pid)
 	netnstest.Sh(t, "ip", "-n", g, "-batch", routes)
 	added, during := time.Since(start), cpuTime(t, d.Process.Pid)-cpu0
@@ -466,16 +466,4 @@ func cpuTime(t *testing.T, pid int) time.Duration {
 	ut, _ := strconv.Atoi(f[11])
 	st, _ := strconv.Atoi(f[12])
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
-
-// synthRoutes is an "ip -batch" file of n /24 routes via the server
-// 192.0.2.80, from 1.0.0.0/24 on: a synthetic BGP table that the testbed
-// never sends to (up to 16 million, short of the testbed's own /24s).
-func synthRoutes(n int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		a := 1<<24 + i<<8
-		fmt.Fprintf(&b, "route add %d.%d.%d.0/24 via 192.0.2.80\n", a>>24&255, a>>16&255, a>>8&255)
-	}
-	return b.String()
 }

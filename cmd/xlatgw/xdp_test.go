@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/afxdp"
 )
 
@@ -61,20 +62,7 @@ func TestXDPHandleAllocs(t *testing.T) {
 		templates, sizes := burst()
 		pkt := templates[0][readOffset : readOffset+sizes[0]] // IPv6/UDP to 192.0.2.80 through the NAT64
 		insts := g.cur.Load().insts
-		frameOf := func() unix.XDPDesc {
-			a, ok := grp.umem.Alloc()
-			if !ok {
-				sock.Flush()
-				sock.Complete()
-				if a, ok = grp.umem.Alloc(); !ok {
-					t.Fatal("no free frame")
-				}
-			}
-			fr := grp.umem.Frame(a)
-			copy(fr[afxdp.Headroom:], []byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x86, 0xdd})
-			copy(fr[afxdp.Headroom+14:], pkt)
-			return unix.XDPDesc{Addr: a + afxdp.Headroom, Len: uint32(14 + len(pkt))}
-		}
+		frameOf := func() unix.XDPDesc { return frameIn(t, grp, pkt) }
 		// One frame, looked at closely.
 		d := frameOf()
 		grp.handle(g, insts, d)
@@ -122,7 +110,7 @@ func TestFaultRouteCostFlat(t *testing.T) {
 		}
 		os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
 		routes := filepath.Join(t.TempDir(), "routes")
-		os.WriteFile(routes, []byte(synthRoutes(100000)), 0o644)
+		os.WriteFile(routes, []byte(netnstest.SyntheticRoutes(100000)), 0o644)
 		if out, err := exec.Command("ip", "-batch", routes).CombinedOutput(); err != nil {
 			t.Errorf("ip -batch: %v\n%s", err, out)
 			return
@@ -142,18 +130,7 @@ func TestFaultRouteCostFlat(t *testing.T) {
 		send := func(n int) {
 			grp.routes.Sync()
 			for i := 0; i < n; i++ {
-				a, ok := grp.umem.Alloc()
-				if !ok {
-					sock.Flush()
-					sock.Complete()
-					if a, ok = grp.umem.Alloc(); !ok {
-						t.Fatal("no free frame")
-					}
-				}
-				fr := grp.umem.Frame(a)
-				copy(fr[afxdp.Headroom:], []byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x86, 0xdd})
-				copy(fr[afxdp.Headroom+14:], pkt)
-				grp.handle(g, insts, unix.XDPDesc{Addr: a + afxdp.Headroom, Len: uint32(14 + len(pkt))})
+				grp.handle(g, insts, frameIn(t, grp, pkt))
 				if sock.TXFree() < 64 {
 					sock.Flush()
 					sock.Complete()
@@ -181,4 +158,22 @@ func TestFaultRouteCostFlat(t *testing.T) {
 			t.Errorf("1,000 more frames after a route change: %d kernel lookups in all, %d sent; want 2 and 2,000", m, grp.tx.Load())
 		}
 	})
+}
+
+// frameIn puts an Ethernet frame carrying the IPv6 packet pkt into a free
+// frame of grp's UMEM, as its RX ring hands frames over, completing the
+// first socket's sends to make room when none is free.
+func frameIn(t *testing.T, grp *xdpGroup, pkt []byte) unix.XDPDesc {
+	a, ok := grp.umem.Alloc()
+	if !ok {
+		grp.socks[0].Flush()
+		grp.socks[0].Complete()
+		if a, ok = grp.umem.Alloc(); !ok {
+			t.Fatal("no free frame")
+		}
+	}
+	fr := grp.umem.Frame(a)
+	header.Ethernet(fr[afxdp.Headroom:]).Encode([6]byte{0, 0, 0, 0, 0, 1}, [6]byte{0, 0, 0, 0, 0, 2}, header.EtherTypeIPv6)
+	copy(fr[afxdp.Headroom+header.EthernetSize:], pkt)
+	return unix.XDPDesc{Addr: a + afxdp.Headroom, Len: uint32(header.EthernetSize + len(pkt))}
 }

@@ -54,13 +54,8 @@ func benchNetns(b *testing.B, routes int) (in int) {
 		ip("neigh", "add", "192.0.2.80", "lladdr", "02:00:00:00:00:80", "dev", "xa", "nud", "permanent")
 		ip("route", "add", "default", "via", "192.0.2.80")
 		exec.Command("ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.ip_forward=1").Run()
-		var batch strings.Builder
-		for i := 0; i < routes; i++ {
-			a := 1<<24 + i<<8
-			fmt.Fprintf(&batch, "route add %d.%d.%d.0/24 via 192.0.2.80\n", a>>24&255, a>>16&255, a>>8&255)
-		}
 		f := filepath.Join(b.TempDir(), "routes")
-		os.WriteFile(f, []byte(batch.String()), 0o644)
+		os.WriteFile(f, []byte(netnstest.SyntheticRoutes(routes)), 0o644)
 		ip("-batch", f)
 	}
 	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine

@@ -96,6 +96,19 @@ func Gateway3(t *testing.T, prefix string) (c, g, s string) {
 	return c, g, s
 }
 
+// SyntheticRoutes is an "ip -batch" file of n /24 routes via 192.0.2.80,
+// from 1.0.0.0/24 on: a synthetic BGP table of the size a border box
+// carries, which the testbeds never send to (up to 16 million, short of
+// their own /24s).
+func SyntheticRoutes(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		a := 1<<24 + i<<8
+		fmt.Fprintf(&b, "route add %d.%d.%d.0/24 via 192.0.2.80\n", a>>24&255, a>>16&255, a>>8&255)
+	}
+	return b.String()
+}
+
 // Build compiles the command in package directory pkg (relative to the
 // test's directory, "." for the package under test) into a temporary
 // directory and returns the binary's path.
