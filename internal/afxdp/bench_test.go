@@ -8,12 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/v6xlat/xlat/internal/netnstest"
 )
 
 // The program's cost per frame, its kernel lookup included, with the
@@ -33,8 +34,8 @@ func BenchmarkProgram(b *testing.B) {
 	}
 	for _, fam := range []string{"6", "4"} {
 		for _, routes := range []int{10, 1000000} {
-			name := benchNetns(b, routes)
 			b.Run(fmt.Sprintf("routes=%d/family=%s", routes, fam), func(b *testing.B) {
+				name := benchNetns(b, routes)
 				runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
 				fd, err := unix.Open(filepath.Join("/run/netns", name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 				if err != nil {

@@ -7,10 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/v6xlat/xlat/internal/netnstest"
 )
 
 // benchNamespaces are the namespaces the benchmarks made, by size of
