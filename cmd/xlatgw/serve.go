@@ -186,7 +186,7 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	}
 	log.Info("translating", "tun", l.cfg.TUN.Name, "instances", len(l.insts), "metrics", l.cfg.Metrics, "admin", l.cfg.Admin)
 	if g.xdp != nil {
-		log.Info("af-xdp", "interfaces", l.cfg.AFXDP.Interfaces, "queues", len(g.xdp.groups), "zero-copy", g.xdp.groups[0].socks[0].ZeroCopy, "generic", g.xdp.programs[0].Generic)
+		log.Info("af-xdp", "interfaces", l.cfg.AFXDP.Interfaces, "queues", len(g.xdp.groups), "zero-copy", g.xdp.groups[0].socks[0].ZeroCopy, "generic", g.xdp.programs[0].Generic, "vlan-checked", g.xdp.programs[0].VLANChecked)
 	}
 	go g.timers(ctx)
 	go g.reloads(ctx, path)

@@ -57,7 +57,8 @@ type Result struct {
 	// NoNeighbour), SrcMAC and DstMAC its Ethernet addresses (Forward).
 	Ifindex        int
 	SrcMAC, DstMAC [6]byte
-	// MTU is the path MTU toward the destination (Forward).
+	// MTU is the path MTU toward the destination (Forward; the kernel
+	// answers it from Linux 5.12 on, 0 before).
 	MTU int
 }
 
