@@ -62,9 +62,11 @@ func TestXDPHandleAllocs(t *testing.T) {
 		templates, sizes := burst()
 		pkt := templates[0][readOffset : readOffset+sizes[0]] // IPv6/UDP to 192.0.2.80 through the NAT64
 		insts := g.cur.Load().insts
-		frameOf := func() unix.XDPDesc { return frameIn(t, grp, pkt) }
 		// One frame, looked at closely.
-		d := frameOf()
+		d, ok := frameIn(t, grp, pkt)
+		if !ok {
+			return
+		}
 		grp.handle(g, insts, d)
 		if grp.tx.Load() != 1 || grp.punted.Load() != 0 || grp.dropped.Load() != 0 {
 			t.Errorf("sent %d, punted %d, dropped %d; want one sent", grp.tx.Load(), grp.punted.Load(), grp.dropped.Load())
@@ -78,7 +80,9 @@ func TestXDPHandleAllocs(t *testing.T) {
 		}
 		sock.Flush()
 		allocs := testing.AllocsPerRun(2000, func() {
-			grp.handle(g, insts, frameOf())
+			if d, ok := frameIn(t, grp, pkt); ok {
+				grp.handle(g, insts, d)
+			}
 			if sock.TXFree() < 64 {
 				sock.Flush()
 				sock.Complete()
@@ -130,7 +134,11 @@ func TestFaultRouteCostFlat(t *testing.T) {
 		send := func(n int) {
 			grp.routes.Sync()
 			for i := 0; i < n; i++ {
-				grp.handle(g, insts, frameIn(t, grp, pkt))
+				d, ok := frameIn(t, grp, pkt)
+				if !ok {
+					return
+				}
+				grp.handle(g, insts, d)
 				if sock.TXFree() < 64 {
 					sock.Flush()
 					sock.Complete()
@@ -150,7 +158,8 @@ func TestFaultRouteCostFlat(t *testing.T) {
 		}
 		for deadline := time.Now().Add(5 * time.Second); x.watch.Generation() == gen; time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatal("the route added was never announced")
+				t.Error("the route added was never announced")
+				return
 			}
 		}
 		send(1000)
@@ -162,18 +171,21 @@ func TestFaultRouteCostFlat(t *testing.T) {
 
 // frameIn puts an Ethernet frame carrying the IPv6 packet pkt into a free
 // frame of grp's UMEM, as its RX ring hands frames over, completing the
-// first socket's sends to make room when none is free.
-func frameIn(t *testing.T, grp *xdpGroup, pkt []byte) unix.XDPDesc {
+// first socket's sends to make room when none is free; ok is false (and
+// the test failed) when there is none. The tests run it on the goroutine
+// of netnstest.InNewNetns, where t.Fatal may not be called.
+func frameIn(t *testing.T, grp *xdpGroup, pkt []byte) (d unix.XDPDesc, ok bool) {
 	a, ok := grp.umem.Alloc()
 	if !ok {
 		grp.socks[0].Flush()
 		grp.socks[0].Complete()
 		if a, ok = grp.umem.Alloc(); !ok {
-			t.Fatal("no free frame")
+			t.Error("no free frame")
+			return d, false
 		}
 	}
 	fr := grp.umem.Frame(a)
 	header.Ethernet(fr[afxdp.Headroom:]).Encode([6]byte{0, 0, 0, 0, 0, 1}, [6]byte{0, 0, 0, 0, 0, 2}, header.EtherTypeIPv6)
 	copy(fr[afxdp.Headroom+header.EthernetSize:], pkt)
-	return unix.XDPDesc{Addr: a + afxdp.Headroom, Len: uint32(header.EthernetSize + len(pkt))}
+	return unix.XDPDesc{Addr: a + afxdp.Headroom, Len: uint32(header.EthernetSize + len(pkt))}, true
 }
