@@ -23,10 +23,6 @@ import (
 // (for its virtio header when offloads are on).
 const offset = 16
 
-// stallAfter is how long one round of the packet loop may take before
-// the mapper counts as stalled: a round is one burst, microseconds.
-const stallAfter = 500 * time.Millisecond
-
 // serve maps packets on the TUN device until ctx ends; each signal on hup
 // reloads the configuration (see mapping.reload).
 func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <-chan os.Signal, load func() (Config, error)) error {
@@ -80,11 +76,7 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 	sd := sdnotify.FromEnv()
 	var watch loopwatch.Loop
 	sd.Ready(fmt.Sprintf("mapping: %d rules", len(cfg.Rules)))
-	go sd.Watch(ctx, func() bool { return watch.Age() < stallAfter }, func(stalled bool) {
-		if stalled {
-			log.Error("datapath stalled: withholding the watchdog", "age", watch.Age())
-		}
-	})
+	go loopwatch.Watchdog(ctx, sd, watch.Age, log)
 	go func() {
 		<-ctx.Done()
 		sd.Stopping()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/v6xlat/xlat/internal/loopwatch"
 	"github.com/v6xlat/xlat/nat64"
 )
 
@@ -62,7 +63,7 @@ func (g *gateway) health(now time.Time) []healthRow {
 	var out []healthRow
 	for _, in := range g.cur.Load().insts {
 		h := healthRow{Instance: in.name, Type: "siit", DatapathAge: age.Seconds()}
-		if age >= stallAfter {
+		if age >= loopwatch.StallAfter {
 			h.Problems = append(h.Problems, fmt.Sprintf("datapath stalled for %v", age.Round(time.Millisecond)))
 		}
 		if x := in.nat64; x != nil {

@@ -51,28 +51,9 @@ type gateway struct {
 	loops []*loopwatch.Loop
 }
 
-// stallAfter is how long one round of a datapath loop may take before the
-// datapath counts as stalled. A round is one burst, microseconds of work;
-// a loop waiting for packets is idle, not stalled, however long it waits.
-const stallAfter = 500 * time.Millisecond
-
 // datapathAge is how long the slowest datapath loop has been on its
 // current round (0: all wait for packets).
 func (g *gateway) datapathAge() time.Duration { return loopwatch.Oldest(g.loops) }
-
-// watchdog sends the service manager WATCHDOG=1 while no datapath loop
-// is stalled, and says so in the log when the pings stop and resume: a
-// gateway whose datapath hangs while the process lives is restarted, and
-// (with BindsTo=) its BFD session goes down.
-func (g *gateway) watchdog(ctx context.Context, sd *sdnotify.Notifier) {
-	sd.Watch(ctx, func() bool { return g.datapathAge() < stallAfter }, func(stalled bool) {
-		if stalled {
-			g.log.Error("datapath stalled: withholding the watchdog", "age", g.datapathAge())
-		} else {
-			g.log.Info("datapath running again")
-		}
-	})
-}
 
 func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error {
 	// The first loop to fail stops the others, and serve returns only
@@ -205,7 +186,7 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 	if err := sd.Ready(fmt.Sprintf("translating: %d instances, %d queues", len(l.insts), len(running))); err != nil {
 		log.Warn("telling systemd we are ready", "err", err)
 	}
-	go g.watchdog(ctx, sd)
+	go loopwatch.Watchdog(ctx, sd, g.datapathAge, g.log)
 	var first error
 	for left := len(running); left > 0; {
 		var err error

@@ -82,18 +82,18 @@ func TestWatchdogStopsWhenTheDatapathStalls(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go q.serve(ctx, g)
-	go g.watchdog(ctx, sdnotify.FromEnv())
+	go loopwatch.Watchdog(ctx, sdnotify.FromEnv(), g.datapathAge, g.log)
 
 	if n := countPings(500 * time.Millisecond); n < 3 {
 		t.Fatalf("%d pings in 500 ms while translating; want about 5", n)
 	}
 	release := dev.hang()
-	time.Sleep(stallAfter + 50*time.Millisecond)
+	time.Sleep(loopwatch.StallAfter + 50*time.Millisecond)
 	countPings(100 * time.Millisecond) // drain any sent before the stall showed
 	if n := countPings(600 * time.Millisecond); n != 0 {
 		t.Errorf("%d pings while the datapath loop hung in a write for %v", n, q.loop().Age())
 	}
-	if g.datapathAge() < stallAfter {
+	if g.datapathAge() < loopwatch.StallAfter {
 		t.Errorf("datapath age %v while stalled", g.datapathAge())
 	}
 	release()
