@@ -13,7 +13,6 @@ type Cache struct {
 	in   int
 	gen  uint64
 	m    map[pair]Result
-	max  int
 
 	// Misses counts the lookups the kernel was asked, Errors those it
 	// could not answer.
@@ -28,7 +27,7 @@ const CacheSize = 1 << 16
 // NewCache returns a cache of answers for packets arriving on interface
 // in, invalidated by w's announcements.
 func NewCache(l *Lookup, w *Watcher, in int) *Cache {
-	return &Cache{look: l, w: w, in: in, m: make(map[pair]Result, 1024), max: CacheSize}
+	return &Cache{look: l, w: w, in: in, m: make(map[pair]Result, 1024)}
 }
 
 // Sync drops every answer if the kernel announced a change since the last
@@ -54,7 +53,7 @@ func (c *Cache) Route(src, dst netip.Addr) (r Result, ok bool) {
 		c.Errors++
 		return r, false
 	}
-	if len(c.m) >= c.max {
+	if len(c.m) >= CacheSize {
 		clear(c.m) // a flood of new pairs: start over rather than track age
 	}
 	c.m[k] = r

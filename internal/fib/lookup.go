@@ -73,7 +73,6 @@ const (
 	offDst          = 32
 	offSMAC         = 52
 	offDMAC         = 58
-	xdpPass         = 2
 	mdData          = 0
 	mdDataEnd       = 4
 	lookupFlagsNone = 0
@@ -83,10 +82,6 @@ const (
 type Lookup struct {
 	prog *ebpf.Program
 }
-
-// ErrUnsupported says that the kernel cannot run the lookup program
-// (before Linux 5.10, or without BPF_PROG_TEST_RUN for XDP).
-var ErrUnsupported = errors.New("the kernel's forwarding lookup cannot be run from user space")
 
 // lookupInstructions is the program: the packet it is run on is a struct
 // bpf_fib_lookup, which it copies to the stack (helpers may not write

@@ -48,12 +48,11 @@ func bed(t *testing.T) (in int, out int, ok bool) {
 // ifindex is the index of interface name, 0 (and the test failed) when
 // there is none; it runs off the test's goroutine, so no t.Fatal.
 func ifindex(t *testing.T, name string) int {
-	i, err := net.InterfaceByName(name)
+	i, err := netInterface(name)
 	if err != nil {
 		t.Errorf("ifindex of %s: %v", name, err)
-		return 0
 	}
-	return i.Index
+	return i
 }
 
 // Each route type gets the kernel's verdict, not that of a less specific
