@@ -24,12 +24,9 @@ func inNetns(name string, f func() error) error {
 	if name == "" {
 		return f()
 	}
-	target, err := unix.Open(filepath.Join(netnsDir, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	target, err := openNetns(name)
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("data-netns: %q: no such network namespace (create it with \"ip netns add %s\")", name, name)
-		}
-		return fmt.Errorf("data-netns: %q: %w", name, err)
+		return err
 	}
 	defer unix.Close(target)
 	errc := make(chan error, 1)
@@ -42,9 +39,9 @@ func inNetns(name string, f func() error) error {
 			return
 		}
 		defer unix.Close(self)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+		if err := enterNetns(target, name); err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("data-netns: entering %q: %w", name, os.NewSyscallError("setns", err))
+			errc <- err
 			return
 		}
 		ferr := f()
@@ -65,12 +62,30 @@ func lockInNetns(name string) error {
 	if name == "" {
 		return nil
 	}
-	target, err := unix.Open(filepath.Join(netnsDir, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	target, err := openNetns(name)
 	if err != nil {
-		return fmt.Errorf("data-netns: %q: %w", name, err)
+		return err
 	}
 	defer unix.Close(target)
-	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+	return enterNetns(target, name)
+}
+
+// openNetns opens the named network namespace, for enterNetns.
+func openNetns(name string) (int, error) {
+	fd, err := unix.Open(filepath.Join(netnsDir, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return -1, fmt.Errorf("data-netns: %q: no such network namespace (create it with \"ip netns add %s\")", name, name)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("data-netns: %q: %w", name, err)
+	}
+	return fd, nil
+}
+
+// enterNetns moves the calling thread into the namespace open as fd,
+// named name.
+func enterNetns(fd int, name string) error {
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
 		return fmt.Errorf("data-netns: entering %q: %w", name, os.NewSyscallError("setns", err))
 	}
 	return nil
