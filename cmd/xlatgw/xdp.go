@@ -235,13 +235,6 @@ func (x *xdpDatapath) follow(ctx context.Context, log *slog.Logger, fail func(er
 			time.Sleep(wait)
 		}
 		lastLook = time.Now()
-		for _, p := range x.programs {
-			var gone netlink.LinkNotFoundError
-			if _, err := x.h.LinkByIndex(p.Ifindex); errors.As(err, &gone) {
-				fail(fmt.Errorf("af-xdp: interface %d, %s, is gone", p.Ifindex, p.Name))
-				return
-			}
-		}
 		was := *x.opaque.Load()
 		if was == followFailed {
 			continue
@@ -259,7 +252,10 @@ func (x *xdpDatapath) follow(ctx context.Context, log *slog.Logger, fail func(er
 			}
 		}
 		x.opaque.Store(&opaque)
-		x.setGuards(log)
+		if err := x.setGuards(log); err != nil {
+			fail(err)
+			return
+		}
 	}
 }
 
@@ -271,17 +267,24 @@ const lookInterval = 100 * time.Millisecond
 var followFailed = "the watcher of the kernel's announcements failed"
 
 // setGuards gives each program its interface's current address and the
-// current rule verdict.
-func (x *xdpDatapath) setGuards(log *slog.Logger) {
+// current rule verdict. It returns an error naming an interface that is
+// gone.
+func (x *xdpDatapath) setGuards(log *slog.Logger) error {
 	for _, p := range x.programs {
 		l, err := x.h.LinkByIndex(p.Ifindex)
+		var gone netlink.LinkNotFoundError
+		if errors.As(err, &gone) {
+			return fmt.Errorf("af-xdp: interface %d, %s, is gone", p.Ifindex, p.Name)
+		}
 		if err != nil {
-			continue // gone: the group's sends fail and health says so
+			log.Warn("af-xdp: reading the interface of a program", "ifindex", p.Ifindex, "err", err)
+			continue
 		}
 		if err := p.SetGuard(x.guard(l)); err != nil {
 			log.Warn("af-xdp: updating the program's guard", "ifindex", p.Ifindex, "err", err)
 		}
 	}
+	return nil
 }
 
 // close detaches the programs first, so that the kernel takes the
