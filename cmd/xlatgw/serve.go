@@ -19,7 +19,6 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/v6xlat/xlat/header"
-	"github.com/v6xlat/xlat/internal/afxdp"
 	"github.com/v6xlat/xlat/internal/loopwatch"
 	"github.com/v6xlat/xlat/internal/sdnotify"
 	"github.com/v6xlat/xlat/internal/ticker"
@@ -266,25 +265,24 @@ func (g *gateway) reload(ctx context.Context, path string) error {
 		return err
 	}
 	prefixes := claimedPrefixes(next)
-	if g.xdp != nil && len(uniquePrefixes(prefixes)) > afxdp.MaxClaims {
-		return fmt.Errorf("af-xdp: %d prefixes to claim; the programs hold %d", len(uniquePrefixes(prefixes)), afxdp.MaxClaims)
-	}
 	cur := g.cur.Load()
 	old := claimedPrefixes(cur)
 	next, err = reload(cur, next, func() error {
-		if g.routes != nil {
-			if err := g.routes.set(append(old, prefixes...)); err != nil {
-				g.routes.set(old)
-				return err
-			}
-		}
+		// The claims first: they refuse more prefixes than the programs
+		// hold before changing anything.
 		if g.xdp != nil {
 			if err := g.xdp.claims.Set(prefixes); err != nil {
 				g.xdp.claims.Set(old)
-				if g.routes != nil {
-					g.routes.set(old)
-				}
 				return fmt.Errorf("af-xdp: %w", err)
+			}
+		}
+		if g.routes != nil {
+			if err := g.routes.set(append(old, prefixes...)); err != nil {
+				g.routes.set(old)
+				if g.xdp != nil {
+					g.xdp.claims.Set(old)
+				}
+				return err
 			}
 		}
 		return nil
@@ -306,15 +304,6 @@ func (g *gateway) reload(ctx context.Context, path string) error {
 	g.cur.Store(next)
 	g.log.Info("reloaded", "instances", len(next.insts), "rules", len(next.cfg.Rules))
 	return nil
-}
-
-// uniquePrefixes is prefixes masked, each once.
-func uniquePrefixes(prefixes []netip.Prefix) map[netip.Prefix]bool {
-	m := map[netip.Prefix]bool{}
-	for _, p := range prefixes {
-		m[p.Masked()] = true
-	}
-	return m
 }
 
 // A queue is one receive queue of a datapath, served by a goroutine of
