@@ -99,8 +99,7 @@ func measureRow(t *testing.T, row, bin string, secs int) cells {
 	// synthetic full table): the rate must not depend on it.
 	row, table, _ := strings.Cut(row, "@")
 	if n, _ := strconv.Atoi(table); n > 0 {
-		routes := filepath.Join(t.TempDir(), "routes")
-		os.WriteFile(routes, []byte(netnstest.SyntheticRoutes(n)), 0o644)
+		routes := netnstest.SyntheticRoutes(t, n)
 		start := time.Now()
 		netnstest.Sh(t, "ip", "-n", g, "-batch", routes)
 		t.Logf("%s@%d: routes added in %v", row, n, time.Since(start).Round(time.Millisecond))

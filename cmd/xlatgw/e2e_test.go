@@ -109,8 +109,7 @@ func endToEnd(t *testing.T, xdp bool) {
 	config := strings.NewReplacer("ADMIN", admin, "MAPLOG", maplog).Replace(e2eConfig)
 	prefix := "g"
 	if xdp {
-		config = strings.Replace(config, `"instances"`, `"af-xdp": {"interfaces": ["g0", "g1"]},
-  "instances"`, 1)
+		config = withAFXDP(config, "g0", "g1")
 		prefix = "gx"
 	}
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {

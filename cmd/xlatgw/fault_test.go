@@ -301,27 +301,22 @@ func TestFaultUnclaimedAnswered(t *testing.T) {
 	c6, s4 := netip.MustParseAddr("2001:db8:c::10"), netip.MustParseAddr("198.51.100.7")
 	out6 := netip.MustParseAddr("2001:db8:64::c000:2c8") // 192.0.2.200: no rule gives it an instance
 	own6, own4 := netip.MustParseAddr("2001:db8:c::1"), netip.MustParseAddr("192.0.2.1")
+	out4 := netip.MustParseAddr("203.0.113.9")
+	udp6 := testpkt.IPv6{Src: c6, Dst: out6, HopLimit: 64}.Packet(header.ProtoUDP, testpkt.UDP(c6, out6, 1000, 53, []byte("abcd")))
+	udp4 := testpkt.IPv4{Src: s4, Dst: out4, TTL: 64}.Packet(header.ProtoUDP, testpkt.UDP(s4, out4, 1000, 53, []byte("abcd")))
 	for _, tc := range []struct {
 		name string
 		pkt  []byte
 		want []byte // nil: nothing sent
 	}{
-		{"IPv6 to a pool6 address no rule serves",
-			testpkt.IPv6{Src: c6, Dst: out6, HopLimit: 64}.Packet(header.ProtoUDP, testpkt.UDP(c6, out6, 1000, 53, []byte("abcd"))),
-			nil},
-		{"IPv4 to an address outside pool4",
-			testpkt.IPv4{Src: s4, Dst: netip.MustParseAddr("203.0.113.9"), TTL: 64}.Packet(header.ProtoUDP, testpkt.UDP(s4, netip.MustParseAddr("203.0.113.9"), 1000, 53, []byte("abcd"))),
-			nil},
+		{"IPv6 to a pool6 address no rule serves", udp6,
+			testpkt.IPv6{Src: own6, Dst: c6}.Packet(header.ProtoICMPv6, testpkt.ICMPError(own6, c6, header.ICMPv6DstUnreachable, header.ICMPv6CodeNoRoute, 0, udp6))},
+		{"IPv4 to an address outside pool4", udp4,
+			testpkt.IPv4{Src: own4, Dst: s4}.Packet(header.ProtoICMPv4, testpkt.ICMPError(own4, s4, header.ICMPv4DstUnreachable, header.ICMPv4CodeNetUnreach, 0, udp4))},
 		{"an ICMPv6 error no instance claims",
 			testpkt.IPv6{Src: c6, Dst: out6, HopLimit: 64}.Packet(header.ProtoICMPv6, testpkt.ICMPError(c6, out6, header.ICMPv6DstUnreachable, 0, 0, make([]byte, 48))),
 			nil},
 	} {
-		switch tc.name {
-		case "IPv6 to a pool6 address no rule serves":
-			tc.want = testpkt.IPv6{Src: own6, Dst: c6}.Packet(header.ProtoICMPv6, testpkt.ICMPError(own6, c6, header.ICMPv6DstUnreachable, header.ICMPv6CodeNoRoute, 0, tc.pkt))
-		case "IPv4 to an address outside pool4":
-			tc.want = testpkt.IPv4{Src: own4, Dst: s4}.Packet(header.ProtoICMPv4, testpkt.ICMPError(own4, s4, header.ICMPv4DstUnreachable, header.ICMPv4CodeNetUnreach, 0, tc.pkt))
-		}
 		buf := make([]byte, readOffset+len(tc.pkt)+64)
 		copy(buf[readOffset:], tc.pkt)
 		r, ok := g.translatePacket(l.insts, buf, readOffset, len(tc.pkt))

@@ -50,8 +50,7 @@ func TestFaultForeignFrames(t *testing.T) {
       "eamt": [{"ipv4": "198.51.100.0/24", "ipv6": "2001:db8:c::100/120"}]}},`, 1)
 		if xdp {
 			prefix = "fx"
-			config = strings.Replace(config, `"instances"`, `"af-xdp": {"interfaces": ["g0", "g1"]},
-  "instances"`, 1)
+			config = withAFXDP(config, "g0", "g1")
 		}
 		cfg := filepath.Join(t.TempDir(), "xlatgw.json")
 		os.WriteFile(cfg, []byte(config), 0o644)

@@ -42,8 +42,7 @@ func TestFaultDeviceGone(t *testing.T) {
 			config := strings.Replace(matrixConfig, "19481", "19483", 1)
 			if tc.xdp {
 				prefix = "dx"
-				config = strings.Replace(config, `"instances"`, `"af-xdp": {"interfaces": ["g0", "g1"]},
-  "instances"`, 1)
+				config = withAFXDP(config, "g0", "g1")
 			}
 			cfg := filepath.Join(t.TempDir(), "xlatgw.json")
 			os.WriteFile(cfg, []byte(config), 0o644)

@@ -237,8 +237,7 @@ func runMatrix(t *testing.T, bin string, xdp bool, cases []routeCase) []outcome 
 	config := matrixConfig
 	if xdp {
 		prefix = "rx"
-		config = strings.Replace(config, `"instances"`, `"af-xdp": {"interfaces": ["g0", "g1", "g2"]},
-  "instances"`, 1)
+		config = withAFXDP(config, "g0", "g1", "g2")
 	}
 	cfg := filepath.Join(t.TempDir(), "xlatgw.json")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
@@ -378,8 +377,7 @@ func TestFaultRouteStorm(t *testing.T) {
 	bin := netnstest.Build(t, ".")
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "xlatgw.json")
-	config := strings.Replace(strings.Replace(matrixConfig, "19481", "19482", 1), `"instances"`, `"af-xdp": {"interfaces": ["g0", "g1"]},
-  "instances"`, 1)
+	config := withAFXDP(strings.Replace(matrixConfig, "19481", "19482", 1), "g0", "g1")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -409,8 +407,7 @@ func TestFaultRouteStorm(t *testing.T) {
 	}
 	idle := cpuOver(t, d.Process.Pid, 2*time.Second)
 
-	routes := filepath.Join(dir, "routes")
-	os.WriteFile(routes, []byte(netnstest.SyntheticRoutes(n)), 0o644)
+	routes := netnstest.SyntheticRoutes(t, n)
 	start, cpu0 := time.Now(), cpuTime(t, d.Process.Pid)
 	netnstest.Sh(t, "ip", "-n", g, "-batch", routes)
 	added, during := time.Since(start), cpuTime(t, d.Process.Pid)-cpu0

@@ -83,8 +83,7 @@ func failover(t *testing.T, bin, network string, activeActive, xdp bool) {
 		cfgs[name] = filepath.Join(dir, name+".json")
 		config := r.Replace(strings.Replace(syncGatewayConfig, "NETWORK", network, 1))
 		if xdp {
-			ifs := map[string]string{"a": `["ac", "as", "ab"]`, "b": `["bc", "bs", "ba"]`}[name]
-			config = strings.Replace(config, `"instances"`, `"af-xdp": {"interfaces": `+ifs+`}, "instances"`, 1)
+			config = withAFXDP(config, map[string][]string{"a": {"ac", "as", "ab"}, "b": {"bc", "bs", "ba"}}[name]...)
 		}
 		os.WriteFile(cfgs[name], []byte(config), 0o644)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -32,6 +33,13 @@ func needXDP(t *testing.T) {
 	if _, err := exec.LookPath("ethtool"); err != nil {
 		t.Skip("needs ethtool (apt-get install ethtool)")
 	}
+}
+
+// withAFXDP turns the AF_XDP datapath on in config for ifaces.
+func withAFXDP(config string, ifaces ...string) string {
+	list, _ := json.Marshal(ifaces)
+	return strings.Replace(config, `"instances"`, `"af-xdp": {"interfaces": `+string(list)+`},
+  "instances"`, 1)
 }
 
 // noChecksumOffload makes dev in ns compute its checksums itself, so that

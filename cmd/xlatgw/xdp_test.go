@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -113,8 +112,7 @@ func TestFaultRouteCostFlat(t *testing.T) {
 			}
 		}
 		os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
-		routes := filepath.Join(t.TempDir(), "routes")
-		os.WriteFile(routes, []byte(netnstest.SyntheticRoutes(100000)), 0o644)
+		routes := netnstest.SyntheticRoutes(t, 100000)
 		if out, err := exec.Command("ip", "-batch", routes).CombinedOutput(); err != nil {
 			t.Errorf("ip -batch: %v\n%s", err, out)
 			return

@@ -4,70 +4,35 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/v6xlat/xlat/internal/netnstest"
 )
 
-// benchNamespaces are the namespaces the benchmarks made, by size of
-// table, kept across runs (-count) and removed by TestMain.
-var benchNamespaces = map[int]string{}
+// kept are the benchmarks' namespaces, one per size of table.
+var kept netnstest.KeptNetns
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, name := range benchNamespaces {
-		exec.Command("ip", "netns", "del", name).Run()
-	}
+	kept.RemoveAll()
 	os.Exit(code)
 }
 
-// benchNetns makes (once per size) a named namespace with the bed's way
-// out and routes more /24 routes, and moves the calling goroutine's
-// thread into it for good.
+// benchNetns moves the calling goroutine's thread for good into a
+// namespace with the bed's way out and routes more /24 routes, made the
+// first time, and returns the index of in0, where the lookups arrive.
 func benchNetns(b *testing.B, routes int) (in int) {
 	b.Helper()
-	if os.Geteuid() != 0 {
-		b.Skip("needs root for a network namespace and BPF")
-	}
-	name, made := benchNamespaces[routes]
-	if !made {
-		name = fmt.Sprintf("xlatfib%d-%d", routes, os.Getpid())
-		benchNamespaces[routes] = name
-		ip := func(args ...string) {
-			if out, err := exec.Command("ip", append([]string{"-n", name}, args...)...).CombinedOutput(); err != nil {
-				b.Fatalf("ip %v: %v\n%s", args, err, out)
-			}
-		}
-		if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-			b.Fatalf("ip netns add: %v\n%s", err, out)
-		}
-		ip("link", "add", "in0", "type", "veth", "peer", "name", "in1")
-		ip("link", "add", "xa", "type", "veth", "peer", "name", "xb")
-		for _, l := range []string{"in0", "in1", "xa", "xb"} {
-			ip("link", "set", l, "up")
-		}
-		ip("addr", "add", "192.0.2.1/24", "dev", "xa")
-		ip("neigh", "add", "192.0.2.80", "lladdr", "02:00:00:00:00:80", "dev", "xa", "nud", "permanent")
-		ip("route", "add", "default", "via", "192.0.2.80")
-		exec.Command("ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.ip_forward=1").Run()
-		f := filepath.Join(b.TempDir(), "routes")
-		os.WriteFile(f, []byte(netnstest.SyntheticRoutes(routes)), 0o644)
-		ip("-batch", f)
-	}
-	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-	fd, err := unix.Open(filepath.Join("/run/netns", name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-		b.Fatal(err)
-	}
+	kept.Enter(b, fmt.Sprintf("fib%d", routes), func(ns string) {
+		netnstest.IP(b, ns,
+			"link add in0 type veth peer name in1", "link add xa type veth peer name xb",
+			"link set in0 up", "link set in1 up", "link set xa up", "link set xb up",
+			"addr add 192.0.2.1/24 dev xa",
+			"neigh add 192.0.2.80 lladdr 02:00:00:00:00:80 dev xa nud permanent",
+			"route add default via 192.0.2.80",
+			"-batch "+netnstest.SyntheticRoutes(b, routes))
+		netnstest.Sh(b, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	})
 	l, err := netInterface("in0")
 	if err != nil {
 		b.Fatal(err)

@@ -55,7 +55,7 @@ func Need(t *testing.T) {
 }
 
 // Sh runs a command and fails the test if it fails.
-func Sh(t *testing.T, args ...string) {
+func Sh(t testing.TB, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
@@ -96,17 +96,65 @@ func Gateway3(t *testing.T, prefix string) (c, g, s string) {
 	return c, g, s
 }
 
-// SyntheticRoutes is an "ip -batch" file of n /24 routes via 192.0.2.80,
-// from 1.0.0.0/24 on: a synthetic BGP table of the size a border box
+// SyntheticRoutes writes an "ip -batch" file of n /24 routes via
+// 192.0.2.80, from 1.0.0.0/24 on, into the test's temporary directory and
+// returns its path: a synthetic BGP table of the size a border box
 // carries, which the testbeds never send to (up to 16 million, short of
 // their own /24s).
-func SyntheticRoutes(n int) string {
+func SyntheticRoutes(tb testing.TB, n int) string {
 	var b strings.Builder
 	for i := 0; i < n; i++ {
 		a := 1<<24 + i<<8
 		fmt.Fprintf(&b, "route add %d.%d.%d.0/24 via 192.0.2.80\n", a>>24&255, a>>16&255, a>>8&255)
 	}
-	return b.String()
+	f := filepath.Join(tb.TempDir(), "routes")
+	if err := os.WriteFile(f, []byte(b.String()), 0o644); err != nil {
+		tb.Error(err)
+	}
+	return f
+}
+
+// KeptNetns are named network namespaces that a package's benchmarks
+// make once and keep across their runs (-count), where making one (a
+// million routes) takes longer than measuring in it. RemoveAll, from the
+// package's TestMain after m.Run, removes them.
+type KeptNetns struct{ names map[string]string }
+
+// Enter moves the calling goroutine's thread for good (it ends with the
+// goroutine) into the namespace kept as key, which make builds, given
+// its name, the first time. It skips unless the test runs as root.
+func (k *KeptNetns) Enter(tb testing.TB, key string, make func(ns string)) string {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root for a network namespace and BPF")
+	}
+	name, ok := k.names[key]
+	if !ok {
+		if k.names == nil {
+			k.names = map[string]string{}
+		}
+		name = fmt.Sprintf("xlatkept%s-%d", key, os.Getpid())
+		k.names[key] = name
+		Sh(tb, "ip", "netns", "add", name)
+		make(name)
+	}
+	runtime.LockOSThread()
+	fd, err := unix.Open(filepath.Join("/run/netns", name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		tb.Fatal(err)
+	}
+	return name
+}
+
+// RemoveAll removes the namespaces kept.
+func (k *KeptNetns) RemoveAll() {
+	for _, name := range k.names {
+		exec.Command("ip", "netns", "del", name).Run()
+	}
 }
 
 // Build compiles the command in package directory pkg (relative to the
@@ -126,7 +174,7 @@ func Build(t testing.TB, pkg string) string {
 }
 
 // IP runs "ip -n ns args..." for each command.
-func IP(t *testing.T, ns string, cmds ...string) {
+func IP(t testing.TB, ns string, cmds ...string) {
 	t.Helper()
 	for _, c := range cmds {
 		Sh(t, append([]string{"ip", "-n", ns}, strings.Fields(c)...)...)
