@@ -91,13 +91,11 @@ const ipv6NextHeaderOffset = 6
 // translator's address speaks of, and No Next Header (RFC 8200 §4.7).
 func knownUpperLayer(proto uint8) bool {
 	switch proto {
-	case header.ProtoTCP, header.ProtoUDP, header.ProtoICMPv6, ipv6NoNextHeader:
+	case header.ProtoTCP, header.ProtoUDP, header.ProtoICMPv6, header.ProtoNone:
 		return true
 	}
 	return false
 }
-
-const ipv6NoNextHeader = 59
 
 // refuse6 handles a refusal of an IPv6 packet: RFC 7915 §5.4 sends
 // Destination Unreachable, administratively prohibited, unless the packet
