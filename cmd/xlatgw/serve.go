@@ -82,14 +82,13 @@ func serve(ctx context.Context, l *loaded, path string, log *slog.Logger) error 
 		if devs, err = openQueues(l.cfg.TUN.Name, l.cfg.TUN.MTU, queues); err != nil {
 			return fmt.Errorf("creating TUN %s: %w", l.cfg.TUN.Name, err)
 		}
+		name, _ := devs[0].Name()
 		if l.cfg.ManageRoutes == nil || *l.cfg.ManageRoutes {
-			name, _ := devs[0].Name()
 			if g.routes, err = setupRouting(name, l); err != nil {
 				return err
 			}
 		}
 		if l.cfg.AFXDP != nil {
-			name, _ := devs[0].Name()
 			tunLink, err := netlink.LinkByName(name)
 			if err != nil {
 				return fmt.Errorf("TUN %s: %w", name, err)
