@@ -149,12 +149,38 @@ func (st *state) hairpinned(p []byte) bool {
 	return ok
 }
 
+// Map6 maps an IPv6 address to IPv4 as To4 maps a packet's destination
+// (RFC 7757 §3.3.2, then RFC 6052): a caller that chooses among
+// translators by the IPv4 form of a destination gets it here, and hands it
+// back to To4Mapped, so that it is looked up once.
+func (t *Translator) Map6(a netip.Addr) (netip.Addr, bool) { return t.st.Load().addr4(a) }
+
+// To4Mapped is To4 for a packet whose destination Map6 mapped to dst4
+// (an invalid dst4 is To4). With intrinsic hairpinning, which must know
+// how the destination was mapped, it is To4.
+func (t *Translator) To4Mapped(buf []byte, off, n int, dst4 netip.Addr) translate.Result {
+	if t.st.Load().cfg.HairpinMode == HairpinIntrinsic {
+		return t.To4(buf, off, n)
+	}
+	return t.engine.To4Mapped(buf, off, n, dst4)
+}
+
 // policy is the Translator seen as a translate.Policy.
 type policy Translator
 
 // To4 maps an IPv6 flow's addresses (RFC 7757 §3.3.2, then RFC 6052).
 func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Meta) (netip.Addr, netip.Addr, translate.Ports, translate.Reason) {
-	st := p.st.Load()
+	return p.to4(p.st.Load(), src, dst, netip.Addr{}, ports, m)
+}
+
+// To4Mapped is To4 with the destination mapped already, to dst4
+// (translate.MappedPolicy).
+func (p *policy) To4Mapped(src, dst, dst4 netip.Addr, ports translate.Ports, m translate.Meta) (netip.Addr, netip.Addr, translate.Ports, translate.Reason) {
+	return p.to4(p.st.Load(), src, dst, dst4, ports, m)
+}
+
+// to4 maps an IPv6 flow's addresses; d4, when valid, is dst mapped.
+func (p *policy) to4(st *state, src, dst, d4 netip.Addr, ports translate.Ports, m translate.Meta) (netip.Addr, netip.Addr, translate.Ports, translate.Reason) {
 	s4, ok := st.addr4(src)
 	if !ok {
 		if !m.Has(translate.FlowICMPError) || m.Has(translate.FlowInner) {
@@ -167,9 +193,10 @@ func (p *policy) To4(src, dst netip.Addr, ports translate.Ports, m translate.Met
 			return src, dst, ports, translate.ReasonUntranslatableSrc
 		}
 	}
-	d4, ok := st.addr4(dst)
-	if !ok {
-		return src, dst, ports, translate.ReasonUntranslatableDst
+	if !d4.IsValid() {
+		if d4, ok = st.addr4(dst); !ok {
+			return src, dst, ports, translate.ReasonUntranslatableDst
+		}
 	}
 	return s4, d4, ports, translate.ReasonNone
 }

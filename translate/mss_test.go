@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/v6xlat/xlat/checksum"
@@ -97,7 +98,7 @@ func (x *Translator) plainFor(to4 bool, pkt []byte) (Result, bool) {
 	copy(buf[Headroom:], pkt)
 	c := x.cfg.Load()
 	if to4 {
-		return x.plain6to4(c, buf, Headroom, len(pkt))
+		return x.plain6to4(c, buf, Headroom, len(pkt), netip.Addr{})
 	}
 	return x.plain4to6(c, buf, Headroom, len(pkt))
 }

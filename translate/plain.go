@@ -2,6 +2,7 @@ package translate
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/v6xlat/xlat/checksum"
 	"github.com/v6xlat/xlat/header"
@@ -23,8 +24,9 @@ import (
 // path would finish it; TestPlainMatchesGeneral holds the two to the same
 // bytes and outcomes.
 
-// plain6to4 is to4 for a plain outer IPv6 packet.
-func (x *Translator) plain6to4(c *compiled, buf []byte, off, n int) (Result, bool) {
+// plain6to4 is to4 for a plain outer IPv6 packet; mapped, when valid, is
+// its destination as the caller mapped it already (To4Mapped).
+func (x *Translator) plain6to4(c *compiled, buf []byte, off, n int, mapped netip.Addr) (Result, bool) {
 	if !inBounds(buf, off, n) || n < header.IPv6Size+header.UDPSize {
 		return Result{}, false
 	}
@@ -64,7 +66,7 @@ func (x *Translator) plain6to4(c *compiled, buf []byte, off, n int) (Result, boo
 	}
 	ports, m := plainFlow(l4, nh)
 
-	s4, d4, ps, r := x.policy.To4(ipword.From6(shi, slo), ipword.From6(dhi, dlo), ports, m)
+	s4, d4, ps, r := x.policyTo4(ipword.From6(shi, slo), ipword.From6(dhi, dlo), mapped, ports, m)
 	if r == ReasonNone {
 		r = gave4(s4, d4)
 	}

@@ -121,7 +121,7 @@ func TestPlainMatchesGeneral(t *testing.T) {
 				}
 				var ra, rb Result
 				c := bytes.Clone(a)
-				if _, ok := probe.plain6to4(probe.cfg.Load(), c, off, n); ok && pkt[0]>>4 == 6 {
+				if _, ok := probe.plain6to4(probe.cfg.Load(), c, off, n, netip.Addr{}); ok && pkt[0]>>4 == 6 {
 					plains++
 				} else if _, ok := probe.plain4to6(probe.cfg.Load(), c, off, n); ok && pkt[0]>>4 == 4 {
 					plains++

@@ -125,6 +125,16 @@ type Policy interface {
 	Error6(src, dst, qsrc, qdst netip.Addr, m Meta) (src6, dst6 netip.Addr, refused Reason)
 }
 
+// A MappedPolicy is a Policy that can take an outer IPv6 flow's
+// destination already mapped, to dst4, by its caller (Translator.To4Mapped):
+// a gateway choosing among translators by the destination's IPv4 form
+// has it in hand, and an EAMT lookup costs as much as the rest of a plain
+// translation. It answers as To4 would for a destination that maps to
+// dst4.
+type MappedPolicy interface {
+	To4Mapped(src, dst, dst4 netip.Addr, ports Ports, m Meta) (src4, dst4out netip.Addr, ports4 Ports, refused Reason)
+}
+
 // PrefixPolicy is the plain RFC 6052 policy: every IPv6 address is an
 // IPv4-embedded address under one prefix (pool6), and every IPv4 address is
 // embedded into it. It is the default mapping of RFC 7915 §6, enough for

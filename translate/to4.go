@@ -137,10 +137,11 @@ func gave4(src, dst netip.Addr) Reason {
 	return ReasonNone
 }
 
-// to4 is the RFC 7915 §5 algorithm for an outer packet.
-func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Result {
+// to4 is the RFC 7915 §5 algorithm for an outer packet; mapped, when
+// valid, is its destination as the caller mapped it (To4Mapped).
+func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags, mapped netip.Addr) Result {
 	if fl == 0 && !x.general {
-		if r, ok := x.plain6to4(c, buf, off, n); ok {
+		if r, ok := x.plain6to4(c, buf, off, n, mapped); ok {
 			return r
 		}
 	}
@@ -201,7 +202,7 @@ func (x *Translator) to4(c *compiled, buf []byte, off, n int, fl FlowFlags) Resu
 	var out flow // not out := f: copying a freshly written struct stalls
 	out.Flags = f.Flags
 	var ps Ports
-	out.Src, out.Dst, ps, r = x.policy.To4(f.Src, f.Dst, f.ports(), f.meta())
+	out.Src, out.Dst, ps, r = x.policyTo4(f.Src, f.Dst, mapped, f.ports(), f.meta())
 	out.SrcPort, out.DstPort = ps.Src(), ps.Dst()
 	if r == ReasonNone {
 		r = gave4(out.Src, out.Dst)

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ const (
 type Translator struct {
 	cfg    atomic.Pointer[compiled]
 	policy Policy
+	mapped MappedPolicy // policy, when it is one
 	stats  Stats
 	ids    idGen // IPv4 Identification for packets that need one
 
@@ -55,6 +57,7 @@ func New(cfg Config, p Policy) (*Translator, error) {
 		return nil, err
 	}
 	x := &Translator{policy: p}
+	x.mapped, _ = p.(MappedPolicy)
 	x.ids.init()
 	x.cfg.Store(c)
 	x.tokens = float64(c.ICMPErrorBurst)
@@ -86,9 +89,29 @@ func (x *Translator) Stats() *Stats { return &x.stats }
 // translator generates in reply needs GrowReply6 bytes of headroom (off) or
 // as much spare room after the packet.
 func (x *Translator) To4(buf []byte, off, n int) Result {
-	r := x.to4(x.cfg.Load(), buf, off, n, 0)
+	r := x.to4(x.cfg.Load(), buf, off, n, 0, netip.Addr{})
 	x.stats.count(r)
 	return r
+}
+
+// To4Mapped is To4 for a packet whose destination its caller has mapped
+// already, to dst4, while choosing the translator for it: a policy that
+// is a MappedPolicy is asked with dst4 (To4Mapped) instead of looking the
+// destination up again. dst4 must be what the policy's own To4 would map
+// the packet's destination to; an invalid dst4 is To4.
+func (x *Translator) To4Mapped(buf []byte, off, n int, dst4 netip.Addr) Result {
+	r := x.to4(x.cfg.Load(), buf, off, n, 0, dst4)
+	x.stats.count(r)
+	return r
+}
+
+// policyTo4 asks the policy for an outer flow's IPv4 form, with the
+// destination's mapping when the caller had it.
+func (x *Translator) policyTo4(src, dst, dst4 netip.Addr, ports Ports, m Meta) (netip.Addr, netip.Addr, Ports, Reason) {
+	if dst4.IsValid() && x.mapped != nil {
+		return x.mapped.To4Mapped(src, dst, dst4, ports, m)
+	}
+	return x.policy.To4(src, dst, ports, m)
 }
 
 // To6 translates the IPv4 packet buf[off:off+n] to IPv6 in place. The
