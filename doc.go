@@ -31,7 +31,12 @@
 //
 // The binaries under cmd/ are xlatgw (siit and nat64 instances on a TUN
 // device and AF_XDP, with handoff clients and session sync), map66d (map66
-// on a TUN device) and handoffd (the handoff server).
+// on a TUN device) and handoffd (the handoff server). They are thin: the
+// gateway itself is internal/gateway (its datapath beside internal/afxdp
+// and internal/fib), Jool's configuration import internal/jool and
+// offline capture translation internal/pcapxlat; map66d and xlatgw share
+// the TUN loop (internal/tunbatch) and the watchdog and SIGHUP loops
+// (internal/loopwatch).
 //
 // Packages hold no global state, allocate nothing per packet, and take and
 // return net/netip values.

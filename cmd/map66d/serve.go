@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -53,22 +52,16 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 	defer func() { cancel(); <-reloads; m.undo() }()
 	go func() {
 		defer close(reloads)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-			}
+		loopwatch.Reloads(ctx, hup, func() error {
 			next, err := load()
 			if err == nil {
 				err = m.reload(next)
 			}
-			if err != nil {
-				log.Error("reload refused; the rules in force stay", "err", err)
-				continue
+			if err == nil {
+				log.Info("reloaded", "rules", len(m.cfg.Rules))
 			}
-			log.Info("reloaded", "rules", len(m.cfg.Rules))
-		}
+			return err
+		}, log)
 	}()
 	log.Info("mapping", "tun", name, "rules", len(cfg.Rules))
 	// Up: the device and its routes; the loop starts below. The watchdog
@@ -94,20 +87,7 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 	}
 	defer h.Close()
 	mtus := &routeMTUs{lookup: kernelRoutes{h}.mtu, now: time.Now, cache: map[netip.Addr]routeMTU{}}
-	for {
-		watch.Waiting()
-		n, err := rd.Read()
-		watch.Working()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
-				log.Info("stopped", "mapped", mapped, "passed", passed, "dropped", dropped)
-				return nil
-			}
-			if errors.Is(err, tun.ErrTooManySegments) {
-				continue
-			}
-			return fmt.Errorf("reading %s: %w", name, err)
-		}
+	err = rd.Serve(ctx, &watch, func(n int) [][]byte {
 		b.reset()
 		for i := 0; i < n; i++ {
 			pkt := bufs[i][offset : offset+sizes[i]]
@@ -139,12 +119,14 @@ func serve(ctx context.Context, cfg Config, routes bool, log *slog.Logger, hup <
 			}
 			outBufs = append(outBufs, b.bufs[i])
 		}
-		if len(outBufs) > 0 {
-			if _, err := dev.Write(outBufs, offset); err != nil && ctx.Err() == nil {
-				log.Warn("writing", "err", err)
-			}
+		return outBufs
+	}, func(out [][]byte) {
+		if _, err := dev.Write(out, offset); err != nil && ctx.Err() == nil {
+			log.Warn("writing", "err", err)
 		}
-	}
+	})
+	log.Info("stopped", "mapped", mapped, "passed", passed, "dropped", dropped)
+	return err
 }
 
 // interfaceAddrs lists the IPv6 addresses of the rules' interfaces.

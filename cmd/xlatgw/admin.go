@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/v6xlat/xlat/internal/gateway"
 	"github.com/v6xlat/xlat/nat64"
 	"github.com/v6xlat/xlat/siit"
 	"github.com/v6xlat/xlat/translate"
@@ -66,7 +67,15 @@ type eamRow struct {
 	siit.EAM
 }
 
-func (g *gateway) adminHandler() http.Handler {
+// source is what the admin API and the metrics read: the running
+// gateway (a *gateway.Gateway), or a stand-in in tests.
+type source interface {
+	Current() *gateway.Setup
+	Health(now time.Time) []gateway.HealthRow
+	Stats() gateway.DatapathStats
+}
+
+func adminHandler(g source) http.Handler {
 	mux := http.NewServeMux()
 	reply := func(w http.ResponseWriter, v any) {
 		w.Header().Set("Content-Type", "application/json")
@@ -74,17 +83,19 @@ func (g *gateway) adminHandler() http.Handler {
 	}
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		var out []instanceStats
-		for _, in := range g.cur.Load().insts {
-			s := instanceStats{Instance: in.name, RX6: in.rx6.Load(), RX4: in.rx4.Load(), TX6: in.tx6.Load(), TX4: in.tx4.Load(), Refused: map[string]uint64{}}
+		for _, in := range g.Current().Instances() {
+			c := in.Counters()
+			s := instanceStats{Instance: in.Name(), Type: in.Type(), RX6: c.RX6.Load(), RX4: c.RX4.Load(), TX6: c.TX6.Load(), TX4: c.TX4.Load(), Refused: map[string]uint64{}}
 			for _, rs := range translate.Reasons() {
-				if n := in.stats().Reason(rs); n > 0 {
+				if n := in.Stats().Reason(rs); n > 0 {
 					s.Refused[rs.String()] = n
 				}
 			}
-			if in.nat64 != nil {
-				s.Type, s.Sessions, s.Bindings = "nat64", in.nat64.Sessions(), in.nat64.Bindings()
-			} else {
-				s.Type, s.EAMT = "siit", in.siit.EAMT().Len()
+			if x := in.NAT64(); x != nil {
+				s.Sessions, s.Bindings = x.Sessions(), x.Bindings()
+			}
+			if x := in.SIIT(); x != nil {
+				s.EAMT = x.EAMT().Len()
 			}
 			out = append(out, s)
 		}
@@ -92,30 +103,30 @@ func (g *gateway) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("/sessions", func(w http.ResponseWriter, r *http.Request) {
 		out := []sessionRow{}
-		for _, in := range g.cur.Load().insts {
-			if in.nat64 != nil {
-				in.nat64.RangeSessions(func(s nat64.Session) bool { out = append(out, sessionRow{in.name, s}); return true })
+		for _, in := range g.Current().Instances() {
+			if x := in.NAT64(); x != nil {
+				x.RangeSessions(func(s nat64.Session) bool { out = append(out, sessionRow{in.Name(), s}); return true })
 			}
 		}
 		reply(w, out)
 	})
 	mux.HandleFunc("/bib", func(w http.ResponseWriter, r *http.Request) {
 		out := []bibRow{}
-		for _, in := range g.cur.Load().insts {
-			if in.nat64 != nil {
-				in.nat64.RangeBIB(func(e nat64.BIBEntry) bool { out = append(out, bibRow{in.name, e}); return true })
+		for _, in := range g.Current().Instances() {
+			if x := in.NAT64(); x != nil {
+				x.RangeBIB(func(e nat64.BIBEntry) bool { out = append(out, bibRow{in.Name(), e}); return true })
 			}
 		}
 		reply(w, out)
 	})
 	mux.HandleFunc("/handoff", func(w http.ResponseWriter, r *http.Request) {
 		out := []handoffRow{}
-		for _, in := range g.cur.Load().insts {
-			if in.handoff == nil {
+		for _, in := range g.Current().Instances() {
+			if in.Handoff() == nil {
 				continue
 			}
-			for _, p := range in.handoff.Peers() {
-				out = append(out, handoffRow{in.name, p.Server.String(), p.State.String(), p.Entries, p.Pending, fmt.Sprintf("%016x", p.TableEpoch)})
+			for _, p := range in.Handoff().Peers() {
+				out = append(out, handoffRow{in.Name(), p.Server.String(), p.State.String(), p.Entries, p.Pending, fmt.Sprintf("%016x", p.TableEpoch)})
 			}
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].Instance+out[i].Server < out[j].Instance+out[j].Server })
@@ -123,20 +134,20 @@ func (g *gateway) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("/sync", func(w http.ResponseWriter, r *http.Request) {
 		out := []syncRow{}
-		for _, in := range g.cur.Load().insts {
-			if in.sync != nil {
-				out = append(out, syncRow{in.name, in.sync.Stats()})
+		for _, in := range g.Current().Instances() {
+			if in.Sync() != nil {
+				out = append(out, syncRow{in.Name(), in.Sync().Stats()})
 			}
 		}
 		reply(w, out)
 	})
-	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { reply(w, g.health(time.Now())) })
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { reply(w, g.Health(time.Now())) })
 	mux.HandleFunc("/eamt", func(w http.ResponseWriter, r *http.Request) {
 		out := []eamRow{}
-		for _, in := range g.cur.Load().insts {
-			if in.siit != nil {
-				for _, e := range in.siit.EAMT().Entries() {
-					out = append(out, eamRow{in.name, e})
+		for _, in := range g.Current().Instances() {
+			if x := in.SIIT(); x != nil {
+				for _, e := range x.EAMT().Entries() {
+					out = append(out, eamRow{in.Name(), e})
 				}
 			}
 		}
@@ -146,7 +157,7 @@ func (g *gateway) adminHandler() http.Handler {
 }
 
 // serveAdmin listens on the unix socket path, readable by its owner only.
-func serveAdmin(g *gateway, path string) (net.Listener, error) {
+func serveAdmin(g source, path string) (net.Listener, error) {
 	if err := removeStaleSocket(path); err != nil {
 		return nil, err
 	}
@@ -155,7 +166,7 @@ func serveAdmin(g *gateway, path string) (net.Listener, error) {
 		return nil, err
 	}
 	os.Chmod(path, 0o600)
-	go newHTTPServer(g.adminHandler()).Serve(l)
+	go newHTTPServer(adminHandler(g)).Serve(l)
 	return l, nil
 }
 

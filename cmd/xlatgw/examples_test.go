@@ -35,12 +35,12 @@ func TestCampusExamples(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 			continue
 		}
-		if len(l.insts) != 3 || len(l.cfg.Rules) != 2 {
-			t.Errorf("%s: %d instances, %d rules", f, len(l.insts), len(l.cfg.Rules))
+		if n := len(l.setup.Instances()); n != 3 || len(l.cfg.Rules) != 2 {
+			t.Errorf("%s: %d instances, %d rules", f, n, len(l.cfg.Rules))
 		}
 		synced := 0
-		for _, in := range l.insts {
-			if in.syncSetup != nil {
+		for _, in := range l.cfg.Instances {
+			if in.Sync != nil {
 				synced++
 			}
 		}

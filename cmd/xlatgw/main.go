@@ -37,6 +37,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/v6xlat/xlat/internal/jool"
 )
 
 func main() {
@@ -63,7 +65,7 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%s: %d instances, %d rules: ok\n", args[1], len(l.insts), len(l.cfg.Rules))
+		fmt.Printf("%s: %d instances, %d rules: ok\n", args[1], len(l.cfg.Instances), len(l.cfg.Rules))
 		return nil
 	case "translate":
 		return translateFile(args[1:], os.Stderr)
@@ -72,7 +74,7 @@ func run(args []string) error {
 	case "health":
 		return healthCmd(args[1:], os.Stdout)
 	case "import-jool":
-		return importJool(args[1:], os.Stdout, os.Stderr)
+		return jool.Command(args[1:], os.Stdout, os.Stderr)
 	case "run":
 		fs := flag.NewFlagSet("run", flag.ContinueOnError)
 		path := fs.String("config", "", "configuration file (required)")

@@ -16,7 +16,7 @@ import (
 
 // collector reads the gateway's counters at scrape time: the datapath pays
 // nothing for metrics beyond the atomics it keeps anyway.
-type collector struct{ g *gateway }
+type collector struct{ g source }
 
 var (
 	descPackets  = prometheus.NewDesc("xlatgw_packets_total", "Packets by instance, direction (rx: arrived, tx: sent) and IP family.", []string{"instance", "direction", "family"}, nil)
@@ -49,67 +49,61 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v int, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
 	}
-	for i, rd := range c.g.readers {
-		counter(descReadDrop, rd.Dropped.Load(), strconv.Itoa(i))
+	ds := c.g.Stats()
+	for i, n := range ds.TUNReadDropped {
+		counter(descReadDrop, n, strconv.Itoa(i))
 	}
-	if c.g.noRoute != nil {
-		counter(descNoRoute, c.g.noRoute.answered.Load())
-	}
-	if x := c.g.xdp; x != nil {
-		for _, grp := range x.groups {
-			q := strconv.Itoa(grp.queue)
-			counter(descXDP, grp.rx.Load(), q, "received")
-			counter(descXDP, grp.tx.Load(), q, "transmitted")
-			counter(descXDP, grp.dropped.Load(), q, "dropped")
-			counter(descXDP, grp.punted.Load(), q, "punted")
-			counter(descXDP, grp.txFull.Load(), q, "tx_ring_full")
-			for _, s := range grp.socks {
-				st, err := s.Stats()
-				if err != nil {
-					continue
-				}
-				name := strconv.Itoa(s.Ifindex)
-				if l, err := net.InterfaceByIndex(s.Ifindex); err == nil {
-					name = l.Name
-				}
-				counter(descXDPSock, st.Rx_dropped, q, name, "rx_dropped")
-				counter(descXDPSock, st.Rx_ring_full, q, name, "rx_ring_full")
-				counter(descXDPSock, st.Rx_fill_ring_empty_descs, q, name, "fill_ring_empty")
-				counter(descXDPSock, st.Tx_invalid_descs, q, name, "tx_invalid")
+	counter(descNoRoute, ds.Unclaimed)
+	for _, x := range ds.XDP {
+		q := strconv.Itoa(x.Queue)
+		counter(descXDP, x.Received, q, "received")
+		counter(descXDP, x.Transmitted, q, "transmitted")
+		counter(descXDP, x.Dropped, q, "dropped")
+		counter(descXDP, x.Punted, q, "punted")
+		counter(descXDP, x.TXRingFull, q, "tx_ring_full")
+		for _, st := range x.Sockets {
+			name := strconv.Itoa(st.Ifindex)
+			if l, err := net.InterfaceByIndex(st.Ifindex); err == nil {
+				name = l.Name
 			}
+			counter(descXDPSock, st.RXDropped, q, name, "rx_dropped")
+			counter(descXDPSock, st.RXRingFull, q, name, "rx_ring_full")
+			counter(descXDPSock, st.FillRingEmpty, q, name, "fill_ring_empty")
+			counter(descXDPSock, st.TXInvalid, q, name, "tx_invalid")
 		}
 	}
-	for _, in := range c.g.cur.Load().insts {
-		n := in.name
-		counter(descPackets, in.rx6.Load(), n, "rx", "ipv6")
-		counter(descPackets, in.rx4.Load(), n, "rx", "ipv4")
-		counter(descPackets, in.tx6.Load(), n, "tx", "ipv6")
-		counter(descPackets, in.tx4.Load(), n, "tx", "ipv4")
-		counter(descBytes, in.rx6B.Load(), n, "rx", "ipv6")
-		counter(descBytes, in.rx4B.Load(), n, "rx", "ipv4")
-		counter(descBytes, in.tx6B.Load(), n, "tx", "ipv6")
-		counter(descBytes, in.tx4B.Load(), n, "tx", "ipv4")
-		stats := in.stats()
+	for _, in := range c.g.Current().Instances() {
+		n, pc := in.Name(), in.Counters()
+		counter(descPackets, pc.RX6.Load(), n, "rx", "ipv6")
+		counter(descPackets, pc.RX4.Load(), n, "rx", "ipv4")
+		counter(descPackets, pc.TX6.Load(), n, "tx", "ipv6")
+		counter(descPackets, pc.TX4.Load(), n, "tx", "ipv4")
+		counter(descBytes, pc.RX6Bytes.Load(), n, "rx", "ipv6")
+		counter(descBytes, pc.RX4Bytes.Load(), n, "rx", "ipv4")
+		counter(descBytes, pc.TX6Bytes.Load(), n, "tx", "ipv6")
+		counter(descBytes, pc.TX4Bytes.Load(), n, "tx", "ipv4")
+		stats := in.Stats()
 		for _, r := range translate.Reasons() {
 			counter(descRefused, stats.Reason(r), n, r.String())
 		}
-		if in.nat64 != nil {
-			gauge(descSessions, in.nat64.Sessions(), n)
-			gauge(descBIB, in.nat64.Bindings(), n)
+		if x := in.NAT64(); x != nil {
+			gauge(descSessions, x.Sessions(), n)
+			gauge(descBIB, x.Bindings(), n)
 			for _, p := range []nat64.Protocol{nat64.TCP, nat64.UDP, nat64.ICMP} {
-				gauge(descPool4, in.nat64.PoolSize(p), n, p.String())
+				gauge(descPool4, x.PoolSize(p), n, p.String())
 			}
-		} else {
-			gauge(descEAMT, in.siit.EAMT().Len(), n)
 		}
-		if in.sync != nil {
-			eachCounter(reflect.ValueOf(in.sync.Stats()), func(name string, v uint64) { counter(descSync, v, n, name) })
+		if x := in.SIIT(); x != nil {
+			gauge(descEAMT, x.EAMT().Len(), n)
 		}
-		if in.handoff != nil {
-			eachCounter(reflect.ValueOf(in.handoff.Stats()), func(name string, v uint64) { counter(descHandoff, v, n, name) })
+		if s := in.Sync(); s != nil {
+			eachCounter(reflect.ValueOf(s.Stats()), func(name string, v uint64) { counter(descSync, v, n, name) })
+		}
+		if h := in.Handoff(); h != nil {
+			eachCounter(reflect.ValueOf(h.Stats()), func(name string, v uint64) { counter(descHandoff, v, n, name) })
 			states := map[client.PeerState]int{}
 			entries := 0
-			for _, p := range in.handoff.Peers() {
+			for _, p := range h.Peers() {
 				states[p.State]++
 				entries += p.Entries
 			}
@@ -123,7 +117,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 
 // serveMetrics starts the Prometheus endpoint; it returns the listener so
 // that the caller can close it.
-func serveMetrics(g *gateway, addr string) (net.Listener, error) {
+func serveMetrics(g source, addr string) (net.Listener, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector{g})
 	l, err := net.Listen("tcp", addr)

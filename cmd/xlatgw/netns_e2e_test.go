@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/v6xlat/xlat/internal/netns"
 	"github.com/v6xlat/xlat/internal/netnstest"
 )
 
@@ -86,7 +87,7 @@ func dataNetns(t *testing.T, xdp bool) {
 		// The socket is made on the namespace's thread; the HTTP client
 		// then uses it from wherever it runs.
 		var conn net.Conn
-		if err := inNetns(ns, func() (err error) {
+		if err := netns.Do(ns, func() (err error) {
 			conn, err = net.DialTimeout("tcp", "127.0.0.1:19471", 2*time.Second)
 			return err
 		}); err != nil {

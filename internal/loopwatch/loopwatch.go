@@ -3,6 +3,8 @@
 // a loop that has been working on one round for long is stuck (a lock
 // never released, a write that never returns), while one that waits,
 // however long, is only idle. The watchdog and the health check read it.
+// A daemon's other loop, the one that reloads on SIGHUP, is here too
+// (Reloads), so that the daemons share it.
 package loopwatch
 
 import (

@@ -3,6 +3,7 @@ package loopwatch
 import (
 	"context"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/v6xlat/xlat/internal/sdnotify"
@@ -26,4 +27,20 @@ func Watchdog(ctx context.Context, sd *sdnotify.Notifier, age func() time.Durati
 			log.Info("datapath running again")
 		}
 	})
+}
+
+// Reloads runs reload on every signal on hup until ctx ends: a daemon's
+// SIGHUP loop. A refused reload is logged, and what runs stays, whole;
+// the reload says itself what it put in force.
+func Reloads(ctx context.Context, hup <-chan os.Signal, reload func() error, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if err := reload(); err != nil {
+			log.Error("reload refused; the running configuration stays", "err", err)
+		}
+	}
 }

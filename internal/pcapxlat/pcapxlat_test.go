@@ -1,4 +1,4 @@
-package main
+package pcapxlat
 
 import (
 	"net/netip"
@@ -13,15 +13,18 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/internal/gateway"
 	"github.com/v6xlat/xlat/internal/testpkt"
 )
 
 // A capture goes through the configured instances offline, no root needed.
 func TestTranslatePcap(t *testing.T) {
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "c.json")
-	os.WriteFile(cfg, []byte(`{"instances": [{"name": "n", "type": "nat64", "nat64": {"pool6": "64:ff9b::/96", "wkp-allow-non-global": true,
-		"pool4": [{"protocol": "UDP", "prefix": "203.0.113.1/32"}]}}]}`), 0o644)
+	setup, err := gateway.Build(gateway.Config{Instances: []gateway.InstanceConfig{{Name: "n", Type: "nat64",
+		NAT64: []byte(`{"pool6": "64:ff9b::/96", "wkp-allow-non-global": true, "pool4": [{"protocol": "UDP", "prefix": "203.0.113.1/32"}]}`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	client, server := netip.MustParseAddr("2001:db8::10"), netip.MustParseAddr("64:ff9b::192.0.2.80")
 	out6 := testpkt.IPv6{Src: client, Dst: server}.Packet(17, testpkt.UDP(client, server, 5000, 53, []byte("query")))
@@ -36,12 +39,17 @@ func TestTranslatePcap(t *testing.T) {
 	f.Close()
 
 	outPath := filepath.Join(dir, "out.pcap")
+	f, _ = os.Open(in)
+	o, _ := os.Create(outPath)
 	var log strings.Builder
-	if err := translateFile([]string{"-config", cfg, "-in", in, "-out", outPath}, &log); err != nil {
+	c, err := Translate(f, o, setup, &log)
+	f.Close()
+	o.Close()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(log.String(), "2 packets read, 1 written, 1 dropped") {
-		t.Errorf("log: %s", log.String())
+	if c != (Counts{Read: 2, Written: 1, Dropped: 1}) {
+		t.Errorf("%+v, want 2 records read, 1 packet written, 1 record dropped", c)
 	}
 	f, _ = os.Open(outPath)
 	defer f.Close()
@@ -56,8 +64,5 @@ func TestTranslatePcap(t *testing.T) {
 	ip := header.IPv4(data)
 	if r.LinkType() != layers.LinkTypeRaw || !ip.Valid() || ip.Src() != netip.MustParseAddr("203.0.113.1") || ip.Dst() != netip.MustParseAddr("192.0.2.80") {
 		t.Errorf("translated packet % x", data)
-	}
-	if err := translateFile([]string{"-config", cfg}, &log); err == nil {
-		t.Error("missing -in/-out accepted")
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -82,7 +82,7 @@ func TestWatchdogStopsWhenTheDatapathStalls(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go q.serve(ctx, g)
-	go loopwatch.Watchdog(ctx, sdnotify.FromEnv(), g.datapathAge, g.log)
+	go loopwatch.Watchdog(ctx, sdnotify.FromEnv(), g.DatapathAge, g.log)
 
 	if n := countPings(500 * time.Millisecond); n < 3 {
 		t.Fatalf("%d pings in 500 ms while translating; want about 5", n)
@@ -93,8 +93,8 @@ func TestWatchdogStopsWhenTheDatapathStalls(t *testing.T) {
 	if n := countPings(600 * time.Millisecond); n != 0 {
 		t.Errorf("%d pings while the datapath loop hung in a write for %v", n, q.loop().Age())
 	}
-	if g.datapathAge() < loopwatch.StallAfter {
-		t.Errorf("datapath age %v while stalled", g.datapathAge())
+	if g.DatapathAge() < loopwatch.StallAfter {
+		t.Errorf("datapath age %v while stalled", g.DatapathAge())
 	}
 	release()
 	if n := countPings(500 * time.Millisecond); n < 2 {

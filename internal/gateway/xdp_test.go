@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -60,13 +60,13 @@ func TestXDPHandleAllocs(t *testing.T) {
 		sock := grp.socks[0]
 		templates, sizes := burst()
 		pkt := templates[0][readOffset : readOffset+sizes[0]] // IPv6/UDP to 192.0.2.80 through the NAT64
-		insts := g.cur.Load().insts
+		cur := g.cur.Load()
 		// One frame, looked at closely.
 		d, ok := frameIn(t, grp, pkt)
 		if !ok {
 			return
 		}
-		grp.handle(g, insts, d)
+		grp.handle(g, cur, d)
 		if grp.tx.Load() != 1 || grp.punted.Load() != 0 || grp.dropped.Load() != 0 {
 			t.Errorf("sent %d, punted %d, dropped %d; want one sent", grp.tx.Load(), grp.punted.Load(), grp.dropped.Load())
 		}
@@ -80,7 +80,7 @@ func TestXDPHandleAllocs(t *testing.T) {
 		sock.Flush()
 		allocs := testing.AllocsPerRun(2000, func() {
 			if d, ok := frameIn(t, grp, pkt); ok {
-				grp.handle(g, insts, d)
+				grp.handle(g, cur, d)
 			}
 			if sock.TXFree() < 64 {
 				sock.Flush()
@@ -128,7 +128,7 @@ func TestFaultRouteCostFlat(t *testing.T) {
 		sock := grp.socks[0]
 		templates, sizes := burst()
 		pkt := templates[0][readOffset : readOffset+sizes[0]] // IPv6/UDP to 192.0.2.80 through the NAT64
-		insts := g.cur.Load().insts
+		cur := g.cur.Load()
 		send := func(n int) {
 			grp.routes.Sync()
 			for i := 0; i < n; i++ {
@@ -136,7 +136,7 @@ func TestFaultRouteCostFlat(t *testing.T) {
 				if !ok {
 					return
 				}
-				grp.handle(g, insts, d)
+				grp.handle(g, cur, d)
 				if sock.TXFree() < 64 {
 					sock.Flush()
 					sock.Complete()

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"fmt"
@@ -8,7 +8,6 @@ import (
 
 	"github.com/v6xlat/xlat/handoff/client"
 	"github.com/v6xlat/xlat/nat64"
-	"github.com/v6xlat/xlat/translate"
 )
 
 // HandoffConfig enables the handoff/1 client on a nat64 instance
@@ -39,12 +38,12 @@ type HandoffConfig struct {
 // config, offline translation).
 type handoffSink interface {
 	writePacket(pkt []byte)
-	inject(in *instance, pkt []byte)
+	inject(in *Instance, pkt []byte)
 }
 
 // buildHandoff makes the client of a nat64 instance and plugs it into its
 // configuration as the Broker.
-func buildHandoff(inst *instance, h *HandoffConfig, c *nat64.Config) error {
+func buildHandoff(inst *Instance, h *HandoffConfig, c *nat64.Config) error {
 	if len(c.Pool4) == 0 {
 		return fmt.Errorf("handoff: needs pool4")
 	}
@@ -71,7 +70,7 @@ func buildHandoff(inst *instance, h *HandoffConfig, c *nat64.Config) error {
 		},
 		LiveBindings: func(server netip.Addr) []client.LocalBinding {
 			var out []client.LocalBinding
-			inst.nat64.RangeSessions(func(s nat64.Session) bool {
+			inst.NAT64().RangeSessions(func(s nat64.Session) bool {
 				if s.IPv4Dst.Addr() == server && s.IPv4Src.Addr() == n && !s.Unbound {
 					out = append(out, client.LocalBinding{Client: s.IPv6Src, Port: s.IPv4Src.Port()})
 				}
@@ -91,35 +90,3 @@ func buildHandoff(inst *instance, h *HandoffConfig, c *nat64.Config) error {
 // sameHandoff reports whether a reload keeps the handoff settings, which
 // cannot change without a restart (the client's epoch and cache would).
 func sameHandoff(a, b *HandoffConfig) bool { return reflect.DeepEqual(a, b) }
-
-// writePacket sends a packet the gateway makes itself (control datagrams,
-// timers' ICMP errors) out of the TUN device.
-func (g *gateway) writePacket(p []byte) {
-	buf := make([]byte, tunOffset+len(p))
-	copy(buf[tunOffset:], p)
-	g.wmu.Lock()
-	g.dev.Write([][]byte{buf}, tunOffset)
-	g.wmu.Unlock()
-}
-
-// writePackets sends packets with tunOffset octets of room in front out
-// of the TUN device, into the kernel's routing: what the AF_XDP datapath
-// hands over.
-func (g *gateway) writePackets(bufs [][]byte) {
-	g.wmu.Lock()
-	g.dev.Write(bufs, tunOffset)
-	g.wmu.Unlock()
-}
-
-// inject translates a packet the handoff client released (held until its
-// port was known, or echoed by the server) and sends it.
-func (g *gateway) inject(in *instance, pkt []byte) {
-	buf := make([]byte, readOffset+len(pkt)+translate.Headroom)
-	copy(buf[readOffset:], pkt)
-	var rs results
-	if out := rs.add(nil, buf, in.translate(buf, readOffset, len(pkt))); len(out) > 0 {
-		g.wmu.Lock()
-		g.dev.Write(out, tunOffset)
-		g.wmu.Unlock()
-	}
-}

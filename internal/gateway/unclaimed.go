@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"net/netip"
@@ -27,30 +27,31 @@ func newNoRoute(tun TUNConfig) (*noRoute, error) {
 	return &noRoute{x: x}, nil
 }
 
-// answer replaces buf[off:off+n] with the error about it, or drops it
-// where none is due: never about an ICMP error, nor about a packet to a
-// group (RFC 4443 §2.4(e), RFC 1812 §4.3.2.7).
-func (nr *noRoute) answer(buf []byte, off, n int) translate.Result {
+// answer6 replaces the IPv6 packet buf[off:off+n] with the error about
+// it, or drops it where none is due: never about an ICMP error, nor about
+// a packet to a group (RFC 4443 §2.4(e)).
+func (nr *noRoute) answer6(buf []byte, off, n int) translate.Result {
 	nr.answered.Add(1)
 	pkt := buf[off : off+n]
-	var none translate.Result
-	switch {
-	case n >= header.IPv6Size && pkt[0]>>4 == header.IPv6Version:
-		ip := header.IPv6(pkt)
-		if ip.Dst().IsMulticast() || (ip.NextHeader() == header.ProtoICMPv6 && (n == header.IPv6Size || header.ICMPv6IsError(pkt[header.IPv6Size]))) {
-			return none
-		}
-		return nr.x.Reply6(buf, off, n, header.ICMPv6DstUnreachable, header.ICMPv6CodeNoRoute, 0)
-	case n >= header.IPv4MinSize && pkt[0]>>4 == header.IPv4Version:
-		ip := header.IPv4(pkt)
-		hl := ip.HeaderLen()
-		if ip.Dst().IsMulticast() || ip.Dst().As4() == broadcast4 ||
-			(ip.Protocol() == header.ProtoICMPv4 && (n <= hl || header.ICMPv4IsError(pkt[hl]))) {
-			return none
-		}
-		return nr.x.Reply4(buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeNetUnreach, 0)
+	ip := header.IPv6(pkt)
+	if ip.Dst().IsMulticast() || (ip.NextHeader() == header.ProtoICMPv6 && (n == header.IPv6Size || header.ICMPv6IsError(pkt[header.IPv6Size]))) {
+		return translate.Result{}
 	}
-	return none
+	return nr.x.Reply6(buf, off, n, header.ICMPv6DstUnreachable, header.ICMPv6CodeNoRoute, 0)
+}
+
+// answer4 is answer6 for the IPv4 packet buf[off:off+n] (RFC 1812
+// §4.3.2.7: nothing about an error, a broadcast or a group).
+func (nr *noRoute) answer4(buf []byte, off, n int) translate.Result {
+	nr.answered.Add(1)
+	pkt := buf[off : off+n]
+	ip := header.IPv4(pkt)
+	hl := ip.HeaderLen()
+	if ip.Dst().IsMulticast() || ip.Dst().As4() == broadcast4 ||
+		(ip.Protocol() == header.ProtoICMPv4 && (n <= hl || header.ICMPv4IsError(pkt[hl]))) {
+		return translate.Result{}
+	}
+	return nr.x.Reply4(buf, off, n, header.ICMPv4DstUnreachable, header.ICMPv4CodeNetUnreach, 0)
 }
 
 var broadcast4 = [4]byte{255, 255, 255, 255}

@@ -1,4 +1,9 @@
-package main
+// Package jool converts Jool's atomic configuration files (one instance
+// each, as "jool file handle" and "jool_siit file handle" take them) into
+// a gateway configuration with one instance per file: "xlatgw
+// import-jool" is Command. Every option that cannot carry over is named
+// in a warning; nothing is dropped silently.
+package jool
 
 import (
 	"encoding/json"
@@ -14,13 +19,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/v6xlat/xlat/internal/gateway"
 	"github.com/v6xlat/xlat/nat64"
 )
-
-// import-jool reads Jool's atomic configuration files (one instance each,
-// as "jool file handle" and "jool_siit file handle" take them) and prints
-// an xlatgw configuration with one instance per file. Every option it
-// cannot carry over is named in a warning; nothing is dropped silently.
 
 // joolGlobal says what becomes of each of Jool's global options: the
 // xlatgw option it carries over to (the same name unless said), or why
@@ -81,8 +82,9 @@ func (w *warner) warn(file, option, format string, args ...any) {
 	fmt.Fprintf(w.w, "import-jool: %s: %s: %s\n", file, option, fmt.Sprintf(format, args...))
 }
 
-// importJool is "xlatgw import-jool [-type siit|nat64] FILE...".
-func importJool(args []string, stdout, stderr io.Writer) error {
+// Command is "xlatgw import-jool [-type siit|nat64] FILE...": it prints
+// the configuration to stdout and the warnings to stderr.
+func Command(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("import-jool", flag.ContinueOnError)
 	typ := fs.String("type", "", "siit or nat64 for every file (default: told by each file's options)")
 	if err := fs.Parse(args); err != nil {
@@ -95,7 +97,7 @@ func importJool(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("import-jool: -type %q: siit or nat64", *typ)
 	}
 	w := &warner{w: stderr}
-	cfg := Config{TUN: TUNConfig{Name: "xlat", MTU: 1500}}
+	cfg := gateway.Config{TUN: gateway.TUNConfig{Name: "xlat", MTU: 1500}}
 	pool6s := map[string][]string{}
 	for _, path := range fs.Args() {
 		data, err := os.ReadFile(path)
@@ -137,11 +139,11 @@ func importJool(args []string, stdout, stderr io.Writer) error {
 }
 
 // instance converts one file.
-func (f *joolFile) instance(typ string, w *warner) (Instance, error) {
+func (f *joolFile) instance(typ string, w *warner) (gateway.InstanceConfig, error) {
 	name := strings.TrimSuffix(filepath.Base(f.path), filepath.Ext(f.path))
 	if raw, ok := f.top["instance"]; ok {
 		if err := json.Unmarshal(raw, &name); err != nil || name == "" {
-			return Instance{}, fmt.Errorf("instance: %s is not a name", raw)
+			return gateway.InstanceConfig{}, fmt.Errorf("instance: %s is not a name", raw)
 		}
 	} else {
 		w.warn(f.path, "instance", "none given; named %q after the file", name)
@@ -149,13 +151,13 @@ func (f *joolFile) instance(typ string, w *warner) (Instance, error) {
 	var global map[string]json.RawMessage
 	if raw, ok := f.top["global"]; ok {
 		if err := json.Unmarshal(raw, &global); err != nil {
-			return Instance{}, fmt.Errorf("global: %w", err)
+			return gateway.InstanceConfig{}, fmt.Errorf("global: %w", err)
 		}
 	}
 	if typ == "" {
 		var err error
 		if typ, err = f.kind(global); err != nil {
-			return Instance{}, err
+			return gateway.InstanceConfig{}, err
 		}
 	}
 	out := map[string]any{}
@@ -176,11 +178,11 @@ func (f *joolFile) instance(typ string, w *warner) (Instance, error) {
 		case strings.HasPrefix(opt.to, "timeouts."):
 			var s string
 			if err := json.Unmarshal(raw, &s); err != nil {
-				return Instance{}, fmt.Errorf("global.%s: %s is not a timeout", k, raw)
+				return gateway.InstanceConfig{}, fmt.Errorf("global.%s: %s is not a timeout", k, raw)
 			}
 			d, err := joolDuration(s)
 			if err != nil {
-				return Instance{}, fmt.Errorf("global.%s: %w", k, err)
+				return gateway.InstanceConfig{}, fmt.Errorf("global.%s: %w", k, err)
 			}
 			if d%time.Second != 0 {
 				w.warn(f.path, "global."+k, "%s: xlatgw's timeouts are whole seconds; rounded down", s)
@@ -210,7 +212,7 @@ func (f *joolFile) instance(typ string, w *warner) (Instance, error) {
 			}
 			eamt, err := joolEAMT(raw)
 			if err != nil {
-				return Instance{}, fmt.Errorf("eamt: %w", err)
+				return gateway.InstanceConfig{}, fmt.Errorf("eamt: %w", err)
 			}
 			out["eamt"] = eamt
 		case "denylist4", "blacklist4":
@@ -220,13 +222,13 @@ func (f *joolFile) instance(typ string, w *warner) (Instance, error) {
 			}
 			var list []string
 			if err := json.Unmarshal(raw, &list); err != nil {
-				return Instance{}, fmt.Errorf("%s: %w", k, err)
+				return gateway.InstanceConfig{}, fmt.Errorf("%s: %w", k, err)
 			}
 			var ps []netip.Prefix
 			for _, s := range list {
 				p, err := joolPrefix(s, 32)
 				if err != nil {
-					return Instance{}, fmt.Errorf("%s: %w", k, err)
+					return gateway.InstanceConfig{}, fmt.Errorf("%s: %w", k, err)
 				}
 				ps = append(ps, p)
 			}
@@ -238,7 +240,7 @@ func (f *joolFile) instance(typ string, w *warner) (Instance, error) {
 			}
 			pool4, err := joolPool4(raw, f.path, w)
 			if err != nil {
-				return Instance{}, fmt.Errorf("pool4: %w", err)
+				return gateway.InstanceConfig{}, fmt.Errorf("pool4: %w", err)
 			}
 			out["pool4"] = pool4
 		case "bib":
@@ -248,7 +250,7 @@ func (f *joolFile) instance(typ string, w *warner) (Instance, error) {
 			}
 			bib, err := joolBIB(raw)
 			if err != nil {
-				return Instance{}, fmt.Errorf("bib: %w", err)
+				return gateway.InstanceConfig{}, fmt.Errorf("bib: %w", err)
 			}
 			out["bib"] = bib
 		default:
@@ -260,9 +262,9 @@ func (f *joolFile) instance(typ string, w *warner) (Instance, error) {
 	}
 	body, err := json.Marshal(out)
 	if err != nil {
-		return Instance{}, err
+		return gateway.InstanceConfig{}, err
 	}
-	in := Instance{Name: name, Type: typ}
+	in := gateway.InstanceConfig{Name: name, Type: typ}
 	if typ == "siit" {
 		in.SIIT = body
 	} else {

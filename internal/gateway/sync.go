@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -111,11 +111,11 @@ func sameSync(a, b *syncSetup) bool {
 }
 
 // startSync opens an instance's sync socket and runs it until ctx ends.
-func (g *gateway) startSync(ctx context.Context, in *instance) error {
+func (g *Gateway) startSync(ctx context.Context, in *Instance) error {
 	if in.syncSetup == nil || in.sync != nil {
 		return nil
 	}
-	c, err := nat64.ListenSync(in.nat64, in.syncSetup.cfg, in.syncSetup.network)
+	c, err := nat64.ListenSync(in.NAT64(), in.syncSetup.cfg, in.syncSetup.network)
 	if err != nil {
 		return fmt.Errorf("instance %s: %w", in.name, err)
 	}
@@ -131,8 +131,9 @@ func (g *gateway) startSync(ctx context.Context, in *instance) error {
 
 // hooks installs an instance's table observers: the mapping log and the
 // session sync.
-func (g *gateway) hooks(in *instance) {
-	if in.nat64 == nil {
+func (g *Gateway) hooks(in *Instance) {
+	x := in.NAT64()
+	if x == nil {
 		return
 	}
 	h := &nat64.Hooks{}
@@ -142,5 +143,5 @@ func (g *gateway) hooks(in *instance) {
 	if in.sync != nil {
 		h.Session = in.sync.Hook
 	}
-	in.nat64.SetHooks(h)
+	x.SetHooks(h)
 }

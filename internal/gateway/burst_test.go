@@ -1,8 +1,6 @@
-package main
+package gateway
 
 import (
-	"io"
-	"log/slog"
 	"net/netip"
 	"testing"
 
@@ -13,7 +11,7 @@ import (
 
 // burstGateway is a gateway without a TUN device: a NAT64 instance and a
 // SIIT instance beside it, for the datapath alone.
-func burstGateway(t testing.TB) *gateway {
+func burstGateway(t testing.TB) *Gateway {
 	t.Helper()
 	l, err := parseConfig([]byte(`{"tun": {"name": "xlat0", "ipv4-address": "192.0.2.1", "ipv6-address": "2001:db8:c::1"},
 	  "instances": [
@@ -23,10 +21,7 @@ func burstGateway(t testing.TB) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	g.cur.Store(l)
-	g.attach(l)
-	return g
+	return quietGateway(l)
 }
 
 // burst returns 64 packets as a TUN read leaves them, readOffset into
@@ -60,7 +55,7 @@ func burst() (templates [][]byte, sizes []int) {
 // burstRun translates the same burst again and again, restoring its
 // packets from the templates first, as a TUN read would have filled them.
 type burstRun struct {
-	g         *gateway
+	g         *Gateway
 	templates [][]byte
 	bufs, out [][]byte
 	sizes     []int
@@ -107,10 +102,10 @@ func TestBurstAllocs(t *testing.T) {
 	// and its 100 runs.
 	const bursts = 102
 	nat, siit := b.g.cur.Load().insts[0], b.g.cur.Load().insts[1]
-	if in, out := nat.rx6.Load(), nat.tx4.Load(); in != bursts*32 || out != bursts*32 {
+	if in, out := nat.counters.RX6.Load(), nat.counters.TX4.Load(); in != bursts*32 || out != bursts*32 {
 		t.Errorf("nat64 counted %d IPv6 packets in and %d IPv4 out, want %d each", in, out, bursts*32)
 	}
-	if in, out := siit.rx4.Load(), siit.tx6.Load(); in != bursts*16 || out != bursts*16 {
+	if in, out := siit.counters.RX4.Load(), siit.counters.TX6.Load(); in != bursts*16 || out != bursts*16 {
 		t.Errorf("siit counted %d IPv4 packets in and %d IPv6 out, want %d each", in, out, bursts*16)
 	}
 }

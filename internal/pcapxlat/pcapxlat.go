@@ -1,12 +1,14 @@
-package main
+// Package pcapxlat translates packet captures offline, as a gateway
+// would translate the packets in them: "xlatgw translate" is it, on the
+// instances of a configuration file. Input may be Ethernet (one VLAN tag
+// at most), Linux cooked or raw IP; the output is raw IP, one record per
+// packet the gateway would send (fragments and ICMP replies included).
+package pcapxlat
 
 import (
 	"encoding/binary"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -15,45 +17,30 @@ import (
 	"github.com/v6xlat/xlat/translate"
 )
 
-// translateFile is "xlatgw translate -config FILE -in IN.pcap -out
-// OUT.pcap": the capture goes through the same instances as the gateway
-// would send it through, offline and without root. Input may be Ethernet,
-// Linux cooked or raw IP; the output is raw IP, one record per packet the
-// gateway would send (fragments and ICMP replies included).
-func translateFile(args []string, log io.Writer) error {
-	fs := flag.NewFlagSet("translate", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration file (required)")
-	inPath := fs.String("in", "", "input pcap (required)")
-	outPath := fs.String("out", "", "output pcap (required)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *cfgPath == "" || *inPath == "" || *outPath == "" {
-		return errors.New("translate: -config, -in and -out are required")
-	}
-	l, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	in, err := os.Open(*inPath)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
+// Translator translates a packet in place, buf[off:off+n] with
+// translate.Headroom in front, or reports that it is not its to translate
+// (gateway.Setup.Translate).
+type Translator interface {
+	Translate(buf []byte, off, n int) (r translate.Result, ok bool)
+}
+
+// Counts are what a capture's translation did: records read, packets
+// written (fragments and ICMP replies each count) and records dropped.
+type Counts struct{ Read, Written, Dropped int }
+
+// Translate reads the capture in, has x translate each IP packet in it,
+// and writes a raw-IP capture of what a gateway would send to out. A
+// packet dropped by its translator is named in log with the reason.
+func Translate(in io.Reader, out io.Writer, x Translator, log io.Writer) (Counts, error) {
+	var c Counts
 	r, err := pcapgo.NewReader(in)
 	if err != nil {
-		return fmt.Errorf("%s: %w", *inPath, err)
+		return c, err
 	}
-	out, err := os.Create(*outPath)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
 	w := pcapgo.NewWriter(out)
 	if err := w.WriteFileHeader(65535, layers.LinkTypeRaw); err != nil {
-		return err
+		return c, err
 	}
-	var read, written, dropped int
 	buf := make([]byte, translate.Headroom+65535+translate.Headroom)
 	frags := make([][]byte, 64)
 	for i := range frags {
@@ -62,31 +49,29 @@ func translateFile(args []string, log io.Writer) error {
 	for {
 		data, ci, err := r.ReadPacketData()
 		if err == io.EOF {
-			break
+			return c, nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", *inPath, err)
+			return c, err
 		}
-		read++
+		c.Read++
 		pkt := ipPayload(r.LinkType(), data)
 		if pkt == nil || len(pkt) > 65535 {
-			dropped++
-			continue
-		}
-		inst := pick(l.insts, pkt)
-		if inst == nil {
-			dropped++
+			c.Dropped++
 			continue
 		}
 		n := copy(buf[translate.Headroom:], pkt)
-		res := inst.translate(buf, translate.Headroom, n)
+		res, ok := x.Translate(buf, translate.Headroom, n)
 		var pkts [][]byte
-		switch res.Verdict {
-		case translate.Drop:
-			fmt.Fprintf(log, "packet %d: dropped: %v\n", read, res.Reason)
-			dropped++
+		switch {
+		case !ok:
+			c.Dropped++
 			continue
-		case translate.Fragment:
+		case res.Verdict == translate.Drop:
+			fmt.Fprintf(log, "packet %d: dropped: %v\n", c.Read, res.Reason)
+			c.Dropped++
+			continue
+		case res.Verdict == translate.Fragment:
 			pkts = frags[:translate.Split(frags, res.Packet(buf), res.MTU)]
 		default:
 			pkts = [][]byte{res.Packet(buf)}
@@ -94,16 +79,14 @@ func translateFile(args []string, log io.Writer) error {
 		for _, p := range pkts {
 			ci.CaptureLength, ci.Length = len(p), len(p)
 			if err := w.WritePacket(ci, p); err != nil {
-				return err
+				return c, err
 			}
-			written++
+			c.Written++
 		}
 		for i := range frags {
 			frags[i] = frags[i][:cap(frags[i])]
 		}
 	}
-	fmt.Fprintf(log, "%d packets read, %d written, %d dropped\n", read, written, dropped)
-	return nil
 }
 
 // ipPayload returns the IP packet inside a capture record, or nil.

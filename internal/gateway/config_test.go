@@ -1,9 +1,11 @@
-package main
+package gateway
 
 import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/v6xlat/xlat/header"
 )
 
 func TestConfigErrorsNameTheField(t *testing.T) {
@@ -77,8 +79,14 @@ func TestPick(t *testing.T) {
 		{six("2001:db8:1::1"), ""},
 	} {
 		got := ""
-		if in := pick(l.insts, tc.pkt); in != nil {
-			got = in.name
+		var m *member
+		if tc.pkt[0]>>4 == 6 {
+			m, _ = l.pick6(header.IPv6(tc.pkt).Dst())
+		} else {
+			m = l.pick4(header.IPv4(tc.pkt).Src(), header.IPv4(tc.pkt).Dst())
+		}
+		if m != nil {
+			got = m.name
 		}
 		if got != tc.want {
 			t.Errorf("% x: instance %q, want %q", tc.pkt, got, tc.want)
@@ -119,7 +127,7 @@ func TestHandoffConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	same, _ := parseConfig([]byte(strings.Replace(base, "%s", `{"servers": ["192.0.2.2"]}`, 1)))
-	if next, err := reload(old, same, nil); err != nil || next.insts[0].instance != old.insts[0].instance || next.insts[0].handoff != old.insts[0].handoff {
+	if next, err := reload(old, same, nil); err != nil || next.insts[0].Instance != old.insts[0].Instance || next.insts[0].handoff != old.insts[0].handoff {
 		t.Errorf("reload with the same handoff settings: %v", err)
 	}
 	changed, _ := parseConfig([]byte(strings.Replace(base, "%s", `{"servers": ["192.0.2.3"]}`, 1)))

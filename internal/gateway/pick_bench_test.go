@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"fmt"
@@ -69,7 +69,7 @@ func BenchmarkPickTranslate(b *testing.B) {
 				// its binding has.
 				out := make([]byte, readOffset+len(cases[0].pkt)+translate.Headroom)
 				copy(out[readOffset:], cases[0].pkt)
-				r := pick(l.insts, cases[0].pkt).translate(out, readOffset, len(cases[0].pkt))
+				r, _ := l.Translate(out, readOffset, len(cases[0].pkt))
 				port := header.UDP(r.Packet(out)[header.IPv4MinSize:]).SrcPort()
 				s4, p4 := netip.MustParseAddr("192.0.2.80"), netip.MustParseAddr("203.0.113.1")
 				c.pkt = testpkt.IPv4{Src: s4, Dst: p4}.Packet(header.ProtoUDP, testpkt.UDP(s4, p4, 53, port, make([]byte, 16)))
@@ -81,11 +81,7 @@ func BenchmarkPickTranslate(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				copy(buf[readOffset:readOffset+n], tpl[readOffset:readOffset+n])
-				in := pick(l.insts, buf[readOffset:readOffset+n])
-				if in == nil {
-					b.Fatal("no instance")
-				}
-				if r := in.translate(buf, readOffset, n); r.Verdict != translate.Forward {
+				if r, ok := l.Translate(buf, readOffset, n); !ok || r.Verdict != translate.Forward {
 					b.Fatalf("%v %v", r.Verdict, r.Reason)
 				}
 			}

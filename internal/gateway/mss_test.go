@@ -1,8 +1,6 @@
-package main
+package gateway
 
 import (
-	"io"
-	"log/slog"
 	"net/netip"
 	"testing"
 
@@ -37,9 +35,7 @@ func TestGatewayClampsMSS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := &gateway{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		g.cur.Store(l)
-		g.attach(l)
+		g := quietGateway(l)
 
 		var synOpts []byte
 		if tc.synMSS != 0 {
@@ -63,7 +59,7 @@ func TestGatewayClampsMSS(t *testing.T) {
 
 // gatewayTranslate runs one packet through the gateway's burst path and
 // returns what it would write.
-func gatewayTranslate(t *testing.T, g *gateway, pkt []byte) []byte {
+func gatewayTranslate(t *testing.T, g *Gateway, pkt []byte) []byte {
 	t.Helper()
 	buf := make([]byte, readOffset+len(pkt)+translate.Headroom)
 	copy(buf[readOffset:], pkt)

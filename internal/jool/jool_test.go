@@ -1,14 +1,15 @@
-package main
+package jool
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/v6xlat/xlat/internal/gateway"
+	"github.com/v6xlat/xlat/internal/strictjson"
 	"github.com/v6xlat/xlat/nat64"
 )
 
@@ -18,37 +19,34 @@ import (
 // named in a warning.
 func TestImportJool(t *testing.T) {
 	var out, warnings bytes.Buffer
-	if err := importJool([]string{"testdata/jool/siit.json", "testdata/jool/nat64.json"}, &out, &warnings); err != nil {
+	if err := Command([]string{"testdata/jool/siit.json", "testdata/jool/nat64.json"}, &out, &warnings); err != nil {
 		t.Fatal(err)
 	}
 	// check-config: the same parse, on a file with the addresses the
 	// warning asks for filled in.
-	var cfg Config
-	if err := json.Unmarshal(out.Bytes(), &cfg); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	var cfg gateway.Config
+	if err := strictjson.Decode(out.Bytes(), &cfg, "config"); err != nil {
+		t.Fatalf("output is not the configuration: %v\n%s", err, out.String())
 	}
-	path := filepath.Join(t.TempDir(), "xlatgw.json")
-	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l, err := loadConfig(path)
+	l, err := gateway.Build(cfg)
 	if err != nil {
 		t.Fatalf("check-config refuses the import: %v\n%s", err, out.String())
 	}
-	if len(l.insts) != 2 || l.insts[0].name != "dc-border" || l.insts[0].siit == nil || l.insts[1].name != "campus-nat64" || l.insts[1].nat64 == nil {
+	in := l.Instances()
+	if len(in) != 2 || in[0].Name() != "dc-border" || in[0].SIIT() == nil || in[1].Name() != "campus-nat64" || in[1].NAT64() == nil {
 		t.Fatalf("instances: %s", out.String())
 	}
 	// What carried over, as the translators read it.
-	s := l.insts[0].siitCfg
+	s := in[0].SIIT().Config()
 	if s.Pool6.String() != "2001:db8:46::/96" || len(s.Denylist4) != 3 || s.Denylist4[0].String() != "192.0.2.0/32" ||
 		!s.ZeroizeTrafficClass || s.TOS != 184 || !s.AmendUDPChecksumZero || s.RFC6791v4.String() != "198.51.100.254/32" ||
 		len(s.MTUPlateaus) != 4 || s.LowestIPv6MTU != 1280 {
 		t.Errorf("siit: %+v", s)
 	}
-	if e := l.insts[0].siit.EAMT().Entries(); len(e) != 3 {
+	if e := in[0].SIIT().EAMT().Entries(); len(e) != 3 {
 		t.Errorf("eamt: %v", e)
 	}
-	n := l.insts[1].nat64Cfg
+	n := in[1].NAT64Config()
 	if n.MaxSimultaneousOpens != 16 || n.SourceICMPv6ErrorsBetter == nil || !*n.SourceICMPv6ErrorsBetter || !n.DropICMPv6Info || len(n.Pool4) != 3 || len(n.StaticBIB) != 2 ||
 		n.Pool4[0].Mark != 7 || n.Pool4[2].Protocol != nat64.ICMP {
 		t.Errorf("nat64: %+v", n)
@@ -112,13 +110,13 @@ func TestImportJoolRefusals(t *testing.T) {
 			args = append([]string{tc.flag}, args...)
 		}
 		var out, warn bytes.Buffer
-		if err := importJool(args, &out, &warn); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := Command(args, &out, &warn); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s %s: %v, want %q", tc.flag, tc.body, err, tc.want)
 		}
 	}
 	// -type settles a file with only common options.
 	var out, warn bytes.Buffer
-	if err := importJool([]string{"-type", "siit", write("plain.json", `{"instance": "p", "global": {"pool6": "64:ff9b::/96"}}`)}, &out, &warn); err != nil {
+	if err := Command([]string{"-type", "siit", write("plain.json", `{"instance": "p", "global": {"pool6": "64:ff9b::/96"}}`)}, &out, &warn); err != nil {
 		t.Errorf("-type siit: %v", err)
 	}
 }
@@ -145,12 +143,11 @@ func TestFaultDurationOverflow(t *testing.T) {
 	f := filepath.Join(dir, "j.json")
 	os.WriteFile(f, []byte(`{"instance": "a", "framework": "netfilter", "global": {"pool6": "64:ff9b::/96", "udp-timeout": "NaN"}, "pool4": []}`), 0o644)
 	var out, warn bytes.Buffer
-	if err := importJool([]string{f}, &out, &warn); err == nil || !strings.Contains(err.Error(), "udp-timeout") {
+	if err := Command([]string{f}, &out, &warn); err == nil || !strings.Contains(err.Error(), "udp-timeout") {
 		t.Errorf("import-jool with udp-timeout NaN: %v, want a refusal naming udp-timeout", err)
 	}
-	_, err := parseConfig([]byte(`{"tun": {"name": "xlat0", "ipv4-address": "192.0.2.1", "ipv6-address": "2001:db8:c::1"},
-	  "instances": [{"name": "n", "type": "nat64", "nat64": {"pool6": "64:ff9b::/96", "timeouts": {"udp": "5124096:00:00"},
-	    "pool4": [{"protocol": "UDP", "prefix": "203.0.113.1/32"}]}}]}`))
+	_, err := gateway.Build(gateway.Config{Instances: []gateway.InstanceConfig{{Name: "n", Type: "nat64",
+		NAT64: []byte(`{"pool6": "64:ff9b::/96", "timeouts": {"udp": "5124096:00:00"}, "pool4": [{"protocol": "UDP", "prefix": "203.0.113.1/32"}]}`)}}})
 	if err == nil || !strings.Contains(err.Error(), "5124096:00:00") {
 		t.Errorf("check-config with a udp timeout of 5124096 hours: %v, want a refusal", err)
 	}

@@ -1,7 +1,6 @@
-package main
+package gateway
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -67,7 +66,7 @@ func TestFaultReloadClaimsAndRoutes(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		g := &gateway{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		g := &Gateway{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		g.cur.Store(l)
 		if g.routes, err = setupRouting("tv", l); err != nil {
 			t.Error(err)
@@ -84,7 +83,7 @@ func TestFaultReloadClaimsAndRoutes(t *testing.T) {
 		// holds reports whether instance, claims and routes hold the
 		// entry for v4, and says which do.
 		holds := func(v4 netip.Addr) (inst, claim, route bool) {
-			for _, e := range g.cur.Load().insts[0].siit.Config().EAMT {
+			for _, e := range g.cur.Load().insts[0].SIIT().Config().EAMT {
 				inst = inst || e.IPv4.Addr() == v4
 			}
 			for _, p := range g.xdp.claims.Claimed() {
@@ -104,7 +103,7 @@ func TestFaultReloadClaimsAndRoutes(t *testing.T) {
 		check("before", b, false)
 
 		write(eamtConfig(b, 2100))
-		if err := g.reload(context.Background(), path); err != nil {
+		if err := reloadFile(g, path); err != nil {
 			t.Errorf("reload to 2,100 other entries: %v", err)
 		}
 		check("after the reload", a, false)
@@ -119,10 +118,19 @@ func TestFaultReloadClaimsAndRoutes(t *testing.T) {
 
 		// Refused (a change that needs a restart): nothing changes.
 		write(strings.Replace(eamtConfig(a, 2100), `"tv"`, `"tv2"`, 1))
-		if err := g.reload(context.Background(), path); err == nil || !strings.Contains(err.Error(), "restart") {
+		if err := reloadFile(g, path); err == nil || !strings.Contains(err.Error(), "restart") {
 			t.Errorf("reload with another TUN device: %v, want a refusal", err)
 		}
 		check("after a refused reload", a, false)
 		check("after a refused reload", b, true)
 	})
+}
+
+// reloadFile reloads g with the configuration at path.
+func reloadFile(g *Gateway, path string) error {
+	next, err := loadConfig(path)
+	if err != nil {
+		return err
+	}
+	return g.Reload(next)
 }

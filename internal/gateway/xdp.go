@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/v6xlat/xlat/internal/afxdp"
 	"github.com/v6xlat/xlat/internal/fib"
 	"github.com/v6xlat/xlat/internal/loopwatch"
+	"github.com/v6xlat/xlat/internal/netns"
 	"github.com/v6xlat/xlat/translate"
 )
 
@@ -344,10 +345,10 @@ const spinRounds = 2000
 func (grp *xdpGroup) loop() *loopwatch.Loop { return &grp.watch }
 
 // serve runs the group until ctx ends: a queue of the AF_XDP datapath.
-func (grp *xdpGroup) serve(ctx context.Context, g *gateway) error {
+func (grp *xdpGroup) serve(ctx context.Context, g *Gateway) error {
 	// The lookups are the data namespace's: this thread moves there
 	// and ends with the goroutine.
-	if err := lockInNetns(grp.x.netns); err != nil {
+	if err := netns.LockIn(grp.x.netns); err != nil {
 		return fmt.Errorf("af-xdp: queue %d: %w", grp.queue, err)
 	}
 	for _, s := range grp.socks {
@@ -364,12 +365,12 @@ func (grp *xdpGroup) serve(ctx context.Context, g *gateway) error {
 			s.WakeRX()
 		}
 		got := 0
-		insts := g.cur.Load().insts
+		cur := g.cur.Load()
 		grp.routes.Sync()
 		for _, s := range grp.socks {
 			n := s.Receive(grp.descs)
 			for i := 0; i < n; i++ {
-				grp.handle(g, insts, grp.descs[i])
+				grp.handle(g, cur, grp.descs[i])
 			}
 			s.Release(n)
 			got += n
@@ -410,7 +411,7 @@ func (grp *xdpGroup) serve(ctx context.Context, g *gateway) error {
 // handle translates one received frame in place and sends it on, or
 // hands it to the kernel, or drops it; the frame goes back to the UMEM in
 // every case but a send, whose completion returns it.
-func (grp *xdpGroup) handle(g *gateway, insts []*member, d unix.XDPDesc) {
+func (grp *xdpGroup) handle(g *Gateway, s *Setup, d unix.XDPDesc) {
 	grp.rx.Add(1)
 	frame := grp.umem.Frame(d.Addr)
 	base := d.Addr &^ (afxdp.FrameSize - 1)
@@ -420,7 +421,7 @@ func (grp *xdpGroup) handle(g *gateway, insts []*member, d unix.XDPDesc) {
 		grp.umem.Free(d.Addr)
 		return
 	}
-	r, ok := g.translatePacket(insts, frame, off+header.EthernetSize, int(d.Len)-header.EthernetSize)
+	r, ok := g.translatePacket(s, frame, off+header.EthernetSize, int(d.Len)-header.EthernetSize)
 	if !ok {
 		grp.umem.Free(d.Addr)
 		return
