@@ -32,6 +32,7 @@ const (
 
 var verdictNames = [...]string{"forward", "blackhole", "unreachable", "prohibit", "not-forwarded", "forwarding-off", "tunnel", "no-neighbour", "too-big", "no-source"}
 
+// String is the verdict's name, as the logs and tests print it.
 func (v Verdict) String() string {
 	if int(v) < len(verdictNames) {
 		return verdictNames[v]
