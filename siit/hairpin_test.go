@@ -1,6 +1,7 @@
 package siit
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"testing"
@@ -178,4 +179,38 @@ func TestNAT46(t *testing.T) {
 	reply := xlate(t, x.To4, testpkt.IPv6{Src: mustA("2001:db8:aaaa::1"), Dst: mustA("2001:db8:46::c633:6407")}.Packet(6,
 		testpkt.TCP(mustA("2001:db8:aaaa::1"), mustA("2001:db8:46::c633:6407"), 80, 50000, header.TCPFlagSYN|header.TCPFlagACK, nil)))
 	wantAddrs(t, "NAT46 reply", reply, "203.0.113.1", "198.51.100.7")
+}
+
+// To4Mapped, handed the destination's Map6 mapping, writes the same bytes
+// as To4 in every hairpinning mode: the hairpin vectors of RFC 7757
+// Appendix B (a mapping from pool6, one from the EAMT, errors whose
+// quoted source decides) and a packet to an EAM host.
+func TestTo4MappedIsTo4(t *testing.T) {
+	pkts := map[string][]byte{
+		"H1 (pool6)": testpkt.IPv6{Src: hostA, Dst: wkp.Embed(mustA("192.0.2.2")), HopLimit: 10}.Packet(17, testpkt.UDP(hostA, wkp.Embed(mustA("192.0.2.2")), 1, 2, []byte("abcd"))),
+		"to an EAM":  testpkt.IPv6{Src: hostB, Dst: hostA, HopLimit: 10}.Packet(17, testpkt.UDP(hostB, hostA, 2, 1, []byte("abcd"))),
+		"H2 (error)": icmp6Error(router6, wkp.Embed(mustA("192.0.2.1")), wkp.Embed(mustA("192.0.2.1")), hostB),
+		"H3 (error)": icmp6Error(hostB, wkp.Embed(mustA("192.0.2.1")), wkp.Embed(mustA("192.0.2.1")), hostB),
+	}
+	for _, mode := range []HairpinMode{HairpinIntrinsic, HairpinSimple, HairpinOff} {
+		for name, pkt := range pkts {
+			x := hairpinTranslator(t, mode)
+			want := xlate(t, x.To4, pkt)
+			m, ok := x.Map6(header.IPv6(pkt).Dst())
+			if !ok {
+				t.Fatalf("%s %s: Map6 refused %v", mode, name, header.IPv6(pkt).Dst())
+			}
+			got := xlate(t, func(b []byte, off, n int) translate.Result { return x.To4Mapped(b, off, n, m) }, pkt)
+			// The IPv4 Identification is drawn afresh for each packet.
+			if got[0]>>4 == 4 && want[0]>>4 == 4 {
+				for _, p := range [][]byte{got, want} {
+					copy(p[4:6], []byte{0, 0})
+					header.IPv4(p).SetChecksum(0)
+				}
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s %s: To4Mapped\n% x\nTo4\n% x", mode, name, got, want)
+			}
+		}
+	}
 }

@@ -91,7 +91,7 @@ func (t *Translator) To4(buf []byte, off, n int) translate.Result {
 	st := t.st.Load()
 	// RFC 7757 §4.2.2 asks how the address was translated (RFC 6052, not
 	// EAM), which the IPv4 result no longer says: note it first.
-	via6052 := st.cfg.HairpinMode == HairpinIntrinsic && st.via6052(buf, off, n)
+	via6052 := st.cfg.HairpinMode == HairpinIntrinsic && st.via6052(buf, off, n, Mapping{})
 	r := t.engine.To4(buf, off, n)
 	if r.Verdict != translate.Forward || !via6052 || !st.hairpinned(buf[r.Start:r.End]) {
 		return r
@@ -102,8 +102,9 @@ func (t *Translator) To4(buf []byte, off, n int) translate.Result {
 // via6052 reports whether the IPv6 packet buf[off:off+n] is one whose
 // hairpinning RFC 7757 §4.2.2 considers: its destination (set A) or, for an
 // ICMPv6 error, its quoted source (set B) is an RFC 6052 address, not an
-// EAM one.
-func (st *state) via6052(buf []byte, off, n int) bool {
+// EAM one. dst, when valid, is the destination's mapping (Map6), which
+// says it for a packet that is not an error.
+func (st *state) via6052(buf []byte, off, n int, dst Mapping) bool {
 	if n < 40 || off < 0 || off+n > len(buf) {
 		return false
 	}
@@ -111,6 +112,10 @@ func (st *state) via6052(buf []byte, off, n int) bool {
 	a := ip.Dst()
 	if m := header.ICMPv6(ip[header.IPv6Size:]); ip.NextHeader() == header.ProtoICMPv6 && n >= header.IPv6Size+header.ICMPHeaderSize+header.IPv6Size && header.ICMPv6IsError(m.Type()) {
 		a = header.IPv6(m[header.ICMPHeaderSize:]).Src() // set B: the quoted source
+		dst = Mapping{}
+	}
+	if dst.addr.IsValid() {
+		return !dst.eam // a pool6 mapping is under pool6
 	}
 	if _, ok := st.eamt.Lookup6(a); ok {
 		return false
@@ -149,20 +154,48 @@ func (st *state) hairpinned(p []byte) bool {
 	return ok
 }
 
+// A Mapping is an IPv6 address's IPv4 form as Map6 found it, and whether
+// an EAM gave it (RFC 7757 §4.2.2 asks which).
+type Mapping struct {
+	addr netip.Addr
+	eam  bool
+}
+
+// Addr is the IPv4 address.
+func (m Mapping) Addr() netip.Addr { return m.addr }
+
 // Map6 maps an IPv6 address to IPv4 as To4 maps a packet's destination
 // (RFC 7757 §3.3.2, then RFC 6052): a caller that chooses among
 // translators by the IPv4 form of a destination gets it here, and hands it
 // back to To4Mapped, so that it is looked up once.
-func (t *Translator) Map6(a netip.Addr) (netip.Addr, bool) { return t.st.Load().addr4(a) }
-
-// To4Mapped is To4 for a packet whose destination Map6 mapped to dst4
-// (an invalid dst4 is To4). With intrinsic hairpinning, which must know
-// how the destination was mapped, it is To4.
-func (t *Translator) To4Mapped(buf []byte, off, n int, dst4 netip.Addr) translate.Result {
-	if t.st.Load().cfg.HairpinMode == HairpinIntrinsic {
-		return t.To4(buf, off, n)
+func (t *Translator) Map6(a netip.Addr) (Mapping, bool) {
+	st := t.st.Load()
+	if v4, ok := st.eamt.To4(a); ok {
+		return Mapping{v4, true}, true
 	}
-	return t.engine.To4Mapped(buf, off, n, dst4)
+	if !st.cfg.Pool6.IsValid() {
+		return Mapping{}, false
+	}
+	v4, ok := st.cfg.Pool6.Extract(a)
+	if !ok || !st.pool6Allows(v4, true) {
+		return Mapping{}, false
+	}
+	return Mapping{addr: v4}, true
+}
+
+// To4Mapped is To4 for a packet whose destination Map6 mapped to dst (the
+// zero Mapping is To4).
+func (t *Translator) To4Mapped(buf []byte, off, n int, dst Mapping) translate.Result {
+	st := t.st.Load()
+	if st.cfg.HairpinMode != HairpinIntrinsic {
+		return t.engine.To4Mapped(buf, off, n, dst.addr)
+	}
+	via6052 := st.via6052(buf, off, n, dst)
+	r := t.engine.To4Mapped(buf, off, n, dst.addr)
+	if r.Verdict != translate.Forward || !via6052 || !st.hairpinned(buf[r.Start:r.End]) {
+		return r
+	}
+	return t.engine.Hairpin6(buf, r.Start, r.End-r.Start)
 }
 
 // policy is the Translator seen as a translate.Policy.

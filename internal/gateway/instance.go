@@ -88,7 +88,7 @@ func (i *Instance) logf(format string, args ...any) {
 
 // to4 translates the IPv6 packet buf[off:off+n], whose destination the
 // instance claimed as dst4, and counts it in and, unless dropped, out.
-func (i *Instance) to4(buf []byte, off, n int, dst4 netip.Addr) translate.Result {
+func (i *Instance) to4(buf []byte, off, n int, dst4 siit.Mapping) translate.Result {
 	c := &i.counters
 	c.RX6.Add(1)
 	c.RX6Bytes.Add(uint64(n))
@@ -124,7 +124,7 @@ func (i *Instance) count(buf []byte, r translate.Result) translate.Result {
 // through the picker (the packets a handoff client releases).
 func (i *Instance) translate(buf []byte, off, n int) translate.Result {
 	if buf[off]>>4 == 6 {
-		return i.to4(buf, off, n, netip.Addr{})
+		return i.to4(buf, off, n, siit.Mapping{})
 	}
 	return i.to6(buf, off, n)
 }
@@ -135,12 +135,12 @@ type translator interface {
 	kind() string
 	// claim6 maps an IPv6 packet's destination to the IPv4 address it
 	// stands for, the remote side the rules give instances by; mapped is
-	// that address when the translator may take it as the destination's
-	// mapping (to4), invalid when it must look again.
-	claim6(dst netip.Addr) (remote, mapped netip.Addr, ok bool)
+	// the mapping as a siit translator found it, for to4 to take instead
+	// of looking again (the zero Mapping: look again).
+	claim6(dst netip.Addr) (remote netip.Addr, mapped siit.Mapping, ok bool)
 	// claim4 reports whether an IPv4 packet to dst is the translator's.
 	claim4(dst netip.Addr) bool
-	to4(buf []byte, off, n int, mapped netip.Addr) translate.Result
+	to4(buf []byte, off, n int, mapped siit.Mapping) translate.Result
 	to6(buf []byte, off, n int) translate.Result
 	stats() *translate.Stats
 	// prefixes are the destinations the translator takes.
@@ -158,21 +158,21 @@ type siitX struct{ *siit.Translator }
 
 func (siitX) kind() string { return "siit" }
 
-func (x siitX) claim6(dst netip.Addr) (remote, mapped netip.Addr, ok bool) {
-	if v4, ok := x.Map6(dst); ok {
-		return v4, v4, true
+func (x siitX) claim6(dst netip.Addr) (remote netip.Addr, mapped siit.Mapping, ok bool) {
+	if m, ok := x.Map6(dst); ok {
+		return m.Addr(), m, true
 	}
 	// Not mapped, but under pool6 all the same: the instance's to
 	// refuse, with its reason counted.
 	p := x.Config().Pool6
 	v4, ok := p.Extract(dst)
-	return v4, netip.Addr{}, p.IsValid() && ok
+	return v4, siit.Mapping{}, p.IsValid() && ok
 }
 
 // claim4: any destination; the routes decide what reaches a SIIT.
 func (siitX) claim4(netip.Addr) bool { return true }
 
-func (x siitX) to4(buf []byte, off, n int, mapped netip.Addr) translate.Result {
+func (x siitX) to4(buf []byte, off, n int, mapped siit.Mapping) translate.Result {
 	return x.To4Mapped(buf, off, n, mapped)
 }
 
@@ -212,14 +212,14 @@ func (nat64X) kind() string { return "nat64" }
 // Config is the configuration in force, as configured.
 func (x nat64X) Config() nat64.Config { return *x.cfg.Load() }
 
-func (x nat64X) claim6(dst netip.Addr) (remote, mapped netip.Addr, ok bool) {
+func (x nat64X) claim6(dst netip.Addr) (remote netip.Addr, mapped siit.Mapping, ok bool) {
 	v4, ok := x.Pool6().Extract(dst)
-	return v4, netip.Addr{}, ok
+	return v4, siit.Mapping{}, ok
 }
 
 func (x nat64X) claim4(dst netip.Addr) bool { return x.Owns4(dst) }
 
-func (x nat64X) to4(buf []byte, off, n int, _ netip.Addr) translate.Result {
+func (x nat64X) to4(buf []byte, off, n int, _ siit.Mapping) translate.Result {
 	return x.To4(buf, off, n)
 }
 

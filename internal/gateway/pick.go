@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/siit"
 	"github.com/v6xlat/xlat/translate"
 )
 
@@ -44,13 +45,13 @@ func (s *Setup) order() {
 // that address when the translator can take it as the destination's
 // mapping: it travels with the packet into the translation, which does
 // not look it up again.
-func (s *Setup) pick6(dst netip.Addr) (m *member, mapped netip.Addr) {
+func (s *Setup) pick6(dst netip.Addr) (m *member, mapped siit.Mapping) {
 	for _, m := range s.insts {
 		if remote, mapped, ok := m.x.claim6(dst); ok && m.serves(remote) {
 			return m, mapped
 		}
 	}
-	return nil, netip.Addr{}
+	return nil, siit.Mapping{}
 }
 
 // pick4 chooses the instance for an IPv4 packet from src (its remote
