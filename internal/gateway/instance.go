@@ -60,7 +60,7 @@ func (i *Instance) SIIT() *siit.Translator {
 
 // NAT64 is the instance's translator when it is a nat64 one, else nil.
 func (i *Instance) NAT64() *nat64.Translator {
-	if s, ok := i.x.(nat64X); ok {
+	if s, ok := i.x.(*nat64X); ok {
 		return s.Translator
 	}
 	return nil
@@ -68,7 +68,7 @@ func (i *Instance) NAT64() *nat64.Translator {
 
 // NAT64Config is the configuration a nat64 instance runs with.
 func (i *Instance) NAT64Config() nat64.Config {
-	if s, ok := i.x.(nat64X); ok {
+	if s, ok := i.x.(*nat64X); ok {
 		return s.Config()
 	}
 	return nat64.Config{}
@@ -195,38 +195,39 @@ func (x siitX) check(next translator) error  { return x.Check(next.(siitX).Confi
 func (x siitX) update(next translator) error { return x.Update(next.(siitX).Config()) }
 func (siitX) tick(func([]byte))              {}
 
-// nat64X is a nat64 instance's translator.
+// nat64X is a nat64 instance's translator. A pointer, so that the
+// interface holds it without a wrapper in between.
 type nat64X struct {
 	*nat64.Translator
-	cfg *atomic.Pointer[nat64.Config] // what it was built from, for reloads
+	cfg atomic.Pointer[nat64.Config] // what it was built from, for reloads
 }
 
-func newNAT64X(x *nat64.Translator, c nat64.Config) nat64X {
-	p := new(atomic.Pointer[nat64.Config])
-	p.Store(&c)
-	return nat64X{x, p}
+func newNAT64X(x *nat64.Translator, c nat64.Config) *nat64X {
+	n := &nat64X{Translator: x}
+	n.cfg.Store(&c)
+	return n
 }
 
-func (nat64X) kind() string { return "nat64" }
+func (*nat64X) kind() string { return "nat64" }
 
 // Config is the configuration in force, as configured.
-func (x nat64X) Config() nat64.Config { return *x.cfg.Load() }
+func (x *nat64X) Config() nat64.Config { return *x.cfg.Load() }
 
-func (x nat64X) claim6(dst netip.Addr) (remote netip.Addr, mapped siit.Mapping, ok bool) {
+func (x *nat64X) claim6(dst netip.Addr) (remote netip.Addr, mapped siit.Mapping, ok bool) {
 	v4, ok := x.Pool6().Extract(dst)
 	return v4, siit.Mapping{}, ok
 }
 
-func (x nat64X) claim4(dst netip.Addr) bool { return x.Owns4(dst) }
+func (x *nat64X) claim4(dst netip.Addr) bool { return x.Owns4(dst) }
 
-func (x nat64X) to4(buf []byte, off, n int, _ siit.Mapping) translate.Result {
+func (x *nat64X) to4(buf []byte, off, n int, _ siit.Mapping) translate.Result {
 	return x.To4(buf, off, n)
 }
 
-func (x nat64X) to6(buf []byte, off, n int) translate.Result { return x.To6(buf, off, n) }
-func (x nat64X) stats() *translate.Stats                     { return x.Stats() }
+func (x *nat64X) to6(buf []byte, off, n int) translate.Result { return x.To6(buf, off, n) }
+func (x *nat64X) stats() *translate.Stats                     { return x.Stats() }
 
-func (x nat64X) prefixes() []netip.Prefix {
+func (x *nat64X) prefixes() []netip.Prefix {
 	out := []netip.Prefix{x.Pool6().Prefix()}
 	for _, p := range x.Pool4() {
 		out = append(out, p.Prefix.Masked())
@@ -237,10 +238,10 @@ func (x nat64X) prefixes() []netip.Prefix {
 	return out
 }
 
-func (x nat64X) check(next translator) error { return x.Check(next.(nat64X).Config()) }
+func (x *nat64X) check(next translator) error { return x.Check(next.(*nat64X).Config()) }
 
-func (x nat64X) update(next translator) error {
-	c := next.(nat64X).Config()
+func (x *nat64X) update(next translator) error {
+	c := next.(*nat64X).Config()
 	if err := x.Update(c); err != nil {
 		return err
 	}
@@ -248,4 +249,4 @@ func (x nat64X) update(next translator) error {
 	return nil
 }
 
-func (x nat64X) tick(send func([]byte)) { x.Tick(send) }
+func (x *nat64X) tick(send func([]byte)) { x.Tick(send) }
