@@ -271,6 +271,14 @@ func TestTCPStateTable(t *testing.T) {
 		{"V4 FIN RCV V6 FIN", []step{{true, syn}, {false, syn | ack}, {false, fin}, {true, fin}}, "V4_FIN_V6_FIN_RCV", DefaultTCPTransTimeout},
 		{"V6 FIN RCV V4 FIN", []step{{true, syn}, {false, syn | ack}, {true, fin}, {false, fin}}, "V4_FIN_V6_FIN_RCV", DefaultTCPTransTimeout},
 		{"V4 FIN RCV other", []step{{true, syn}, {false, syn | ack}, {false, fin}, {true, ack}}, "V4_FIN_RCV", DefaultTCPEstTimeout},
+		// RFC 6146 §3.5.2.2: only a FIN from the other side moves on; a
+		// retransmitted FIN from the same side is "any other packet".
+		{"V4 FIN RCV V4 FIN", []step{{true, syn}, {false, syn | ack}, {false, fin}, {false, fin}}, "V4_FIN_RCV", DefaultTCPEstTimeout},
+		{"V6 FIN RCV V6 FIN", []step{{true, syn}, {false, syn | ack}, {true, fin}, {true, fin}}, "V6_FIN_RCV", DefaultTCPEstTimeout},
+		{"V6 FIN RCV other", []step{{true, syn}, {false, syn | ack}, {true, fin}, {false, ack}}, "V6_FIN_RCV", DefaultTCPEstTimeout},
+		// Both FINs seen: nothing refreshes the lifetime any more.
+		{"V4 FIN V6 FIN RCV any", []step{{true, syn}, {false, syn | ack}, {false, fin}, {true, fin}, {false, ack}}, "V4_FIN_V6_FIN_RCV", DefaultTCPTransTimeout - time.Second},
+		{"V4 FIN V6 FIN RCV FIN", []step{{true, syn}, {false, syn | ack}, {true, fin}, {false, fin}, {true, fin | ack}}, "V4_FIN_V6_FIN_RCV", DefaultTCPTransTimeout - time.Second},
 		{"TRANS non-RST", []step{{true, syn}, {false, syn | ack}, {true, rst}, {false, ack}}, "ESTABLISHED", DefaultTCPEstTimeout},
 		{"TRANS RST", []step{{true, syn}, {false, syn | ack}, {true, rst}, {false, rst}}, "TRANS", DefaultTCPTransTimeout - time.Second},
 		{"V6 INIT other", []step{{true, syn}, {true, ack}}, "V6_INIT", DefaultTCPTransTimeout - time.Second},
