@@ -151,3 +151,45 @@ func TestEAMTLookupAllocs(t *testing.T) {
 		t.Errorf("%v allocs per lookup", n)
 	}
 }
+
+// RFC 7757 §3.3: the longest matching prefix wins, on either side, however
+// the entries are ordered and whatever lengths lie between.
+func TestEAMTLongestMatchBothSides(t *testing.T) {
+	entries := []EAM{
+		{IPv4: netip.MustParsePrefix("192.0.2.0/24"), IPv6: netip.MustParsePrefix("2001:db8:1::/120")},
+		{IPv4: netip.MustParsePrefix("198.51.100.7/32"), IPv6: netip.MustParsePrefix("2001:db8:1::7/128")},
+		{IPv4: netip.MustParsePrefix("203.0.113.0/28"), IPv6: netip.MustParsePrefix("2001:db8:1::/124")},
+		{IPv4: netip.MustParsePrefix("192.0.2.128/25"), IPv6: netip.MustParsePrefix("2001:db8:2::/121")},
+		{IPv4: netip.MustParsePrefix("192.0.2.130/32"), IPv6: netip.MustParsePrefix("2001:db8:3::130/128")},
+	}
+	for _, order := range [][]int{{0, 1, 2, 3, 4}, {4, 3, 2, 1, 0}, {2, 0, 4, 1, 3}} {
+		var es []EAM
+		for _, i := range order {
+			es = append(es, entries[i])
+		}
+		tab, err := NewEAMT(es)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for in, want := range map[string]string{
+			"2001:db8:1::7":  "198.51.100.7", // the /128 over the /124 and the /120
+			"2001:db8:1::9":  "203.0.113.9",  // the /124 over the /120
+			"2001:db8:1::42": "192.0.2.66",   // only the /120
+			"192.0.2.130":    "2001:db8:3::130",
+			"192.0.2.131":    "2001:db8:2::3",  // the /25 over the /24
+			"192.0.2.7":      "2001:db8:1::7", // only the /24
+		} {
+			a := netip.MustParseAddr(in)
+			var got netip.Addr
+			var ok bool
+			if a.Is6() {
+				got, ok = tab.To4(a)
+			} else {
+				got, ok = tab.To6(a)
+			}
+			if !ok || got != netip.MustParseAddr(want) {
+				t.Errorf("order %v: %v maps to %v (%v), want %s", order, a, got, ok, want)
+			}
+		}
+	}
+}
