@@ -176,7 +176,7 @@ func TestEAMTLongestMatchBothSides(t *testing.T) {
 			"2001:db8:1::9":  "203.0.113.9",  // the /124 over the /120
 			"2001:db8:1::42": "192.0.2.66",   // only the /120
 			"192.0.2.130":    "2001:db8:3::130",
-			"192.0.2.131":    "2001:db8:2::3",  // the /25 over the /24
+			"192.0.2.131":    "2001:db8:2::3", // the /25 over the /24
 			"192.0.2.7":      "2001:db8:1::7", // only the /24
 		} {
 			a := netip.MustParseAddr(in)
