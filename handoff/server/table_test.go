@@ -106,6 +106,34 @@ func TestTableQuota(t *testing.T) {
 	}
 }
 
+// A prefix at its quota evicts the binding it used least recently, not
+// the one it created first: a LOOKUP, a REFRESH and a repeated request
+// each make a binding its prefix's most recent (§7.3).
+func TestTableQuotaLRU(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		touch func(tb *Table)
+	}{
+		{"lookup", func(tb *Table) { tb.lookup(step(3), 1028) }},
+		{"refresh", func(tb *Table) { tb.refresh(step(3), 1028, 1) }},
+		{"request again", func(tb *Table) { tb.request(step(3), req("[2001:db8:a::1]:1"), nil) }},
+	} {
+		tb, rec := newTestTable(1028, 1035, 2)
+		for i, c := range []string{"[2001:db8:a::1]:1", "[2001:db8:a::2]:1"} {
+			tb.request(step(i+1), req(c), nil)
+		}
+		tc.touch(tb) // a::1, the oldest, used again
+		rec.Take()
+		expect(t, tc.name+": a::3", tb.request(step(4), req("[2001:db8:a::3]:1"), nil),
+			&wire.Invalidate{Port: 1029, Generation: 2}, mapped(wire.StatusNew, 1029, 3, "[2001:db8:a::3]:1"))
+		want := "2024-05-01 12:00:04.000000 Deleted 192.0.2.1:1029 [2001:db8:a::2]:1\n" +
+			"2024-05-01 12:00:04.000000 Created 192.0.2.1:1029 [2001:db8:a::3]:1\n"
+		if got := rec.Take(); got != want {
+			t.Errorf("%s: log:\n%s\nwant:\n%s", tc.name, got, want)
+		}
+	}
+}
+
 // §13 test 6: an adoption displacing two bindings.
 func TestTableAdoptionConflict(t *testing.T) {
 	tb, rec := newTestTable(1028, 1035, 0)
