@@ -199,6 +199,17 @@ func TestSyncWrongKeyAndReplay(t *testing.T) {
 	if b.s.Stats().Unauthenticated != 3 {
 		t.Error("tampered datagram accepted")
 	}
+	// So does one whose MAC is wrong in any one of its 16 octets, the
+	// last included: the whole tag is compared.
+	for i := 1; i <= syncMACLen; i++ {
+		bad := append([]byte(nil), ds[0]...)
+		bad[len(bad)-i] ^= 0x80
+		deliver(b, [][]byte{bad})
+		if n := b.s.Stats().Unauthenticated; n != uint64(3+i) {
+			t.Errorf("a datagram with MAC octet %d of %d flipped accepted", syncMACLen+1-i, syncMACLen)
+			break
+		}
+	}
 	deliver(b, ds)
 	deliver(b, ds) // replayed
 	if st := b.s.Stats(); st.Replayed != 1 || st.SessionsReceived != before+1 {
