@@ -704,3 +704,29 @@ func TestBindingsOf(t *testing.T) {
 		t.Errorf("after the UDP timeout: UDP %d, TCP %d of %d", udp, x.BindingsOf(TCP), x.Bindings())
 	}
 }
+
+// max-sessions-per-source stops one IPv6 source at its bound while
+// another source in the same /64 still opens flows: the only limit set.
+func TestSessionLimitPerSource(t *testing.T) {
+	clock := newClock()
+	cfg := testConfig(clock)
+	cfg.MaxSessions, cfg.MaxSessionsPer64, cfg.MaxSessionsPerSource = 0, 0, 3
+	x := newTest(t, cfg)
+	greedy, other := addr("2001:db8:aaaa::1"), addr("2001:db8:aaaa::2")
+	forwarded := 0
+	for i := 0; i < 5; i++ {
+		if _, r := xl(x, tcp6(greedy, uint16(1000+i), h2, 80, header.TCPFlagSYN)); r.Verdict == translate.Forward {
+			forwarded++
+		}
+	}
+	if forwarded != 3 || x.Sessions() != 3 {
+		t.Errorf("one source opened %d flows (%d sessions), want its limit of 3", forwarded, x.Sessions())
+	}
+	if _, r := xl(x, tcp6(other, 1000, h2, 80, header.TCPFlagSYN)); r.Verdict != translate.Forward {
+		t.Errorf("another source of the same /64 refused: %v", r.Reason)
+	}
+	// The greedy source's own flows still pass.
+	if _, r := xl(x, tcp6(greedy, 1000, h2, 80, header.TCPFlagACK)); r.Verdict != translate.Forward {
+		t.Errorf("an existing flow of the limited source: %v", r.Reason)
+	}
+}
