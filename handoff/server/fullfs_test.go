@@ -44,12 +44,14 @@ func onSmallDisk(t *testing.T, size string, f func(dir string)) {
 }
 
 // fill writes a file of zeros until the disk says it is full, and
-// returns its path.
+// returns its path. It runs on a goroutine of its own, so a failure is
+// t.Error and an empty path.
 func fill(t *testing.T, dir string) string {
 	p := filepath.Join(dir, "filler")
 	f, err := os.Create(p)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return ""
 	}
 	defer f.Close()
 	page := make([]byte, 4096)
@@ -72,6 +74,9 @@ func TestFaultConnLogFullDisk(t *testing.T) {
 		}
 		defer f.Close()
 		filler := fill(t, dir)
+		if filler == "" {
+			return
+		}
 		os.Truncate(filler, 57344) // 8 KiB left for the log
 		l := NewConnLog(f)
 		var want []string
@@ -133,6 +138,9 @@ func TestFaultJournalFullDisk(t *testing.T) {
 			return
 		}
 		filler := fill(t, dir)
+		if filler == "" {
+			return
+		}
 		os.Truncate(filler, 24576) // about 8 KiB left, less than the batch
 		const batch = 300          // 15 KiB of records
 		for i := 0; i < batch; i++ {
