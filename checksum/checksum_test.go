@@ -473,3 +473,22 @@ func TestWordSum(t *testing.T) {
 		check(rng.Uint64(), rng.Uint64())
 	}
 }
+
+// RFC 1624 §5 eqn. 4: a - b with end-around borrow, both ways round.
+func TestSubBorrow(t *testing.T) {
+	for _, tc := range []struct{ a, b, want uint16 }{
+		{2, 1, 1},
+		{1, 2, 0xfffe}, // -1: the borrow goes around
+		{0, 0xffff, 0}, // 0 - (-0)
+		{0x1234, 0x1234, 0},
+		{0x0001, 0xffff, 1}, // 1 - (-0)
+	} {
+		if got := Sub(tc.a, tc.b); got != tc.want {
+			t.Errorf("Sub(%#04x, %#04x) = %#04x, want %#04x", tc.a, tc.b, got, tc.want)
+		}
+		// What Sub returns, added back, gives a again (up to the sign of zero).
+		if back := Combine(Sub(tc.a, tc.b), tc.b); back != tc.a && back != tc.a^0xffff {
+			t.Errorf("Sub(%#04x, %#04x) + %#04x = %#04x", tc.a, tc.b, tc.b, back)
+		}
+	}
+}
