@@ -24,6 +24,7 @@ if [ ${#pkgs[@]} -eq 0 ]; then
 	pkgs=(checksum header translate siit nat64 map66 handoff handoff/wire handoff/server handoff/client)
 fi
 status=0
+survivors=()
 printf '%-16s %7s %6s %12s %10s %9s\n' package killed lived not-covered equivalent efficacy
 for p in "${pkgs[@]}"; do
 	out=$(mktemp)
@@ -39,11 +40,11 @@ for p in "${pkgs[@]}"; do
 			eq=$((eq + 1))
 		else
 			lived=$((lived + 1))
-			echo "  $p: LIVED $kind at $where" >&2
+			survivors+=("$p: LIVED $kind at $where")
 		fi
 	done < <(grep '^ *LIVED ' "$out" || true)
 	while read -r _ _ kind _ where; do
-		echo "  $p: NOT COVERED $kind at $where" >&2
+		survivors+=("$p: NOT COVERED $kind at $where")
 	done < <(grep '^ *NOT COVERED ' "$out" || true)
 	total=$((killed + lived + eq))
 	eff=$(awk -v k="$killed" -v e="$eq" -v t="$total" 'BEGIN { if (t) printf "%.1f%%", 100*(k+e)/t; else print "-" }')
@@ -52,5 +53,8 @@ for p in "${pkgs[@]}"; do
 		status=1
 	fi
 	rm -f "$out"
+done
+for s in "${survivors[@]}"; do
+	echo "  $s"
 done
 exit $status
