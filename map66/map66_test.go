@@ -252,6 +252,26 @@ func TestLongestMatch(t *testing.T) {
 	if !netip.MustParsePrefix("2001:db8:aaaa::/48").Contains(got) {
 		t.Errorf("longest match: %v", got)
 	}
+	// Rules whose prefixes overlap at their own lengths, given in either
+	// order, each way: the /48 inside the /32 wins for what it covers.
+	wide, narrow := rule("fd00::/32", "2001:db8::/32"), rule("fd00:0:1::/48", "2001:db8:aaaa::/48")
+	for _, rules := range [][]Rule{{wide, narrow}, {narrow, wide}} {
+		m := mapper(t, Options{}, rules...)
+		for _, tc := range []struct {
+			in       string
+			outbound bool
+			want     netip.Prefix
+		}{
+			{"fd00:0:1::1", true, narrow.External},
+			{"fd00:0:2::1", true, wide.External},
+			{"2001:db8:aaaa::1", false, narrow.Internal},
+			{"2001:db8:bbbb::1", false, wide.Internal},
+		} {
+			if got, why := m.MapAddr(netip.MustParseAddr(tc.in), tc.outbound); why != ReasonNone || !tc.want.Contains(got) {
+				t.Errorf("rules %v: %s maps to %v (%v), want under %v", rules, tc.in, got, why, tc.want)
+			}
+		}
+	}
 }
 
 func FuzzMapRoundTrip(f *testing.F) {
@@ -463,8 +483,8 @@ func TestQuickMatchesGeneral(t *testing.T) {
 // Outbound and Inbound give: the same bytes and the same reason, whether
 // their first pass runs (one short rule) or not (several rules, a /64, a
 // local address under the prefix), on bursts that mix what the first
-// pass maps with what it leaves: other protocols, truncated packets,
-// subnet 0xFFFF, hairpins, addresses not ours.
+// pass maps with what it leaves: other protocols, ICMPv6 errors,
+// truncated packets, subnet 0xFFFF, hairpins, addresses not ours.
 func TestBatchMatchesOne(t *testing.T) {
 	local := netip.MustParseAddr("fd01:203:405:1::1")
 	cases := []struct {
@@ -514,7 +534,12 @@ func TestBatchMatchesOne(t *testing.T) {
 			for range n {
 				src, dst := addr(), addr()
 				var p []byte
-				switch rng.Intn(5) {
+				switch rng.Intn(6) {
+				case 5:
+					// An ICMPv6 error, whose quoted packet the general
+					// path maps too: never the first pass's.
+					q := testpkt.IPv6{Src: dst, Dst: src}.Packet(17, testpkt.UDP(dst, src, 2, 1, []byte("data")))
+					p = testpkt.IPv6{Src: src, Dst: dst}.Packet(58, testpkt.ICMPError(src, dst, 1, 0, 0, q))
 				case 0:
 					p = testpkt.IPv6{Src: src, Dst: dst}.Packet(6, testpkt.TCP(src, dst, 1, 2, 0x10, nil))
 				case 1:

@@ -137,17 +137,11 @@ func (m *Mapper) embeddedSlow(pkt []byte, ip header.IPv6, outbound bool) {
 	if !outbound {
 		at = q + 8
 	}
-	before := [2]uint64{binary.BigEndian.Uint64(pkt[at:]), binary.BigEndian.Uint64(pkt[at+8:])}
-	// The quoted packet is not about our interfaces: no local check.
-	if m.rewrite(pkt[:at+16], at, m.sides(outbound), false) != ReasonNone {
-		return
-	}
-	after := [2]uint64{binary.BigEndian.Uint64(pkt[at:]), binary.BigEndian.Uint64(pkt[at+8:])}
-	if d := checksum.Sub(addrSum(after), addrSum(before)); !checksum.IsNeutral(d) {
-		// A non-neutral mapping changed the ICMPv6 body: fix its checksum.
-		cs := binary.BigEndian.Uint16(pkt[off+2:])
-		binary.BigEndian.PutUint16(pkt[off+2:], checksum.Adjust(cs, addrSum(before), addrSum(after)))
-	}
+	// The quoted packet is not about our interfaces: no local check. A
+	// mapping that is not neutral changes the ICMPv6 body's sum, and
+	// rewrite's fixTransport, which finds this error's ICMPv6 header in
+	// pkt[:at+16], updates its checksum for it.
+	m.rewrite(pkt[:at+16], at, m.sides(outbound), false)
 }
 
 func addrSum(w [2]uint64) uint16 { return checksum.AddrSum(ipword.From6(w[0], w[1])) }
