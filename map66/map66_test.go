@@ -236,6 +236,8 @@ func TestRuleValidation(t *testing.T) {
 		{[]Rule{rule("fd00::1/48", "2001:db8::/48")}, "rule 0"},
 		{[]Rule{rule("ff00::/48", "2001:db8::/48")}, "unicast"},
 		{[]Rule{rule("fd00::/48", "fd00::/48")}, "same"},
+		{[]Rule{rule("::/16", "2001:db8::/16")}, "::/16 is not a unicast prefix"},
+		{[]Rule{rule("::/0", "::/0")}, "same"},
 		{[]Rule{rule("fd00::/48", "2001:db8::/48"), rule("fd00::/48", "2001:db8:1::/48")}, "rule 1"},
 		{[]Rule{{Internal: netip.MustParsePrefix("10.0.0.0/8"), External: netip.MustParsePrefix("2001:db8::/48")}}, "not an IPv6"},
 	} {

@@ -10,7 +10,9 @@
 #
 #	checksum.go:75:13 ARITHMETIC_BASE the final carry is 1 only when ...
 #
-# The summary counts those as equivalent; efficacy counts them as killed.
+# The summary counts those as explained (with the mutants gremlins sees no
+# coverage for that were mutated by hand, listed the same way); efficacy
+# counts them as killed.
 # Run it before a change to a package lands; it exits 1 when a package has
 # a survivor that is not listed.
 set -euo pipefail
@@ -25,14 +27,13 @@ if [ ${#pkgs[@]} -eq 0 ]; then
 fi
 status=0
 survivors=()
-printf '%-16s %7s %6s %12s %10s %9s\n' package killed lived not-covered equivalent efficacy
+printf '%-16s %7s %6s %12s %10s %9s\n' package killed lived not-covered explained efficacy
 for p in "${pkgs[@]}"; do
 	out=$(mktemp)
 	"$GREMLINS" unleash --workers 1 --timeout-coefficient 10 "./$p" >"$out" 2>&1 || true
 	equiv="$p/equivalent_mutants.txt"
 	touch_equiv=$( [ -f "$equiv" ] && echo "$equiv" || echo /dev/null )
 	killed=$(grep -c '^ *KILLED ' "$out" || true)
-	notcov=$(grep -c '^ *NOT COVERED ' "$out" || true)
 	eq=0
 	lived=0
 	while read -r _ kind _ where; do
@@ -43,8 +44,16 @@ for p in "${pkgs[@]}"; do
 			survivors+=("$p: LIVED $kind at $where")
 		fi
 	done < <(grep '^ *LIVED ' "$out" || true)
+	# Gremlins reads no coverage on some expressions (an expressionless
+	# switch's cases): those listed were mutated by hand; the line says.
+	notcov=0
 	while read -r _ _ kind _ where; do
-		survivors+=("$p: NOT COVERED $kind at $where")
+		if grep -q "^$where $kind " "$touch_equiv"; then
+			eq=$((eq + 1))
+		else
+			notcov=$((notcov + 1))
+			survivors+=("$p: NOT COVERED $kind at $where")
+		fi
 	done < <(grep '^ *NOT COVERED ' "$out" || true)
 	total=$((killed + lived + eq))
 	eff=$(awk -v k="$killed" -v e="$eq" -v t="$total" 'BEGIN { if (t) printf "%.1f%%", 100*(k+e)/t; else print "-" }')
