@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"net/netip"
@@ -229,11 +230,54 @@ func FuzzParse(f *testing.F) {
 // Statuses and error codes print as the specification names them.
 func TestStatusAndErrorCodeNames(t *testing.T) {
 	for got, want := range map[string]string{
-		StatusNew.String(): "NEW", StatusRefused.String(): "REFUSED", Status(9).String(): "STATUS_9",
+		StatusNew.String(): "NEW", StatusRefused.String(): "REFUSED", Status(9).String(): "STATUS_9", Status(4).String(): "STATUS_4",
+		ErrorCode(4).String():  "ERROR_4",
 		ErrTableLimit.String(): "TABLE_LIMIT", ErrMalformed.String(): "MALFORMED", ErrorCode(0).String(): "ERROR_0", ErrorCode(700).String(): "ERROR_700",
 	} {
 		if got != want {
 			t.Errorf("%q, want %q", got, want)
+		}
+	}
+}
+
+// The framing at its bounds (§4): a message that ends the datagram, an
+// empty NOTE, IPv4 and IPv6 packets of nothing but a header, and the
+// header lengths that make a carried IPv4 packet malformed.
+func TestParseAtTheBounds(t *testing.T) {
+	head := fixture.Hex(t, vectors.E2)
+	v4 := func(ihl, total int, n int) []byte {
+		p := make([]byte, n)
+		p[0] = 4<<4 | byte(ihl)
+		binary.BigEndian.PutUint16(p[2:], uint16(total))
+		return p
+	}
+	v6 := make([]byte, 40)
+	v6[0] = 6 << 4
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		ok   bool
+		want Message
+	}{
+		{"an empty NOTE, two octets, ending the datagram", []byte{TypeNote, 0}, true, &Note{}},
+		{"a NOTE of one octet and its pad", []byte{TypeNote, 1, 'x', 0xff}, true, &Note{Text: "x"}},
+		{"an IPv4 packet of a bare 20-octet header", v4(5, 20, 20), true, Packet(v4(5, 20, 20))},
+		{"an IPv4 header longer than its Total Length", v4(6, 20, 20), false, nil},
+		{"an IPv4 IHL below 5", v4(4, 20, 20), false, nil},
+		{"an IPv4 packet cut below 20 octets", v4(5, 19, 19), false, nil},
+		{"an IPv6 packet of a bare 40-octet header", v6, true, Packet(v6)},
+		{"an IPv6 packet cut below 40 octets", v6[:39], false, nil},
+		{"one octet", []byte{TypeNote}, false, nil},
+	} {
+		d, err := Parse(append(append([]byte(nil), head...), tc.msg...))
+		if !tc.ok {
+			if err == nil {
+				t.Errorf("%s: parsed (%+v); want a malformed datagram", tc.name, d)
+			}
+			continue
+		}
+		if err != nil || len(d.Messages) != 1 || !reflect.DeepEqual(d.Messages[0], tc.want) {
+			t.Errorf("%s: %+v, %v; want %+v", tc.name, d, err, tc.want)
 		}
 	}
 }
