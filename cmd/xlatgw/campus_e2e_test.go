@@ -317,6 +317,18 @@ func campusFailover(t *testing.T, bin, mode string) {
 		"traffic stopped for %d ms (longest gap between UDP replies, 10 ms apart; %d replies); the 16 MiB download completed %v after the failure with equal SHA-256\n",
 		mode, bfdStoppedAt.Sub(failedAt).Round(time.Millisecond), why, routedAt.Sub(bfdStoppedAt).Round(time.Millisecond),
 		gap, replies, done.Round(time.Millisecond))
+	// The bounds the README states: a killed box costs traffic for BFD's
+	// detection (300 ms) and a route change, a frozen one the watchdog's
+	// silence (campusWatchdog) first; with room for -race on two cores.
+	bound := map[string]time.Duration{"kill": time.Second, "stall": 2 * time.Second}[mode]
+	if time.Duration(gap)*time.Millisecond > bound {
+		t.Errorf("traffic stopped for %d ms after A's %s; the bound is %v", gap, mode, bound)
+	}
+	// The failure came mid-transfer: the download, paced to about 4 s,
+	// still had seconds to go.
+	if done < time.Second {
+		t.Errorf("the download completed %v after the failure: the failure did not come mid-transfer", done)
+	}
 	// A frozen gateway is noticed by its silence alone: the last ping may
 	// have come up to half WatchdogSec before the freeze.
 	if mode == "stall" && (!strings.HasPrefix(why, "no watchdog ping") || bfdStoppedAt.Sub(failedAt) < campusWatchdog/4) {
