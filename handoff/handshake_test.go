@@ -34,3 +34,27 @@ func TestTokenCookie(t *testing.T) {
 }
 
 // §13 test 2: datagrams dropped whole.
+
+// Generations compare in serial number arithmetic (RFC 1982, §7.1): newer
+// by 1 up to 2^31-1 steps, across the wrap too; equal or 2^31 apart is
+// not newer either way.
+func TestGenerationNewer(t *testing.T) {
+	for _, tc := range []struct {
+		a, b uint32
+		want bool
+	}{
+		{1, 0, true},
+		{0, 1, false},
+		{7, 7, false},
+		{0, 0xffffffff, true}, // across the wrap
+		{0xffffffff, 0, false},
+		{1<<31 - 1, 0, true}, // the farthest still newer
+		{1 << 31, 0, false},  // half the circle: neither
+		{0, 1 << 31, false},
+		{5 + 1<<31 - 1, 5, true},
+	} {
+		if got := GenerationNewer(tc.a, tc.b); got != tc.want {
+			t.Errorf("GenerationNewer(%#x, %#x) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
