@@ -2,6 +2,7 @@ package siit
 
 import (
 	"fmt"
+	"math/rand"
 	"net/netip"
 	"strings"
 	"testing"
@@ -191,5 +192,82 @@ func TestEAMTLongestMatchBothSides(t *testing.T) {
 				t.Errorf("order %v: %v maps to %v (%v), want %s", order, a, got, ok, want)
 			}
 		}
+	}
+}
+
+// To6 and To4 against a bit-by-bit reference of RFC 7757 §3.3, for every
+// IPv4 prefix length and a spread of IPv6 ones (the suffix copied right
+// after the IPv6 prefix, the rest zero), with the table's masks at every
+// length.
+func TestEAMTAgainstReference(t *testing.T) {
+	bit := func(b []byte, i int) byte { return b[i/8] >> (7 - i%8) & 1 }
+	set := func(b []byte, i int, v byte) {
+		if v != 0 {
+			b[i/8] |= 1 << (7 - i%8)
+		}
+	}
+	rng := rand.New(rand.NewSource(7))
+	for bits4 := 0; bits4 <= 32; bits4++ {
+		s4 := 32 - bits4
+		for _, bits6 := range []int{0, 1, 32, 63, 64, 65, 95, 96, 100, 127 - s4, 128 - s4} {
+			if bits6 < 0 || bits6 > 128-s4 {
+				continue
+			}
+			var p4 [4]byte
+			var p6 [16]byte
+			rng.Read(p4[:])
+			rng.Read(p6[:])
+			pre4 := netip.PrefixFrom(netip.AddrFrom4(p4), bits4).Masked()
+			pre6 := netip.PrefixFrom(netip.AddrFrom16(p6), bits6).Masked()
+			if pre6.Addr().Is4In6() {
+				continue
+			}
+			tab, err := NewEAMT([]EAM{{IPv4: pre4, IPv6: pre6}})
+			if err != nil {
+				t.Fatalf("%v <-> %v: %v", pre4, pre6, err)
+			}
+			for range 8 {
+				var a4 [4]byte
+				rng.Read(a4[:])
+				in4 := pre4.Addr().As4()
+				for i := 0; i < s4; i++ { // a's host bits, the prefix's net bits
+					in4[(bits4+i)/8] &^= 1 << (7 - (bits4+i)%8)
+					set(in4[:], bits4+i, bit(a4[:], bits4+i))
+				}
+				want6 := pre6.Addr().As16()
+				for i := 0; i < s4; i++ {
+					set(want6[:], bits6+i, bit(in4[:], bits4+i))
+				}
+				got6, ok := tab.To6(netip.AddrFrom4(in4))
+				if !ok || got6 != netip.AddrFrom16(want6) {
+					t.Fatalf("%v <-> %v: To6(%v) = %v, %v; want %v", pre4, pre6, netip.AddrFrom4(in4), got6, ok, netip.AddrFrom16(want6))
+				}
+				// Back, with junk in the bits after the suffix, which To4
+				// discards.
+				junk := want6
+				for i := bits6 + s4; i < 128; i++ {
+					set(junk[:], i, byte(rng.Intn(2)))
+				}
+				got4, ok := tab.To4(netip.AddrFrom16(junk))
+				if !ok || got4 != netip.AddrFrom4(in4) {
+					t.Fatalf("%v <-> %v: To4(%v) = %v, %v; want %v", pre4, pre6, netip.AddrFrom16(junk), got4, ok, netip.AddrFrom4(in4))
+				}
+			}
+		}
+	}
+	var none *EAMT
+	if none.Len() != 0 {
+		t.Error("a nil table has entries")
+	}
+}
+
+// RFC 7757 §3.2: the IPv4 suffix may be as long as the IPv6 suffix, not
+// longer.
+func TestEAMTSuffixLengths(t *testing.T) {
+	if _, err := NewEAMT([]EAM{{IPv4: netip.MustParsePrefix("192.0.2.0/24"), IPv6: netip.MustParsePrefix("2001:db8::/120")}}); err != nil {
+		t.Errorf("8 bits each side: %v", err)
+	}
+	if _, err := NewEAMT([]EAM{{IPv4: netip.MustParsePrefix("192.0.2.0/24"), IPv6: netip.MustParsePrefix("2001:db8::/121")}}); err == nil || !strings.Contains(err.Error(), "the IPv4 suffix (8 bits) is longer than the IPv6 suffix (7 bits)") {
+		t.Errorf("8 bits into 7: %v", err)
 	}
 }
