@@ -70,17 +70,44 @@ func (s *Setup) pick4(src, dst netip.Addr) *member {
 // ok is false when no instance claims it. buf needs translate.Headroom in
 // front of the packet.
 func (s *Setup) Translate(buf []byte, off, n int) (r translate.Result, ok bool) {
+	r, f := s.decide(buf, off, n, false)
+	return r, f == translated
+}
+
+// fate is what became of a packet handed to the instances (decide).
+type fate uint8
+
+const (
+	translated fate = iota // by the instance that claimed it: the result says what to send
+	unclaimed6             // an IPv6 packet no instance claims
+	unclaimed4             // an IPv4 packet no instance claims
+	taken                  // a handoff server's control datagram, now its client's
+	notIP                  // neither IPv6 nor IPv4, or too short for its header
+)
+
+// decide reads the packet buf[off:off+n] once and has the instance that
+// claims it translate it in place, with what the claim found. With
+// control, a handoff server's datagram goes to its client instead (the
+// datapath); without, it is translated as any other (a capture). The
+// datapath (translatePacket) and offline translation (Translate) both
+// take this one path.
+func (s *Setup) decide(buf []byte, off, n int, control bool) (r translate.Result, f fate) {
 	pkt := buf[off : off+n]
 	switch {
 	case n >= header.IPv6Size && pkt[0]>>4 == header.IPv6Version:
 		if m, mapped := s.pick6(header.IPv6(pkt).Dst()); m != nil {
-			return m.to4(buf, off, n, mapped), true
+			return m.to4(buf, off, n, mapped), translated
 		}
+		return r, unclaimed6
 	case n >= header.IPv4MinSize && pkt[0]>>4 == header.IPv4Version:
 		ip := header.IPv4(pkt)
-		if m := s.pick4(ip.Src(), ip.Dst()); m != nil {
-			return m.to6(buf, off, n), true
+		if control && ip.Protocol() == header.ProtoUDP && s.control(pkt) {
+			return r, taken
 		}
+		if m := s.pick4(ip.Src(), ip.Dst()); m != nil {
+			return m.to6(buf, off, n), translated
+		}
+		return r, unclaimed4
 	}
-	return r, false
+	return r, notIP
 }
