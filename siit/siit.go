@@ -88,15 +88,7 @@ func (t *Translator) Stats() *translate.Stats { return t.engine.Stats() }
 // the EAMT is translated to IPv6 again (RFC 7757 §4.2.2) and returned with
 // verdict Forward toward the IPv6 side: check the version of the result.
 func (t *Translator) To4(buf []byte, off, n int) translate.Result {
-	st := t.st.Load()
-	// RFC 7757 §4.2.2 asks how the address was translated (RFC 6052, not
-	// EAM), which the IPv4 result no longer says: note it first.
-	via6052 := st.cfg.HairpinMode == HairpinIntrinsic && st.via6052(buf, off, n, Mapping{})
-	r := t.engine.To4(buf, off, n)
-	if r.Verdict != translate.Forward || !via6052 || !st.hairpinned(buf[r.Start:r.End]) {
-		return r
-	}
-	return t.engine.Hairpin6(buf, r.Start, r.End-r.Start)
+	return t.To4Mapped(buf, off, n, Mapping{})
 }
 
 // via6052 reports whether the IPv6 packet buf[off:off+n] is one whose
@@ -168,20 +160,7 @@ func (m Mapping) Addr() netip.Addr { return m.addr }
 // (RFC 7757 §3.3.2, then RFC 6052): a caller that chooses among
 // translators by the IPv4 form of a destination gets it here, and hands it
 // back to To4Mapped, so that it is looked up once.
-func (t *Translator) Map6(a netip.Addr) (Mapping, bool) {
-	st := t.st.Load()
-	if v4, ok := st.eamt.To4(a); ok {
-		return Mapping{v4, true}, true
-	}
-	if !st.cfg.Pool6.IsValid() {
-		return Mapping{}, false
-	}
-	v4, ok := st.cfg.Pool6.Extract(a)
-	if !ok || !st.pool6Allows(v4, true) {
-		return Mapping{}, false
-	}
-	return Mapping{addr: v4}, true
-}
+func (t *Translator) Map6(a netip.Addr) (Mapping, bool) { return t.st.Load().map6(a) }
 
 // To4Mapped is To4 for a packet whose destination Map6 mapped to dst (the
 // zero Mapping is To4).
@@ -190,6 +169,8 @@ func (t *Translator) To4Mapped(buf []byte, off, n int, dst Mapping) translate.Re
 	if st.cfg.HairpinMode != HairpinIntrinsic {
 		return t.engine.To4Mapped(buf, off, n, dst.addr)
 	}
+	// RFC 7757 §4.2.2 asks how the address was translated (RFC 6052, not
+	// EAM), which the IPv4 result no longer says: note it first.
 	via6052 := st.via6052(buf, off, n, dst)
 	r := t.engine.To4Mapped(buf, off, n, dst.addr)
 	if r.Verdict != translate.Forward || !via6052 || !st.hairpinned(buf[r.Start:r.End]) {
@@ -269,17 +250,23 @@ func (p *policy) To6(src, dst netip.Addr, ports translate.Ports, m translate.Met
 
 // addr4 maps one IPv6 address to IPv4: EAMT first, then pool6.
 func (st *state) addr4(a netip.Addr) (netip.Addr, bool) {
+	m, ok := st.map6(a)
+	return m.addr, ok
+}
+
+// map6 is addr4 saying whether an EAM gave the address.
+func (st *state) map6(a netip.Addr) (Mapping, bool) {
 	if v4, ok := st.eamt.To4(a); ok {
-		return v4, true
+		return Mapping{v4, true}, true
 	}
 	if !st.cfg.Pool6.IsValid() {
-		return netip.Addr{}, false
+		return Mapping{}, false
 	}
 	v4, ok := st.cfg.Pool6.Extract(a)
 	if !ok || !st.pool6Allows(v4, true) {
-		return netip.Addr{}, false
+		return Mapping{}, false
 	}
-	return v4, true
+	return Mapping{addr: v4}, true
 }
 
 // addr6 maps one IPv4 address to IPv6: EAMT first (unless noEAM), then

@@ -89,9 +89,7 @@ func (x *Translator) Stats() *Stats { return &x.stats }
 // translator generates in reply needs GrowReply6 bytes of headroom (off) or
 // as much spare room after the packet.
 func (x *Translator) To4(buf []byte, off, n int) Result {
-	r := x.to4(x.cfg.Load(), buf, off, n, 0, netip.Addr{})
-	x.stats.count(r)
-	return r
+	return x.To4Mapped(buf, off, n, netip.Addr{})
 }
 
 // To4Mapped is To4 for a packet whose destination its caller has mapped
