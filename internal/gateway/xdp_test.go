@@ -24,35 +24,12 @@ import (
 func TestXDPHandleAllocs(t *testing.T) {
 	netnstest.InNewNetns(t, "a network namespace, XDP and AF_XDP", func() {
 		g := burstGateway(t)
-		la := netlink.NewLinkAttrs()
-		la.Name = "xa"
-		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "xb"}); err != nil {
-			t.Errorf("veth: %v", err)
-			return
-		}
-		// The kernel's view: the server 192.0.2.80 resolved on xa, and a
-		// stand-in (tv) for the TUN device the translated packets come from.
-		for _, c := range []string{
-			"link add tv type veth peer name tw", "link set xa up", "link set xb up", "link set tv up",
-			"addr add 192.0.2.1/24 dev xa", "neigh add 192.0.2.80 lladdr 02:00:00:00:00:80 dev xa nud permanent",
-		} {
-			if out, err := exec.Command("ip", strings.Fields(c)...).CombinedOutput(); err != nil {
-				t.Errorf("ip %s: %v\n%s", c, err, out)
-				return
-			}
-		}
-		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
-			t.Error(err)
-			return
-		}
-		xa, _ := netlink.LinkByName("xa")
-		tv, _ := netlink.LinkByName("tv")
-		x, err := openXDP(&AFXDPConfig{Interfaces: []string{"xa"}, Frames: 4096}, claimedPrefixes(g.cur.Load()), tv.Attrs().Index, "")
-		if err != nil {
-			t.Errorf("openXDP: %v", err)
+		x, ok := xdpTestbed(t, g)
+		if !ok {
 			return
 		}
 		defer x.close()
+		xa, _ := netlink.LinkByName("xa")
 		var mac [6]byte
 		copy(mac[:], xa.Attrs().HardwareAddr)
 		server := [6]byte{0x02, 0, 0, 0, 0, 0x80}
@@ -101,26 +78,8 @@ func TestXDPHandleAllocs(t *testing.T) {
 func TestFaultRouteCostFlat(t *testing.T) {
 	netnstest.InNewNetns(t, "a network namespace, XDP and AF_XDP", func() {
 		g := burstGateway(t)
-		for _, c := range []string{
-			"link add xa type veth peer name xb", "link add tv type veth peer name tw",
-			"link set xa up", "link set xb up", "link set tv up",
-			"addr add 192.0.2.1/24 dev xa", "neigh add 192.0.2.80 lladdr 02:00:00:00:00:80 dev xa nud permanent",
-		} {
-			if out, err := exec.Command("ip", strings.Fields(c)...).CombinedOutput(); err != nil {
-				t.Errorf("ip %s: %v\n%s", c, err, out)
-				return
-			}
-		}
-		os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
-		routes := netnstest.SyntheticRoutes(t, 100000)
-		if out, err := exec.Command("ip", "-batch", routes).CombinedOutput(); err != nil {
-			t.Errorf("ip -batch: %v\n%s", err, out)
-			return
-		}
-		tv, _ := netlink.LinkByName("tv")
-		x, err := openXDP(&AFXDPConfig{Interfaces: []string{"xa"}, Frames: 4096}, claimedPrefixes(g.cur.Load()), tv.Attrs().Index, "")
-		if err != nil {
-			t.Errorf("openXDP: %v", err)
+		x, ok := xdpTestbed(t, g, "-batch "+netnstest.SyntheticRoutes(t, 100000))
+		if !ok {
 			return
 		}
 		defer x.close()
@@ -165,6 +124,41 @@ func TestFaultRouteCostFlat(t *testing.T) {
 			t.Errorf("1,000 more frames after a route change: %d kernel lookups in all, %d sent; want 2 and 2,000", m, grp.tx.Load())
 		}
 	})
+}
+
+// xdpTestbed builds, in the test's namespace, the kernel's view the AF_XDP
+// tests need: xa (a veth, its peer xb) up with 192.0.2.1/24 and the
+// server 192.0.2.80 resolved on it, tv standing in for the TUN device
+// the translated packets come from, forwarding on; then runs the ip
+// commands more gives, and opens the AF_XDP datapath on xa for g's
+// prefixes. ok is false, and the test failed, when a step failed; it
+// runs on InNewNetns's goroutine, where t.Fatal may not be called.
+func xdpTestbed(t *testing.T, g *Gateway, more ...string) (x *xdpDatapath, ok bool) {
+	for _, c := range append([]string{
+		"link add xa type veth peer name xb", "link add tv type veth peer name tw",
+		"link set xa up", "link set xb up", "link set tv up",
+		"addr add 192.0.2.1/24 dev xa", "neigh add 192.0.2.80 lladdr 02:00:00:00:00:80 dev xa nud permanent",
+	}, more...) {
+		if out, err := exec.Command("ip", strings.Fields(c)...).CombinedOutput(); err != nil {
+			t.Errorf("ip %s: %v\n%s", c, err, out)
+			return nil, false
+		}
+	}
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+		t.Error(err)
+		return nil, false
+	}
+	tv, err := netlink.LinkByName("tv")
+	if err != nil {
+		t.Error(err)
+		return nil, false
+	}
+	x, err = openXDP(&AFXDPConfig{Interfaces: []string{"xa"}, Frames: 4096}, claimedPrefixes(g.cur.Load()), tv.Attrs().Index, "")
+	if err != nil {
+		t.Errorf("openXDP: %v", err)
+		return nil, false
+	}
+	return x, true
 }
 
 // frameIn puts an Ethernet frame carrying the IPv6 packet pkt into a free
