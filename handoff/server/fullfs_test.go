@@ -169,3 +169,61 @@ func TestFaultJournalFullDisk(t *testing.T) {
 		st2.Close()
 	})
 }
+
+// A snapshot that does not fit on the disk fails and changes nothing: the
+// old snapshot and the journal stay, and a restore sees every binding. A
+// Close whose final write fails says so.
+func TestFaultSnapshotFullDisk(t *testing.T) {
+	onSmallDisk(t, "64k", func(dir string) {
+		st, err := OpenStore(dir)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		cfg := TableConfig{SlotMin: 1028, SlotMax: 65535}
+		if _, _, err := st.Load(cfg); err != nil {
+			t.Error(err)
+			return
+		}
+		n1 := netip.MustParseAddr("192.0.2.1")
+		at := time.Unix(1700000000, 0)
+		st.Record(Event{Kind: Initialized, Time: at, NAT64: n1, Epoch: 42})
+		tb := newTable(n1, 42, cfg)
+		const bindings = 400 // an 11 KiB snapshot
+		for i := 0; i < bindings; i++ {
+			b := Binding{Port: uint16(1028 + i), Generation: uint32(i + 1), LastUse: 1700000000,
+				Client: netip.AddrPortFrom(netip.MustParseAddr("2001:db8::1"), uint16(i))}
+			tb.replayCreated(b)
+			st.Record(Event{Kind: Created, Time: at, NAT64: n1, Port: b.Port, Generation: b.Generation, Client: b.Client, Epoch: 42})
+		}
+		if err := st.Sync(); err != nil {
+			t.Error(err)
+			return
+		}
+		filler := fill(t, dir)
+		if filler == "" {
+			return
+		}
+		if err := st.Snapshot([]*Table{tb}); err == nil {
+			t.Error("a snapshot was written to a full disk")
+		}
+		if _, err := os.Stat(filepath.Join(dir, snapshotName)); err == nil {
+			t.Error("a snapshot file is there after the failed write")
+		}
+		// More than the slack in the journal's last page: the write
+		// fails whole.
+		for i := 0; i < 100; i++ {
+			st.Record(Event{Kind: Deleted, Time: at, NAT64: n1, Port: uint16(1028 + i), Generation: uint32(i + 1)})
+		}
+		if err := st.Close(); err == nil {
+			t.Error("Close with records the full disk cannot take said nothing")
+		}
+		os.Remove(filler)
+		st2, _ := OpenStore(dir)
+		tables, _, err := st2.Load(cfg)
+		if err != nil || len(tables) != 1 || tables[0].Len() != bindings {
+			t.Errorf("restored: %v, %d tables; want one of %d bindings", err, len(tables), bindings)
+		}
+		st2.Close()
+	})
+}

@@ -81,8 +81,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.Rand = rand.Reader
 	}
 	cfg.Table.setDefaults()
-	if cfg.Table.SlotMin < handoff.SlotPortMin || cfg.Table.SlotMin > cfg.Table.SlotMax {
-		return nil, fmt.Errorf("handoff: slot range %d-%d: must lie within %d-%d", cfg.Table.SlotMin, cfg.Table.SlotMax, handoff.SlotPortMin, handoff.SlotPortMax)
+	if err := cfg.Table.check(); err != nil {
+		return nil, err
 	}
 	s := &Server{cfg: cfg, tables: make(map[netip.Addr]*Table), per24: make(map[[3]byte]*bucket.Bucket),
 		global: bucket.New(ChallengeRateGlobal, ChallengeRateGlobal)}

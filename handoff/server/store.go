@@ -86,6 +86,9 @@ type Report struct {
 // reports what it cut off or dropped. Restoring logs nothing.
 func (st *Store) Load(cfg TableConfig) ([]*Table, Report, error) {
 	cfg.setDefaults()
+	if err := cfg.check(); err != nil {
+		return nil, Report{}, err
+	}
 	st.report = Report{}
 	tables := map[netip.Addr]*Table{}
 	if err := st.loadSnapshot(cfg, tables); err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 
@@ -43,6 +44,23 @@ func (c *TableConfig) setDefaults() {
 	if c.CreateBurst == 0 {
 		c.CreateBurst = CreateBurst
 	}
+}
+
+// check refuses what setDefaults left out of range, naming the field.
+func (c *TableConfig) check() error {
+	switch {
+	case c.SlotMin < handoff.SlotPortMin || c.SlotMin > c.SlotMax:
+		return fmt.Errorf("handoff: slot range %d-%d: must lie within %d-%d", c.SlotMin, c.SlotMax, handoff.SlotPortMin, handoff.SlotPortMax)
+	case c.PrefixQuota < 1:
+		return fmt.Errorf("handoff: PrefixQuota %d: must be at least 1", c.PrefixQuota)
+	case c.QuotaPrefixLen < 1 || c.QuotaPrefixLen > 128:
+		return fmt.Errorf("handoff: QuotaPrefixLen %d: must be 1-128", c.QuotaPrefixLen)
+	case !(c.CreateRate > 0) || math.IsInf(c.CreateRate, 0):
+		return fmt.Errorf("handoff: CreateRate %v: must be a positive number", c.CreateRate)
+	case !(c.CreateBurst >= 1) || math.IsInf(c.CreateBurst, 0):
+		return fmt.Errorf("handoff: CreateBurst %v: must be a number of at least 1", c.CreateBurst)
+	}
+	return nil
 }
 
 // clientKey is a client as a compact comparable map key.

@@ -287,3 +287,50 @@ func TestConnLogMonotonic(t *testing.T) {
 		t.Errorf("log = %q", out.String())
 	}
 }
+
+// §7.2 with A: an adoption by a prefix at its quota evicts that prefix's
+// least recently used binding, as a creation does.
+func TestTableAdoptAtQuota(t *testing.T) {
+	tb, rec := newTestTable(1028, 1035, 2)
+	tb.request(step(1), req("[2001:db8:a::1]:1"), nil)
+	tb.request(step(2), req("[2001:db8:a::2]:1"), nil)
+	rec.Take()
+	expect(t, "adopt a::3", tb.request(step(3), adopt("[2001:db8:a::3]:1", 1033), nil),
+		&wire.Invalidate{Port: 1028, Generation: 1}, mapped(wire.StatusAdopted, 1033, 3, "[2001:db8:a::3]:1"))
+	checkTable(t, tb)
+}
+
+// The quota's prefix need not end on an octet: under /60, clients whose
+// addresses differ only in bits 60-63 share a quota, and one bit higher
+// they do not.
+func TestTableQuotaPrefixLen(t *testing.T) {
+	tb := newTable(n1, 1, TableConfig{SlotMin: 1028, SlotMax: 1035, PrefixQuota: 1, QuotaPrefixLen: 60})
+	tb.request(step(1), req("[2001:db8:0:10::1]:1"), nil)
+	expect(t, "same /60", tb.request(step(2), req("[2001:db8:0:1f::1]:1"), nil),
+		&wire.Invalidate{Port: 1028, Generation: 1}, mapped(wire.StatusNew, 1028, 2, "[2001:db8:0:1f::1]:1"))
+	expect(t, "next /60", tb.request(step(3), req("[2001:db8:0:20::1]:1"), nil),
+		mapped(wire.StatusNew, 1029, 3, "[2001:db8:0:20::1]:1"))
+}
+
+// CreateRate and CreateBurst as configured: a burst of three, then two
+// a second.
+func TestTableCreateRate(t *testing.T) {
+	tb := newTable(n1, 1, TableConfig{SlotMin: 1028, SlotMax: 1100, CreateRate: 2, CreateBurst: 3})
+	refused := func(at time.Time, k int) bool {
+		out := tb.request(at, req(fmt.Sprintf("[2001:db8:%x::1]:1", k)), nil)
+		return out[len(out)-1].(*wire.Map).Status == wire.StatusRefused
+	}
+	at := step(1)
+	for k := 1; k <= 3; k++ {
+		if refused(at, k) {
+			t.Fatalf("creation %d of a burst of 3 refused", k)
+		}
+	}
+	if !refused(at, 4) {
+		t.Fatal("a fourth creation at once was not refused")
+	}
+	at = at.Add(500 * time.Millisecond)
+	if refused(at, 5) || !refused(at, 6) {
+		t.Error("half a second at 2/s did not allow exactly one more")
+	}
+}
