@@ -97,9 +97,6 @@ func flow6(f *flow, p []byte, in *info6, fl FlowFlags, quoted bool) Reason {
 			return ReasonFragmentedICMP
 		}
 		f.Flags |= FlowNoPorts
-		if in.proto == header.ProtoICMPv6 {
-			f.Proto = header.ProtoICMPv4
-		}
 		return ReasonNone
 	}
 	switch in.proto {
