@@ -46,7 +46,8 @@ func TestServerControlPorts(t *testing.T) {
 	}
 }
 
-// A table of one slot is a valid configuration; a range upside down is not.
+// A table of one slot is a valid configuration, a range upside down is
+// not; each limit's smallest (and the prefix length's largest) value is.
 func TestServerSlotRange(t *testing.T) {
 	for _, c := range []struct {
 		min, max uint16
@@ -55,6 +56,11 @@ func TestServerSlotRange(t *testing.T) {
 		_, err := New(Config{Addr: sAddr, Table: TableConfig{SlotMin: c.min, SlotMax: c.max}})
 		if (err == nil) != c.ok {
 			t.Errorf("slots %d-%d: %v", c.min, c.max, err)
+		}
+	}
+	for _, c := range []TableConfig{{PrefixQuota: 1}, {QuotaPrefixLen: 1}, {QuotaPrefixLen: 128}, {CreateRate: 0.5}, {CreateBurst: 1}} {
+		if _, err := New(Config{Addr: sAddr, Table: c}); err != nil {
+			t.Errorf("%+v refused: %v", c, err)
 		}
 	}
 	for _, c := range []TableConfig{{QuotaPrefixLen: 129}, {QuotaPrefixLen: -1}, {PrefixQuota: -1}, {CreateRate: -1}, {CreateBurst: -1}} {
