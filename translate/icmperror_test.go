@@ -81,6 +81,7 @@ func TestFromQuotedDst(t *testing.T) {
 		want bool
 	}{
 		{"4to6 from the quoted destination", false, testpkt.IPv4{Src: h4, Dst: h6v4, TTL: 64}.Packet(header.ProtoICMPv4, testpkt.ICMPError(h4, h6v4, 3, 3, 0, q4)), true},
+		{"4to6 from the quoted destination, a bare quoted header", false, testpkt.IPv4{Src: h4, Dst: h6v4, TTL: 64}.Packet(header.ProtoICMPv4, testpkt.ICMPError(h4, h6v4, 3, 3, 0, testpkt.IPv4{Src: h6v4, Dst: h4, TTL: 1}.Packet(50, nil))), true},
 		{"4to6 from a router", false, testpkt.IPv4{Src: router4, Dst: h6v4, TTL: 64}.Packet(header.ProtoICMPv4, testpkt.ICMPError(router4, h6v4, 3, 3, 0, q4)), false},
 		{"6to4 from the quoted destination", true, testpkt.IPv6{Src: h6, Dst: h4v6, HopLimit: 64}.Packet(header.ProtoICMPv6, testpkt.ICMPError(h6, h4v6, 1, 4, 0, q6)), true},
 		{"6to4 from a router", true, testpkt.IPv6{Src: router6, Dst: h4v6, HopLimit: 64}.Packet(header.ProtoICMPv6, testpkt.ICMPError(router6, h4v6, 1, 4, 0, q6)), false},
