@@ -2,17 +2,11 @@ package translate
 
 import (
 	"bytes"
-	"net/netip"
 	"testing"
 
 	"github.com/v6xlat/xlat/header"
 	"github.com/v6xlat/xlat/internal/testpkt"
 )
-
-func icmpError4To6(typ, code uint8, rest uint32, quoted []byte) []byte {
-	router4 := netip.MustParseAddr("198.51.100.9")
-	return testpkt.IPv4{Src: router4, Dst: h6v4, TTL: 64}.Packet(header.ProtoICMPv4, testpkt.ICMPError(router4, h6v4, typ, code, rest, quoted))
-}
 
 // An ICMPv4 error with too little headroom is moved towards the end of
 // the buffer when the buffer has room for both headers to grow (40

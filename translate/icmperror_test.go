@@ -8,6 +8,21 @@ import (
 	"github.com/v6xlat/xlat/internal/testpkt"
 )
 
+// router4 is a router on the IPv4 side that reports errors.
+var router4 = netip.MustParseAddr("198.51.100.9")
+
+// icmpError4To6 is an ICMPv4 error from router4 to the IPv6 host's IPv4
+// address, quoting quoted.
+func icmpError4To6(typ, code uint8, rest uint32, quoted []byte) []byte {
+	return testpkt.IPv4{Src: router4, Dst: h6v4, TTL: 64}.Packet(header.ProtoICMPv4, testpkt.ICMPError(router4, h6v4, typ, code, rest, quoted))
+}
+
+// icmpError6To4 is an ICMPv6 error from the IPv6 host to the IPv4 host's
+// IPv6 address, quoting quoted.
+func icmpError6To4(typ, code uint8, rest uint32, quoted []byte) []byte {
+	return testpkt.IPv6{Src: h6, Dst: h4v6, HopLimit: 64}.Packet(header.ProtoICMPv6, testpkt.ICMPError(h6, h4v6, typ, code, rest, quoted))
+}
+
 // RFC 7915 §4.1: only an unexpired LSRR or SSRR counts; the option walk
 // stops at End of Option List, skips No Operation and refuses a broken
 // length.
@@ -71,7 +86,7 @@ func TestFromQuotedDst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	router4, router6 := netip.MustParseAddr("198.51.100.9"), nsp.Embed(netip.MustParseAddr("198.51.100.9"))
+	router6 := nsp.Embed(router4)
 	q4 := testpkt.IPv4{Src: h6v4, Dst: h4, TTL: 1}.Packet(header.ProtoUDP, testpkt.UDP(h6v4, h4, 1000, 53, nil))
 	q6 := testpkt.IPv6{Src: h4v6, Dst: h6, HopLimit: 1}.Packet(header.ProtoUDP, testpkt.UDP(h4v6, h6, 53, 1000, nil))
 	for _, c := range []struct {
@@ -82,8 +97,8 @@ func TestFromQuotedDst(t *testing.T) {
 	}{
 		{"4to6 from the quoted destination", false, testpkt.IPv4{Src: h4, Dst: h6v4, TTL: 64}.Packet(header.ProtoICMPv4, testpkt.ICMPError(h4, h6v4, 3, 3, 0, q4)), true},
 		{"4to6 from the quoted destination, a bare quoted header", false, testpkt.IPv4{Src: h4, Dst: h6v4, TTL: 64}.Packet(header.ProtoICMPv4, testpkt.ICMPError(h4, h6v4, 3, 3, 0, testpkt.IPv4{Src: h6v4, Dst: h4, TTL: 1}.Packet(50, nil))), true},
-		{"4to6 from a router", false, testpkt.IPv4{Src: router4, Dst: h6v4, TTL: 64}.Packet(header.ProtoICMPv4, testpkt.ICMPError(router4, h6v4, 3, 3, 0, q4)), false},
-		{"6to4 from the quoted destination", true, testpkt.IPv6{Src: h6, Dst: h4v6, HopLimit: 64}.Packet(header.ProtoICMPv6, testpkt.ICMPError(h6, h4v6, 1, 4, 0, q6)), true},
+		{"4to6 from a router", false, icmpError4To6(3, 3, 0, q4), false},
+		{"6to4 from the quoted destination", true, icmpError6To4(1, 4, 0, q6), true},
 		{"6to4 from a router", true, testpkt.IPv6{Src: router6, Dst: h4v6, HopLimit: 64}.Packet(header.ProtoICMPv6, testpkt.ICMPError(router6, h4v6, 1, 4, 0, q6)), false},
 	} {
 		p.got = 0
@@ -104,7 +119,7 @@ func TestParamProblemPointerEnds6to4(t *testing.T) {
 	x := newTestTranslator(t, testCf)
 	q6 := testpkt.IPv6{Src: h4v6, Dst: h6, HopLimit: 1}.Packet(header.ProtoUDP, testpkt.UDP(h4v6, h6, 53, 1000, nil))
 	for ptr, want := range map[uint32]int{0: 0, 39: 16, 40: -1} {
-		in := testpkt.IPv6{Src: h6, Dst: h4v6, HopLimit: 64}.Packet(header.ProtoICMPv6, testpkt.ICMPError(h6, h4v6, header.ICMPv6ParamProblem, 0, ptr, q6))
+		in := icmpError6To4(header.ICMPv6ParamProblem, 0, ptr, q6)
 		out, r := run(x.To4, in)
 		switch {
 		case want < 0 && r.Verdict != Drop:
@@ -129,7 +144,7 @@ func TestRFC4884LengthOddities(t *testing.T) {
 	}{
 		{"longer than the body", 255, 0, 20 + 8 + 108}, {"the whole body", 16, 32, 20 + 8 + 128},
 	} {
-		in := testpkt.IPv6{Src: h6, Dst: h4v6, HopLimit: 64}.Packet(header.ProtoICMPv6, testpkt.ICMPError(h6, h4v6, header.ICMPv6TimeExceeded, 0, c.words<<24, q6))
+		in := icmpError6To4(header.ICMPv6TimeExceeded, 0, c.words<<24, q6)
 		out, r := run(x.To4, in)
 		if r.Verdict != Forward || out[25] != c.lenAttr || len(out) != c.size {
 			t.Errorf("%s: %v, length attribute %d, %d bytes", c.name, r, out[25], len(out))
@@ -229,9 +244,8 @@ func TestSum4Words(t *testing.T) {
 // header, is translated to an ICMPv6 echo too.
 func TestQuotedEchoHeaderOnly(t *testing.T) {
 	x := newTestTranslator(t, testCf)
-	router4 := netip.MustParseAddr("198.51.100.9")
 	q4 := testpkt.IPv4{Src: h6v4, Dst: h4, TTL: 1}.Packet(header.ProtoICMPv4, testpkt.Echo(h6v4, h4, header.ICMPv4EchoRequest, 7, 1, nil))
-	in := testpkt.IPv4{Src: router4, Dst: h6v4, TTL: 64}.Packet(header.ProtoICMPv4, testpkt.ICMPError(router4, h6v4, header.ICMPv4TimeExceeded, 0, 0, q4))
+	in := icmpError4To6(header.ICMPv4TimeExceeded, 0, 0, q4)
 	out, r := run(x.To6, in)
 	if r.Verdict != Forward || len(out) != 40+8+40+8 || out[88] != header.ICMPv6EchoRequest {
 		t.Errorf("%v % x", r, out)

@@ -52,7 +52,6 @@ func TestPrefixContainsEdges(t *testing.T) {
 // them.
 func TestQuotedTransportCut(t *testing.T) {
 	x := newTestTranslator(t, testCf)
-	router4 := netip.MustParseAddr("198.51.100.9")
 	udp := testpkt.IPv4{Src: h6v4, Dst: h4, TTL: 1}.Packet(header.ProtoUDP, testpkt.UDP(h6v4, h4, 1000, 53, make([]byte, 8)))
 	tcp := testpkt.IPv4{Src: h6v4, Dst: h4, TTL: 1}.Packet(header.ProtoTCP, testpkt.TCP(h6v4, h4, 1000, 80, header.TCPFlagSYN, nil))
 	for _, c := range []struct {
@@ -63,7 +62,7 @@ func TestQuotedTransportCut(t *testing.T) {
 		{"UDP, 4 bytes", udp[:24], true}, {"UDP, 3 bytes", udp[:23], false},
 		{"TCP, 13 bytes", tcp[:33], true}, {"TCP, 14 bytes", tcp[:34], true},
 	} {
-		in := testpkt.IPv4{Src: router4, Dst: h6v4, TTL: 64}.Packet(header.ProtoICMPv4, testpkt.ICMPError(router4, h6v4, header.ICMPv4TimeExceeded, 0, 0, c.quote))
+		in := icmpError4To6(header.ICMPv4TimeExceeded, 0, 0, c.quote)
 		out, r := run(x.To6, in)
 		if (r.Verdict == Forward) != c.ok {
 			t.Errorf("%s: %v", c.name, r)

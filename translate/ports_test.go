@@ -61,11 +61,10 @@ func TestQuotedPortsCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	router4 := netip.MustParseAddr("198.51.100.9")
 	udp := testpkt.IPv4{Src: h6v4, Dst: h4, TTL: 1}.Packet(header.ProtoUDP, testpkt.UDP(h6v4, h4, 1000, 53, nil))
 	tcp := testpkt.IPv4{Src: h6v4, Dst: h4, TTL: 1}.Packet(header.ProtoTCP, testpkt.TCP(h6v4, h4, 1000, 80, header.TCPFlagSYN, nil))
 	quote := func(q []byte) []byte {
-		in := testpkt.IPv4{Src: router4, Dst: h6v4, TTL: 64}.Packet(header.ProtoICMPv4, testpkt.ICMPError(router4, h6v4, header.ICMPv4TimeExceeded, 0, 0, q))
+		in := icmpError4To6(header.ICMPv4TimeExceeded, 0, 0, q)
 		out, r := run(x.To6, in)
 		if r.Verdict != Forward {
 			t.Fatalf("%v", r)

@@ -2,7 +2,6 @@ package translate
 
 import (
 	"bytes"
-	"net/netip"
 	"testing"
 
 	"github.com/v6xlat/xlat/header"
@@ -20,7 +19,6 @@ var ext4884 = []byte{0x20, 0, 0, 0, 0, 4, 1, 1}
 // the same.
 func TestRFC4884LengthAttribute(t *testing.T) {
 	x := newTestTranslator(t, testCf)
-	router4 := netip.MustParseAddr("198.51.100.9")
 	for _, c := range []struct {
 		name  string
 		typ4  uint8
@@ -36,7 +34,7 @@ func TestRFC4884LengthAttribute(t *testing.T) {
 		// keep the 144 of whole 64-bit words (18).
 		q4 := testpkt.IPv4{Src: h6v4, Dst: h4, TTL: 1}.Packet(header.ProtoUDP, testpkt.UDP(h6v4, h4, 1000, 53, make([]byte, 72)))
 		body := append(append(append([]byte(nil), q4...), make([]byte, 128-len(q4))...), ext4884...)
-		in := testpkt.IPv4{Src: router4, Dst: h6v4, TTL: 64}.Packet(header.ProtoICMPv4, testpkt.ICMPError(router4, h6v4, c.typ4, c.code4, 32<<16, body))
+		in := icmpError4To6(c.typ4, c.code4, 32<<16, body)
 		out, r := run(x.To6, in)
 		if r.Verdict != Forward || out[40] != c.typ6 || out[41] != c.code6 || out[44] != 18 ||
 			len(out) != 40+8+144+len(ext4884) || !bytes.Equal(out[len(out)-len(ext4884):], ext4884) {
@@ -46,7 +44,7 @@ func TestRFC4884LengthAttribute(t *testing.T) {
 		// extension. Translated, 108 bytes pad to 128 (32 words).
 		q6 := testpkt.IPv6{Src: h4v6, Dst: h6, HopLimit: 1}.Packet(header.ProtoUDP, testpkt.UDP(h4v6, h6, 53, 1000, make([]byte, 80)))
 		body = append(append([]byte(nil), q6...), ext4884...)
-		in = testpkt.IPv6{Src: h6, Dst: h4v6, HopLimit: 64}.Packet(header.ProtoICMPv6, testpkt.ICMPError(h6, h4v6, c.typ6, c.code6, 16<<24, body))
+		in = icmpError6To4(c.typ6, c.code6, 16<<24, body)
 		out, r = run(x.To4, in)
 		if r.Verdict != Forward || out[20] != c.typ4 || out[25] != 32 ||
 			len(out) != 20+8+128+len(ext4884) || !bytes.Equal(out[len(out)-len(ext4884):], ext4884) {
