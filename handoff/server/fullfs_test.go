@@ -62,6 +62,29 @@ func fill(t *testing.T, dir string) string {
 	}
 }
 
+// The journal and snapshot tests' table: n1 with epoch 42, whole-range
+// slots, events at one instant.
+var (
+	fullDiskCfg  = TableConfig{SlotMin: 1028, SlotMax: 65535}
+	fullDiskTime = time.Unix(1700000000, 0)
+)
+
+// openWithTable opens and loads the store in dir and records the
+// Initialized of that table; nil after a t.Error (it runs off the test's
+// goroutine).
+func openWithTable(t *testing.T, dir string) *Store {
+	st, err := OpenStore(dir)
+	if err == nil {
+		_, _, err = st.Load(fullDiskCfg)
+	}
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	st.Record(Event{Kind: Initialized, Time: fullDiskTime, NAT64: n1, Epoch: 42})
+	return st
+}
+
 // The connection log on a disk that fills: no line is dropped or torn;
 // the lines wait and reach the file, each once and in order, when space
 // comes back.
@@ -120,19 +143,11 @@ func TestFaultConnLogFullDisk(t *testing.T) {
 // the same offset when space returns: the restore sees every record once.
 func TestFaultJournalFullDisk(t *testing.T) {
 	onSmallDisk(t, "32k", func(dir string) {
-		st, err := OpenStore(dir)
-		if err != nil {
-			t.Error(err)
+		st := openWithTable(t, dir)
+		if st == nil {
 			return
 		}
-		cfg := TableConfig{SlotMin: 1028, SlotMax: 65535}
-		if _, _, err := st.Load(cfg); err != nil {
-			t.Error(err)
-			return
-		}
-		n1 := netip.MustParseAddr("192.0.2.1")
-		at := time.Unix(1700000000, 0)
-		st.Record(Event{Kind: Initialized, Time: at, NAT64: n1, Epoch: 42})
+		cfg, at := fullDiskCfg, fullDiskTime
 		if err := st.Sync(); err != nil {
 			t.Error(err)
 			return
@@ -175,19 +190,11 @@ func TestFaultJournalFullDisk(t *testing.T) {
 // Close whose final write fails says so.
 func TestFaultSnapshotFullDisk(t *testing.T) {
 	onSmallDisk(t, "64k", func(dir string) {
-		st, err := OpenStore(dir)
-		if err != nil {
-			t.Error(err)
+		st := openWithTable(t, dir)
+		if st == nil {
 			return
 		}
-		cfg := TableConfig{SlotMin: 1028, SlotMax: 65535}
-		if _, _, err := st.Load(cfg); err != nil {
-			t.Error(err)
-			return
-		}
-		n1 := netip.MustParseAddr("192.0.2.1")
-		at := time.Unix(1700000000, 0)
-		st.Record(Event{Kind: Initialized, Time: at, NAT64: n1, Epoch: 42})
+		cfg, at := fullDiskCfg, fullDiskTime
 		tb := newTable(n1, 42, cfg)
 		const bindings = 400 // an 11 KiB snapshot
 		for i := 0; i < bindings; i++ {

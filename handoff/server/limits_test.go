@@ -9,19 +9,19 @@ import (
 
 	"github.com/v6xlat/xlat/handoff"
 	"github.com/v6xlat/xlat/handoff/internal/handofftest"
+	"github.com/v6xlat/xlat/handoff/internal/vectors"
 	"github.com/v6xlat/xlat/handoff/wire"
 )
 
-// datagram is a SESSION from `from` with the cookie newTestServer's key
-// gives it, then msgs.
+// datagram is a SESSION from `from` (NAT64 epoch Epoch1, token 7) with
+// the cookie the test servers' key (0x20, 0x21, ...) gives it, then msgs.
 func datagram(from netip.AddrPort, msgs ...wire.Message) []byte {
 	var ks [32]byte
 	for i := range ks {
 		ks[i] = byte(0x20 + i)
 	}
-	const epoch = 0x5d3c9a1be04f7726
-	return (&wire.Datagram{Session: wire.Session{Version: wire.ProtocolVersion, NAT64Epoch: epoch, Token: 7,
-		Cookie: handoff.Cookie(ks, from.Addr(), from.Port(), epoch)}, Messages: msgs}).Append(nil)
+	return (&wire.Datagram{Session: wire.Session{Version: wire.ProtocolVersion, NAT64Epoch: vectors.Epoch1, Token: 7,
+		Cookie: handoff.Cookie(ks, from.Addr(), from.Port(), vectors.Epoch1)}, Messages: msgs}).Append(nil)
 }
 
 func parseOne(t *testing.T, replies [][]byte) *wire.Datagram {
@@ -81,7 +81,7 @@ func TestServerUnsupportedVersion(t *testing.T) {
 		t.Fatalf("test datagram is %d octets", len(d))
 	}
 	r := parseOne(t, s.Handle(step(1), nCP, d, nil))
-	if r.Session.NAT64Epoch != 0x5d3c9a1be04f7726 || r.Session.Token != 7 || len(r.Messages) != 1 {
+	if r.Session.NAT64Epoch != vectors.Epoch1 || r.Session.Token != 7 || len(r.Messages) != 1 {
 		t.Fatalf("reply %+v", r)
 	}
 	if e, ok := r.Messages[0].(*wire.Error); !ok || e.Code != wire.ErrUnsupportedVersion {
@@ -122,9 +122,8 @@ func TestServerEpochNeverZero(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var ks [32]byte
-		const epoch = 0x5d3c9a1be04f7726
-		d := (&wire.Datagram{Session: wire.Session{Version: 1, NAT64Epoch: epoch, Cookie: handoff.Cookie(ks, nCP.Addr(), nCP.Port(), epoch)}}).Append(nil)
+		var ks [32]byte // the key of a Rand that gives zeros
+		d := (&wire.Datagram{Session: wire.Session{Version: 1, NAT64Epoch: vectors.Epoch1, Cookie: handoff.Cookie(ks, nCP.Addr(), nCP.Port(), vectors.Epoch1)}}).Append(nil)
 		r := s.Handle(step(1), nCP, d, nil)
 		if tb := s.table(nCP.Addr()); (tb != nil) != c.table || len(r) != len(s.tables) || tb != nil && tb.Epoch() != 9 {
 			t.Errorf("%d zero epochs: table %v, %d replies", c.zeros, tb != nil, len(r))
@@ -228,9 +227,8 @@ func packetOf(client netip.AddrPort, n int) []byte {
 // (which would hand a spent /24 a fresh bucket whenever a new one shows).
 func TestServerChallengeMapBound(t *testing.T) {
 	s, _ := newTestServer(t, Config{})
-	noCookie := func(a netip.Addr) []byte { return datagram(netip.AddrPortFrom(a, 1024))[:wire.HeaderSize] }
 	challenged := func(at time.Time, a netip.Addr) bool {
-		d := noCookie(a)
+		d := datagram(netip.AddrPortFrom(a, 1024))
 		binary.BigEndian.PutUint64(d[22:], 0) // no cookie
 		return len(s.Handle(at, netip.AddrPortFrom(a, 1024), d, nil)) == 1
 	}

@@ -10,8 +10,6 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/v6xlat/xlat/handoff"
-
 	"github.com/v6xlat/xlat/handoff/internal/handofftest"
 	"github.com/v6xlat/xlat/handoff/internal/vectors"
 
@@ -60,13 +58,7 @@ func startPersistedWith(t *testing.T, dir string, cfg TableConfig) *persisted {
 // and returns its parsed reply.
 func (p *persisted) send(now int, msgs ...wire.Message) *wire.Datagram {
 	p.t.Helper()
-	var ks [32]byte
-	for i := range ks {
-		ks[i] = byte(0x20 + i)
-	}
-	d := wire.Datagram{Session: wire.Session{Version: 1, NAT64Epoch: vectors.Epoch1, Token: 7,
-		Cookie: handoff.Cookie(ks, nCP.Addr(), nCP.Port(), vectors.Epoch1)}, Messages: msgs}
-	replies := p.srv.Handle(step(now), nCP, d.Append(nil), nil)
+	replies := p.srv.Handle(step(now), nCP, datagram(nCP, msgs...), nil)
 	if err := p.store.Sync(); err != nil {
 		p.t.Fatal(err)
 	}
