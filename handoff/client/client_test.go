@@ -141,6 +141,32 @@ func (tb *testbed) expectLog(want string) {
 
 func ts(k int) string { return step(k).Format(handoff.LogTimeLayout) }
 
+// answer hands the client a server datagram that passes its checks (§6):
+// the peer's token and the client's epoch, from S:HP, with flags besides R.
+func (tb *testbed) answer(flags uint8, msgs ...wire.Message) {
+	tb.t.Helper()
+	p := tb.cli.peers[sAddr]
+	s := wire.Session{Version: wire.ProtocolVersion, Flags: wire.FlagServer | flags, NAT64Epoch: tb.cli.epoch,
+		TableEpoch: p.tableEpoch, Cookie: p.cookie + 1, Token: p.token}
+	tb.reply((&wire.Datagram{Session: s, Messages: msgs}).Append(nil), sAddr, handoff.DefaultServerPort)
+}
+
+// takeSent returns the control datagrams the client queued since the last
+// pump or takeSent, decoded, and forgets them.
+func (tb *testbed) takeSent() []*wire.Datagram {
+	tb.t.Helper()
+	var out []*wire.Datagram
+	for _, pkt := range tb.toServer {
+		d, err := wire.Parse(pkt[udpIPv4Header:])
+		if err != nil {
+			tb.t.Fatalf("client datagram %x: %v", pkt, err)
+		}
+		out = append(out, d)
+	}
+	tb.toServer = nil
+	return out
+}
+
 // A cache miss towards a CAPABLE server: the request, one challenge, the
 // MAP, the held packet delivered; then hits both ways.
 func TestClientMissThenHit(t *testing.T) {

@@ -22,8 +22,11 @@ type peer struct {
 	byClient map[netip.AddrPort]*entry
 	byPort   map[uint16]*entry
 
-	pending  map[pendKey]*pending
-	unsent   []*pending // requests waiting for the next datagram
+	pending map[pendKey]*pending
+	// unsent holds requests waiting for the next datagram; transmit
+	// empties it before the call that filled it returns, so outside the
+	// lock it is empty and a request in flight is found in inflight.
+	unsent   []*pending
 	inflight []*pending // sent, awaiting an answer
 	holdDown map[netip.AddrPort]time.Time
 	adopts   []*entry // UNREACHABLE: LOCAL entries to adopt
@@ -291,12 +294,6 @@ func (c *Client) complete(p *peer, k pendKey, ok bool) {
 	for i, r := range p.inflight {
 		if r == q {
 			p.inflight = append(p.inflight[:i], p.inflight[i+1:]...)
-			break
-		}
-	}
-	for i, r := range p.unsent {
-		if r == q {
-			p.unsent = append(p.unsent[:i], p.unsent[i+1:]...)
 			break
 		}
 	}
