@@ -55,6 +55,9 @@ type bib struct {
 	by6  index
 	by4  index
 	seed uint64
+	// limit is the most records the slab may hold: recMask, as record
+	// numbers are 24 bits; tests lower it to fill the BIB.
+	limit int
 
 	// Entries per protocol (protoSlot), for pool4 use.
 	perProto [3]int
@@ -66,12 +69,15 @@ type bib struct {
 
 func newBIB(capacity int, seed uint64) *bib {
 	return &bib{
-		by6: newIndex(capacity), by4: newIndex(capacity), seed: seed,
+		by6: newIndex(capacity), by4: newIndex(capacity), seed: seed, limit: recMask,
 		perSource: map[[2]uint64]uint32{}, perPrefix: map[uint64]uint32{},
 	}
 }
 
 func (b *bib) rec(i uint32) *bibEntry { return &b.slab[i-1] }
+
+// full reports whether the BIB can take no more entries.
+func (b *bib) full() bool { return len(b.free) == 0 && len(b.slab) >= b.limit }
 
 func (b *bib) find6(k bibKey6) uint32 {
 	return b.by6.find(k.hash(b.seed), func(r uint32) bool {

@@ -194,7 +194,9 @@ func (x *Translator) Apply(ev SessionEvent) error {
 	limit := x.now32() + st.timeouts[class]
 	expires := limit
 	if !s.Expires.IsZero() {
-		if d := s.Expires.Sub(x.epoch); d > 0 && int32(uint32(d/time.Second)-limit) < 0 {
+		// An expiry before this table's epoch is past: the earliest
+		// second the table can hold, gone at the next Tick.
+		if d := max(s.Expires.Sub(x.epoch), 0); int32(uint32(d/time.Second)-limit) < 0 {
 			expires = uint32(d / time.Second)
 		}
 	}
@@ -208,7 +210,7 @@ func (x *Translator) Apply(ev SessionEvent) error {
 		sh.mu.Unlock()
 		return nil
 	}
-	shardFull := len(sh.free) == 0 && len(sh.slab) >= recMask
+	shardFull := sh.full()
 	sh.mu.Unlock()
 	// A new session from a peer counts against the same limits as one
 	// traffic makes here.

@@ -44,8 +44,8 @@ func (x *Translator) limited(st *settings, hi, lo uint64) bool {
 	if st.MaxSessions > 0 && x.sessions.Load() >= int64(st.MaxSessions) {
 		return true
 	}
-	if len(x.bib.free) == 0 && len(x.bib.slab) >= recMask {
-		return true // the BIB's record numbers are 24 bits
+	if x.bib.full() {
+		return true
 	}
 	if st.MaxSessionsPerSource > 0 && x.bib.perSource[[2]uint64{hi, lo}] >= uint32(st.MaxSessionsPerSource) {
 		return true

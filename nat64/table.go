@@ -121,7 +121,10 @@ type shard struct {
 	by4   index
 	lists [numTimerClasses]expiryList
 	seed  uint64
-	_     [40]byte // keep neighbouring shards' locks on separate cache lines
+	// limit is the most records the slab may hold: recMask, as record
+	// numbers are 24 bits; tests lower it to fill a shard.
+	limit int
+	_     [32]byte // keep neighbouring shards' locks on separate cache lines
 }
 
 type expiryList struct{ head, tail uint32 }
@@ -196,7 +199,7 @@ func (ix *index) del(r uint32, hashOf func(uint32) uint64) {
 }
 
 func newShard(capacity int, seed uint64) *shard {
-	return &shard{by6: newIndex(capacity), by4: newIndex(capacity), seed: seed}
+	return &shard{by6: newIndex(capacity), by4: newIndex(capacity), seed: seed, limit: recMask}
 }
 
 func (sh *shard) rec(i uint32) *session { return &sh.slab[i-1] }
@@ -238,7 +241,7 @@ func (sh *shard) insert(s session) uint32 {
 }
 
 // full reports whether the shard can take no more sessions.
-func (sh *shard) full() bool { return len(sh.free) == 0 && len(sh.slab) >= recMask }
+func (sh *shard) full() bool { return len(sh.free) == 0 && len(sh.slab) >= sh.limit }
 
 // bind gives an unbound session its IPv6 side and indexes it.
 func (sh *shard) bind(r uint32, xhi, xlo uint64, xp uint16) {
