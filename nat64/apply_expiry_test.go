@@ -38,4 +38,23 @@ func TestApplyExpiry(t *testing.T) {
 	if x.Sessions() != 1 {
 		t.Errorf("%d sessions after four updates of one", x.Sessions())
 	}
+	// An expiry already past, even one before this table began, ends the
+	// session at the next Tick.
+	clock.advance(10 * time.Minute)
+	clock.tick(x)
+	for _, past := range []time.Duration{time.Second, time.Hour} { // after the epoch, before it
+		src := netip.AddrPortFrom(h1, 5000)
+		e := ev(clock.now().Add(-past))
+		e.Session.IPv6Src, e.Session.IPv4Src = src, netip.AddrPortFrom(pool, 5000)
+		if err := x.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+		if x.Sessions() != 1 {
+			t.Fatalf("expired %v ago: %d sessions", past, x.Sessions())
+		}
+		clock.tick(x)
+		if x.Sessions() != 0 {
+			t.Errorf("expired %v ago: %d sessions after a Tick", past, x.Sessions())
+		}
+	}
 }
