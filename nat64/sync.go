@@ -319,7 +319,7 @@ func (s *Sync) sweep() {
 	})
 	s.mu.Lock()
 	for k, kn := range s.known {
-		if kn.sweep != gen && kn.sweep != 0 {
+		if kn.sweep != gen {
 			delete(s.known, k) // gone from the table
 		}
 	}

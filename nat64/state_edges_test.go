@@ -1,0 +1,188 @@
+package nat64
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/internal/testpkt"
+	"github.com/v6xlat/xlat/translate"
+)
+
+// RFC 6146 §3.5.3: an ICMP query session lives ICMP_DEFAULT after its
+// last packet, and a session ends at exactly its lifetime, not a Tick
+// later.
+func TestICMPLifetime(t *testing.T) {
+	clock := newClock()
+	x := newTest(t, testConfig(clock))
+	d6 := wkp.Embed(h2)
+	echo := testpkt.IPv6{Src: h1, Dst: d6}.Packet(58, testpkt.Echo(h1, d6, header.ICMPv6EchoRequest, 7, 1, nil))
+	xl(x, echo)
+	clock.advance(50 * time.Second)
+	clock.tick(x)
+	xl(x, echo) // refreshed: 60 s from here
+	clock.advance(DefaultICMPTimeout - time.Second)
+	clock.tick(x)
+	if x.Sessions() != 1 {
+		t.Fatal("the refreshed ICMP session expired early")
+	}
+	clock.advance(time.Second)
+	clock.tick(x)
+	if x.Sessions() != 0 || x.Bindings() != 0 {
+		t.Errorf("at its lifetime: %d sessions, %d bindings", x.Sessions(), x.Bindings())
+	}
+}
+
+// The per-source and per-/64 counts follow the sessions down: once a
+// source's sessions are gone it may open new ones, and nothing is left
+// of it in the counts.
+func TestSourceCountsForgotten(t *testing.T) {
+	clock := newClock()
+	cfg := testConfig(clock)
+	cfg.MaxSessionsPerSource, cfg.MaxSessionsPer64 = 1, 1
+	x := newTest(t, cfg)
+	for round := 0; round < 3; round++ {
+		if _, r := xl(x, udp6(h1, uint16(4000+round), h2, 53)); r.Verdict != translate.Forward {
+			t.Fatalf("round %d: %v", round, r)
+		}
+		if _, r := xl(x, udp6(h1, uint16(5000+round), h2, 53)); r.Reason != translate.ReasonLimit {
+			t.Fatalf("round %d: a second session %v", round, r)
+		}
+		clock.advance(DefaultUDPTimeout)
+		clock.tick(x)
+		if x.Sessions() != 0 || len(x.bib.perSource) != 0 || len(x.bib.perPrefix) != 0 {
+			t.Fatalf("round %d: %d sessions, counts %v %v", round, x.Sessions(), x.bib.perSource, x.bib.perPrefix)
+		}
+	}
+}
+
+// A binding made by a simultaneous open (§3.5.2.2) counts its session:
+// it goes when the session does.
+func TestSimultaneousOpenBinding(t *testing.T) {
+	clock := newClock()
+	x := newTest(t, testConfig(clock))
+	xl(x, tcp4(h2, 5001, pool, 6001, header.TCPFlagSYN))
+	if _, r := xl(x, tcp6(h1, 6001, h2, 5001, header.TCPFlagSYN)); r.Verdict != translate.Forward {
+		t.Fatalf("IPv6 SYN: %v", r)
+	}
+	if x.Bindings() != 1 {
+		t.Fatalf("%d bindings", x.Bindings())
+	}
+	xl(x, tcp6(h1, 6001, h2, 5001, header.TCPFlagRST))
+	clock.advance(DefaultTCPTransTimeout + time.Second)
+	clock.tick(x)
+	if x.Sessions() != 0 || x.Bindings() != 0 {
+		t.Errorf("after the reset: %d sessions, %d bindings", x.Sessions(), x.Bindings())
+	}
+}
+
+// Unsolicited SYNs are held up to maximum-simultaneous-opens and within
+// max-sessions; beyond either they are refused.
+func TestHeldSYNLimits(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		opens, max  int
+		established int // sessions made first
+		held        int // of five SYNs
+	}{
+		{"two opens", 2, 0, 0, 2},
+		{"no session limit", 10, 0, 0, 5},
+		{"one session left", 10, 3, 2, 1},
+		{"no session left", 10, 2, 2, 0},
+	} {
+		clock := newClock()
+		cfg := testConfig(clock)
+		cfg.MaxSimultaneousOpens, cfg.MaxSessions = c.opens, c.max
+		x := newTest(t, cfg)
+		for i := 0; i < c.established; i++ {
+			xl(x, udp6(h1, uint16(4000+i), h2, 53))
+		}
+		held := 0
+		for i := 0; i < 5; i++ {
+			_, r := xl(x, tcp4(h2, 5000, pool, uint16(7000+i), header.TCPFlagSYN))
+			switch r.Reason {
+			case translate.ReasonHeld:
+				held++
+			case translate.ReasonLimit:
+			default:
+				t.Errorf("%s: SYN %d: %v", c.name, i, r)
+			}
+		}
+		if held != c.held {
+			t.Errorf("%s: %d SYNs held, want %d", c.name, held, c.held)
+		}
+	}
+}
+
+// A static binding listed twice is one binding; two that share an
+// endpoint are refused.
+func TestStaticBIBListedTwice(t *testing.T) {
+	clock := newClock()
+	s := StaticBIB{Protocol: TCP, IPv6: Endpoint{netip.AddrPortFrom(h1, 80)}, IPv4: Endpoint{netip.AddrPortFrom(pool, 8080)}}
+	other := s
+	other.IPv4 = Endpoint{netip.AddrPortFrom(pool, 8081)}
+	cfg := testConfig(clock)
+	cfg.StaticBIB = []StaticBIB{s, s}
+	x := newTest(t, cfg)
+	if x.Bindings() != 1 {
+		t.Errorf("%d bindings for one listed twice", x.Bindings())
+	}
+	cfg.StaticBIB = []StaticBIB{s, other}
+	if _, err := New(cfg, fixedRandom()); err == nil || !strings.Contains(err.Error(), "listed twice") {
+		t.Errorf("one IPv6 endpoint bound twice: %v", err)
+	}
+}
+
+// A state beyond the table has a name too.
+func TestTCPStateNames(t *testing.T) {
+	if s := tcpState(len(tcpStateNames)).String(); s != "?" {
+		t.Errorf("state %d: %q", len(tcpStateNames), s)
+	}
+	if s := tcpState(len(tcpStateNames) - 1).String(); s != "TRANS" {
+		t.Errorf("the last state: %q", s)
+	}
+}
+
+// Translate picks the direction by the version nibble at off, and copes
+// with offsets at either end of the buffer.
+func TestTranslateBounds(t *testing.T) {
+	x := newTest(t, testConfig(newClock()))
+	pkt := udp6(h1, 4000, h2, 53)
+	buf := append(append([]byte(nil), pkt...), make([]byte, 64)...)
+	if r := x.Translate(buf, 0, len(pkt)); r.Verdict != translate.Forward {
+		t.Errorf("an IPv6 packet at offset 0: %v", r)
+	}
+	for _, off := range []int{len(buf), len(buf) + 1, -1} {
+		if r := x.Translate(buf, off, 1); r.Verdict != translate.Drop {
+			t.Errorf("offset %d: %v", off, r)
+		}
+	}
+}
+
+// The hairpinned unsolicited SYN's ICMP error quotes the IPv6 original
+// (RFC 6146 §3.8, RFC 5382 REQ-4), wherever it sits in its buffer.
+func TestHairpinHeldSYNQuotesOriginal(t *testing.T) {
+	clock := newClock()
+	x := newTest(t, testConfig(clock))
+	// h1 talks to h3 through the NAT64 (so h3 has pool:t), then h1's
+	// SYN to h3's pool4 address comes back in.
+	h3 := addr("2001:db8::3")
+	out, _ := xl(x, udp6(h3, 6000, h2, 53))
+	t3, _ := ports4(out)
+	syn := testpkt.IPv6{Src: h1, Dst: wkp.Embed(pool)}.Packet(6, testpkt.TCP(h1, wkp.Embed(pool), 4000, t3, header.TCPFlagSYN, nil))
+	buf := append(make([]byte, 0, len(syn)), syn...) // the packet fills its buffer
+	if r := x.Translate(buf, 0, len(syn)); r.Reason != translate.ReasonHeld {
+		t.Fatalf("hairpinned SYN: %v", r)
+	}
+	clock.advance(TCPIncomingSYNTimeout + time.Second)
+	e := clock.tick(x)
+	if len(e) < 48 || e[0]>>4 != 6 || header.IPv6(e).Dst() != h1 {
+		t.Fatalf("error % x", e)
+	}
+	q := header.IPv6(e[48:])
+	if q.Src() != h1 || q.Dst() != wkp.Embed(pool) {
+		t.Errorf("the error quotes %v -> %v, want the original %v -> %v", q.Src(), q.Dst(), h1, wkp.Embed(pool))
+	}
+}
