@@ -408,7 +408,7 @@ func (c Config) validate(broker Broker) (*settings, error) {
 }
 
 // MaxTableSessions is the most sessions a Translator's tables are sized
-// for (max-sessions, expected-sessions): 2^28, about 35 GB of tables when
+// for (max-sessions, expected-sessions): 2^28, about 56 GiB of tables when
 // full. Larger values are refused when the configuration is read, before
 // anything is allocated.
 const MaxTableSessions = 1 << 28
@@ -433,7 +433,10 @@ func TableMemory(expected, maxSessions int) (upfront, full uint64) {
 	expected, maxSessions = min(max(expected, 0), 1<<50), min(max(maxSessions, 0), 1<<50)
 	upfront = 2*slots(expected) + 2*64*slots(expected/64)
 	perSession := uint64(unsafe.Sizeof(session{})+unsafe.Sizeof(bibEntry{})) * 2 // doubling slack
-	full = max(upfront, 4*slots(maxSessions)) + uint64(maxSessions)*perSession
+	// Grown to max sessions: the BIB's indexes sized for all of them, each
+	// shard's for up to twice its share, as hashing fills them unevenly.
+	grown := 2*slots(maxSessions) + 2*64*slots(2*maxSessions/64)
+	full = max(upfront, grown) + uint64(maxSessions)*perSession
 	return upfront, full
 }
 

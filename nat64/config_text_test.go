@@ -1,6 +1,7 @@
 package nat64
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -132,12 +133,14 @@ func TestBrokerReservedPorts(t *testing.T) {
 		{"N in a larger prefix", "192.0.2.8/30", PortRange{1, 65535}, 1024, 1027, false},
 		{"a prefix ending before N", "192.0.2.8/32", PortRange{1, 65535}, 1024, 1027, true},
 		{"a prefix starting after N", "192.0.2.10/31", PortRange{1, 65535}, 1024, 1027, true},
+		{"one port reserved", "192.0.2.9/32", PortRange{1, 65535}, 1024, 1024, false},
 	} {
 		cfg := testConfig(clock)
 		cfg.Pool4 = append(cfg.Pool4, Pool4Entry{Protocol: UDP, Prefix: netip.PrefixFrom(n, 32), Ports: PortRange{2000, 2000}},
 			Pool4Entry{Protocol: TCP, Prefix: netip.MustParsePrefix(c.prefix), Ports: c.ports})
 		_, err := cfg.validate(reserving{n, c.first, c.last})
-		if c.ok && err != nil || !c.ok && (err == nil || !strings.Contains(err.Error(), "include the handoff control ports 1024-1027; start the range at 1028")) {
+		want := fmt.Sprintf("include the handoff control ports %d-%d; start the range at %d", c.first, c.last, c.last+1)
+		if c.ok && err != nil || !c.ok && (err == nil || !strings.Contains(err.Error(), want)) {
 			t.Errorf("%s: %v", c.name, err)
 		}
 	}
@@ -181,5 +184,17 @@ func TestTableMemory(t *testing.T) {
 	up, full := TableMemory(16, max)
 	if full < used || full > 3*used || up > full {
 		t.Errorf("%d sessions: estimated %d up front, %d full; the tables take %d", max, up, full, used)
+	}
+	// Its parts: what a session costs (the step from max to max+1, both
+	// in one power of two of index), and the indexes grown for max.
+	_, more := TableMemory(16, max+1)
+	perSession := more - full
+	if idx := full - max*perSession; idx < indexBytes(x) {
+		t.Errorf("%d sessions: %d octets of index estimated, the indexes take %d", max, idx, indexBytes(x))
+	}
+	for n, want := range map[uint64]string{5 << 20: "5.0 MiB", 3 << 30: "3.0 GiB", 1<<30 - 1: "1024.0 MiB", 1 << 40: "1.0 TiB", 3 << 41: "6.0 TiB"} {
+		if got := bytesText(n); got != want {
+			t.Errorf("%d octets written as %q, want %q", n, got, want)
+		}
 	}
 }

@@ -33,7 +33,7 @@ func TestFaultTableSizes(t *testing.T) {
 		{`"expected-sessions": -1000`, "expected-sessions: -1000 is negative"},
 		{`"max-sessions": -1`, "max-sessions: -1 is negative"},
 		{`"max-sessions": 50000000`, "nat64.max-sessions (expected-sessions defaults to it): 50000000 sessions would take 1.0 GiB of table memory up front, more than half of this machine's 1.0 GiB"},
-		{`"max-sessions": 10000000, "expected-sessions": 1000`, "nat64.max-sessions: 10000000 sessions would take up to 1.9 GiB of table memory, more than this machine's 1.0 GiB"},
+		{`"max-sessions": 10000000, "expected-sessions": 1000`, "nat64.max-sessions: 10000000 sessions would take up to 2.0 GiB of table memory, more than this machine's 1.0 GiB"},
 	} {
 		_, err := parseConfig([]byte(nat64(tc.opts)))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
