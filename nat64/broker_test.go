@@ -166,11 +166,11 @@ func TestBrokerQuoted(t *testing.T) {
 				}
 			} else {
 				q := header.IPv6(out[48:])
-				id := header.UDP(q[40:]).SrcPort() // the source port or the echo identifier
+				id, other := header.UDP(q[40:]).SrcPort(), header.UDP(q[40:]).DstPort() // the ports, or the echo identifier
 				if proto == header.ProtoICMPv4 {
-					id = header.ICMPv6(q[40:]).Ident()
+					id, other = header.ICMPv6(q[40:]).Ident(), 53
 				}
-				if r.Verdict != translate.Forward || header.IPv6(out).Dst() != h1 || q.Src() != h1 || q.Dst() != d6 || id != 4000 {
+				if r.Verdict != translate.Forward || header.IPv6(out).Dst() != h1 || q.Src() != h1 || q.Dst() != d6 || id != 4000 || other != 53 {
 					t.Errorf("%v proto %d 4->6: %v quoting %v -> %v id %d", claim, proto, r, q.Src(), q.Dst(), id)
 				}
 			}
@@ -190,11 +190,11 @@ func TestBrokerQuoted(t *testing.T) {
 				}
 			} else {
 				q := header.IPv4(out[28:])
-				id := header.UDP(q[20:]).DstPort()
+				id, other := header.UDP(q[20:]).DstPort(), header.UDP(q[20:]).SrcPort()
 				if proto == header.ProtoICMPv4 {
-					id = header.ICMPv4(q[20:]).Ident()
+					id, other = header.ICMPv4(q[20:]).Ident(), 53
 				}
-				if r.Verdict != translate.Forward || q.Src() != h2 || q.Dst() != pool || id != 2000 {
+				if r.Verdict != translate.Forward || q.Src() != h2 || q.Dst() != pool || id != 2000 || other != 53 {
 					t.Errorf("%v proto %d 6->4: %v quoting %v -> %v id %d", claim, proto, r, q.Src(), q.Dst(), id)
 				}
 			}
@@ -232,5 +232,30 @@ func TestBrokerFragments(t *testing.T) {
 	}
 	if o, r := xl(x, f2); r.Verdict != translate.Forward || header.IPv6(o).Dst() != h1 || header.IPv6(o).Src() != d6 {
 		t.Errorf("IPv4 later fragment: %v", r)
+	}
+}
+
+// The broker has the last word on the flows it claims: an error quoting a
+// flow it refuses is not translated through a session the BIB happens to
+// hold for it.
+func TestBrokerQuotedOverridesBIB(t *testing.T) {
+	b := &scripted{out: NotClaimed, in: NotClaimed}
+	x := brokered(t, b)
+	out, r := xl(x, udp6(h1, 4000, h2, 53)) // a BIB session
+	if r.Verdict != translate.Forward {
+		t.Fatalf("the BIB's session: %v", r)
+	}
+	t4, _ := ports4(out)
+	b.out, b.in = Refused, Refused
+	router4, router6 := addr("198.51.100.254"), addr("2001:db8::fe")
+	e4 := testpkt.IPv4{Src: router4, Dst: pool}.Packet(1, testpkt.ICMPError(router4, pool, header.ICMPv4TimeExceeded, 0, 0, udp4(pool, t4, h2, 53)))
+	if _, r := xl(x, e4); r.Verdict == translate.Forward {
+		t.Error("4->6: an error about a refused flow translated through the BIB")
+	}
+	d6 := wkp.Embed(h2)
+	sent6 := testpkt.IPv6{Src: d6, Dst: h1}.Packet(17, testpkt.UDP(d6, h1, 53, 4000, nil))
+	e6 := testpkt.IPv6{Src: router6, Dst: d6}.Packet(58, testpkt.ICMPError(router6, d6, header.ICMPv6TimeExceeded, 0, 0, sent6))
+	if _, r := xl(x, e6); r.Verdict == translate.Forward {
+		t.Error("6->4: an error about a refused flow translated through the BIB")
 	}
 }

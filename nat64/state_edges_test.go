@@ -159,6 +159,12 @@ func TestTranslateBounds(t *testing.T) {
 			t.Errorf("offset %d: %v", off, r)
 		}
 	}
+	// A length past the buffer, on a packet to a pool4 address (the
+	// hairpin path): dropped.
+	hp := testpkt.IPv6{Src: h1, Dst: wkp.Embed(pool)}.Packet(6, testpkt.TCP(h1, wkp.Embed(pool), 4000, 5000, header.TCPFlagSYN, nil))
+	if r := x.To4(hp, 0, len(hp)+10); r.Verdict != translate.Drop {
+		t.Errorf("a length past the buffer: %v", r)
+	}
 }
 
 // The hairpinned unsolicited SYN's ICMP error quotes the IPv6 original
@@ -184,5 +190,102 @@ func TestHairpinHeldSYNQuotesOriginal(t *testing.T) {
 	q := header.IPv6(e[48:])
 	if q.Src() != h1 || q.Dst() != wkp.Embed(pool) {
 		t.Errorf("the error quotes %v -> %v, want the original %v -> %v", q.Src(), q.Dst(), h1, wkp.Embed(pool))
+	}
+}
+
+// RFC 6146 §3.4: a datagram's first translation is kept fragmentLifetime
+// seconds after its last fragment (FRAGMENT_MIN, 2 s), up to
+// maxFragments datagrams; beyond that a first fragment still goes out,
+// and its later fragments are dropped.
+func TestFragmentMemory(t *testing.T) {
+	clock := newClock()
+	x := newTest(t, testConfig(clock))
+	clock.tick(x)
+	d6 := wkp.Embed(h2)
+	udp := testpkt.UDP(h1, d6, 4000, 53, make([]byte, 64))
+	frag := func(id uint32, first bool) []byte {
+		if first {
+			return testpkt.IPv6{Src: h1, Dst: d6, Frag: true, FragID: id, FragMore: true}.Packet(17, udp[:32])
+		}
+		return testpkt.IPv6{Src: h1, Dst: d6, Frag: true, FragID: id, FragOff: 4}.Packet(17, udp[32:])
+	}
+	step := func(d time.Duration) { clock.advance(d); clock.tick(x) }
+	xl(x, frag(1, true))
+	step(fragmentLifetime * time.Second) // exactly the lifetime: still known
+	if _, r := xl(x, frag(1, false)); r.Verdict != translate.Forward {
+		t.Fatalf("a later fragment at the lifetime: %v", r)
+	}
+	step(fragmentLifetime * time.Second) // the later fragment renewed it
+	if _, r := xl(x, frag(1, false)); r.Verdict != translate.Forward {
+		t.Fatalf("a later fragment a lifetime after the last: %v", r)
+	}
+	step((fragmentLifetime + 1) * time.Second)
+	if _, r := xl(x, frag(1, false)); r.Verdict != translate.Drop {
+		t.Fatalf("a later fragment past the lifetime: %v", r)
+	}
+	// The bound: the memory full but for one.
+	x.frags.mu.Lock()
+	for i := uint32(0); len(x.frags.m) < maxFragments-1; i++ {
+		x.frags.m[fragKey{id: 1000 + i}] = fragVal{expires: 1 << 30}
+	}
+	x.frags.mu.Unlock()
+	for _, id := range []uint32{2, 3} {
+		if _, r := xl(x, frag(id, true)); r.Verdict != translate.Forward {
+			t.Fatalf("first fragment %d: %v", id, r)
+		}
+	}
+	if _, r := xl(x, frag(2, false)); r.Verdict != translate.Forward {
+		t.Errorf("the last datagram remembered: %v", r)
+	}
+	if _, r := xl(x, frag(3, false)); r.Verdict != translate.Drop {
+		t.Errorf("one past the bound remembered: %v", r)
+	}
+}
+
+// What the policy refuses before any state: protocols other than TCP,
+// UDP and ICMP either way (RFC 6146 §3.5), and ICMPv6 informational
+// messages when drop-icmpv6-info is set.
+func TestPolicyRefusals(t *testing.T) {
+	clock := newClock()
+	cfg := testConfig(clock)
+	x := newTest(t, cfg)
+	d6 := wkp.Embed(h2)
+	gre6 := testpkt.IPv6{Src: h1, Dst: d6}.Packet(47, make([]byte, 8))
+	gre4 := testpkt.IPv4{Src: h2, Dst: pool}.Packet(47, make([]byte, 8))
+	echo := testpkt.IPv6{Src: h1, Dst: d6}.Packet(58, testpkt.Echo(h1, d6, header.ICMPv6EchoRequest, 7, 1, nil))
+	for name, c := range map[string]struct {
+		pkt  []byte
+		want translate.Reason
+	}{
+		"IPv6 GRE": {gre6, translate.ReasonUnsupported}, "IPv4 GRE": {gre4, translate.ReasonUnsupported}, "an echo": {echo, translate.ReasonNone},
+	} {
+		if _, r := xl(x, c.pkt); r.Reason != c.want {
+			t.Errorf("%s: %v, want %v", name, r, c.want)
+		}
+	}
+	cfg.DropICMPv6Info = true
+	x = newTest(t, cfg)
+	if _, r := xl(x, echo); r.Reason != translate.ReasonPolicyProhibited {
+		t.Errorf("an echo with drop-icmpv6-info: %v", r)
+	}
+	if _, r := xl(x, udp6(h1, 4000, h2, 53)); r.Verdict != translate.Forward {
+		t.Errorf("UDP with drop-icmpv6-info: %v", r)
+	}
+}
+
+// §3.5.2.2: an outbound TCP segment that is not a SYN, with no session,
+// goes out through its endpoint's binding without creating state, and is
+// dropped when there is none.
+func TestTCPNonSYNThroughBinding(t *testing.T) {
+	x := newTest(t, testConfig(newClock()))
+	out, _ := xl(x, tcp6(h1, 4000, h2, 80, header.TCPFlagSYN))
+	t4, _ := ports4(out)
+	h3 := addr("198.51.100.3")
+	out, r := xl(x, tcp6(h1, 4000, h3, 80, header.TCPFlagACK))
+	if p, _ := ports4(out); r.Verdict != translate.Forward || p != t4 || x.Sessions() != 1 {
+		t.Errorf("an ACK to a new destination: %v from port %d (binding %d), %d sessions", r, p, t4, x.Sessions())
+	}
+	if _, r := xl(x, tcp6(h1, 4001, h3, 80, header.TCPFlagACK)); r.Reason != translate.ReasonNoBinding {
+		t.Errorf("an ACK with no binding: %v", r)
 	}
 }
