@@ -189,10 +189,10 @@ func TestTableMemory(t *testing.T) {
 	// in one power of two of index), and the indexes grown for max.
 	_, more := TableMemory(16, max+1)
 	perSession := more - full
-	if idx := full - max*perSession; idx < indexBytes(x) {
+	if idx := full - max*perSession; idx < indexBytes(x) || idx > 2*indexBytes(x) {
 		t.Errorf("%d sessions: %d octets of index estimated, the indexes take %d", max, idx, indexBytes(x))
 	}
-	for n, want := range map[uint64]string{5 << 20: "5.0 MiB", 3 << 30: "3.0 GiB", 1<<30 - 1: "1024.0 MiB", 1 << 40: "1.0 TiB", 3 << 41: "6.0 TiB"} {
+	for n, want := range map[uint64]string{5 << 20: "5.0 MiB", 3 << 30: "3.0 GiB", 1<<30 - 1: "1024.0 MiB", 1 << 30: "1.0 GiB", 1 << 40: "1.0 TiB", 3 << 41: "6.0 TiB"} {
 		if got := bytesText(n); got != want {
 			t.Errorf("%d octets written as %q, want %q", n, got, want)
 		}
