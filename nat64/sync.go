@@ -490,10 +490,15 @@ func (p *peerSeq) accept(epoch, seq uint64, now time.Time) (ok, lost bool) {
 	}
 	if seq > p.high {
 		shift := seq - p.high
-		if shift >= 64 {
+		if shift > 64 {
+			// Numbers between the old window and the new one were
+			// never seen and now never can be.
 			lost = true
 			p.win = 1
 		} else {
+			// A hole pushed out of the window is a loss; the numbers
+			// skipped stay inside it, waiting for reordering (a shift
+			// of 64 pushes the whole window out: in Go, win<<64 is 0).
 			lost = ^p.win&p.valid()&(^uint64(0)<<(64-shift)) != 0
 			p.win = p.win<<shift | 1
 		}
