@@ -289,3 +289,31 @@ func TestTCPNonSYNThroughBinding(t *testing.T) {
 		t.Errorf("an ACK with no binding: %v", r)
 	}
 }
+
+// With address-dependent filtering an IPv4 SYN through a binding is held
+// (RFC 6146 §3.5.2.2 V4 SYN); the IPv6 SYN that answers it in time takes
+// it out, so no ICMP error follows (RFC 5382 REQ-4) and it no longer
+// counts against maximum-simultaneous-opens.
+func TestHeldSYNAnsweredThroughBinding(t *testing.T) {
+	clock := newClock()
+	cfg := testConfig(clock)
+	cfg.AddressDependentFiltering, cfg.MaxSimultaneousOpens = true, 1
+	cfg.StaticBIB = []StaticBIB{{Protocol: TCP, IPv6: Endpoint{netip.AddrPortFrom(h1, 80)}, IPv4: Endpoint{netip.AddrPortFrom(pool, 80)}}}
+	x := newTest(t, cfg)
+	clock.tick(x)
+	xl(x, tcp6(h1, 80, h2, 1, header.TCPFlagSYN)) // h1 has talked to h2
+	if _, r := xl(x, tcp4(h2, 40000, pool, 80, header.TCPFlagSYN)); r.Reason != translate.ReasonHeld {
+		t.Fatalf("V4 SYN under ADF: %v", r)
+	}
+	if _, r := xl(x, tcp6(h1, 80, h2, 40000, header.TCPFlagSYN|header.TCPFlagACK)); r.Verdict != translate.Forward {
+		t.Fatalf("V6 SYN: %v", r)
+	}
+	// Nor does it keep a place among the simultaneous opens.
+	if _, r := xl(x, tcp4(h2, 40001, pool, 6000, header.TCPFlagSYN)); r.Reason != translate.ReasonHeld {
+		t.Errorf("another unsolicited SYN with one open allowed: %v", r)
+	}
+	clock.advance(TCPIncomingSYNTimeout + time.Second)
+	if p := clock.tick(x); p == nil || header.IPv4(p).Dst() != h2 || header.UDP(p[48:]).SrcPort() != 40001 {
+		t.Errorf("one ICMP error, for the unanswered SYN: % x", p)
+	}
+}

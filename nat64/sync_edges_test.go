@@ -2,6 +2,7 @@ package nat64
 
 import (
 	"bytes"
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
@@ -98,7 +99,12 @@ func TestSyncRemainingLifetime(t *testing.T) {
 	deliver(b, a.take())
 	b.take()
 	udpOpen(t, a, 47000)
-	a.tick()
+	// Sent a while after it was made: with less than a whole lifetime
+	// left, which is what the copy must get.
+	clock.advance(100 * time.Second)
+	a.x.Tick(func([]byte) {})
+	b.x.Tick(func([]byte) {})
+	a.s.Tick()
 	deliver(b, a.take())
 	orig := sessionOf(t, a.x, UDP, netip.AddrPortFrom(h1, 47000))
 	cp := sessionOf(t, b.x, UDP, netip.AddrPortFrom(h1, 47000))
@@ -130,15 +136,41 @@ func TestSyncRemainingLifetime(t *testing.T) {
 func TestSyncWindowLoss(t *testing.T) {
 	start := time.Unix(1_700_000_000, 0)
 	for _, c := range []struct {
-		jump uint64 // the next sequence number after 1 and 3 (2 missing; 66 pushes 2 out)
+		seen []uint64 // before next
+		next uint64
 		lost bool
-	}{{65, false}, {66, true}, {3 + 64, true}, {3 + 200, true}} {
+	}{
+		{[]uint64{1, 3}, 65, false}, // 2 is still inside the window
+		{[]uint64{1, 3}, 66, true},  // 2 pushed out
+		{[]uint64{1, 3}, 3 + 64, true},
+		{[]uint64{1, 3}, 3 + 200, true},
+		{[]uint64{1, 2, 3}, 3 + 64, false}, // the whole window out, no hole in it; 4…66 may still come
+		{[]uint64{1, 2, 3}, 3 + 65, true},  // 4 can no longer come
+	} {
 		var p peerSeq
-		p.accept(1, 1, start)
-		p.accept(1, 3, start)
-		if _, lost := p.accept(1, c.jump, start); lost != c.lost {
-			t.Errorf("hole at 2, then %d: lost %v", c.jump, lost)
+		for _, s := range c.seen {
+			p.accept(1, s, start)
 		}
+		if _, lost := p.accept(1, c.next, start); lost != c.lost {
+			t.Errorf("%v, then %d: lost %v", c.seen, c.next, lost)
+		}
+	}
+	// A number 64 behind the highest is outside the window: a replay.
+	var w peerSeq
+	w.accept(1, 1, start)
+	w.accept(1, 65, start)
+	if ok, _ := w.accept(1, 1, start); ok {
+		t.Error("a datagram 64 behind the highest accepted")
+	}
+	// A hole is overdue after ReorderWait, not at it.
+	w = peerSeq{}
+	w.accept(1, 1, start)
+	w.accept(1, 3, start)
+	if w.overdue(start.Add(time.Second), time.Second) {
+		t.Error("overdue at exactly the wait")
+	}
+	if !w.overdue(start.Add(time.Second+time.Nanosecond), time.Second) || w.overdue(start.Add(time.Hour), time.Second) {
+		t.Error("not overdue once past the wait, or twice")
 	}
 	// An old epoch is a replay; a new one starts afresh.
 	var p peerSeq
@@ -215,5 +247,125 @@ func TestSyncResyncCount(t *testing.T) {
 	}
 	if n := a.s.Stats().ResyncsSent - before; n != 3 {
 		t.Errorf("%d resyncs for 3 HELLOs a second apart", n)
+	}
+}
+
+// A session kept alive here is sent again when its copy on the peers has
+// less than RefreshMargin left, not when it has exactly that.
+func TestSyncRefreshMargin(t *testing.T) {
+	clock, a, b := newPair(t)
+	udpOpen(t, a, 47500)
+	a.tick()
+	deliver(b, a.take())
+	s := sessionOf(t, a.x, UDP, netip.AddrPortFrom(h1, 47500))
+	known := a.s.known[sessionKey(&s)]
+	margin := uint32(a.s.cfg.RefreshMargin / time.Second)
+	clock.advance(time.Duration(known.exp-margin-a.x.now32()) * time.Second)
+	a.x.Tick(func([]byte) {})
+	xl(a.x, udp6(h1, 47500, h2, 53)) // traffic here: a later expiry than the peers know
+	before := a.s.Stats().Refreshes
+	a.s.sweep()
+	if n := a.s.Stats().Refreshes - before; n != 0 {
+		t.Errorf("refreshed with exactly the margin left (%d)", n)
+	}
+	clock.advance(time.Second)
+	a.x.Tick(func([]byte) {})
+	a.s.sweep()
+	if n := a.s.Stats().Refreshes - before; n != 1 {
+		t.Errorf("%d refreshes with less than the margin left, want 1", n)
+	}
+}
+
+// The sync socket's network: unicast peers or a multicast group with an
+// interface, each with what it needs.
+func TestSyncNetworkValidate(t *testing.T) {
+	l := netip.MustParseAddrPort("192.0.2.1:7000")
+	p := netip.MustParseAddrPort("192.0.2.2:7000")
+	g := netip.MustParseAddrPort("[ff02::1:2]:7000")
+	for _, c := range []struct {
+		n    SyncNetwork
+		want string // "" valid
+	}{
+		{SyncNetwork{Listen: l, Peers: []netip.AddrPort{p}}, ""},
+		{SyncNetwork{Group: g, Interface: "eth1"}, ""},
+		{SyncNetwork{Listen: l, Peers: []netip.AddrPort{p}, Group: g, Interface: "eth1"}, "choose unicast peers or a multicast group"},
+		{SyncNetwork{Listen: l}, "nobody to sync with"},
+		{SyncNetwork{Group: netip.MustParseAddrPort("192.0.2.9:7000"), Interface: "eth1"}, "not a multicast address"},
+		{SyncNetwork{Group: g}, "needs an interface"},
+		{SyncNetwork{Peers: []netip.AddrPort{p}}, "need an address and port"},
+		{SyncNetwork{Listen: netip.AddrPortFrom(l.Addr(), 0), Peers: []netip.AddrPort{p}}, "need an address and port"},
+		{SyncNetwork{Listen: l, Peers: []netip.AddrPort{netip.AddrPortFrom(p.Addr(), 0)}}, "peers[0]"},
+	} {
+		err := c.n.Validate()
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%+v: %v, want %q", c.n, err, c.want)
+		}
+	}
+	if _, err := ListenSync(newTest(t, testConfig(newClock())), SyncConfig{Key: syncKey}, SyncNetwork{Group: g, Interface: "no-such-if0"}); err == nil || !strings.Contains(err.Error(), "interface no-such-if0") {
+		t.Errorf("a missing interface: %v", err)
+	}
+}
+
+// Run ends without an error when its context does, and with one when
+// reading fails otherwise.
+func TestSyncRunEnds(t *testing.T) {
+	c, err := ListenSync(newTest(t, testConfig(newClock())), SyncConfig{Key: syncKey},
+		SyncNetwork{Listen: freeLoopbackPort(t), Peers: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not end with its context")
+	}
+	// Any other failure to read is an error.
+	c, err = ListenSync(newTest(t, testConfig(newClock())), SyncConfig{Key: syncKey},
+		SyncNetwork{Listen: freeLoopbackPort(t), Peers: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.conn.SetReadDeadline(time.Now())
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.Run(ctx); err == nil || !strings.Contains(err.Error(), "sync: ") {
+		t.Errorf("Run after a read failed: %v", err)
+	}
+}
+
+// Datagrams: at most syncPerDatagram records (35 in 1,400 octets); a
+// sealed datagram too short for a header is not authentic; a record with
+// a TCP state past the table is malformed.
+func TestSyncWire(t *testing.T) {
+	if syncPerDatagram != 35 || syncHeaderLen+syncPerDatagram*syncRecordLen+syncMACLen > SyncMaxDatagram {
+		t.Errorf("%d records a datagram", syncPerDatagram)
+	}
+	_, a, b := newPair(t)
+	for i := 0; i < syncPerDatagram+1; i++ {
+		udpOpen(t, a, uint16(30000+i))
+	}
+	a.tick()
+	ds := a.take()
+	if len(ds) != 2 || len(ds[0]) > SyncMaxDatagram || len(ds[1]) > SyncMaxDatagram {
+		t.Errorf("%d sessions in %d datagrams", syncPerDatagram+1, len(ds))
+	}
+	before := b.s.Stats()
+	a.s.mu.Lock()
+	short := a.s.mac.seal(make([]byte, syncHeaderLen-1))
+	bad := a.s.datagram(syncSessions, []syncRecord{{proto: header.ProtoTCP, state: tcpState(len(tcpStateNames)), x6: netip.AddrPortFrom(h1, 1),
+		t4: netip.AddrPortFrom(pool, 1), z4: netip.AddrPortFrom(h2, 1), remain: 60}})
+	a.s.mu.Unlock()
+	deliver(b, [][]byte{short, bad})
+	st := b.s.Stats()
+	if st.Unauthenticated-before.Unauthenticated != 1 || st.Malformed-before.Malformed != 1 {
+		t.Errorf("a short datagram and a bad state: %+v", st)
 	}
 }
