@@ -5,7 +5,10 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"time"
 
+	"github.com/v6xlat/xlat/header"
+	"github.com/v6xlat/xlat/internal/ipword"
 	"github.com/v6xlat/xlat/translate"
 )
 
@@ -141,5 +144,61 @@ func TestFullTables(t *testing.T) {
 		if x.Sessions() != 1 {
 			t.Errorf("%s full: %d sessions", which, x.Sessions())
 		}
+	}
+}
+
+// Sessions and bindings that end leave nothing in the indexes: after many
+// come and go, every index is empty again (a record left behind would
+// lengthen every later probe).
+func TestIndexesEmptyAfterExpiry(t *testing.T) {
+	clock := newClock()
+	x := newTest(t, testConfig(clock))
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 200; i++ {
+			xl(x, udp6(h1, uint16(10000+i), h2, 53))
+		}
+		xl(x, tcp4(h2, 5000, pool, 7000, header.TCPFlagSYN)) // a held SYN: unbound, in by4 only
+		clock.advance(DefaultUDPTimeout + time.Second)
+		clock.tick(x)
+		n := x.bib.by6.n + x.bib.by4.n
+		for _, sh := range x.shards {
+			n += sh.by6.n + sh.by4.n
+		}
+		if x.Sessions() != 0 || n != 0 {
+			t.Fatalf("round %d: %d sessions, %d index entries left", round, x.Sessions(), n)
+		}
+	}
+}
+
+// A session whose class lengthens (V6 INIT's transitory lifetime to
+// ESTABLISHED's) moves to its new class's expiry list: left in the
+// transitory list with its long expiry it would hold back the transitory
+// sessions queued behind it (each list is in expiry order).
+func TestClassChangeMovesLists(t *testing.T) {
+	clock := newClock()
+	x := newTest(t, testConfig(clock))
+	clock.tick(x)
+	out, _ := xl(x, tcp6(h1, 4000, h2, 80, header.TCPFlagSYN))
+	t4, _ := ports4(out)
+	xl(x, tcp4(h2, 80, pool, t4, header.TCPFlagSYN|header.TCPFlagACK)) // ESTABLISHED
+	clock.advance(DefaultTCPTransTimeout + time.Second)
+	clock.tick(x)
+	// The second session in the first's shard, where the lists are.
+	hi, lo := ipword.Words(h1)
+	sport := uint16(4001)
+	for uint64(x.home(hi, lo, sport, header.ProtoTCP)) != uint64(t4>>1)&x.shardMask {
+		sport++
+	}
+	out, _ = xl(x, tcp6(h1, sport, h2, 80, header.TCPFlagSYN)) // V6 INIT, transitory
+	if p, _ := ports4(out); x.shard4(p) != x.shard4(t4) {
+		t.Fatalf("ports %d and %d in different shards", t4, p)
+	}
+	clock.advance(DefaultTCPTransTimeout + time.Second)
+	clock.tick(x)
+	if x.Sessions() != 1 {
+		t.Errorf("%d sessions; the unanswered SYN's should have expired", x.Sessions())
+	}
+	if s := sessionOf(t, x, TCP, netip.AddrPortFrom(h1, 4000)); s.State != "ESTABLISHED" {
+		t.Errorf("the established session is %s", s.State)
 	}
 }
