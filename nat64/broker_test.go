@@ -215,9 +215,7 @@ func TestBrokerFragments(t *testing.T) {
 	b := &scripted{out: Claimed, in: Claimed, port: 2000, client: netip.AddrPortFrom(h1, 4000)}
 	x := brokered(t, b)
 	d6 := wkp.Embed(h2)
-	udp := testpkt.UDP(h1, d6, 4000, 53, make([]byte, 64))
-	first := testpkt.IPv6{Src: h1, Dst: d6, Frag: true, FragID: 0xabcd1234, FragMore: true}.Packet(17, udp[:32])
-	later := testpkt.IPv6{Src: h1, Dst: d6, Frag: true, FragID: 0xabcd1234, FragOff: 4}.Packet(17, udp[32:])
+	first, later := udpFragment6(0xabcd1234, true), udpFragment6(0xabcd1234, false)
 	if _, r := xl(x, first); r.Verdict != translate.Forward {
 		t.Fatalf("first fragment: %v", r)
 	}

@@ -91,6 +91,18 @@ func udp4(src netip.Addr, sport uint16, dst netip.Addr, dport uint16) []byte {
 	return testpkt.IPv4{Src: src, Dst: dst}.Packet(17, testpkt.UDP(src, dst, sport, dport, []byte("abcd")))
 }
 
+// udpFragment6 is one of two fragments of a UDP datagram from h1:4000 to
+// h2:53 behind the well-known prefix, Identification id: the first (with
+// the ports) or the later one (offset 32 octets).
+func udpFragment6(id uint32, first bool) []byte {
+	d6 := wkp.Embed(h2)
+	udp := testpkt.UDP(h1, d6, 4000, 53, make([]byte, 64))
+	if first {
+		return testpkt.IPv6{Src: h1, Dst: d6, Frag: true, FragID: id, FragMore: true}.Packet(17, udp[:32])
+	}
+	return testpkt.IPv6{Src: h1, Dst: d6, Frag: true, FragID: id, FragOff: 4}.Packet(17, udp[32:])
+}
+
 func ports4(p []byte) (uint16, uint16) {
 	hl := header.IPv4(p).HeaderLen()
 	return binary.BigEndian.Uint16(p[hl:]), binary.BigEndian.Uint16(p[hl+2:])
@@ -602,10 +614,7 @@ func TestFragments(t *testing.T) {
 	clock := newClock()
 	x := newTest(t, testConfig(clock))
 	clock.tick(x)
-	d6 := wkp.Embed(h2)
-	udp := testpkt.UDP(h1, d6, 4000, 53, make([]byte, 64))
-	first := testpkt.IPv6{Src: h1, Dst: d6, Frag: true, FragID: 0xabcd1234, FragMore: true}.Packet(17, udp[:32])
-	later := testpkt.IPv6{Src: h1, Dst: d6, Frag: true, FragID: 0xabcd1234, FragOff: 4}.Packet(17, udp[32:])
+	first, later := udpFragment6(0xabcd1234, true), udpFragment6(0xabcd1234, false)
 	o1, r := xl(x, first)
 	if r.Verdict != translate.Forward {
 		t.Fatalf("first fragment: %v", r.Reason)
@@ -632,7 +641,7 @@ func TestFragments(t *testing.T) {
 	}
 	// A later fragment of an unknown datagram, and one after the memory of
 	// its first has expired, are dropped.
-	stray := testpkt.IPv6{Src: h1, Dst: d6, Frag: true, FragID: 99, FragOff: 4}.Packet(17, udp[32:])
+	stray := udpFragment6(99, false)
 	if _, r := xl(x, stray); r.Verdict != translate.Drop {
 		t.Error("stray fragment translated")
 	}

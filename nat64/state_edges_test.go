@@ -201,26 +201,18 @@ func TestFragmentMemory(t *testing.T) {
 	clock := newClock()
 	x := newTest(t, testConfig(clock))
 	clock.tick(x)
-	d6 := wkp.Embed(h2)
-	udp := testpkt.UDP(h1, d6, 4000, 53, make([]byte, 64))
-	frag := func(id uint32, first bool) []byte {
-		if first {
-			return testpkt.IPv6{Src: h1, Dst: d6, Frag: true, FragID: id, FragMore: true}.Packet(17, udp[:32])
-		}
-		return testpkt.IPv6{Src: h1, Dst: d6, Frag: true, FragID: id, FragOff: 4}.Packet(17, udp[32:])
-	}
 	step := func(d time.Duration) { clock.advance(d); clock.tick(x) }
-	xl(x, frag(1, true))
+	xl(x, udpFragment6(1, true))
 	step(fragmentLifetime * time.Second) // exactly the lifetime: still known
-	if _, r := xl(x, frag(1, false)); r.Verdict != translate.Forward {
+	if _, r := xl(x, udpFragment6(1, false)); r.Verdict != translate.Forward {
 		t.Fatalf("a later fragment at the lifetime: %v", r)
 	}
 	step(fragmentLifetime * time.Second) // the later fragment renewed it
-	if _, r := xl(x, frag(1, false)); r.Verdict != translate.Forward {
+	if _, r := xl(x, udpFragment6(1, false)); r.Verdict != translate.Forward {
 		t.Fatalf("a later fragment a lifetime after the last: %v", r)
 	}
 	step((fragmentLifetime + 1) * time.Second)
-	if _, r := xl(x, frag(1, false)); r.Verdict != translate.Drop {
+	if _, r := xl(x, udpFragment6(1, false)); r.Verdict != translate.Drop {
 		t.Fatalf("a later fragment past the lifetime: %v", r)
 	}
 	// The bound: the memory full but for one.
@@ -230,14 +222,14 @@ func TestFragmentMemory(t *testing.T) {
 	}
 	x.frags.mu.Unlock()
 	for _, id := range []uint32{2, 3} {
-		if _, r := xl(x, frag(id, true)); r.Verdict != translate.Forward {
+		if _, r := xl(x, udpFragment6(id, true)); r.Verdict != translate.Forward {
 			t.Fatalf("first fragment %d: %v", id, r)
 		}
 	}
-	if _, r := xl(x, frag(2, false)); r.Verdict != translate.Forward {
+	if _, r := xl(x, udpFragment6(2, false)); r.Verdict != translate.Forward {
 		t.Errorf("the last datagram remembered: %v", r)
 	}
-	if _, r := xl(x, frag(3, false)); r.Verdict != translate.Drop {
+	if _, r := xl(x, udpFragment6(3, false)); r.Verdict != translate.Drop {
 		t.Errorf("one past the bound remembered: %v", r)
 	}
 }
