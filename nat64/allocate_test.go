@@ -17,10 +17,6 @@ func allocator(t *testing.T, entries ...Pool4Entry) *pool4Allocator {
 	return &pool4Allocator{pools: s.pools, secret: [2]uint64{0x0123456789abcdef, 0xfedcba9876543210}}
 }
 
-func host(i int) netip.Addr {
-	return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)})
-}
-
 func free(netip.AddrPort) bool { return false }
 
 // RFC 4787 REQ-2, paired pooling: the address depends on the IPv6 address

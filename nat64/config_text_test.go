@@ -171,7 +171,7 @@ func TestTableMemory(t *testing.T) {
 	cfg.MaxSessions, cfg.ExpectedSessions = max, 16
 	x := newTest(t, cfg)
 	for i := 0; i < max; i++ {
-		src := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)})
+		src := host(i)
 		if _, r := xl(x, udp6(src, 1000, h2, 53)); r.Verdict == translate.Drop {
 			t.Fatalf("session %d: %v", i, r)
 		}

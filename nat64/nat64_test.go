@@ -78,6 +78,11 @@ func tcp6(src netip.Addr, sport uint16, dst netip.Addr, dport uint16, flags uint
 	return testpkt.IPv6{Src: src, Dst: d}.Packet(6, testpkt.TCP(src, d, sport, dport, flags, nil))
 }
 
+// host is the i-th IPv6 host, 2001:db8::i.
+func host(i int) netip.Addr {
+	return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)})
+}
+
 func tcp4(src netip.Addr, sport uint16, dst netip.Addr, dport uint16, flags uint8) []byte {
 	return testpkt.IPv4{Src: src, Dst: dst}.Packet(6, testpkt.TCP(src, dst, sport, dport, flags, nil))
 }
@@ -658,7 +663,7 @@ func TestFragments(t *testing.T) {
 func TestBindingsAligned(t *testing.T) {
 	x := newTest(t, testConfig(newClock()))
 	for i := 0; i < 500; i++ {
-		src := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)})
+		src := host(i)
 		sport := uint16(1024 + i*7)
 		out, r := xl(x, udp6(src, sport, h2, 53))
 		if r.Verdict != translate.Forward {

@@ -18,10 +18,9 @@ func TestPoolExhaustion(t *testing.T) {
 	cfg := testConfig(clock)
 	cfg.Pool4 = []Pool4Entry{{Protocol: UDP, Prefix: netip.PrefixFrom(pool, 32), Ports: PortRange{1024, 1031}}}
 	x := newTest(t, cfg)
-	host := func(i byte) netip.Addr { return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: i}) }
 	got := map[uint16]bool{}
 	for i := 0; i < 12; i++ {
-		src := host(byte(i + 1))
+		src := host(i + 1)
 		sport := uint16(40000 + i%2) // alternately even and odd
 		out, r := xl(x, udp6(src, sport, h2, 53))
 		if i < 8 {

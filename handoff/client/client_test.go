@@ -112,10 +112,7 @@ func (tb *testbed) pump() {
 }
 
 func (tb *testbed) reply(payload []byte, src netip.Addr, sport uint16) {
-	pkt := make([]byte, udpIPv4Header, udpIPv4Header+len(payload))
-	pkt = append(pkt, payload...)
-	encodeUDP4(pkt, netip.AddrPortFrom(src, sport), netip.AddrPortFrom(n1, handoff.DefaultControlPort))
-	if !tb.cli.Receive(pkt) {
+	if !tb.cli.Receive(control(src, sport, 0, payload)) {
 		tb.t.Fatal("Receive refused a control packet")
 	}
 }
